@@ -1,0 +1,11 @@
+"""fersyn: how far can GAN-generated facial-expression data help a CNN recognise emotions on real faces?
+
+Kept import-light on purpose: TensorFlow and Keras are imported only by the code that trains or runs
+a model, so that ``fersyn --help`` and ``fersyn data info`` start fast.
+"""
+
+__version__ = "0.1.0"
+
+from fersyn.errors import FersynError  # noqa: E402  (public: the one exception users catch)
+
+__all__ = ["FersynError", "__version__"]

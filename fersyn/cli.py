@@ -1,0 +1,162 @@
+"""The `fersyn` command line: thin commands, each calling one function of the Python API.
+
+Heavy modules (numpy, pandas, TensorFlow) are imported inside the commands, so that `fersyn --help`
+answers at once.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from typing import Any
+
+import click
+
+from fersyn import __version__
+from fersyn.errors import FersynError
+
+KIND_CHOICES = ("identity", "expression", "classifier")
+
+
+class FersynGroup(click.Group):
+    """Turns FersynError (a problem the user can fix) into one line on stderr and exit code 1."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except FersynError as error:
+            raise click.ClickException(str(error)) from None
+
+
+def _setup_logging(verbose: bool) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(levelname)s: %(message)s"))
+    logger = logging.getLogger("fersyn")
+    logger.handlers[:] = [handler]
+    logger.setLevel(logging.INFO if verbose else logging.WARNING)
+    logger.propagate = False
+
+
+@click.group(cls=FersynGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="fersyn")
+@click.option(
+    "--plugins-dir",
+    type=click.Path(file_okay=False),
+    envvar="FERSYN_PLUGINS_DIR",
+    help="Folder of loose plugin *.py files to load (env: FERSYN_PLUGINS_DIR).",
+)
+@click.option("-v", "--verbose", is_flag=True, help="Print progress details.")
+@click.pass_context
+def main(ctx: click.Context, plugins_dir: str | None, verbose: bool) -> None:
+    """fersyn: how far can GAN-generated facial-expression data help a CNN recognise emotions?
+
+    \b
+    Examples:
+      fersyn data info toy
+      fersyn data info ../shared/data/CK+48
+      fersyn plugins --kind classifier
+    """
+    _setup_logging(verbose)
+    ctx.obj = {"plugins_dir": plugins_dir}
+
+
+@main.group(cls=FersynGroup)
+def data() -> None:
+    """Inspect datasets: counts, subjects, splits, duplicates; preview faces.
+
+    DATA is a dataset name (toy), a FER2013-style CSV (.csv/.csv.gz), a class-folder tree
+    ROOT/<emotion>/*.png|jpg|..., or an .npz/.h5 file with 'images' and 'labels'.
+    """
+
+
+_emotions_option = click.option(
+    "--emotions",
+    default="ekman",
+    show_default=True,
+    help="Class set: 'ekman' (the six), 'ekman+neutral', 'all', or a comma list such as 'happiness,sadness'.",
+)
+_image_size_option = click.option("--image-size", default=48, show_default=True, type=click.IntRange(8, 1024), help="Faces are resized to this square size.")
+_seed_option = click.option("--seed", default=0, show_default=True, type=int, help="Seed of the train/val/test split.")
+
+
+@data.command("info")
+@click.argument("dataset", metavar="DATA")
+@click.option(
+    "--emotions",
+    default="present",
+    show_default=True,
+    help="Class set: 'present' (every emotion the data has), 'ekman', 'ekman+neutral', 'all', or a comma list.",
+)
+@_image_size_option
+@_seed_option
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+def data_info(dataset: str, emotions: str, image_size: int, seed: int, as_json: bool) -> None:
+    """Counts per emotion and split, subjects, image size, duplicates and cross-split leaks.
+
+    \b
+    Examples:
+      fersyn data info toy
+      fersyn data info ../shared/data/CK+48 --emotions all
+      fersyn data info ../shared/data/fer2013-subset.csv.gz --json
+    """
+    from fersyn.data import load_dataset
+    from fersyn.data.info import describe_dataset, format_description
+
+    info = describe_dataset(load_dataset(dataset, image_size=image_size, emotions=emotions), seed=seed)
+    click.echo(json.dumps(info, indent=2) if as_json else format_description(info))
+
+
+@data.command("preview")
+@click.argument("dataset", metavar="DATA")
+@click.option("--out", required=True, type=click.Path(dir_okay=False), help="PNG file to write.")
+@click.option("--rows", default=6, show_default=True, type=click.IntRange(1, 100), help="Rows of faces.")
+@_emotions_option
+@_image_size_option
+@_seed_option
+def data_preview(dataset: str, out: str, rows: int, emotions: str, image_size: int, seed: int) -> None:
+    """Write a grid of faces, one column per emotion (one subject per row where known).
+
+    \b
+    Example:
+      fersyn data preview toy --out toy_grid.png
+    """
+    from fersyn.data import load_dataset
+    from fersyn.data.preview import preview_cells
+    from fersyn.grid import save_face_grid
+
+    faces = load_dataset(dataset, image_size=image_size, emotions=emotions)
+    cells, row_titles = preview_cells(faces, rows=rows, seed=seed)
+    save_face_grid(cells, out, faces.emotions, row_titles, title=f"{faces.source}: {len(faces)} faces")
+    click.echo(f"wrote {out}")
+
+
+@main.command("plugins")
+@click.option("--kind", type=click.Choice(KIND_CHOICES), help="Only plugins of this kind.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+@click.pass_context
+def plugins(ctx: click.Context, kind: str | None, as_json: bool) -> None:
+    """List registered plugins: name, kind, origin and description; broken ones with their error.
+
+    \b
+    Examples:
+      fersyn plugins
+      fersyn plugins --kind classifier --json
+      fersyn --plugins-dir my_plugins/ plugins
+    """
+    from fersyn.registry import broken_plugins, list_plugins, load_plugins
+
+    load_plugins(ctx.obj["plugins_dir"])
+    found = [
+        {"name": p.name, "kind": p.kind, "origin": p.origin, "description": p.description} for p in list_plugins(kind)
+    ]
+    broken = [{"source": b.source, "origin": b.origin, "error": b.error} for b in broken_plugins()]
+    if as_json:
+        click.echo(json.dumps({"plugins": found, "broken": broken}, indent=2))
+        return
+    widths = {key: max([len(key)] + [len(p[key]) for p in found]) for key in ("name", "kind", "origin")}
+    click.echo("  ".join(key.upper().ljust(widths[key]) for key in widths) + "  DESCRIPTION")
+    for p in found:
+        click.echo("  ".join(p[key].ljust(widths[key]) for key in widths) + "  " + p["description"])
+    for b in broken:
+        click.echo(f"BROKEN  {b['source']} ({b['origin']}): {b['error']}")

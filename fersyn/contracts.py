@@ -1,0 +1,186 @@
+"""The plugin contract: the three things fersyn lets you swap, and what each must do.
+
+Write a subclass of one base class below, register it, and every fersyn command can use it:
+
+    from fersyn.contracts import IdentityGenerator
+    from fersyn.registry import register_identity
+
+    @register_identity("my-gan")
+    class MyGAN(IdentityGenerator):
+        '''One line shown by `fersyn plugins`.'''
+        def fit(self, faces, *, steps=None, seed=0): ...
+        def sample(self, n, *, seed): ...
+        def save(self, directory): ...
+        @classmethod
+        def load(cls, directory): ...
+
+Put the file in a plugins directory (`--plugins-dir` / FERSYN_PLUGINS_DIR), or ship it in a package
+with an entry point in the group `fersyn.identity`, `fersyn.expression` or `fersyn.classifiers`.
+
+Data conventions, everywhere: images are uint8 arrays N×H×W×C (C = 1, grayscale; values 0-255);
+emotions are canonical names (fersyn.emotions); randomness comes only from the `seed` arguments,
+so the same seed gives the same output. Options: each plugin declares a dataclass `Options`
+(fields with types and defaults); fersyn builds it from the user's settings and passes it in.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from abc import ABC, abstractmethod
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar, Sequence
+
+import numpy as np
+
+if TYPE_CHECKING:  # keras is imported lazily: only code that builds a model pays for TensorFlow
+    import keras
+
+
+MANIFEST = "fersyn-plugin.json"
+
+
+@dataclasses.dataclass
+class NoOptions:
+    """For plugins without options."""
+
+
+class Plugin(ABC):
+    """What all three kinds share: options, the image shape they work at, and a name."""
+
+    kind: ClassVar[str] = ""
+    Options: ClassVar[type] = NoOptions
+    name: ClassVar[str] = ""  # set by registration
+
+    def __init__(self, options: Any = None, *, image_size: int = 48, channels: int = 1) -> None:
+        self.options = options if options is not None else self.Options()
+        self.image_size = image_size
+        self.channels = channels
+
+    @property
+    def image_shape(self) -> tuple[int, int, int]:
+        return (self.image_size, self.image_size, self.channels)
+
+    @classmethod
+    def description(cls) -> str:
+        """The first line of the class docstring."""
+        return (cls.__doc__ or "").strip().splitlines()[0] if cls.__doc__ else ""
+
+    @abstractmethod
+    def save(self, directory: Path) -> None:
+        """Write everything needed to rebuild this plugin into `directory` (which exists)."""
+
+    def write_manifest(self, directory: Path) -> None:
+        """Record which plugin, image shape and options a checkpoint holds (call from `save`)."""
+        manifest = {
+            "kind": self.kind, "name": self.name, "image_size": self.image_size, "channels": self.channels,
+            "options": dataclasses.asdict(self.options),
+        }
+        (Path(directory) / MANIFEST).write_text(json.dumps(manifest, indent=2))
+
+    @classmethod
+    def read_manifest(cls, directory: Path) -> dict[str, Any]:
+        """The manifest `write_manifest` wrote; refuses a checkpoint of another plugin (call from `load`)."""
+        from fersyn.errors import FersynError
+
+        path = Path(directory) / MANIFEST
+        if not path.is_file():
+            raise FersynError(f"{directory}: not a fersyn checkpoint (no {MANIFEST})")
+        manifest = json.loads(path.read_text())
+        if (manifest.get("kind"), manifest.get("name")) != (cls.kind, cls.name):
+            raise FersynError(
+                f"{directory}: holds the {manifest.get('kind')} plugin '{manifest.get('name')}', "
+                f"not the {cls.kind} plugin '{cls.name}'"
+            )
+        return manifest
+
+    @classmethod
+    def from_manifest(cls, manifest: dict[str, Any]) -> "Plugin":
+        """A new, untrained instance with the manifest's options and image shape."""
+        return cls(cls.Options(**manifest["options"]), image_size=manifest["image_size"], channels=manifest["channels"])
+
+    @classmethod
+    @abstractmethod
+    def load(cls, directory: Path) -> "Plugin":
+        """Rebuild the plugin `save` wrote into `directory`."""
+
+
+class IdentityGenerator(Plugin):
+    """Draws faces of random, new identities (the paper's StyleGAN role)."""
+
+    kind = "identity"
+
+    @abstractmethod
+    def fit(self, faces: np.ndarray, *, steps: int | None = None, seed: int = 0) -> None:
+        """Learn from real training faces (uint8 N×H×W×C). `steps` overrides the plugin's budget."""
+
+    @abstractmethod
+    def sample(self, n: int, *, seed: int) -> np.ndarray:
+        """`n` new faces, uint8 n×H×W×C; the same seed gives the same faces."""
+
+
+class ExpressionGenerator(Plugin):
+    """Imposes a chosen emotion on given faces (the paper's StarGAN role)."""
+
+    kind = "expression"
+
+    @abstractmethod
+    def fit(
+        self,
+        faces: np.ndarray,
+        labels: np.ndarray,
+        emotions: Sequence[str],
+        *,
+        steps: int | None = None,
+        seed: int = 0,
+    ) -> None:
+        """Learn from real training faces and their labels (indices into `emotions`)."""
+
+    @abstractmethod
+    def apply(self, faces: np.ndarray, emotions: Sequence[str], *, seed: int) -> np.ndarray:
+        """Each face in `faces` showing the matching emotion in `emotions`; uint8, same shape."""
+
+
+class Classifier(Plugin):
+    """An emotion classifier: a plain Keras model; fersyn trains it with one protocol for all.
+
+    A plugin only builds the network. Training (optimizer, early stopping on real validation
+    loss, best weights restored) is fersyn's, so that every classifier is measured the same way.
+    """
+
+    kind = "classifier"
+    learning_rate: ClassVar[float] = 1e-4
+    batch_size: ClassVar[int] = 64
+
+    def __init__(self, options: Any = None, *, image_size: int = 48, channels: int = 1) -> None:
+        super().__init__(options, image_size=image_size, channels=channels)
+        self.model: keras.Model | None = None
+
+    @abstractmethod
+    def build_model(self, input_shape: tuple[int, int, int], num_classes: int) -> "keras.Model":
+        """An uncompiled Keras model: float32 images scaled to [0, 1] in, class probabilities out."""
+
+    def predict_proba(self, images: np.ndarray) -> np.ndarray:
+        """Class probabilities N×C for uint8 images."""
+        if self.model is None:
+            raise RuntimeError(f"{type(self).__name__}: train or load the model before predicting")
+        return self.model.predict(images.astype(np.float32) / 255.0, batch_size=256, verbose=0)
+
+    def save(self, directory: Path) -> None:
+        self.write_manifest(directory)
+        self.model.save(Path(directory) / "model.keras")
+
+    @classmethod
+    def load(cls, directory: Path) -> "Classifier":
+        import keras
+
+        classifier = cls.from_manifest(cls.read_manifest(directory))
+        classifier.model = keras.saving.load_model(Path(directory) / "model.keras")
+        return classifier
+
+
+KINDS: dict[str, type[Plugin]] = {
+    "identity": IdentityGenerator,
+    "expression": ExpressionGenerator,
+    "classifier": Classifier,
+}

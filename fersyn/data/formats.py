@@ -1,0 +1,302 @@
+"""Readers for the formats facial-expression datasets are shared in, each returning a FaceSet.
+
+- FER2013-style CSV (`emotion,pixels[,Usage][,subject]`), plain or gzipped;
+- class-folder trees `ROOT/<emotion>/*.png|jpg|jpeg|bmp|tif|tiff` (CK+48, JAFFE, ...);
+- `.npz` / `.h5` files with `images` and `labels` arrays (optional `label_names`, `subjects`, `usage`);
+- registered dataset names: `toy`, the procedural faces fersyn renders itself.
+
+Labels are mapped onto the canonical vocabulary (fersyn.emotions). Faces of emotions outside the
+requested set are left out and counted in `FaceSet.dropped`. An unreadable image inside a folder is
+skipped with a warning naming it (recorded in `FaceSet.skipped`): large web-scraped sets often carry
+a few broken files, and one should not stop a sweep; the count is reported by `fersyn data info`.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from pathlib import Path
+from typing import Callable, Iterable
+
+import numpy as np
+
+from fersyn.data.faceset import FaceSet
+from fersyn.emotions import ALL_EMOTIONS, EKMAN, canonical_emotion, parse_emotions
+from fersyn.errors import FersynError
+
+log = logging.getLogger("fersyn")
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
+FORMATS_HELP = (
+    "a FER2013-style .csv/.csv.gz, a folder ROOT/<emotion>/*.png|jpg|jpeg|bmp|tif|tiff, "
+    "an .npz or .h5 with 'images' and 'labels', or a dataset name (toy)"
+)
+
+# File-name conventions that carry a subject id (first group).
+SUBJECT_PATTERNS: tuple[re.Pattern[str], ...] = (
+    re.compile(r"^(S\d+)_\d+_\d+"),  # CK+: S010_004_00000017.png
+    re.compile(r"^([A-Z]{2})\.[A-Z]{2}\d*\.\d+"),  # JAFFE: KA.AN1.39.tiff
+)
+
+PRESENT = "present"  # the class set "every emotion the data has"
+
+_USAGE = {
+    "training": "train", "train": "train",
+    "publictest": "val", "val": "val", "validation": "val", "valid": "val",
+    "privatetest": "test", "test": "test",
+}
+
+
+def _toy(image_size: int, emotions: tuple[str, ...]) -> FaceSet:
+    from fersyn.data.toy import toy_faceset
+
+    return toy_faceset(image_size=image_size, emotions=emotions)
+
+
+# Datasets known by name; `toy` needs no file.
+DATASETS: dict[str, Callable[[int, tuple[str, ...]], FaceSet]] = {"toy": _toy}
+
+
+def load_dataset(spec: str | Path, image_size: int = 48, emotions: str | Iterable[str] | None = None) -> FaceSet:
+    """Load a dataset by name or path into a FaceSet of `image_size`² grayscale faces.
+
+    `emotions` picks the class set (default: the Ekman six; see fersyn.emotions.parse_emotions);
+    "present" keeps every emotion the data has. Faces of other emotions are left out and counted.
+    Raises FersynError with a one-line explanation for any problem with the input.
+    """
+    wanted = None if emotions == PRESENT else parse_emotions(emotions)
+    if image_size < 8:
+        raise FersynError(f"image size {image_size} is too small: use at least 8 pixels")
+    if str(spec) in DATASETS:
+        return DATASETS[str(spec)](image_size, wanted or EKMAN)
+    path = Path(spec)
+    if not path.exists():
+        raise FersynError(f"{spec}: no such file, folder or dataset name; DATA is {FORMATS_HELP}")
+    name = path.name.lower()
+    if path.is_dir():
+        return _load_folder(path, image_size, wanted)
+    if name.endswith((".csv", ".csv.gz")):
+        return _load_csv(path, image_size, wanted)
+    if name.endswith(".npz"):
+        return _load_arrays(path, image_size, wanted, _read_npz(path))
+    if name.endswith((".h5", ".hdf5")):
+        return _load_arrays(path, image_size, wanted, _read_h5(path))
+    raise FersynError(f"{spec}: unknown data format; DATA is {FORMATS_HELP}")
+
+
+def to_square_gray(image: np.ndarray, size: int) -> np.ndarray:
+    """One image (H×W, H×W×1 or H×W×3, uint8) as a size×size uint8 gray image, centre-cropped to square."""
+    from PIL import Image
+
+    if image.ndim == 3:
+        image = image[..., 0] if image.shape[-1] == 1 else np.asarray(Image.fromarray(image).convert("L"))
+    height, width = image.shape
+    if height != width:  # crop, not stretch: a squashed face would change its expression cues
+        side = min(height, width)
+        top, left = (height - side) // 2, (width - side) // 2
+        image = image[top : top + side, left : left + side]
+    if image.shape[0] != size:
+        image = np.asarray(Image.fromarray(image).resize((size, size), Image.Resampling.LANCZOS))
+    return image
+
+
+def _subjects_from_names(stems: list[str]) -> np.ndarray | None:
+    """Subject ids parsed from file names, when every name follows one known convention."""
+    for pattern in SUBJECT_PATTERNS:
+        matches = [pattern.match(stem) for stem in stems]
+        if stems and all(matches):
+            return np.array([m.group(1) for m in matches])
+    return None
+
+
+def _assemble(
+    source: str,
+    images: list[np.ndarray] | np.ndarray,
+    emotion_names: list[str],
+    wanted: tuple[str, ...] | None,
+    *,
+    subjects: np.ndarray | None = None,
+    usage: np.ndarray | None = None,
+    names: np.ndarray,
+    skipped: tuple[str, ...] = (),
+) -> FaceSet:
+    """Keep the wanted emotions (None: all present), check none is empty, and build the FaceSet."""
+    emotion_array = np.array(emotion_names)
+    present = set(emotion_array.tolist())
+    wanted = wanted or tuple(e for e in ALL_EMOTIONS if e in present)
+    keep = np.isin(emotion_array, wanted)
+    dropped = {e: int(np.sum(emotion_array == e)) for e in sorted(present - set(wanted))}
+    missing = [e for e in wanted if e not in present]
+    if missing:
+        have = ", ".join(e for e in ALL_EMOTIONS if e in present) or "nothing"
+        raise FersynError(
+            f"{source} has no images of {', '.join(missing)} (it has {have}); "
+            f"choose --emotions among those it has"
+        )
+    index = {e: i for i, e in enumerate(wanted)}
+    kept = np.flatnonzero(keep)
+    stacked = np.stack([images[i] for i in kept])[..., None]
+    return FaceSet(
+        images=stacked.astype(np.uint8),
+        labels=np.array([index[emotion_names[i]] for i in kept]),
+        emotions=wanted,
+        source=source,
+        subjects=None if subjects is None else subjects[kept],
+        usage=None if usage is None else usage[kept],
+        names=names[kept],
+        dropped=dropped,
+        skipped=skipped,
+    )
+
+
+def _load_folder(root: Path, size: int, wanted: tuple[str, ...] | None) -> FaceSet:
+    from PIL import Image
+
+    folders = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+    files = [(f, folder) for folder in folders for f in sorted(folder.iterdir()) if f.suffix.lower() in IMAGE_SUFFIXES]
+    if not files:
+        raise FersynError(
+            f"{root}: no images found; a class-folder dataset is ROOT/<emotion>/*.png "
+            f"(also jpg, jpeg, bmp, tif, tiff), e.g. {root}/happy/0001.png"
+        )
+    label_of = {folder: canonical_emotion_in(folder) for folder in folders}
+    images, emotion_names, names, skipped = [], [], [], []
+    for file, folder in files:
+        try:
+            with Image.open(file) as opened:
+                opened.load()
+                pixels = np.asarray(opened.convert("L"))
+        except (OSError, SyntaxError, ValueError) as error:  # PIL's ways of saying "not a readable image"
+            skipped.append(f"{file}: {error}")
+            log.warning("skipping unreadable image %s (%s)", file, error)
+            continue
+        images.append(to_square_gray(pixels, size))
+        emotion_names.append(label_of[folder])
+        names.append(str(file.relative_to(root)))
+    if not images:
+        raise FersynError(f"{root}: none of its {len(files)} image files could be read")
+    stems = [Path(n).stem for n in names]
+    return _assemble(
+        str(root), images, emotion_names, wanted,
+        subjects=_subjects_from_names(stems), names=np.array(names), skipped=tuple(skipped),
+    )
+
+
+def canonical_emotion_in(folder: Path) -> str:
+    """The emotion a class folder stands for, with the folder named in the error."""
+    try:
+        return canonical_emotion(folder.name)
+    except FersynError as error:
+        raise FersynError(f"{folder}: folder name is not an emotion: {error}") from None
+
+
+def _load_csv(path: Path, size: int, wanted: tuple[str, ...] | None) -> FaceSet:
+    import pandas as pd
+
+    try:
+        table = pd.read_csv(path, dtype=str, keep_default_na=False)
+    except Exception as error:  # pandas raises many types for unreadable files (gzip, parser, encoding)
+        raise FersynError(f"{path}: cannot read as CSV ({type(error).__name__}: {error})") from None
+    columns = {c.strip().lower(): c for c in table.columns}
+    if "emotion" not in columns or "pixels" not in columns:
+        raise FersynError(
+            f"{path}: a FER2013-style CSV needs columns 'emotion' and 'pixels' (found: {', '.join(table.columns)})"
+        )
+    if table.empty:
+        raise FersynError(f"{path}: the CSV has no rows")
+    images, side = [], None
+    for row, text in enumerate(table[columns["pixels"]], start=2):  # row 1 is the header
+        values = np.array(text.split(), dtype=np.int64) if text.strip() else np.zeros(0, np.int64)
+        this_side = int(round(np.sqrt(values.size)))
+        if side is None:
+            side = this_side
+        if values.size == 0 or this_side * this_side != values.size or this_side != side:
+            raise FersynError(
+                f"{path}: row {row} has {values.size} pixel values, not a square {side}×{side} image "
+                f"({side * side} values); fix or remove that row"
+            )
+        if values.min() < 0 or values.max() > 255:
+            raise FersynError(f"{path}: row {row} has pixel values outside 0-255")
+        images.append(to_square_gray(values.astype(np.uint8).reshape(side, side), size))
+    emotion_names = [_label_at(path, row, label) for row, label in enumerate(table[columns["emotion"]], start=2)]
+    usage = None
+    if "usage" in columns:
+        usage = np.array([_usage_at(path, row, u) for row, u in enumerate(table[columns["usage"]], start=2)])
+    subjects = table[columns["subject"]].to_numpy(dtype=str) if "subject" in columns else None
+    names = np.array([f"row {row}" for row in range(2, len(table) + 2)])
+    return _assemble(str(path), images, emotion_names, wanted, subjects=subjects, usage=usage, names=names)
+
+
+def _label_at(path: Path, row: int, label: object) -> str:
+    """The canonical emotion of one row's label, with the file and row named in the error."""
+    try:
+        return canonical_emotion(label)
+    except FersynError as error:
+        raise FersynError(f"{path}: row {row}: {error}") from None
+
+
+def _usage_at(path: Path, row: int, usage: str) -> str:
+    key = usage.strip().lower()
+    if key not in _USAGE:
+        raise FersynError(
+            f"{path}: row {row}: unknown Usage '{usage}'; expected Training, PublicTest or PrivateTest"
+        )
+    return _USAGE[key]
+
+
+def _read_npz(path: Path) -> dict[str, np.ndarray]:
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            return {key: archive[key] for key in archive.files}
+    except Exception as error:  # zipfile / numpy raise many types for a damaged archive
+        raise FersynError(f"{path}: cannot read as .npz ({type(error).__name__}: {error})") from None
+
+
+def _read_h5(path: Path) -> dict[str, np.ndarray]:
+    import h5py
+
+    try:
+        with h5py.File(path, "r") as store:
+            return {key: store[key][()] for key in store.keys() if isinstance(store[key], h5py.Dataset)}
+    except OSError as error:
+        raise FersynError(f"{path}: cannot read as HDF5 ({error})") from None
+
+
+def _load_arrays(path: Path, size: int, wanted: tuple[str, ...] | None, arrays: dict[str, np.ndarray]) -> FaceSet:
+    if "images" not in arrays or "labels" not in arrays:
+        raise FersynError(f"{path}: needs arrays 'images' and 'labels' (found: {', '.join(arrays) or 'none'})")
+    images, labels = arrays["images"], arrays["labels"]
+    if images.ndim not in (3, 4) or len(images) != len(labels):
+        raise FersynError(
+            f"{path}: 'images' must be N×H×W or N×H×W×C with one label each "
+            f"(got images {images.shape}, labels {labels.shape})"
+        )
+    if images.dtype != np.uint8:
+        if np.issubdtype(images.dtype, np.floating) and images.size and 0 <= images.min() and images.max() <= 1:
+            images = np.round(images * 255)
+        elif not (images.size and 0 <= images.min() and images.max() <= 255):
+            raise FersynError(f"{path}: 'images' must be uint8 0-255 or floats 0-1 (got {images.dtype})")
+        images = images.astype(np.uint8)
+    label_names = arrays.get("label_names")
+    if np.issubdtype(labels.dtype, np.integer):
+        if label_names is None:
+            raise FersynError(
+                f"{path}: integer 'labels' need a 'label_names' array naming each code "
+                f"(or store the labels as emotion names)"
+            )
+        names_of = [_decode(n) for n in label_names]
+        if labels.min() < 0 or labels.max() >= len(names_of):
+            raise FersynError(f"{path}: 'labels' has codes outside 0-{len(names_of) - 1} of 'label_names'")
+        labels = np.array([names_of[code] for code in labels])
+    emotion_names = [_label_at(path, i, _decode(label)) for i, label in enumerate(labels)]
+    subjects = np.array([_decode(s) for s in arrays["subjects"]]) if "subjects" in arrays else None
+    usage = None
+    if "usage" in arrays:
+        usage = np.array([_usage_at(path, i, _decode(u)) for i, u in enumerate(arrays["usage"])])
+    resized = [to_square_gray(image, size) for image in images]
+    names = np.array([f"#{i}" for i in range(len(images))])
+    return _assemble(str(path), resized, emotion_names, wanted, subjects=subjects, usage=usage, names=names)
+
+
+def _decode(value: object) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)

@@ -1,0 +1,31 @@
+"""Writing outputs safely: a file appears under its name only once it is complete."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from pathlib import Path
+from typing import Iterator
+
+from fersyn.errors import FersynError
+
+
+@contextlib.contextmanager
+def atomic_output(path: str | Path, *, overwrite: bool = True) -> Iterator[Path]:
+    """Yield a temporary path beside `path`; rename it to `path` if the block succeeds, else delete it."""
+    path = Path(path)
+    if not path.parent.is_dir():
+        raise FersynError(f"{path.parent}: output directory does not exist; create it first")
+    if not os.access(path.parent, os.W_OK):
+        raise FersynError(f"{path.parent}: output directory is not writable")
+    if path.exists() and not overwrite:
+        raise FersynError(f"{path} already exists; pass --overwrite to replace it")
+    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+    os.close(handle)
+    try:
+        yield Path(temporary)
+        os.replace(temporary, path)
+    finally:
+        if os.path.exists(temporary):
+            os.remove(temporary)

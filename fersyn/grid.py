@@ -1,0 +1,44 @@
+"""Face grids as PNG: rows of faces under column titles (emotions), for previews and samples."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from fersyn.files import atomic_output
+
+
+def save_face_grid(
+    cells: np.ndarray,
+    path: str | Path,
+    column_titles: Sequence[str],
+    row_titles: Sequence[str] | None = None,
+    title: str = "",
+) -> Path:
+    """Write `cells` (uint8 R×C×H×W×1) as one PNG grid with titled columns (and rows)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows, columns = cells.shape[:2]
+    figure, axes = plt.subplots(rows, columns, figsize=(1.1 * columns + 0.6, 1.1 * rows + 0.5), squeeze=False)
+    for r in range(rows):
+        for c in range(columns):
+            axis = axes[r][c]
+            axis.imshow(cells[r, c, ..., 0], cmap="gray", vmin=0, vmax=255)
+            axis.set_xticks([])
+            axis.set_yticks([])
+            if r == 0:
+                axis.set_title(column_titles[c], fontsize=8)
+            if c == 0 and row_titles is not None:
+                axis.set_ylabel(row_titles[r], fontsize=7)
+    if title:
+        figure.suptitle(title, fontsize=9)
+    figure.tight_layout()
+    with atomic_output(path) as temporary:
+        figure.savefig(temporary, format="png", dpi=100)
+    plt.close(figure)
+    return Path(path)

@@ -1,0 +1,196 @@
+"""One registry for every plugin, built-in or third-party, found the same way.
+
+Registration is a decorator (timm style):
+
+    @register_identity("dcgan")
+    class DCGAN(IdentityGenerator): ...
+
+Plugins are found in three places, all through `load_plugins`:
+- installed packages' entry points, groups `fersyn.identity`, `fersyn.expression`,
+  `fersyn.classifiers` (fersyn's own built-ins are entry points of the `fersyn` package). An entry
+  point may name a module whose classes carry the decorator, or one plugin class, which is then
+  registered under the entry point's name;
+- loose `*.py` files in a plugins directory (`--plugins-dir` / FERSYN_PLUGINS_DIR);
+- code that runs the decorator itself (a notebook, a test): origin "runtime".
+A plugin that fails to import does not stop the others: it is kept in `broken_plugins()` with its error.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import fnmatch
+import importlib.metadata
+import importlib.util
+import os
+import sys
+import traceback
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Iterator, TypeVar
+
+from fersyn.contracts import KINDS, Plugin
+from fersyn.emotions import closest
+from fersyn.errors import FersynError
+
+ENTRY_POINT_GROUPS = {"identity": "fersyn.identity", "expression": "fersyn.expression", "classifier": "fersyn.classifiers"}
+PLUGINS_DIR_ENV = "FERSYN_PLUGINS_DIR"
+BUILT_IN = "built-in"
+
+P = TypeVar("P", bound=type[Plugin])
+
+
+@dataclass(frozen=True)
+class PluginInfo:
+    name: str
+    kind: str
+    cls: type[Plugin]
+    origin: str
+
+    @property
+    def description(self) -> str:
+        return self.cls.description()
+
+
+@dataclass(frozen=True)
+class BrokenPlugin:
+    source: str
+    origin: str
+    error: str
+
+
+_plugins: dict[str, dict[str, PluginInfo]] = {kind: {} for kind in KINDS}
+_broken: list[BrokenPlugin] = []
+_loaded_sources: set[str] = set()
+_origin = contextvars.ContextVar("fersyn_plugin_origin", default="runtime")
+
+
+def register(kind: str, name: str) -> Callable[[P], P]:
+    """Class decorator: register a plugin class of `kind` under `name`."""
+    if kind not in KINDS:
+        raise ValueError(f"unknown plugin kind '{kind}'; kinds: {', '.join(KINDS)}")
+
+    def decorate(cls: P) -> P:
+        if not (isinstance(cls, type) and issubclass(cls, KINDS[kind])):
+            raise TypeError(f"{cls!r} cannot be registered as {kind} '{name}': it must subclass {KINDS[kind].__name__}")
+        existing = _plugins[kind].get(name)
+        if existing is not None and (existing.cls.__module__, existing.cls.__qualname__) != (cls.__module__, cls.__qualname__):
+            raise FersynError(f"{kind} plugin name '{name}' is already taken (by {existing.origin})")
+        cls.name = name
+        _plugins[kind][name] = PluginInfo(name, kind, cls, _origin.get())
+        return cls
+
+    return decorate
+
+
+def register_identity(name: str) -> Callable[[P], P]:
+    """Register an IdentityGenerator under `name`."""
+    return register("identity", name)
+
+
+def register_expression(name: str) -> Callable[[P], P]:
+    """Register an ExpressionGenerator under `name`."""
+    return register("expression", name)
+
+
+def register_classifier(name: str) -> Callable[[P], P]:
+    """Register a Classifier under `name`."""
+    return register("classifier", name)
+
+
+def unregister(kind: str, name: str) -> None:
+    """Remove a plugin (tests register one and remove it after)."""
+    _plugins[kind].pop(name, None)
+
+
+def load_plugins(plugins_dir: str | Path | None = None) -> None:
+    """Find and register every plugin: entry points, then `plugins_dir` (or FERSYN_PLUGINS_DIR).
+
+    Safe to call repeatedly: each source is imported once.
+    """
+    for kind, group in ENTRY_POINT_GROUPS.items():
+        for entry_point in importlib.metadata.entry_points(group=group):
+            distribution = entry_point.dist.name if entry_point.dist else "unknown package"
+            origin = BUILT_IN if distribution == "fersyn" else distribution
+            _load_source(f"{group}:{entry_point.name}={entry_point.value}", origin, lambda ep=entry_point, k=kind: _load_entry_point(ep, k))
+    directory = plugins_dir or os.environ.get(PLUGINS_DIR_ENV)
+    if directory:
+        directory = Path(directory)
+        if not directory.is_dir():
+            raise FersynError(f"plugins directory {directory} does not exist (set by --plugins-dir or {PLUGINS_DIR_ENV})")
+        for file in sorted(directory.glob("*.py")):
+            if not file.name.startswith("_"):
+                _load_source(str(file.resolve()), f"plugins dir {directory}", lambda f=file: _import_file(f))
+
+
+def _load_source(source: str, origin: str, load: Callable[[], Any]) -> None:
+    if source in _loaded_sources:
+        return
+    _loaded_sources.add(source)
+    with _origin_set(origin):
+        try:
+            load()
+        except Exception as error:  # a broken plugin must not take the others down
+            last = traceback.extract_tb(error.__traceback__)[-1]
+            _broken.append(BrokenPlugin(source, origin, f"{type(error).__name__}: {error} ({Path(last.filename).name}:{last.lineno})"))
+
+
+def _load_entry_point(entry_point: importlib.metadata.EntryPoint, kind: str) -> None:
+    loaded = entry_point.load()
+    registered = any(info.cls is loaded for info in _plugins[kind].values())
+    if isinstance(loaded, type) and not registered:  # a bare plugin class: register it under the entry point's name
+        register(kind, entry_point.name)(loaded)
+
+
+def _import_file(file: Path) -> None:
+    module_name = f"fersyn_plugins_dir.{file.stem}"
+    spec = importlib.util.spec_from_file_location(module_name, file)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[module_name] = module
+    try:
+        spec.loader.exec_module(module)
+    except BaseException:
+        del sys.modules[module_name]
+        raise
+
+
+@contextlib.contextmanager
+def _origin_set(origin: str) -> Iterator[None]:
+    token = _origin.set(origin)
+    try:
+        yield
+    finally:
+        _origin.reset(token)
+
+
+def list_plugins(kind: str | None = None, pattern: str = "*") -> list[PluginInfo]:
+    """Registered plugins (of one kind, or all), whose names match the glob `pattern`, sorted."""
+    kinds = [kind] if kind else list(KINDS)
+    return [info for k in kinds for name, info in sorted(_plugins[k].items()) if fnmatch.fnmatch(name, pattern)]
+
+
+def broken_plugins() -> list[BrokenPlugin]:
+    """Plugins that failed to load, with their errors."""
+    return list(_broken)
+
+
+def get_plugin(kind: str, name: str) -> PluginInfo:
+    """The registered plugin `name` of `kind`; an unknown name fails with the known names and the closest."""
+    if kind not in KINDS:
+        raise FersynError(f"unknown plugin kind '{kind}'; kinds: {', '.join(KINDS)}")
+    if name in _plugins[kind]:
+        return _plugins[kind][name]
+    known = sorted(_plugins[kind])
+    hint = closest(name, known)
+    suggestion = f"; did you mean '{hint}'?" if hint else ""
+    raise FersynError(f"unknown {kind} plugin '{name}'{suggestion} (known: {', '.join(known) or 'none'}; see `fersyn plugins`)")
+
+
+def create_plugin(kind: str, name: str, *, image_size: int = 48, channels: int = 1, **options: Any) -> Plugin:
+    """A new instance of plugin `name`, with `options` set on its Options dataclass."""
+    cls = get_plugin(kind, name).cls
+    try:
+        settings = cls.Options(**options)
+    except TypeError as error:
+        raise FersynError(f"{kind} plugin '{name}': bad options ({error})") from None
+    return cls(settings, image_size=image_size, channels=channels)
