@@ -4,7 +4,12 @@ Kept import-light on purpose: TensorFlow and Keras are imported only by the code
 a model, so that ``fersyn --help`` and ``fersyn data info`` start fast.
 """
 
+import os
+
 __version__ = "0.1.0"
+
+# TensorFlow's C++ start-up chatter (CUDA probes, CPU-feature notes) hides fersyn's own output.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from fersyn.errors import FersynError  # noqa: E402  (public: the one exception users catch)
 

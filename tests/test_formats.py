@@ -1,0 +1,169 @@
+import gzip
+import logging
+
+import h5py
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image
+
+from fersyn.data import load_dataset
+from fersyn.errors import FersynError
+
+RNG = np.random.default_rng(0)
+
+
+def make_folder_tree(root, spec=(("happy", 3), ("sad", 2)), size=(60, 40), mode="RGB", suffix=".png"):
+    for folder, count in spec:
+        (root / folder).mkdir(parents=True)
+        for i in range(count):
+            channels = (size[1], size[0], 3) if mode == "RGB" else (size[1], size[0])
+            Image.fromarray(RNG.integers(0, 256, channels, dtype=np.uint8)).save(root / folder / f"S{i:03d}_001_0000001{suffix}")
+    return root
+
+
+def write_fer_csv(path, rows):
+    frame = pd.DataFrame(rows, columns=["emotion", "pixels", "Usage"])
+    if str(path).endswith(".gz"):
+        with gzip.open(path, "wt") as handle:
+            frame.to_csv(handle, index=False)
+    else:
+        frame.to_csv(path, index=False)
+    return path
+
+
+def pixels(side=4, value=None):
+    values = RNG.integers(0, 256, side * side) if value is None else np.full(side * side, value)
+    return " ".join(map(str, values))
+
+
+def test_folder_tree_any_size_and_colour_becomes_square_gray(tmp_path):
+    root = make_folder_tree(tmp_path / "data")
+    faces = load_dataset(root, image_size=32, emotions="happiness,sadness")
+    assert faces.images.shape == (5, 32, 32, 1) and faces.images.dtype == np.uint8
+    assert faces.counts() == {"happiness": 3, "sadness": 2}
+    assert list(faces.subjects) == ["S000", "S001", "S002", "S000", "S001"]  # CK+ naming gives subjects
+
+
+@pytest.mark.parametrize("suffix", [".jpg", ".jpeg", ".bmp", ".tif", ".tiff"])
+def test_folder_tree_reads_every_image_format(tmp_path, suffix):
+    faces = load_dataset(make_folder_tree(tmp_path / "d", suffix=suffix, mode="L"), image_size=16, emotions="happiness,sadness")
+    assert len(faces) == 5
+
+
+def test_folder_tree_leaves_out_and_counts_other_emotions(tmp_path):
+    root = make_folder_tree(tmp_path / "d", spec=(("happy", 2), ("sad", 1), ("contempt", 4)))
+    faces = load_dataset(root, emotions="happy,sad")
+    assert len(faces) == 3 and faces.dropped == {"contempt": 4}
+
+
+def test_unreadable_image_is_skipped_with_a_warning_naming_it(tmp_path, caplog):
+    root = make_folder_tree(tmp_path / "d")
+    (root / "happy" / "broken.png").write_bytes(b"not an image at all")
+    good = root / "sad" / "S000_001_0000001.png"
+    truncated = root / "sad" / "S009_001_0000001.png"
+    truncated.write_bytes(good.read_bytes()[:60])
+    with caplog.at_level(logging.WARNING, logger="fersyn"):
+        faces = load_dataset(root, emotions="happiness,sadness")
+    assert len(faces) == 5 and len(faces.skipped) == 2
+    assert "broken.png" in caplog.text and "S009_001_0000001.png" in caplog.text
+
+
+def test_fer_csv_plain_and_gzipped_keep_usage(tmp_path):
+    rows = [(3, pixels(), "Training"), (4, pixels(), "PublicTest"), (3, pixels(), "PrivateTest"), (4, pixels(), "Training")]
+    for name in ("f.csv", "f.csv.gz"):
+        faces = load_dataset(write_fer_csv(tmp_path / name, rows), image_size=8, emotions="happiness,sadness")
+        assert faces.images.shape == (4, 8, 8, 1)
+        assert list(faces.usage) == ["train", "val", "test", "train"]
+        assert [faces.emotions[label] for label in faces.labels] == ["happiness", "sadness", "happiness", "sadness"]
+
+
+def test_fer_csv_keeps_pixels_exactly_at_native_size(tmp_path):
+    rows = [(0, pixels(8, value=7), "Training"), (0, pixels(8, value=200), "Training")]
+    faces = load_dataset(write_fer_csv(tmp_path / "f.csv", rows), image_size=8, emotions="anger")
+    assert faces.images[0].max() == faces.images[0].min() == 7 and faces.images[1].min() == 200
+
+
+def test_npz_and_h5_with_names_or_coded_labels(tmp_path):
+    images = RNG.integers(0, 256, (6, 20, 20), dtype=np.uint8)
+    np.savez(tmp_path / "a.npz", images=images, labels=np.array(["happy", "sad"] * 3))
+    with h5py.File(tmp_path / "a.h5", "w") as store:
+        store["images"] = images[..., None]
+        store["labels"] = np.array([0, 1] * 3)
+        store["label_names"] = np.array([b"angry", b"surprised"])
+        store["subjects"] = np.array([b"A", b"B", b"C"] * 2)
+    from_npz = load_dataset(tmp_path / "a.npz", image_size=20, emotions="happiness,sadness")
+    from_h5 = load_dataset(tmp_path / "a.h5", image_size=10, emotions="anger,surprise")
+    assert np.array_equal(from_npz.images[..., 0], images)
+    assert from_h5.images.shape == (6, 10, 10, 1) and list(from_h5.subjects[:3]) == ["A", "B", "C"]
+    assert from_h5.counts() == {"anger": 3, "surprise": 3}
+
+
+def test_fingerprint_follows_content(tmp_path):
+    rows = [(3, pixels(), "Training"), (4, pixels(), "Training")]
+    a = load_dataset(write_fer_csv(tmp_path / "a.csv", rows), emotions="happiness,sadness")
+    b = load_dataset(write_fer_csv(tmp_path / "b.csv", rows), emotions="happiness,sadness")
+    c = load_dataset(write_fer_csv(tmp_path / "c.csv", rows[::-1]), emotions="happiness,sadness")
+    assert a.fingerprint == b.fingerprint != c.fingerprint
+
+
+# --- bad input: one clear FersynError each (the CLI turns it into one line, see test_cli.py) ---
+
+
+def test_missing_path(tmp_path):
+    with pytest.raises(FersynError, match="no such file, folder or dataset name"):
+        load_dataset(tmp_path / "nowhere")
+
+
+def test_unknown_format(tmp_path):
+    (tmp_path / "faces.parquet").write_bytes(b"x")
+    with pytest.raises(FersynError, match="unknown data format"):
+        load_dataset(tmp_path / "faces.parquet")
+
+
+def test_csv_row_that_is_not_a_square_image(tmp_path):
+    rows = [(3, pixels(), "Training"), (4, " ".join(["1"] * 15), "Training")]
+    with pytest.raises(FersynError, match=r"row 3 has 15 pixel values, not a square 4×4 image"):
+        load_dataset(write_fer_csv(tmp_path / "f.csv", rows))
+
+
+def test_csv_with_unknown_label(tmp_path):
+    with pytest.raises(FersynError, match=r"row 2: unknown emotion label 'bored'"):
+        load_dataset(write_fer_csv(tmp_path / "f.csv", [("bored", pixels(), "Training")]))
+
+
+def test_folder_with_unknown_label(tmp_path):
+    root = make_folder_tree(tmp_path / "d", spec=(("happy", 1), ("bored", 1)))
+    with pytest.raises(FersynError, match="folder name is not an emotion: unknown emotion label 'bored'"):
+        load_dataset(root)
+
+
+def test_requested_emotion_with_zero_images(tmp_path):
+    root = make_folder_tree(tmp_path / "d")
+    with pytest.raises(FersynError, match="has no images of fear .*it has happiness, sadness"):
+        load_dataset(root, emotions="happiness,fear")
+
+
+def test_empty_folder(tmp_path):
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(FersynError, match="no images found"):
+        load_dataset(tmp_path / "empty")
+
+
+def test_folder_whose_images_are_all_unreadable(tmp_path):
+    (tmp_path / "d" / "happy").mkdir(parents=True)
+    (tmp_path / "d" / "happy" / "a.png").write_bytes(b"junk")
+    with pytest.raises(FersynError, match="none of its 1 image files could be read"):
+        load_dataset(tmp_path / "d")
+
+
+def test_arrays_without_label_names(tmp_path):
+    np.savez(tmp_path / "a.npz", images=np.zeros((2, 8, 8), np.uint8), labels=np.array([0, 1]))
+    with pytest.raises(FersynError, match="integer 'labels' need a 'label_names' array"):
+        load_dataset(tmp_path / "a.npz")
+
+
+def test_corrupt_archive(tmp_path):
+    (tmp_path / "a.npz").write_bytes(b"PK not really")
+    with pytest.raises(FersynError, match="cannot read as .npz"):
+        load_dataset(tmp_path / "a.npz")

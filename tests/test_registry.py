@@ -1,0 +1,126 @@
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+from fersyn.contracts import IdentityGenerator
+from fersyn.errors import FersynError
+from fersyn.registry import (
+    broken_plugins, create_plugin, get_plugin, list_plugins, load_plugins, register_identity, unregister,
+)
+
+LOOSE_PLUGIN = '''
+import numpy as np
+from fersyn.contracts import IdentityGenerator
+from fersyn.registry import register_identity
+
+@register_identity("{name}")
+class Flat(IdentityGenerator):
+    """Flat gray faces: a plugin made for a test."""
+    def fit(self, faces, *, steps=None, seed=0):
+        self.level = int(faces.mean())
+    def sample(self, n, *, seed):
+        return np.full((n, *self.image_shape), self.level, np.uint8)
+    def save(self, directory):
+        pass
+    @classmethod
+    def load(cls, directory):
+        return cls()
+'''
+
+
+class Constant(IdentityGenerator):
+    """Constant faces."""
+
+    def fit(self, faces, *, steps=None, seed=0):
+        pass
+
+    def sample(self, n, *, seed):
+        return np.zeros((n, *self.image_shape), np.uint8)
+
+    def save(self, directory):
+        pass
+
+    @classmethod
+    def load(cls, directory):
+        return cls()
+
+
+@pytest.fixture
+def cleanup():
+    names = []
+    yield names
+    for kind, name in names:
+        unregister(kind, name)
+
+
+def test_builtins_come_through_the_entry_points_of_the_fersyn_package():
+    load_plugins()
+    origins = {p.name: p.origin for p in list_plugins("classifier")}
+    assert origins["paper-cnn"] == "built-in" and origins["small-cnn"] == "built-in"
+    assert [p.name for p in list_plugins("classifier", "*small*")] == ["small-cnn"]
+
+
+def test_runtime_registration_and_creation(cleanup):
+    register_identity("const-test")(Constant)
+    cleanup.append(("identity", "const-test"))
+    info = get_plugin("identity", "const-test")
+    assert info.origin == "runtime" and info.description == "Constant faces."
+    generator = create_plugin("identity", "const-test", image_size=16)
+    assert generator.sample(2, seed=0).shape == (2, 16, 16, 1)
+
+
+def test_unknown_name_lists_known_names_and_the_closest():
+    load_plugins()
+    with pytest.raises(FersynError, match=r"unknown classifier plugin 'smal-cnn'; did you mean 'small-cnn'\? \(known: paper-cnn, small-cnn"):
+        get_plugin("classifier", "smal-cnn")
+
+
+def test_a_name_cannot_be_taken_twice(cleanup):
+    register_identity("taken-test")(Constant)
+    cleanup.append(("identity", "taken-test"))
+
+    class Other(Constant):
+        pass
+
+    with pytest.raises(FersynError, match="already taken"):
+        register_identity("taken-test")(Other)
+
+
+def test_registering_a_class_of_the_wrong_kind_fails():
+    with pytest.raises(TypeError, match="must subclass IdentityGenerator"):
+        register_identity("wrong-test")(dict)
+
+
+def test_plugins_dir_loads_loose_files_and_keeps_broken_ones_apart(tmp_path, cleanup):
+    (tmp_path / "flat.py").write_text(LOOSE_PLUGIN.format(name="flat-test"))
+    (tmp_path / "broken.py").write_text("import no_such_module_anywhere\n")
+    load_plugins(tmp_path)
+    cleanup.append(("identity", "flat-test"))
+    info = get_plugin("identity", "flat-test")
+    assert info.origin == f"plugins dir {tmp_path}"
+    generator = info.cls(image_size=8)
+    generator.fit(np.full((3, 8, 8, 1), 40, np.uint8))
+    assert generator.sample(2, seed=0).max() == 40
+    broken = [b for b in broken_plugins() if b.source.endswith("broken.py")]
+    assert len(broken) == 1 and "ModuleNotFoundError" in broken[0].error
+
+
+def test_installed_package_entry_point_registers_a_bare_class(tmp_path, monkeypatch, cleanup):
+    """A third-party distribution on sys.path, with an entry point naming one class."""
+    (tmp_path / "thirdparty_flat.py").write_text(textwrap.dedent(LOOSE_PLUGIN.replace('@register_identity("{name}")', "")))
+    info_dir = tmp_path / "thirdparty_flat-1.0.dist-info"
+    info_dir.mkdir()
+    (info_dir / "METADATA").write_text("Metadata-Version: 2.1\nName: thirdparty-flat\nVersion: 1.0\n")
+    (info_dir / "entry_points.txt").write_text("[fersyn.identity]\nflat-pkg = thirdparty_flat:Flat\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    load_plugins()
+    cleanup.append(("identity", "flat-pkg"))
+    assert get_plugin("identity", "flat-pkg").origin == "thirdparty-flat"
+    sys.modules.pop("thirdparty_flat", None)
+
+
+def test_missing_plugins_dir_is_a_clear_error(tmp_path):
+    with pytest.raises(FersynError, match="plugins directory .* does not exist"):
+        load_plugins(tmp_path / "nope")

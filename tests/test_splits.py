@@ -1,0 +1,84 @@
+import numpy as np
+import pytest
+
+from fersyn.data import FaceSet, load_dataset, split_dataset
+from fersyn.data.info import describe_dataset
+
+
+def tiny_set(n=60, subjects=None, usage=None, duplicate_pairs=()):
+    rng = np.random.default_rng(1)
+    images = rng.integers(0, 256, (n, 8, 8, 1), dtype=np.uint8)
+    for a, b in duplicate_pairs:
+        images[b] = images[a]
+    return FaceSet(images=images, labels=np.arange(n) % 3, emotions=("anger", "fear", "happiness"), source="tiny",
+                   subjects=subjects, usage=usage)
+
+
+def subjects_of(faces, indices):
+    return set(faces.subjects[indices].tolist())
+
+
+def test_ck48_split_is_subject_disjoint(ck48):
+    faces = load_dataset(ck48)
+    split = split_dataset(faces, seed=0)
+    train, val, test = (subjects_of(faces, part) for part in (split.train, split.val, split.test))
+    assert split.method == "subject-disjoint"
+    assert not (train & val) and not (train & test) and not (val & test)
+    assert len(train | val | test) == 106  # every Ekman-six subject is used
+    assert len(split.train) + len(split.val) + len(split.test) == len(faces)
+
+
+def test_subject_split_keeps_class_proportions_close(ck48):
+    faces = load_dataset(ck48)
+    split = split_dataset(faces, seed=3)
+    overall = np.bincount(faces.labels) / len(faces)
+    in_test = np.bincount(faces.labels[split.test], minlength=len(overall)) / len(split.test)
+    assert np.abs(in_test - overall).max() < 0.08
+
+
+def test_split_is_deterministic_under_a_seed():
+    faces = load_dataset("toy")
+    a, b, c = split_dataset(faces, seed=5), split_dataset(faces, seed=5), split_dataset(faces, seed=6)
+    assert np.array_equal(a.test, b.test) and np.array_equal(a.train, b.train)
+    assert not np.array_equal(a.test, c.test)
+    assert not subjects_of(faces, a.train) & subjects_of(faces, a.test)
+
+
+def test_without_subjects_the_split_is_stratified():
+    faces = tiny_set()
+    split = split_dataset(faces, seed=0, val_fraction=0.1, test_fraction=0.2)
+    assert split.method == "stratified by emotion"
+    assert list(np.bincount(faces.labels[split.test])) == [4, 4, 4]
+    assert len(np.intersect1d(split.train, split.test)) == 0
+
+
+def test_predefined_usage_is_respected_and_val_carved_when_missing():
+    usage = np.array(["train"] * 50 + ["test"] * 10)
+    split = split_dataset(tiny_set(usage=usage), seed=0)
+    assert split.method.startswith("predefined")
+    assert set(split.test.tolist()) == set(range(50, 60))
+    assert len(split.val) > 0 and set(split.val.tolist()) <= set(range(50))
+
+
+def test_exact_duplicates_across_splits_are_dropped_from_test():
+    usage = np.array(["train"] * 40 + ["val"] * 10 + ["test"] * 10)
+    faces = tiny_set(usage=usage, duplicate_pairs=[(0, 55), (1, 56), (41, 57)])
+    split = split_dataset(faces, seed=0)
+    assert split.leaks_removed == 3 and not {55, 56, 57} & set(split.test.tolist())
+    kept = split_dataset(faces, seed=0, drop_leaks=False)
+    assert {55, 56, 57} <= set(kept.test.tolist())
+
+
+def test_too_few_subjects_is_a_clear_error():
+    from fersyn.errors import FersynError
+
+    with pytest.raises(FersynError, match="only 2 subject"):
+        split_dataset(tiny_set(subjects=np.array(["a", "b"] * 30)))
+
+
+def test_fer2013_subset_duplicates_and_leaks_are_reported(fer2013):
+    info = describe_dataset(load_dataset(fer2013, emotions="present"))
+    assert info["split"]["method"].startswith("predefined")
+    assert {k: v["total"] for k, v in info["split"]["counts"].items()} == {"train": 2800, "val": 416, "test": 415}
+    assert info["duplicates"]["groups"] > 0
+    assert sum(info["duplicates"]["across_splits"].values()) > 0
