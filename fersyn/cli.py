@@ -20,21 +20,27 @@ KIND_CHOICES = ("identity", "expression", "classifier")
 
 
 class FersynGroup(click.Group):
-    """Turns FersynError (a problem the user can fix) into one line on stderr and exit code 1."""
+    """Turns a user error (FersynError, or a bad option value) into one line on stderr and a
+    non-zero exit, without the usage text or a traceback."""
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
         except FersynError as error:
             raise click.ClickException(str(error)) from None
+        except click.UsageError as error:
+            one_line = click.ClickException(error.format_message())
+            one_line.exit_code = error.exit_code
+            raise one_line from None
 
 
-def _setup_logging(verbose: bool) -> None:
+def _setup_logging(quiet: bool) -> None:
+    """Progress (INFO) and warnings from the library go to stderr, results to stdout."""
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(levelname)s: %(message)s"))
+    handler.setFormatter(logging.Formatter("%(message)s"))
     logger = logging.getLogger("fersyn")
     logger.handlers[:] = [handler]
-    logger.setLevel(logging.INFO if verbose else logging.WARNING)
+    logger.setLevel(logging.WARNING if quiet else logging.INFO)
     logger.propagate = False
 
 
@@ -46,9 +52,9 @@ def _setup_logging(verbose: bool) -> None:
     envvar="FERSYN_PLUGINS_DIR",
     help="Folder of loose plugin *.py files to load (env: FERSYN_PLUGINS_DIR).",
 )
-@click.option("-v", "--verbose", is_flag=True, help="Print progress details.")
+@click.option("-q", "--quiet", is_flag=True, help="Print no progress, only results and errors.")
 @click.pass_context
-def main(ctx: click.Context, plugins_dir: str | None, verbose: bool) -> None:
+def main(ctx: click.Context, plugins_dir: str | None, quiet: bool) -> None:
     """fersyn: how far can GAN-generated facial-expression data help a CNN recognise emotions?
 
     \b
@@ -57,7 +63,7 @@ def main(ctx: click.Context, plugins_dir: str | None, verbose: bool) -> None:
       fersyn data info ../shared/data/CK+48
       fersyn plugins --kind classifier
     """
-    _setup_logging(verbose)
+    _setup_logging(quiet)
     ctx.obj = {"plugins_dir": plugins_dir}
 
 
@@ -160,3 +166,53 @@ def plugins(ctx: click.Context, kind: str | None, as_json: bool) -> None:
         click.echo("  ".join(p[key].ljust(widths[key]) for key in widths) + "  " + p["description"])
     for b in broken:
         click.echo(f"BROKEN  {b['source']} ({b['origin']}): {b['error']}")
+
+
+@main.command("generate")
+@click.option("--data", default="toy", show_default=True, help="Dataset whose training split the generators learn from.")
+@click.option("--out", required=True, type=click.Path(dir_okay=False), help="HDF5 file to write (a grid PNG goes beside it).")
+@click.option("--count", default=1000, show_default=True, type=click.IntRange(min=1), help="Synthetic faces to write, balanced over the emotions.")
+@click.option("--identity", default="dcgan", show_default=True, help="Identity generator plugin (see `fersyn plugins`).")
+@click.option("--expression", default="stargan", show_default=True, help="Expression generator plugin.")
+@_emotions_option
+@click.option("--seed", default=0, show_default=True, type=int, help="Seed of the split, the training and the sampling.")
+@click.option("--train-steps", type=click.IntRange(min=1), help="Train each generator for this many steps (default: each plugin's own budget).")
+@click.option("--checkpoints", type=click.Path(file_okay=False), help="Folder to load fitted generators from, or save them to (resumes an interrupted fit).")
+@_image_size_option
+@click.option("--overwrite", is_flag=True, help="Replace --out if it exists.")
+@click.pass_context
+def generate_command(ctx: click.Context, data: str, out: str, count: int, identity: str, expression: str, emotions: str,
+                     seed: int, train_steps: int | None, checkpoints: str | None, image_size: int, overwrite: bool) -> None:
+    """Fit an identity and an expression generator on DATA's training split, then write a synthetic set.
+
+    Writes OUT (HDF5: images, labels, identity, provenance and quality metrics) and OUT_grid.png
+    (rows = sampled identities; first column the identity, then one column per emotion), and prints
+    the quality metrics: expression fidelity, FD-fer, diversity, identity preservation.
+
+    \b
+    Examples:
+      fersyn generate --data toy --count 600 --train-steps 300 --out synth.h5
+      fersyn generate --data ../shared/data/CK+48 --count 5000 --checkpoints ckpt/ --out ck_synth.h5
+    """
+    from fersyn.generate import generate
+
+    result = generate(
+        data, out, identity=identity, expression=expression, count=count, emotions=emotions, seed=seed,
+        train_steps=train_steps, checkpoints=checkpoints, image_size=image_size, overwrite=overwrite,
+        plugins_dir=ctx.obj["plugins_dir"],
+    )
+    click.echo(f"wrote {result.count} faces to {result.path} and a grid to {result.grid_path} in {result.seconds:.0f} s")
+    click.echo(format_metrics(result.metrics))
+
+
+def format_metrics(metrics: dict[str, Any]) -> str:
+    """The quality metrics as the lines `fersyn generate` prints."""
+    per_emotion = ", ".join(f"{e} {v:.0%}" for e, v in metrics["fidelity_per_emotion"].items())
+    return "\n".join([
+        f"expression fidelity   {metrics['expression_fidelity']:.1%}  ({per_emotion})",
+        f"  reference classifier: {metrics['reference_real_test_accuracy']:.1%} on real test faces",
+        f"FD-fer                {metrics['fd_fer']:.2f}  (real test vs synthetic, reference features)",
+        f"diversity             {metrics['diversity_synthetic']:.2f} synthetic vs {metrics['diversity_real_test']:.2f} real test",
+        f"identity retrieval    {metrics['identity_retrieval']:.1%}  (chance {metrics['identity_retrieval_chance']:.1%}); "
+        f"mean pixel change {metrics['mean_pixel_change']:.1%}",
+    ])

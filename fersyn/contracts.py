@@ -105,21 +105,31 @@ class Plugin(ABC):
         """Rebuild the plugin `save` wrote into `directory`."""
 
 
-class IdentityGenerator(Plugin):
+class Generator(Plugin):
+    """What both generator kinds share: a training budget counted in steps, so training can resume."""
+
+    @property
+    def trained_steps(self) -> int:
+        """Steps trained so far. fersyn resumes an interrupted fit by calling `fit` again with
+        `steps` = what is left of the budget, so `fit` must continue from where the model is."""
+        return 0
+
+
+class IdentityGenerator(Generator):
     """Draws faces of random, new identities (the paper's StyleGAN role)."""
 
     kind = "identity"
 
     @abstractmethod
     def fit(self, faces: np.ndarray, *, steps: int | None = None, seed: int = 0) -> None:
-        """Learn from real training faces (uint8 N×H×W×C). `steps` overrides the plugin's budget."""
+        """Train on real training faces (uint8 N×H×W×C) for `steps` more steps (None: the plugin's budget)."""
 
     @abstractmethod
     def sample(self, n: int, *, seed: int) -> np.ndarray:
         """`n` new faces, uint8 n×H×W×C; the same seed gives the same faces."""
 
 
-class ExpressionGenerator(Plugin):
+class ExpressionGenerator(Generator):
     """Imposes a chosen emotion on given faces (the paper's StarGAN role)."""
 
     kind = "expression"
@@ -134,7 +144,7 @@ class ExpressionGenerator(Plugin):
         steps: int | None = None,
         seed: int = 0,
     ) -> None:
-        """Learn from real training faces and their labels (indices into `emotions`)."""
+        """Train on real faces and their labels (indices into `emotions`) for `steps` more steps."""
 
     @abstractmethod
     def apply(self, faces: np.ndarray, emotions: Sequence[str], *, seed: int) -> np.ndarray:

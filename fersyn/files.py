@@ -11,16 +11,24 @@ from typing import Iterator
 from fersyn.errors import FersynError
 
 
-@contextlib.contextmanager
-def atomic_output(path: str | Path, *, overwrite: bool = True) -> Iterator[Path]:
-    """Yield a temporary path beside `path`; rename it to `path` if the block succeeds, else delete it."""
+def check_output_path(path: str | Path, *, overwrite: bool = True) -> None:
+    """Fail with a clear message if `path` cannot be written (missing or read-only folder, or it exists)."""
     path = Path(path)
+    if path.is_dir():
+        raise FersynError(f"{path} is a folder; give a file name")
     if not path.parent.is_dir():
         raise FersynError(f"{path.parent}: output directory does not exist; create it first")
     if not os.access(path.parent, os.W_OK):
         raise FersynError(f"{path.parent}: output directory is not writable")
     if path.exists() and not overwrite:
         raise FersynError(f"{path} already exists; pass --overwrite to replace it")
+
+
+@contextlib.contextmanager
+def atomic_output(path: str | Path, *, overwrite: bool = True) -> Iterator[Path]:
+    """Yield a temporary path beside `path`; rename it to `path` if the block succeeds, else delete it."""
+    path = Path(path)
+    check_output_path(path, overwrite=overwrite)
     handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
     os.close(handle)
     try:

@@ -1,0 +1,62 @@
+"""The synthetic set on disk: one HDF5 file, written in chunks, read back as a stream.
+
+Layout: `images` uint8 N×H×W×C (chunked, gzip), `labels` int16 N (indices into the `emotions`
+attribute), `identity` int64 N (which sampled identity each face came from); attributes hold the
+provenance as JSON (`provenance`: plugins, options, seeds, data fingerprint, package versions) and
+the quality metrics (`metrics`).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+_CHUNK = 256  # images per HDF5 chunk: small enough to stream, large enough to compress well
+
+
+class SyntheticWriter:
+    """Append labelled faces to a new HDF5 file without holding them all in memory."""
+
+    def __init__(self, path: str | Path, image_shape: tuple[int, int, int], emotions: Sequence[str]) -> None:
+        import h5py
+
+        self.file = h5py.File(path, "w")
+        self.emotions = list(emotions)
+        self.file.attrs["emotions"] = json.dumps(self.emotions)
+        self.images = self.file.create_dataset(
+            "images", (0, *image_shape), maxshape=(None, *image_shape), dtype="uint8",
+            chunks=(_CHUNK, *image_shape), compression="gzip", compression_opts=4,
+        )
+        self.labels = self.file.create_dataset("labels", (0,), maxshape=(None,), dtype="int16", chunks=(4096,))
+        self.identity = self.file.create_dataset("identity", (0,), maxshape=(None,), dtype="int64", chunks=(4096,))
+
+    def __len__(self) -> int:
+        return int(self.images.shape[0])
+
+    def append(self, images: np.ndarray, emotion: str, identity: np.ndarray) -> None:
+        start, stop = len(self), len(self) + len(images)
+        for dataset in (self.images, self.labels, self.identity):
+            dataset.resize(stop, axis=0)
+        self.images[start:stop] = images
+        self.labels[start:stop] = self.emotions.index(emotion)
+        self.identity[start:stop] = identity
+
+    def set_attributes(self, **attributes: Any) -> None:
+        for key, value in attributes.items():
+            self.file.attrs[key] = json.dumps(value)
+
+    def close(self) -> None:
+        self.file.close()
+
+
+def read_synthetic_attributes(path: str | Path) -> dict[str, Any]:
+    """The JSON attributes of a synthetic set (emotions, provenance, metrics), and its size."""
+    import h5py
+
+    with h5py.File(path, "r") as store:
+        attributes = {key: json.loads(value) for key, value in store.attrs.items()}
+        attributes["count"] = int(store["images"].shape[0])
+    return attributes

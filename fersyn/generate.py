@@ -1,0 +1,209 @@
+"""`generate`: fit (or load) an identity and an expression generator on a dataset's training split,
+then write a labelled synthetic set, a sample grid and quality metrics.
+
+Only the training split ever reaches a generator; the test split is used once, to score the
+reference classifier and the synthetic set against real held-out faces.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import math
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+from fersyn.contracts import ExpressionGenerator, Generator, IdentityGenerator
+from fersyn.data import load_dataset, split_dataset
+from fersyn.data.synthetic import SyntheticWriter
+from fersyn.errors import FersynError
+from fersyn.files import atomic_output, check_output_path
+from fersyn.provenance import package_versions
+
+log = logging.getLogger("fersyn")
+
+MIN_TRAINING_IMAGES = 64  # below this a GAN has too little to learn from (and a batch may not fill)
+_IDENTITY_CHUNK = 256  # identities sampled at a time: bounds memory whatever the count
+_CHECKPOINT_EVERY = 500  # steps between checkpoints while fitting
+_METRIC_SAMPLES = 2000
+_GRID_IDENTITIES = 8
+
+
+@dataclass
+class GenerateResult:
+    path: Path
+    grid_path: Path
+    count: int
+    metrics: dict[str, Any]
+    provenance: dict[str, Any]
+    seconds: float
+
+
+def generate(
+    data: str | Path,
+    out: str | Path,
+    *,
+    identity: str = "dcgan",
+    expression: str = "stargan",
+    count: int = 1000,
+    emotions: str | Sequence[str] | None = None,
+    seed: int = 0,
+    train_steps: int | None = None,
+    checkpoints: str | Path | None = None,
+    identity_options: dict[str, Any] | None = None,
+    expression_options: dict[str, Any] | None = None,
+    image_size: int = 48,
+    overwrite: bool = False,
+    plugins_dir: str | Path | None = None,
+) -> GenerateResult:
+    """Write `count` synthetic faces, balanced over `emotions`, to the HDF5 file `out` (see module doc)."""
+    from fersyn.registry import create_plugin, get_plugin, load_plugins
+
+    started = time.perf_counter()
+    if not isinstance(count, int) or isinstance(count, bool) or count <= 0:
+        raise FersynError(f"--count must be a positive whole number (got {count!r})")
+    if train_steps is not None and train_steps <= 0:
+        raise FersynError(f"--train-steps must be a positive whole number (got {train_steps})")
+    out = Path(out)
+    grid_path = out.with_name(out.stem + "_grid.png")
+    check_output_path(out, overwrite=overwrite)  # before training, not after
+    load_plugins(plugins_dir)
+    get_plugin("identity", identity), get_plugin("expression", expression)
+
+    faces = load_dataset(data, image_size=image_size, emotions=emotions)
+    split = split_dataset(faces, seed=seed)
+    train = faces.subset(split.train)
+    if len(train) < MIN_TRAINING_IMAGES:
+        raise FersynError(
+            f"the training split of {faces.source} has {len(train)} images; training a GAN needs at least "
+            f"{MIN_TRAINING_IMAGES} (use a larger dataset)"
+        )
+    channels = faces.images.shape[-1]
+    identity_generator = _fitted_generator(
+        create_plugin("identity", identity, image_size=image_size, channels=channels, **(identity_options or {})),
+        lambda g, steps: g.fit(train.images, steps=steps, seed=seed),
+        train_steps, checkpoints, image_size,
+    )
+    expression_generator = _fitted_generator(
+        create_plugin("expression", expression, image_size=image_size, channels=channels, **(expression_options or {})),
+        lambda g, steps: g.fit(train.images, train.labels, train.emotions, steps=steps, seed=seed),
+        train_steps, checkpoints, image_size,
+    )
+
+    from fersyn.metrics import identity_preservation, quality_metrics, train_reference
+
+    log.info("training the reference classifier (small-cnn) on the real training split")
+    reference = train_reference(faces, split, seed=seed)
+    provenance = {
+        "data": {"source": faces.source, "fingerprint": faces.fingerprint, "image_size": image_size,
+                 "emotions": list(faces.emotions), "split": split.method, "split_seed": seed,
+                 "train_images": len(train), "test_images": int(len(split.test))},
+        "identity": {"plugin": identity, "options": dataclasses.asdict(identity_generator.options),
+                     "trained_steps": identity_generator.trained_steps},
+        "expression": {"plugin": expression, "options": dataclasses.asdict(expression_generator.options),
+                       "trained_steps": expression_generator.trained_steps},
+        "seed": seed,
+        "count": count,
+        "versions": package_versions(),
+    }
+    with atomic_output(out, overwrite=overwrite) as temporary:
+        writer = SyntheticWriter(temporary, faces.images.shape[1:], faces.emotions)
+        try:
+            sample = _write_faces(writer, identity_generator, expression_generator, faces.emotions, count, seed, grid_path)
+            metrics = quality_metrics(reference, sample["images"], sample["emotions"], faces.images[split.test], seed=seed)
+            metrics.update(identity_preservation(sample["sources"], sample["edits"]))
+            writer.set_attributes(provenance=provenance, metrics=metrics)
+        finally:
+            writer.close()
+    return GenerateResult(out, grid_path, count, metrics, provenance, time.perf_counter() - started)
+
+
+def _fitted_generator(
+    generator: Generator,
+    fit: Callable[[Generator, int], None],
+    train_steps: int | None,
+    checkpoints: str | Path | None,
+    image_size: int,
+) -> Generator:
+    """Load `generator` from its checkpoint if there is one, and train whatever is left of its budget,
+    saving a checkpoint every few hundred steps so that an interrupted run resumes."""
+    budget = train_steps if train_steps is not None else generator.options.steps
+    directory = Path(checkpoints) / f"{generator.kind}-{generator.name}" if checkpoints else None
+    if directory is not None and directory.exists():
+        manifest = generator.read_manifest(directory)
+        if manifest["image_size"] != image_size:
+            raise FersynError(
+                f"{directory} holds a {generator.name} for {manifest['image_size']}×{manifest['image_size']} images, "
+                f"not {image_size}×{image_size}; use another --checkpoints folder"
+            )
+        generator = type(generator).load(directory)
+        log.info("%s %s: loaded from %s (%d steps trained)", generator.kind, generator.name, directory, generator.trained_steps)
+    while generator.trained_steps < budget:
+        remaining = budget - generator.trained_steps
+        fit(generator, min(remaining, _CHECKPOINT_EVERY) if directory else remaining)
+        if directory is not None:
+            _save_checkpoint(generator, directory)
+    return generator
+
+
+def _save_checkpoint(generator: Generator, directory: Path) -> None:
+    """Save into a fresh folder, then swap it in: a crash never leaves a half-written checkpoint."""
+    directory.parent.mkdir(parents=True, exist_ok=True)
+    fresh = directory.with_name(directory.name + ".saving")
+    shutil.rmtree(fresh, ignore_errors=True)
+    fresh.mkdir()
+    generator.save(fresh)
+    old = directory.with_name(directory.name + ".old")
+    if directory.exists():
+        directory.rename(old)
+    fresh.rename(directory)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def _write_faces(
+    writer: SyntheticWriter,
+    identity: IdentityGenerator,
+    expression: ExpressionGenerator,
+    emotions: Sequence[str],
+    count: int,
+    seed: int,
+    grid_path: Path,
+) -> dict[str, np.ndarray]:
+    """Sample identities chunk by chunk, impose every emotion on each, append; returns a scoring sample."""
+    identities = math.ceil(count / len(emotions))
+    sample: dict[str, Any] = {}
+    for first in range(0, identities, _IDENTITY_CHUNK):
+        chunk = min(_IDENTITY_CHUNK, identities - first)
+        chunk_seed = int(np.random.SeedSequence([seed, first]).generate_state(1)[0])
+        faces = identity.sample(chunk, seed=chunk_seed)
+        ids = np.arange(first, first + chunk)
+        edits = [expression.apply(faces, [emotion] * chunk, seed=chunk_seed) for emotion in emotions]
+        for emotion, edited in zip(emotions, edits):
+            room = count - len(writer)
+            if room > 0:
+                writer.append(edited[:room], emotion, ids[:room])
+        if not sample:  # the first chunk scores the set and makes the grid
+            edits = np.stack(edits)
+            per_emotion = max(1, _METRIC_SAMPLES // len(emotions))
+            sample = {
+                "images": edits[:, :per_emotion].reshape(-1, *faces.shape[1:]),
+                "emotions": np.repeat(list(emotions), min(per_emotion, chunk)),
+                "sources": faces,
+                "edits": edits,
+            }
+            _save_grid(faces, edits, emotions, grid_path)
+        log.info("generated %d / %d faces", len(writer), count)
+    return sample
+
+
+def _save_grid(faces: np.ndarray, edits: np.ndarray, emotions: Sequence[str], path: Path) -> None:
+    from fersyn.grid import save_face_grid
+
+    rows = min(_GRID_IDENTITIES, len(faces))
+    cells = np.concatenate([faces[:rows, None], edits[:, :rows].transpose(1, 0, 2, 3, 4)], axis=1)
+    save_face_grid(cells, path, ["identity", *emotions], [f"#{i}" for i in range(rows)])

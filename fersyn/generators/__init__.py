@@ -1,0 +1,1 @@
+"""Built-in generators: `dcgan` (identity) and `stargan` (expression), and what they share."""
