@@ -34,14 +34,27 @@ class FersynGroup(click.Group):
             raise one_line from None
 
 
+class _CurrentStderr(logging.StreamHandler):
+    """A handler writing to whatever sys.stderr is at the time (click's test runner swaps it)."""
+
+    @property
+    def stream(self):
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value) -> None:
+        pass
+
+
 def _setup_logging(quiet: bool) -> None:
     """Progress (INFO) and warnings from the library go to stderr, results to stdout."""
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(message)s"))
     logger = logging.getLogger("fersyn")
-    logger.handlers[:] = [handler]
+    if not any(isinstance(h, _CurrentStderr) for h in logger.handlers):
+        handler = _CurrentStderr()
+        handler.setFormatter(logging.Formatter("%(message)s"))
+        logger.addHandler(handler)
     logger.setLevel(logging.WARNING if quiet else logging.INFO)
-    logger.propagate = False
+    logging.getLogger("tensorflow").setLevel(logging.ERROR)  # retracing notes are not the user's concern
 
 
 @click.group(cls=FersynGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -150,22 +163,11 @@ def plugins(ctx: click.Context, kind: str | None, as_json: bool) -> None:
       fersyn plugins --kind classifier --json
       fersyn --plugins-dir my_plugins/ plugins
     """
-    from fersyn.registry import broken_plugins, list_plugins, load_plugins
+    from fersyn.registry import describe_plugins, format_plugins, load_plugins
 
     load_plugins(ctx.obj["plugins_dir"])
-    found = [
-        {"name": p.name, "kind": p.kind, "origin": p.origin, "description": p.description} for p in list_plugins(kind)
-    ]
-    broken = [{"source": b.source, "origin": b.origin, "error": b.error} for b in broken_plugins()]
-    if as_json:
-        click.echo(json.dumps({"plugins": found, "broken": broken}, indent=2))
-        return
-    widths = {key: max([len(key)] + [len(p[key]) for p in found]) for key in ("name", "kind", "origin")}
-    click.echo("  ".join(key.upper().ljust(widths[key]) for key in widths) + "  DESCRIPTION")
-    for p in found:
-        click.echo("  ".join(p[key].ljust(widths[key]) for key in widths) + "  " + p["description"])
-    for b in broken:
-        click.echo(f"BROKEN  {b['source']} ({b['origin']}): {b['error']}")
+    listing = describe_plugins(kind)
+    click.echo(json.dumps(listing, indent=2) if as_json else format_plugins(listing))
 
 
 @main.command("generate")
@@ -195,6 +197,7 @@ def generate_command(ctx: click.Context, data: str, out: str, count: int, identi
       fersyn generate --data ../shared/data/CK+48 --count 5000 --checkpoints ckpt/ --out ck_synth.h5
     """
     from fersyn.generate import generate
+    from fersyn.metrics import format_metrics
 
     result = generate(
         data, out, identity=identity, expression=expression, count=count, emotions=emotions, seed=seed,
@@ -204,15 +207,3 @@ def generate_command(ctx: click.Context, data: str, out: str, count: int, identi
     click.echo(f"wrote {result.count} faces to {result.path} and a grid to {result.grid_path} in {result.seconds:.0f} s")
     click.echo(format_metrics(result.metrics))
 
-
-def format_metrics(metrics: dict[str, Any]) -> str:
-    """The quality metrics as the lines `fersyn generate` prints."""
-    per_emotion = ", ".join(f"{e} {v:.0%}" for e, v in metrics["fidelity_per_emotion"].items())
-    return "\n".join([
-        f"expression fidelity   {metrics['expression_fidelity']:.1%}  ({per_emotion})",
-        f"  reference classifier: {metrics['reference_real_test_accuracy']:.1%} on real test faces",
-        f"FD-fer                {metrics['fd_fer']:.2f}  (real test vs synthetic, reference features)",
-        f"diversity             {metrics['diversity_synthetic']:.2f} synthetic vs {metrics['diversity_real_test']:.2f} real test",
-        f"identity retrieval    {metrics['identity_retrieval']:.1%}  (chance {metrics['identity_retrieval_chance']:.1%}); "
-        f"mean pixel change {metrics['mean_pixel_change']:.1%}",
-    ])

@@ -64,7 +64,8 @@ class Plugin(ABC):
     @classmethod
     def description(cls) -> str:
         """The first line of the class docstring."""
-        return (cls.__doc__ or "").strip().splitlines()[0] if cls.__doc__ else ""
+        lines = (cls.__doc__ or "").strip().splitlines()
+        return lines[0] if lines else ""
 
     @abstractmethod
     def save(self, directory: Path) -> None:
@@ -86,7 +87,10 @@ class Plugin(ABC):
         path = Path(directory) / MANIFEST
         if not path.is_file():
             raise FersynError(f"{directory}: not a fersyn checkpoint (no {MANIFEST})")
-        manifest = json.loads(path.read_text())
+        try:
+            manifest = json.loads(path.read_text())
+        except (OSError, ValueError) as error:
+            raise FersynError(f"{path}: unreadable checkpoint manifest ({error})") from None
         if (manifest.get("kind"), manifest.get("name")) != (cls.kind, cls.name):
             raise FersynError(
                 f"{directory}: holds the {manifest.get('kind')} plugin '{manifest.get('name')}', "
@@ -97,7 +101,13 @@ class Plugin(ABC):
     @classmethod
     def from_manifest(cls, manifest: dict[str, Any]) -> "Plugin":
         """A new, untrained instance with the manifest's options and image shape."""
-        return cls(cls.Options(**manifest["options"]), image_size=manifest["image_size"], channels=manifest["channels"])
+        from fersyn.errors import FersynError
+
+        try:
+            options = cls.Options(**manifest["options"])
+        except TypeError as error:
+            raise FersynError(f"checkpoint of {cls.kind} '{cls.name}' has options this version does not know ({error})") from None
+        return cls(options, image_size=manifest["image_size"], channels=manifest["channels"])
 
     @classmethod
     @abstractmethod

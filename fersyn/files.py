@@ -10,6 +10,9 @@ from typing import Iterator
 
 from fersyn.errors import FersynError
 
+_UMASK = os.umask(0o022)  # reading the umask means setting it: read once, put it back at once
+os.umask(_UMASK)
+
 
 def check_output_path(path: str | Path, *, overwrite: bool = True) -> None:
     """Fail with a clear message if `path` cannot be written (missing or read-only folder, or it exists)."""
@@ -31,6 +34,7 @@ def atomic_output(path: str | Path, *, overwrite: bool = True) -> Iterator[Path]
     check_output_path(path, overwrite=overwrite)
     handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
     os.close(handle)
+    os.chmod(temporary, 0o666 & ~_UMASK)  # mkstemp makes it private; the output should not be
     try:
         yield Path(temporary)
         os.replace(temporary, path)

@@ -8,6 +8,7 @@ reference classifier and the synthetic set against real held-out faces.
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
 import math
 import shutil
@@ -32,6 +33,7 @@ _IDENTITY_CHUNK = 256  # identities sampled at a time: bounds memory whatever th
 _CHECKPOINT_EVERY = 500  # steps between checkpoints while fitting
 _METRIC_SAMPLES = 2000
 _GRID_IDENTITIES = 8
+TRAINED_ON = "fersyn-trained-on.json"  # beside a checkpoint: the data and split it was fitted on
 
 
 @dataclass
@@ -71,9 +73,11 @@ def generate(
         raise FersynError(f"--train-steps must be a positive whole number (got {train_steps})")
     out = Path(out)
     grid_path = out.with_name(out.stem + "_grid.png")
-    check_output_path(out, overwrite=overwrite)  # before training, not after
+    for path in (out, grid_path):  # before training, not after
+        check_output_path(path, overwrite=overwrite)
     load_plugins(plugins_dir)
-    get_plugin("identity", identity), get_plugin("expression", expression)
+    for kind, name in (("identity", identity), ("expression", expression)):
+        get_plugin(kind, name)  # an unknown name fails now, not after loading the data
 
     faces = load_dataset(data, image_size=image_size, emotions=emotions)
     split = split_dataset(faces, seed=seed)
@@ -84,15 +88,20 @@ def generate(
             f"{MIN_TRAINING_IMAGES} (use a larger dataset)"
         )
     channels = faces.images.shape[-1]
+    fingerprints = split.fingerprints(faces)
+    trained_on = {"data": faces.fingerprint, "train": fingerprints["train"], "emotions": list(faces.emotions),
+                  "image_size": image_size}
+    if checkpoints is not None:
+        _make_folder(Path(checkpoints))
     identity_generator = _fitted_generator(
         create_plugin("identity", identity, image_size=image_size, channels=channels, **(identity_options or {})),
         lambda g, steps: g.fit(train.images, steps=steps, seed=seed),
-        train_steps, checkpoints, image_size,
+        train_steps, checkpoints, trained_on,
     )
     expression_generator = _fitted_generator(
         create_plugin("expression", expression, image_size=image_size, channels=channels, **(expression_options or {})),
         lambda g, steps: g.fit(train.images, train.labels, train.emotions, steps=steps, seed=seed),
-        train_steps, checkpoints, image_size,
+        train_steps, checkpoints, trained_on,
     )
 
     from fersyn.metrics import identity_preservation, quality_metrics, train_reference
@@ -102,7 +111,8 @@ def generate(
     provenance = {
         "data": {"source": faces.source, "fingerprint": faces.fingerprint, "image_size": image_size,
                  "emotions": list(faces.emotions), "split": split.method, "split_seed": seed,
-                 "train_images": len(train), "test_images": int(len(split.test))},
+                 "split_fingerprints": fingerprints, "leaks_removed": split.leaks_removed,
+                 "train_images": len(train), "val_images": int(len(split.val)), "test_images": int(len(split.test))},
         "identity": {"plugin": identity, "options": dataclasses.asdict(identity_generator.options),
                      "trained_steps": identity_generator.trained_steps},
         "expression": {"plugin": expression, "options": dataclasses.asdict(expression_generator.options),
@@ -114,51 +124,80 @@ def generate(
     with atomic_output(out, overwrite=overwrite) as temporary:
         writer = SyntheticWriter(temporary, faces.images.shape[1:], faces.emotions)
         try:
-            sample = _write_faces(writer, identity_generator, expression_generator, faces.emotions, count, seed, grid_path)
+            sample = _write_faces(writer, identity_generator, expression_generator, faces.emotions, count, seed)
             metrics = quality_metrics(reference, sample["images"], sample["emotions"], faces.images[split.test], seed=seed)
             metrics.update(identity_preservation(sample["sources"], sample["edits"]))
             writer.set_attributes(provenance=provenance, metrics=metrics)
         finally:
             writer.close()
+    _save_grid(sample["sources"], sample["edits"], faces.emotions, grid_path)
     return GenerateResult(out, grid_path, count, metrics, provenance, time.perf_counter() - started)
+
+
+def _make_folder(folder: Path) -> None:
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise FersynError(f"cannot use {folder} as the checkpoints folder ({error.strerror})") from None
 
 
 def _fitted_generator(
     generator: Generator,
-    fit: Callable[[Generator, int], None],
+    fit: Callable[[Generator, int | None], None],
     train_steps: int | None,
     checkpoints: str | Path | None,
-    image_size: int,
+    trained_on: dict[str, Any],
 ) -> Generator:
-    """Load `generator` from its checkpoint if there is one, and train whatever is left of its budget,
-    saving a checkpoint every few hundred steps so that an interrupted run resumes."""
-    budget = train_steps if train_steps is not None else generator.options.steps
+    """Load `generator` from its checkpoint if there is one, and train whatever is left of its budget
+    in pieces of a few hundred steps, saving a checkpoint after each so that an interrupted run
+    resumes. The pieces are the same with or without checkpoints, so a seed gives one result."""
+    budget = train_steps if train_steps is not None else getattr(generator.options, "steps", None)
     directory = Path(checkpoints) / f"{generator.kind}-{generator.name}" if checkpoints else None
     if directory is not None and directory.exists():
-        manifest = generator.read_manifest(directory)
-        if manifest["image_size"] != image_size:
-            raise FersynError(
-                f"{directory} holds a {generator.name} for {manifest['image_size']}×{manifest['image_size']} images, "
-                f"not {image_size}×{image_size}; use another --checkpoints folder"
-            )
+        _check_trained_on(directory, trained_on)
         generator = type(generator).load(directory)
         log.info("%s %s: loaded from %s (%d steps trained)", generator.kind, generator.name, directory, generator.trained_steps)
+    elif budget is None or type(generator).trained_steps is Generator.trained_steps:
+        fit(generator, budget)  # a plugin that counts no steps trains its whole budget in one call
+        _save_checkpoint(generator, directory, trained_on)
+        return generator
+    if generator.trained_steps < budget:
+        saving = f", saving a checkpoint every {_CHECKPOINT_EVERY} steps in {directory}" if directory else ""
+        log.info("%s %s: training to %d steps%s", generator.kind, generator.name, budget, saving)
     while generator.trained_steps < budget:
-        remaining = budget - generator.trained_steps
-        fit(generator, min(remaining, _CHECKPOINT_EVERY) if directory else remaining)
-        if directory is not None:
-            _save_checkpoint(generator, directory)
+        before = generator.trained_steps
+        fit(generator, min(budget - before, _CHECKPOINT_EVERY))
+        if generator.trained_steps <= before:
+            raise FersynError(f"{generator.kind} plugin '{generator.name}': fit() did not advance trained_steps")
+        _save_checkpoint(generator, directory, trained_on)
     return generator
 
 
-def _save_checkpoint(generator: Generator, directory: Path) -> None:
+def _check_trained_on(directory: Path, trained_on: dict[str, Any]) -> None:
+    """Refuse a checkpoint fitted on other data, another split, other emotions or another image size:
+    it may have seen faces that are test faces now."""
+    record = directory / TRAINED_ON
+    saved = json.loads(record.read_text()) if record.is_file() else {}
+    differences = [key for key, value in trained_on.items() if saved.get(key) != value]
+    if differences:
+        detail = (f"{saved.get('image_size')}×{saved.get('image_size')} images, not "
+                  f"{trained_on['image_size']}×{trained_on['image_size']}") if "image_size" in differences else ", ".join(differences)
+        raise FersynError(
+            f"{directory} holds a generator fitted on different data ({detail}); use another --checkpoints folder"
+        )
+
+
+def _save_checkpoint(generator: Generator, directory: Path | None, trained_on: dict[str, Any]) -> None:
     """Save into a fresh folder, then swap it in: a crash never leaves a half-written checkpoint."""
-    directory.parent.mkdir(parents=True, exist_ok=True)
+    if directory is None:
+        return
     fresh = directory.with_name(directory.name + ".saving")
-    shutil.rmtree(fresh, ignore_errors=True)
+    old = directory.with_name(directory.name + ".old")
+    for leftover in (fresh, old):
+        shutil.rmtree(leftover, ignore_errors=True)
     fresh.mkdir()
     generator.save(fresh)
-    old = directory.with_name(directory.name + ".old")
+    (fresh / TRAINED_ON).write_text(json.dumps(trained_on, indent=2))
     if directory.exists():
         directory.rename(old)
     fresh.rename(directory)
@@ -172,21 +211,24 @@ def _write_faces(
     emotions: Sequence[str],
     count: int,
     seed: int,
-    grid_path: Path,
 ) -> dict[str, np.ndarray]:
     """Sample identities chunk by chunk, impose every emotion on each, append; returns a scoring sample."""
     identities = math.ceil(count / len(emotions))
+    # Balanced: each emotion gets count // E faces, the first count % E emotions one more.
+    quota = {e: count // len(emotions) + (i < count % len(emotions)) for i, e in enumerate(emotions)}
+    written = dict.fromkeys(emotions, 0)
     sample: dict[str, Any] = {}
     for first in range(0, identities, _IDENTITY_CHUNK):
         chunk = min(_IDENTITY_CHUNK, identities - first)
         chunk_seed = int(np.random.SeedSequence([seed, first]).generate_state(1)[0])
-        faces = identity.sample(chunk, seed=chunk_seed)
+        faces = _checked(identity.sample(chunk, seed=chunk_seed), (chunk, *writer.image_shape), identity)
         ids = np.arange(first, first + chunk)
-        edits = [expression.apply(faces, [emotion] * chunk, seed=chunk_seed) for emotion in emotions]
+        edits = [_checked(expression.apply(faces, [emotion] * chunk, seed=chunk_seed), faces.shape, expression)
+                 for emotion in emotions]
         for emotion, edited in zip(emotions, edits):
-            room = count - len(writer)
-            if room > 0:
-                writer.append(edited[:room], emotion, ids[:room])
+            room = quota[emotion] - written[emotion]
+            writer.append(edited[:room], emotion, ids[:room])
+            written[emotion] += min(room, chunk)
         if not sample:  # the first chunk scores the set and makes the grid
             edits = np.stack(edits)
             per_emotion = max(1, _METRIC_SAMPLES // len(emotions))
@@ -196,9 +238,16 @@ def _write_faces(
                 "sources": faces,
                 "edits": edits,
             }
-            _save_grid(faces, edits, emotions, grid_path)
         log.info("generated %d / %d faces", len(writer), count)
     return sample
+
+
+def _checked(images: np.ndarray, shape: tuple[int, ...], plugin: Generator) -> np.ndarray:
+    """A plugin's output, refused with a clear message unless it is uint8 of the expected shape."""
+    if not isinstance(images, np.ndarray) or images.dtype != np.uint8 or images.shape != tuple(shape):
+        got = f"{getattr(images, 'dtype', type(images).__name__)} {getattr(images, 'shape', '')}"
+        raise FersynError(f"{plugin.kind} plugin '{plugin.name}' returned {got}; the contract is uint8 {tuple(shape)}")
+    return images
 
 
 def _save_grid(faces: np.ndarray, edits: np.ndarray, emotions: Sequence[str], path: Path) -> None:

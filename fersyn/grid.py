@@ -18,13 +18,13 @@ def save_face_grid(
     title: str = "",
 ) -> Path:
     """Write `cells` (uint8 R×C×H×W×1) as one PNG grid with titled columns (and rows)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure  # not pyplot: no global backend switch, nothing left open
 
     rows, columns = cells.shape[:2]
-    figure, axes = plt.subplots(rows, columns, figsize=(1.1 * columns + 0.6, 1.1 * rows + 0.5), squeeze=False)
+    figure = Figure(figsize=(1.1 * columns + 0.6, 1.1 * rows + 0.5))
+    FigureCanvasAgg(figure)
+    axes = figure.subplots(rows, columns, squeeze=False)
     for r in range(rows):
         for c in range(columns):
             axis = axes[r][c]
@@ -40,5 +40,4 @@ def save_face_grid(
     figure.tight_layout()
     with atomic_output(path) as temporary:
         figure.savefig(temporary, format="png", dpi=100)
-    plt.close(figure)
     return Path(path)

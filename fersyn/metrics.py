@@ -22,6 +22,7 @@ import numpy as np
 
 from fersyn.contracts import Classifier
 from fersyn.data import FaceSet, Split
+from fersyn.errors import FersynError
 
 _MAX_FEATURE_SAMPLES = 2000
 _IDENTITY_SOURCES = 100
@@ -121,6 +122,9 @@ def quality_metrics(
         keep = rng.choice(len(synthetic_images), _MAX_FEATURE_SAMPLES, replace=False)
         synthetic_images, synthetic_emotions = synthetic_images[keep], np.asarray(synthetic_emotions)[keep]
     index = {emotion: i for i, emotion in enumerate(reference.emotions)}
+    unknown = sorted(set(np.asarray(synthetic_emotions).tolist()) - set(index))
+    if unknown:
+        raise FersynError(f"the reference classifier knows {', '.join(index)}, not {', '.join(unknown)}")
     intended = np.array([index[e] for e in synthetic_emotions])
     correct = reference.predict(synthetic_images) == intended
     synthetic_features, real_features = reference.features(synthetic_images), reference.features(real_test_images)
@@ -133,3 +137,16 @@ def quality_metrics(
         "diversity_real_test": mean_pairwise_distance(real_features, rng),
         "samples_scored": int(len(synthetic_images)),
     }
+
+
+def format_metrics(metrics: dict[str, Any]) -> str:
+    """The quality metrics as the lines `fersyn generate` prints."""
+    per_emotion = ", ".join(f"{e} {v:.0%}" for e, v in metrics["fidelity_per_emotion"].items())
+    return "\n".join([
+        f"expression fidelity   {metrics['expression_fidelity']:.1%}  ({per_emotion})",
+        f"  reference classifier: {metrics['reference_real_test_accuracy']:.1%} on real test faces",
+        f"FD-fer                {metrics['fd_fer']:.2f}  (real test vs synthetic, reference features)",
+        f"diversity             {metrics['diversity_synthetic']:.2f} synthetic vs {metrics['diversity_real_test']:.2f} real test",
+        f"identity retrieval    {metrics['identity_retrieval']:.1%}  (chance {metrics['identity_retrieval_chance']:.1%}); "
+        f"mean pixel change {metrics['mean_pixel_change']:.1%}",
+    ])

@@ -194,3 +194,21 @@ def create_plugin(kind: str, name: str, *, image_size: int = 48, channels: int =
     except TypeError as error:
         raise FersynError(f"{kind} plugin '{name}': bad options ({error})") from None
     return cls(settings, image_size=image_size, channels=channels)
+
+
+def describe_plugins(kind: str | None = None) -> dict[str, list[dict[str, str]]]:
+    """Registered plugins (of one kind, or all) and broken ones, JSON-ready (`fersyn plugins --json`)."""
+    return {
+        "plugins": [{"name": p.name, "kind": p.kind, "origin": p.origin, "description": p.description} for p in list_plugins(kind)],
+        "broken": [{"source": b.source, "origin": b.origin, "error": b.error} for b in broken_plugins()],
+    }
+
+
+def format_plugins(listing: dict[str, list[dict[str, str]]]) -> str:
+    """The table `fersyn plugins` prints."""
+    found = listing["plugins"]
+    widths = {key: max([len(key)] + [len(p[key]) for p in found]) for key in ("name", "kind", "origin")}
+    lines = ["  ".join(key.upper().ljust(widths[key]) for key in widths) + "  DESCRIPTION"]
+    lines += ["  ".join(p[key].ljust(widths[key]) for key in widths) + "  " + p["description"] for p in found]
+    lines += [f"BROKEN  {b['source']} ({b['origin']}): {b['error']}" for b in listing["broken"]]
+    return "\n".join(lines)

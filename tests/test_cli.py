@@ -3,28 +3,13 @@ import subprocess
 import sys
 
 import pytest
-from click.testing import CliRunner
-
 from fersyn import __version__
-from fersyn.cli import main
-
-
-def run(*args):
-    result = CliRunner().invoke(main, list(map(str, args)))
-    return result
-
-
-def assert_one_line_error(result, text):
-    assert result.exit_code != 0
-    assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
-    lines = [line for line in result.output.splitlines() if line.strip()]
-    assert len(lines) == 1 and lines[0].startswith("Error: ") and text in lines[0], result.output
-    assert "Traceback" not in result.output
+from helpers import assert_one_line_error, run
 
 
 def test_version_and_help_with_examples():
     assert __version__ in run("--version").output
-    for command in ([], ["data", "info"], ["data", "preview"], ["plugins"]):
+    for command in ([], ["data", "info"], ["data", "preview"], ["plugins"], ["generate"]):
         result = run(*command, "--help")
         assert result.exit_code == 0 and "Example" in result.output
 

@@ -1,41 +1,12 @@
-import gzip
 import logging
 
 import h5py
 import numpy as np
-import pandas as pd
 import pytest
-from PIL import Image
 
 from fersyn.data import load_dataset
 from fersyn.errors import FersynError
-
-RNG = np.random.default_rng(0)
-
-
-def make_folder_tree(root, spec=(("happy", 3), ("sad", 2)), size=(60, 40), mode="RGB", suffix=".png"):
-    for folder, count in spec:
-        (root / folder).mkdir(parents=True)
-        for i in range(count):
-            channels = (size[1], size[0], 3) if mode == "RGB" else (size[1], size[0])
-            Image.fromarray(RNG.integers(0, 256, channels, dtype=np.uint8)).save(root / folder / f"S{i:03d}_001_0000001{suffix}")
-    return root
-
-
-def write_fer_csv(path, rows):
-    frame = pd.DataFrame(rows, columns=["emotion", "pixels", "Usage"])
-    if str(path).endswith(".gz"):
-        with gzip.open(path, "wt") as handle:
-            frame.to_csv(handle, index=False)
-    else:
-        frame.to_csv(path, index=False)
-    return path
-
-
-def pixels(side=4, value=None):
-    values = RNG.integers(0, 256, side * side) if value is None else np.full(side * side, value)
-    return " ".join(map(str, values))
-
+from helpers import RNG, make_folder_tree, pixels, write_fer_csv
 
 def test_folder_tree_any_size_and_colour_becomes_square_gray(tmp_path):
     root = make_folder_tree(tmp_path / "data")

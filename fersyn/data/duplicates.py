@@ -17,10 +17,10 @@ def image_hashes(images: np.ndarray) -> np.ndarray:
     return np.array([hashlib.blake2b(np.ascontiguousarray(image).tobytes(), digest_size=16).hexdigest() for image in images])
 
 
-def duplicate_groups(images: np.ndarray) -> list[np.ndarray]:
-    """Index groups (size ≥ 2) of identical images."""
+def duplicate_groups(hashes: np.ndarray) -> list[np.ndarray]:
+    """Index groups (size ≥ 2) of identical images, from their `image_hashes`."""
     groups: dict[str, list[int]] = defaultdict(list)
-    for index, digest in enumerate(image_hashes(images)):
+    for index, digest in enumerate(hashes):
         groups[digest].append(index)
     return [np.array(members) for members in groups.values() if len(members) > 1]
 

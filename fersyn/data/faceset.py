@@ -75,7 +75,3 @@ class FaceSet:
             usage=None if self.usage is None else self.usage[indices],
             names=self.names[indices],
         )
-
-    def one_hot(self) -> np.ndarray:
-        """Labels as a float32 N×C one-hot matrix."""
-        return np.eye(len(self.emotions), dtype=np.float32)[self.labels]

@@ -100,12 +100,15 @@ def to_square_gray(image: np.ndarray, size: int) -> np.ndarray:
     return image
 
 
-def _subjects_from_names(stems: list[str]) -> np.ndarray | None:
+def _subjects_from_names(stems: list[str], source: str) -> np.ndarray | None:
     """Subject ids parsed from file names, when every name follows one known convention."""
     for pattern in SUBJECT_PATTERNS:
         matches = [pattern.match(stem) for stem in stems]
         if stems and all(matches):
             return np.array([m.group(1) for m in matches])
+        if sum(map(bool, matches)) > len(stems) // 2:
+            odd = next(stem for stem, m in zip(stems, matches) if not m)
+            log.warning("%s: some file names (e.g. %s) carry no subject id, so splits cannot keep subjects apart", source, odd)
     return None
 
 
@@ -152,8 +155,9 @@ def _assemble(
 def _load_folder(root: Path, size: int, wanted: tuple[str, ...] | None) -> FaceSet:
     from PIL import Image
 
-    folders = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+    folders = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith((".", "__")))
     files = [(f, folder) for folder in folders for f in sorted(folder.iterdir()) if f.suffix.lower() in IMAGE_SUFFIXES]
+    folders = sorted({folder for _, folder in files})  # a folder without images names no emotion
     if not files:
         raise FersynError(
             f"{root}: no images found; a class-folder dataset is ROOT/<emotion>/*.png "
@@ -178,7 +182,7 @@ def _load_folder(root: Path, size: int, wanted: tuple[str, ...] | None) -> FaceS
     stems = [Path(n).stem for n in names]
     return _assemble(
         str(root), images, emotion_names, wanted,
-        subjects=_subjects_from_names(stems), names=np.array(names), skipped=tuple(skipped),
+        subjects=_subjects_from_names(stems, str(root)), names=np.array(names), skipped=tuple(skipped),
     )
 
 
@@ -206,7 +210,10 @@ def _load_csv(path: Path, size: int, wanted: tuple[str, ...] | None) -> FaceSet:
         raise FersynError(f"{path}: the CSV has no rows")
     images, side = [], None
     for row, text in enumerate(table[columns["pixels"]], start=2):  # row 1 is the header
-        values = np.array(text.split(), dtype=np.int64) if text.strip() else np.zeros(0, np.int64)
+        try:
+            values = np.array(text.split(), dtype=np.int64)
+        except ValueError:
+            raise FersynError(f"{path}: row {row} has pixel values that are not whole numbers; fix or remove that row") from None
         this_side = int(round(np.sqrt(values.size)))
         if side is None:
             side = this_side
@@ -266,11 +273,14 @@ def _load_arrays(path: Path, size: int, wanted: tuple[str, ...] | None, arrays: 
     if "images" not in arrays or "labels" not in arrays:
         raise FersynError(f"{path}: needs arrays 'images' and 'labels' (found: {', '.join(arrays) or 'none'})")
     images, labels = arrays["images"], arrays["labels"]
-    if images.ndim not in (3, 4) or len(images) != len(labels):
+    if images.ndim not in (3, 4) or labels.ndim != 1 or len(images) != len(labels) or len(images) == 0:
         raise FersynError(
-            f"{path}: 'images' must be N×H×W or N×H×W×C with one label each "
+            f"{path}: 'images' must be N×H×W or N×H×W×C (N > 0) with one label each in a 1-D 'labels' "
             f"(got images {images.shape}, labels {labels.shape})"
         )
+    for key in ("subjects", "usage"):
+        if key in arrays and arrays[key].shape != labels.shape:
+            raise FersynError(f"{path}: '{key}' must hold one entry per image (got {arrays[key].shape}, images {len(images)})")
     if images.dtype != np.uint8:
         if np.issubdtype(images.dtype, np.floating) and images.size and 0 <= images.min() and images.max() <= 1:
             images = np.round(images * 255)

@@ -17,7 +17,7 @@ def describe_dataset(faces: FaceSet, *, seed: int = 0) -> dict[str, Any]:
     """A JSON-ready description of `faces` and of the split fersyn would make of it under `seed`."""
     split = split_dataset(faces, seed=seed, drop_leaks=False)
     hashes = image_hashes(faces.images)
-    groups = duplicate_groups(faces.images)
+    groups = duplicate_groups(hashes)
     conflicting = [g for g in groups if len(set(faces.labels[g].tolist())) > 1]
     parts = split.parts()
     leaks = {

@@ -17,13 +17,13 @@ def preview_cells(faces: FaceSet, rows: int = 6, seed: int = 0) -> tuple[np.ndar
     blank = np.zeros(faces.images.shape[1:], np.uint8)
     emotion_ids = range(len(faces.emotions))
     if faces.subjects is not None:
-        subjects = rng.permutation(np.unique(faces.subjects))
-        coverage = [len(np.unique(faces.labels[faces.subjects == s])) for s in subjects]
-        chosen = [subjects[i] for i in np.argsort(coverage, kind="stable")[::-1][:rows]]
-        cells = [
-            [_first(faces, (faces.subjects == s) & (faces.labels == e), blank) for e in emotion_ids] for s in chosen
-        ]
-        return np.array(cells), [str(s) for s in chosen]
+        names, owner = np.unique(faces.subjects, return_inverse=True)
+        shown = np.zeros((len(names), len(faces.emotions)), bool)
+        shown[owner, faces.labels] = True  # which emotions each subject shows
+        order = rng.permutation(len(names))
+        chosen = order[np.argsort(-shown[order].sum(1), kind="stable")[:rows]]
+        cells = [[_first(faces, (owner == s) & (faces.labels == e), blank) for e in emotion_ids] for s in chosen]
+        return np.array(cells), [str(names[s]) for s in chosen]
     order = rng.permutation(len(faces))
     by_emotion = [order[faces.labels[order] == e] for e in emotion_ids]
     rows = min(rows, max(len(members) for members in by_emotion))

@@ -11,6 +11,8 @@ since FER2013 carries such leaks; how many is recorded.
 
 from __future__ import annotations
 
+import hashlib
+import logging
 from dataclasses import dataclass
 
 import numpy as np
@@ -18,6 +20,8 @@ import numpy as np
 from fersyn.data.duplicates import image_hashes, shared_images
 from fersyn.data.faceset import FaceSet
 from fersyn.errors import FersynError
+
+log = logging.getLogger("fersyn")
 
 _SHUFFLES = 64  # subject shuffles tried in search of balanced class proportions
 
@@ -35,6 +39,14 @@ class Split:
 
     def parts(self) -> dict[str, np.ndarray]:
         return {"train": self.train, "val": self.val, "test": self.test}
+
+    def fingerprints(self, faces: FaceSet) -> dict[str, str]:
+        """A short hash per part, of the data fingerprint and the names of the faces in it: equal
+        hashes, same faces (how a synthetic set proves which faces its generators saw)."""
+        return {
+            name: hashlib.sha256(" ".join([faces.fingerprint, *faces.names[indices].tolist()]).encode()).hexdigest()[:16]
+            for name, indices in self.parts().items()
+        }
 
 
 def split_dataset(
@@ -65,11 +77,27 @@ def split_dataset(
         test_leaks = shared_images(hashes, np.concatenate([train, val]), test)
         val, test = np.setdiff1d(val, val_leaks), np.setdiff1d(test, test_leaks)
         leaks = len(val_leaks) + len(test_leaks)
+    _check_usable(faces, train, val, test, val_fraction)
     return Split(np.sort(train), np.sort(val), np.sort(test), method, seed, leaks)
+
+
+def _check_usable(faces: FaceSet, train: np.ndarray, val: np.ndarray, test: np.ndarray, val_fraction: float) -> None:
+    """Every part must hold faces, and training must see every emotion."""
+    for name, part in (("training", train), ("test", test)) + ((("validation", val),) if val_fraction > 0 else ()):
+        if len(part) == 0:
+            raise FersynError(f"{faces.source}: the {name} part of the split is empty; the dataset is too small to split")
+    missing = [e for i, e in enumerate(faces.emotions) if not np.any(faces.labels[train] == i)]
+    if missing:
+        raise FersynError(
+            f"{faces.source}: no {', '.join(missing)} face is left for training after the split; "
+            f"add data, leave that emotion out with --emotions, or try another --seed"
+        )
 
 
 def _predefined(faces: FaceSet, rng: np.random.Generator, val_fraction: float):
     usage = faces.usage
+    if faces.subjects is not None:
+        log.warning("%s: using its predefined split; its subject ids are not used to keep subjects apart", faces.source)
     train, val, test = (np.flatnonzero(usage == part) for part in ("train", "val", "test"))
     if len(val) == 0 and val_fraction > 0:  # carve validation out of train, by emotion
         keep, val, _ = _stratified(faces.labels[train], rng, val_fraction, 0.0)
@@ -78,23 +106,28 @@ def _predefined(faces: FaceSet, rng: np.random.Generator, val_fraction: float):
 
 
 def _by_subject(faces: FaceSet, rng: np.random.Generator, val_fraction: float, test_fraction: float):
-    subjects = np.unique(faces.subjects)
+    subjects, owner = np.unique(faces.subjects, return_inverse=True)
     if len(subjects) < 3:
         raise FersynError(
             f"{faces.source}: only {len(subjects)} subject(s); a subject-disjoint split needs at least 3"
         )
     overall = np.bincount(faces.labels, minlength=len(faces.emotions)) / len(faces)
-    per_subject = {s: np.flatnonzero(faces.subjects == s) for s in subjects}
+    order_by_owner = np.argsort(owner, kind="stable")
+    per_subject = dict(zip(range(len(subjects)), np.split(order_by_owner, np.cumsum(np.bincount(owner))[:-1])))
     best, best_score = None, np.inf
     for _ in range(_SHUFFLES):
-        order = rng.permutation(subjects)
+        order = rng.permutation(len(subjects))
         test, val, train = _fill(order, per_subject, len(faces), test_fraction, val_fraction)
+        if len(test) == 0 or (val_fraction > 0 and len(val) == 0):
+            continue
         score = sum(
             np.abs(np.bincount(faces.labels[part], minlength=len(overall)) / max(len(part), 1) - overall).sum()
             for part in (test, val) if len(part)
         )
         if score < best_score:
             best, best_score = (train, val, test), score
+    if best is None:
+        raise FersynError(f"{faces.source}: {len(subjects)} subjects are too few for train, validation and test parts")
     return best
 
 

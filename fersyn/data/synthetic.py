@@ -1,4 +1,4 @@
-"""The synthetic set on disk: one HDF5 file, written in chunks, read back as a stream.
+"""The synthetic set on disk: one HDF5 file, written in chunks.
 
 Layout: `images` uint8 N×H×W×C (chunked, gzip), `labels` int16 N (indices into the `emotions`
 attribute), `identity` int64 N (which sampled identity each face came from); attributes hold the
@@ -14,6 +14,8 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from fersyn.errors import FersynError
+
 _CHUNK = 256  # images per HDF5 chunk: small enough to stream, large enough to compress well
 
 
@@ -24,6 +26,7 @@ class SyntheticWriter:
         import h5py
 
         self.file = h5py.File(path, "w")
+        self.image_shape = tuple(image_shape)
         self.emotions = list(emotions)
         self.file.attrs["emotions"] = json.dumps(self.emotions)
         self.images = self.file.create_dataset(
@@ -37,6 +40,8 @@ class SyntheticWriter:
         return int(self.images.shape[0])
 
     def append(self, images: np.ndarray, emotion: str, identity: np.ndarray) -> None:
+        if len(images) == 0:
+            return
         start, stop = len(self), len(self) + len(images)
         for dataset in (self.images, self.labels, self.identity):
             dataset.resize(stop, axis=0)
@@ -56,7 +61,10 @@ def read_synthetic_attributes(path: str | Path) -> dict[str, Any]:
     """The JSON attributes of a synthetic set (emotions, provenance, metrics), and its size."""
     import h5py
 
-    with h5py.File(path, "r") as store:
-        attributes = {key: json.loads(value) for key, value in store.attrs.items()}
-        attributes["count"] = int(store["images"].shape[0])
+    try:
+        with h5py.File(path, "r") as store:
+            attributes = {key: json.loads(value) for key, value in store.attrs.items()}
+            attributes["count"] = int(store["images"].shape[0])
+    except (OSError, KeyError, ValueError) as error:
+        raise FersynError(f"{path}: not a fersyn synthetic set ({error}); make one with `fersyn generate`") from None
     return attributes

@@ -10,7 +10,7 @@ built from FACS action units (AUs) with a random intensity per image:
     happiness  AU6 cheek raiser + AU12 lip-corner puller
     sadness    AU1 inner-brow raiser + AU4 + AU15
     surprise   AU1+2 + AU5 + AU26
-    contempt   AU12+14 on one side;  neutral: no AU
+    contempt   AU14 on one side (one lip corner raised);  neutral: no AU
 
 Expressions move geometry only and pose jitter moves every feature, so neither one pixel nor the
 global brightness gives the class away; a CNN has to find the brows, eyes and mouth. Rendering is
@@ -108,8 +108,7 @@ def _action_units(emotions: list[str], rng: np.random.Generator) -> dict[int, np
     """AU intensities per image: the emotion's AU weights × one random intensity × a little per-AU jitter."""
     n = len(emotions)
     strength = rng.uniform(0.55, 1.0, n)
-    units = {au for e in emotions for au in EMOTION_AUS[e]} | {1, 2, 4, 5, 6, 7, 9, 12, 14, 15, 16, 20, 23, 26}
-    aus = {au: np.zeros(n) for au in units}
+    aus = {au: np.zeros(n) for au in (1, 2, 4, 5, 6, 7, 9, 12, 14, 15, 16, 20, 23, 26)}  # every AU the renderer reads
     for i, emotion in enumerate(emotions):
         for au, weight in EMOTION_AUS[emotion].items():
             aus[au][i] = weight * strength[i] * rng.uniform(0.85, 1.1)

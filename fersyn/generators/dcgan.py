@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from pathlib import Path
 
 import keras
 import numpy as np
@@ -18,7 +17,7 @@ import tensorflow as tf
 from keras import layers
 
 from fersyn.contracts import IdentityGenerator
-from fersyn.generators.training import batches, diff_augment, fit_for_steps, load_gan, save_gan, to_uint8
+from fersyn.generators.training import GANModel, GANPlugin, batches, diff_augment, fit_for_steps, to_uint8
 from fersyn.registry import register_identity
 
 
@@ -55,7 +54,7 @@ def build_discriminator(image_size: int, channels: int, width: int) -> keras.Mod
 
 
 @keras.saving.register_keras_serializable(package="fersyn")
-class DCGAN(keras.Model):
+class DCGAN(GANModel):
     """The GAN itself, trained with `fit` through a custom `train_step` (the keras.io GAN idiom)."""
 
     def __init__(self, image_size: int = 48, channels: int = 1, latent_dim: int = 128, width: int = 32,
@@ -67,30 +66,9 @@ class DCGAN(keras.Model):
         self.generator = build_generator(image_size, channels, latent_dim, width)
         self.discriminator = build_discriminator(image_size, channels, width)
         self.seed_generator = keras.random.SeedGenerator(seed)
-        self.d_loss_tracker = keras.metrics.Mean(name="d_loss")
-        self.g_loss_tracker = keras.metrics.Mean(name="g_loss")
-        self.built = True
-
-    def get_config(self) -> dict:
-        return {**super().get_config(), **self.config}
-
-    @property
-    def metrics(self) -> list:
-        return [self.d_loss_tracker, self.g_loss_tracker]
-
-    def compile(self, d_optimizer: keras.optimizers.Optimizer, g_optimizer: keras.optimizers.Optimizer, **kwargs) -> None:
-        super().compile(**kwargs)
-        self.d_optimizer, self.g_optimizer = d_optimizer, g_optimizer
+        self.trackers = {name: keras.metrics.Mean(name=name) for name in ("d_loss", "g_loss")}
         self.loss_fn = keras.losses.BinaryCrossentropy(from_logits=True)
-
-    def get_compile_config(self) -> dict:
-        return {name: keras.optimizers.serialize(getattr(self, name)) for name in ("d_optimizer", "g_optimizer")}
-
-    def compile_from_config(self, config: dict) -> None:
-        # Rebuilding the optimizers' variables lets `load_model` restore their state: training resumes exactly.
-        self.compile(**{name: keras.optimizers.deserialize(value) for name, value in config.items()})
-        self.d_optimizer.build(self.discriminator.trainable_variables)
-        self.g_optimizer.build(self.generator.trainable_variables)
+        self.built = True
 
     def call(self, latent: tf.Tensor, training: bool = False) -> tf.Tensor:
         return self.generator(latent, training=training)
@@ -116,9 +94,7 @@ class DCGAN(keras.Model):
         grads = tape.gradient(g_loss, self.generator.trainable_weights)
         self.g_optimizer.apply(grads, self.generator.trainable_weights)
 
-        self.d_loss_tracker.update_state(d_loss)
-        self.g_loss_tracker.update_state(g_loss)
-        return {m.name: m.result() for m in self.metrics}
+        return self.tracked(d_loss=d_loss, g_loss=g_loss)
 
 
 @dataclasses.dataclass
@@ -132,7 +108,7 @@ class DCGANOptions:
 
 
 @register_identity("dcgan")
-class DCGANIdentity(IdentityGenerator):
+class DCGANIdentity(GANPlugin, IdentityGenerator):
     """DCGAN (non-saturating loss, batch norm, differentiable augmentation) drawing new identities."""
 
     Options = DCGANOptions
@@ -140,10 +116,6 @@ class DCGANIdentity(IdentityGenerator):
     def __init__(self, options: DCGANOptions | None = None, *, image_size: int = 48, channels: int = 1) -> None:
         super().__init__(options, image_size=image_size, channels=channels)
         self.gan: DCGAN | None = None
-
-    @property
-    def trained_steps(self) -> int:
-        return 0 if self.gan is None else int(self.gan.g_optimizer.iterations.numpy())
 
     def fit(self, faces: np.ndarray, *, steps: int | None = None, seed: int = 0) -> None:
         o = self.options
@@ -158,14 +130,4 @@ class DCGANIdentity(IdentityGenerator):
 
     def sample(self, n: int, *, seed: int) -> np.ndarray:
         latent = np.random.default_rng(seed).standard_normal((n, self.options.latent_dim)).astype(np.float32)
-        return to_uint8(self.gan.generator.predict(latent, batch_size=256, verbose=0))
-
-    def save(self, directory: Path) -> None:
-        self.write_manifest(directory)
-        save_gan(self.gan, directory)
-
-    @classmethod
-    def load(cls, directory: Path) -> "DCGANIdentity":
-        plugin = cls.from_manifest(cls.read_manifest(directory))
-        plugin.gan = load_gan(directory)
-        return plugin
+        return to_uint8(self.fitted_gan().generator.predict(latent, batch_size=256, verbose=0))

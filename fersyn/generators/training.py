@@ -1,5 +1,6 @@
 """What the built-in GANs share: pixel scaling, the input pipeline, a step-budget fit with progress,
-differentiable augmentation, and saving a GAN with its options as one Keras 3 checkpoint."""
+differentiable augmentation, a `keras.Model` base that saves and resumes with both optimizers, and a
+plugin base that keeps such a model as one Keras 3 checkpoint beside its manifest."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ from pathlib import Path
 import keras
 import numpy as np
 import tensorflow as tf
+
+from fersyn.errors import FersynError
 
 log = logging.getLogger("fersyn")
 
@@ -71,11 +74,10 @@ def _duration(seconds: float) -> str:
     return f"{int(seconds // 60)}m{int(seconds % 60):02d}s"
 
 
-def fit_for_steps(model: keras.Model, dataset: tf.data.Dataset, steps: int, label: str, already: int) -> dict[str, float]:
-    """Run `steps` train steps of `model` on `dataset`; returns the final mean losses."""
-    history = model.fit(dataset, epochs=1, steps_per_epoch=steps, shuffle=False, verbose=0,
-                        callbacks=[StepProgress(label, steps, already)])
-    return {key: float(values[-1]) for key, values in history.history.items()}
+def fit_for_steps(model: keras.Model, dataset: tf.data.Dataset, steps: int, label: str, already: int) -> None:
+    """Run `steps` train steps of `model` on `dataset`, logging progress."""
+    model.fit(dataset, epochs=1, steps_per_epoch=steps, shuffle=False, verbose=0,
+              callbacks=[StepProgress(label, steps, already)])
 
 
 def diff_augment(images: tf.Tensor, seed_generator: keras.random.SeedGenerator) -> tf.Tensor:
@@ -91,9 +93,66 @@ def diff_augment(images: tf.Tensor, seed_generator: keras.random.SeedGenerator) 
     return tf.roll(images, shift=shift, axis=[1, 2])
 
 
-def save_gan(model: keras.Model, directory: Path) -> None:
-    model.save(Path(directory) / CHECKPOINT)
+class GANModel(keras.Model):
+    """A GAN as one `keras.Model` with a `generator`, a `discriminator`, an optimizer for each
+    (passed to `compile`), loss trackers in `self.trackers`, and its constructor arguments in
+    `self.config`. Saved with `save`, it loads back with both optimizers' state, so training resumes."""
+
+    generator: keras.Model
+    discriminator: keras.Model
+    config: dict
+    trackers: dict[str, keras.metrics.Mean]
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), **self.config}
+
+    @property
+    def metrics(self) -> list:
+        return list(self.trackers.values())
+
+    def compile(self, d_optimizer: keras.optimizers.Optimizer, g_optimizer: keras.optimizers.Optimizer, **kwargs) -> None:
+        super().compile(**kwargs)
+        self.d_optimizer, self.g_optimizer = d_optimizer, g_optimizer
+
+    def get_compile_config(self) -> dict:
+        return {name: keras.optimizers.serialize(getattr(self, name)) for name in ("d_optimizer", "g_optimizer")}
+
+    def compile_from_config(self, config: dict) -> None:
+        # Building the optimizers' variables here lets `load_model` restore their state.
+        self.compile(**{name: keras.optimizers.deserialize(value) for name, value in config.items()})
+        self.d_optimizer.build(self.discriminator.trainable_variables)
+        self.g_optimizer.build(self.generator.trainable_variables)
+
+    def tracked(self, **losses: tf.Tensor) -> dict:
+        """Update the loss trackers and return their means (what `train_step` returns)."""
+        for name, value in losses.items():
+            self.trackers[name].update_state(value)
+        return {name: tracker.result() for name, tracker in self.trackers.items()}
 
 
-def load_gan(directory: Path) -> keras.Model:
-    return keras.saving.load_model(Path(directory) / CHECKPOINT)
+class GANPlugin:
+    """Mixin for a generator plugin that keeps a `GANModel` in `self.gan`: steps, save and load."""
+
+    gan: GANModel | None = None
+
+    @property
+    def trained_steps(self) -> int:
+        return 0 if self.gan is None else int(self.gan.g_optimizer.iterations.numpy())
+
+    def fitted_gan(self) -> GANModel:
+        if self.gan is None:
+            raise FersynError(f"{self.name}: fit or load the generator before using it")
+        return self.gan
+
+    def save(self, directory: Path) -> None:
+        self.write_manifest(directory)
+        self.fitted_gan().save(Path(directory) / CHECKPOINT)
+
+    @classmethod
+    def load(cls, directory: Path):
+        plugin = cls.from_manifest(cls.read_manifest(directory))
+        try:
+            plugin.gan = keras.saving.load_model(Path(directory) / CHECKPOINT)
+        except (OSError, ValueError) as error:
+            raise FersynError(f"{directory}: cannot load {CHECKPOINT} ({error})") from None
+        return plugin

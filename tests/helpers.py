@@ -1,0 +1,49 @@
+"""Helpers shared by the tests: small datasets written to disk, and running the CLI."""
+
+import gzip
+
+import numpy as np
+import pandas as pd
+from click.testing import CliRunner
+from PIL import Image
+
+from fersyn.cli import main
+
+RNG = np.random.default_rng(0)
+
+
+def make_folder_tree(root, spec=(("happy", 3), ("sad", 2)), size=(60, 40), mode="RGB", suffix=".png"):
+    for folder, count in spec:
+        (root / folder).mkdir(parents=True)
+        for i in range(count):
+            channels = (size[1], size[0], 3) if mode == "RGB" else (size[1], size[0])
+            Image.fromarray(RNG.integers(0, 256, channels, dtype=np.uint8)).save(root / folder / f"S{i:03d}_001_0000001{suffix}")
+    return root
+
+
+def write_fer_csv(path, rows):
+    frame = pd.DataFrame(rows, columns=["emotion", "pixels", "Usage"])
+    if str(path).endswith(".gz"):
+        with gzip.open(path, "wt") as handle:
+            frame.to_csv(handle, index=False)
+    else:
+        frame.to_csv(path, index=False)
+    return path
+
+
+def pixels(side=4, value=None):
+    values = RNG.integers(0, 256, side * side) if value is None else np.full(side * side, value)
+    return " ".join(map(str, values))
+
+
+def run(*args):
+    """Invoke the fersyn CLI in-process with `args` (anything str() can turn into an argument)."""
+    return CliRunner().invoke(main, [str(a) for a in args])
+
+
+def assert_one_line_error(result, text):
+    assert result.exit_code != 0
+    assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("Error: ") and text in lines[0], result.output
+    assert "Traceback" not in result.output

@@ -1,0 +1,103 @@
+"""`fersyn generate` end to end on toy with a tiny training budget, and its bad inputs."""
+
+import json
+
+import h5py
+import numpy as np
+import pytest
+from fersyn.data.synthetic import read_synthetic_attributes
+from helpers import assert_one_line_error, make_folder_tree, run
+
+pytestmark = pytest.mark.slow
+
+TINY = ["--train-steps", "8", "--emotions", "happiness,sadness,surprise"]
+
+
+@pytest.fixture(scope="module")
+def generated(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("generate")
+    result = run("generate", "--data", "toy", "--count", 100, "--out", folder / "synth.h5",
+                 "--checkpoints", folder / "ckpt", "--seed", 3, *TINY)
+    assert result.exit_code == 0, result.output
+    return folder, result
+
+
+def test_synthetic_set_holds_images_labels_identity_and_provenance(generated):
+    folder, result = generated
+    with h5py.File(folder / "synth.h5") as store:
+        images, labels, identity = store["images"], store["labels"][:], store["identity"][:]
+        assert images.shape == (100, 48, 48, 1) and images.dtype == np.uint8
+        assert images.chunks is not None and images.compression == "gzip"
+        assert images[:].std() > 5  # faces, not blanks
+        assert sorted(np.bincount(labels).tolist()) == [33, 33, 34]  # balanced over the three emotions
+        assert identity.max() == 33 and set(np.bincount(identity).tolist()) <= {2, 3}  # one identity, each emotion
+    attributes = read_synthetic_attributes(folder / "synth.h5")
+    assert attributes["emotions"] == ["happiness", "sadness", "surprise"]
+    provenance = attributes["provenance"]
+    assert provenance["identity"]["plugin"] == "dcgan" and provenance["expression"]["plugin"] == "stargan"
+    assert provenance["identity"]["trained_steps"] == 8 and provenance["seed"] == 3
+    assert provenance["data"]["fingerprint"] and provenance["versions"]["tensorflow"]
+    assert provenance["data"]["split"] == "subject-disjoint"
+    assert 0 <= attributes["metrics"]["expression_fidelity"] <= 1
+    assert attributes["metrics"]["reference_real_test_accuracy"] > 0.5
+    assert "expression fidelity" in result.output and "FD-fer" in result.output
+
+
+def test_grid_png_beside_and_nothing_half_written(generated):
+    folder, _ = generated
+    assert (folder / "synth_grid.png").read_bytes()[:4] == b"\x89PNG"
+    assert sorted(p.name for p in folder.iterdir()) == ["ckpt", "synth.h5", "synth_grid.png"]
+    assert sorted(p.name for p in (folder / "ckpt").iterdir()) == ["expression-stargan", "identity-dcgan"]
+
+
+def test_second_run_loads_the_checkpoints_instead_of_training(generated):
+    folder, _ = generated
+    result = run("generate", "--data", "toy", "--count", 12, "--out", folder / "again.h5",
+                 "--checkpoints", folder / "ckpt", "--seed", 3, *TINY)
+    assert result.exit_code == 0, result.output
+    assert "loaded from" in result.output and "dcgan: step" not in result.output
+    with h5py.File(folder / "again.h5") as again, h5py.File(folder / "synth.h5") as first:
+        # same seed, same generators: the first faces are the same
+        assert np.array_equal(again["images"][:4], first["images"][:4])
+    (folder / "again.h5").unlink()
+    (folder / "again_grid.png").unlink()
+
+
+def test_checkpoint_for_another_image_size_is_refused(generated):
+    folder, _ = generated
+    result = run("generate", "--data", "toy", "--count", 12, "--out", folder / "x.h5", "--image-size", 32,
+                 "--checkpoints", folder / "ckpt", *TINY)
+    assert_one_line_error(result, "fitted on different data (48×48 images, not 32×32)")
+
+
+@pytest.mark.parametrize(
+    "args, text",
+    [
+        (["--count", 0], "0 is not in the range x>=1"),
+        (["--count", "many"], "'many' is not a valid integer"),
+        (["--identity", "stylegan"], "unknown identity plugin 'stylegan'"),
+        (["--expression", "stargn"], "did you mean 'stargan'"),
+    ],
+)
+def test_bad_arguments(tmp_path, args, text):
+    assert_one_line_error(run("generate", "--out", tmp_path / "s.h5", *TINY, *args), text)
+
+
+def test_bad_output_places(generated, tmp_path, monkeypatch):
+    folder, _ = generated
+    assert_one_line_error(run("generate", "--out", tmp_path / "missing" / "s.h5", *TINY), "output directory does not exist")
+    assert_one_line_error(run("generate", "--out", folder / "synth.h5", *TINY), "already exists; pass --overwrite")
+    assert_one_line_error(run("generate", "--out", tmp_path, *TINY), "is a directory")
+    # CI runs as root, for whom permission bits do not stop a write: simulate a read-only folder.
+    import fersyn.files
+
+    monkeypatch.setattr(fersyn.files.os, "access", lambda path, mode: False)
+    assert_one_line_error(run("generate", "--out", tmp_path / "s.h5", *TINY), "not writable")
+
+
+def test_emotion_missing_from_data_and_too_small_training_split(tmp_path):
+    small = make_folder_tree(tmp_path / "small", spec=(("happy", 12), ("sad", 12)))
+    assert_one_line_error(run("generate", "--data", small, "--out", tmp_path / "a.h5", "--emotions", "happy,fear"),
+                          "has no images of fear")
+    assert_one_line_error(run("generate", "--data", small, "--out", tmp_path / "a.h5", "--emotions", "happy,sad"),
+                          "training a GAN needs at least 64")
