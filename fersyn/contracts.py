@@ -33,6 +33,8 @@ from typing import TYPE_CHECKING, Any, ClassVar, Sequence
 
 import numpy as np
 
+from fersyn.errors import FersynError
+
 if TYPE_CHECKING:  # keras is imported lazily: only code that builds a model pays for TensorFlow
     import keras
 
@@ -82,8 +84,6 @@ class Plugin(ABC):
     @classmethod
     def read_manifest(cls, directory: Path) -> dict[str, Any]:
         """The manifest `write_manifest` wrote; refuses a checkpoint of another plugin (call from `load`)."""
-        from fersyn.errors import FersynError
-
         path = Path(directory) / MANIFEST
         if not path.is_file():
             raise FersynError(f"{directory}: not a fersyn checkpoint (no {MANIFEST})")
@@ -101,8 +101,6 @@ class Plugin(ABC):
     @classmethod
     def from_manifest(cls, manifest: dict[str, Any]) -> "Plugin":
         """A new, untrained instance with the manifest's options and image shape."""
-        from fersyn.errors import FersynError
-
         try:
             options = cls.Options(**manifest["options"])
         except TypeError as error:
