@@ -73,7 +73,8 @@ def main() -> None:
 
     import keras
 
-    from fersyn.classifiers.training import train_classifier
+    from fersyn.classifiers.training import Budget, train_classifier
+    from fersyn.mix import TrainingStream
     from fersyn.data import load_dataset
     from fersyn.registry import create_plugin, load_plugins
 
@@ -88,7 +89,8 @@ def main() -> None:
         classifier = create_plugin("classifier", name)
         batch = classifier.batch_size
         n = batch * steps
-        record = train_classifier(classifier, images[:n], labels[:n], images[:batch], labels[:batch], 6, epochs=2, patience=5)
+        stream = TrainingStream(images[:n], labels[:n], batch, seed=0)
+        record = train_classifier(classifier, stream, images[:batch], labels[:batch], 6, budget=Budget("epochs", epochs=2))
         per_epoch = record.seconds / record.epochs  # the first epoch includes tracing; two epochs halve its weight
         train_images = n / per_epoch
         predict = len(images) / timed(lambda: classifier.predict_proba(images))

@@ -54,12 +54,14 @@ class Reference:
 def train_reference(faces: FaceSet, split: Split, *, seed: int = 0, epochs: int = 40) -> Reference:
     """A `small-cnn` fitted on `split.train` (early stopping on `split.val`), scored on `split.test`."""
     from fersyn.classifiers.cnn import SmallCNN
-    from fersyn.classifiers.training import train_classifier
+    from fersyn.classifiers.training import Budget, train_classifier
+    from fersyn.mix import TrainingStream
 
     classifier = SmallCNN(image_size=faces.image_size, channels=faces.images.shape[-1])
+    stream = TrainingStream(faces.images[split.train], faces.labels[split.train], classifier.batch_size, seed)
     train_classifier(
-        classifier, faces.images[split.train], faces.labels[split.train], faces.images[split.val],
-        faces.labels[split.val], len(faces.emotions), epochs=epochs, seed=seed,
+        classifier, stream, faces.images[split.val], faces.labels[split.val], len(faces.emotions),
+        budget=Budget("epochs", epochs=epochs), seed=seed,
     )
     predicted = classifier.predict_proba(faces.images[split.test]).argmax(1)
     return Reference(classifier, faces.emotions, float(np.mean(predicted == faces.labels[split.test])))

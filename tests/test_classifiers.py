@@ -1,7 +1,8 @@
 import numpy as np
 import pytest
 
-from fersyn.classifiers.training import train_classifier
+from fersyn.classifiers.training import Budget, train_classifier
+from fersyn.mix import TrainingStream
 from fersyn.data import load_dataset, split_dataset
 from fersyn.errors import FersynError
 from fersyn.registry import create_plugin, get_plugin, load_plugins
@@ -27,9 +28,10 @@ def test_small_cnn_learns_toy_emotions_on_held_out_identities(tmp_path):
     faces = load_dataset("toy")
     split = split_dataset(faces, seed=0)
     classifier = create_plugin("classifier", "small-cnn")
+    stream = TrainingStream(faces.images[split.train], faces.labels[split.train], classifier.batch_size, seed=0)
     record = train_classifier(
-        classifier, faces.images[split.train], faces.labels[split.train],
-        faces.images[split.val], faces.labels[split.val], len(faces.emotions), epochs=12, seed=0,
+        classifier, stream, faces.images[split.val], faces.labels[split.val], len(faces.emotions),
+        budget=Budget("epochs", epochs=12), seed=0,
     )
     predicted = classifier.predict_proba(faces.images[split.test]).argmax(1)
     accuracy = (predicted == faces.labels[split.test]).mean()

@@ -1,20 +1,49 @@
-"""The training protocol shared by every classifier (the paper's): Adam, cross-entropy, early
-stopping on the real validation loss with the best weights restored."""
+"""The training protocol shared by every classifier (the paper's): Adam, cross-entropy, the best
+weights on the real validation loss restored at the end; and two ways to bound the work.
+
+- `epochs` (the paper's): up to E passes over the training stream, stopping early when the real
+  validation loss has not improved for `patience` epochs. More data means more gradient steps.
+- `steps`: exactly S gradient steps whatever the amount of data, validated every `eval_every`
+  steps, so that a gain from more data is not a gain from more compute.
+"""
 
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Literal, Sequence
 
 import numpy as np
 
 from fersyn.contracts import Classifier
 
+if TYPE_CHECKING:
+    import keras
+
+    from fersyn.mix import TrainingStream
+
+BUDGETS = ("epochs", "steps")
+
+
+@dataclass(frozen=True)
+class Budget:
+    kind: Literal["epochs", "steps"] = "epochs"
+    epochs: int = 50
+    patience: int = 5
+    steps: int = 0  # for kind "steps"
+    eval_every: int = 0  # for kind "steps": gradient steps between validations
+
+    def __post_init__(self) -> None:
+        if self.kind not in BUDGETS:
+            raise ValueError(f"budget kind must be one of {BUDGETS}, not {self.kind!r}")
+        if self.kind == "steps" and not (self.steps > 0 and self.eval_every > 0):
+            raise ValueError("a steps budget needs steps > 0 and eval_every > 0")
+
 
 @dataclass(frozen=True)
 class TrainingRecord:
-    epochs: int
-    best_epoch: int
+    epochs: int  # validation rounds run (epochs, or rounds of eval_every steps)
+    best_epoch: int  # the round whose weights were kept (1-based)
     steps: int
     seconds: float
     val_loss: list[float]
@@ -22,18 +51,16 @@ class TrainingRecord:
 
 def train_classifier(
     classifier: Classifier,
-    train_images: np.ndarray,
-    train_labels: np.ndarray,
+    stream: "TrainingStream",
     val_images: np.ndarray,
     val_labels: np.ndarray,
     num_classes: int,
     *,
-    epochs: int = 50,
-    patience: int = 5,
+    budget: Budget = Budget(),
     seed: int = 0,
-    verbose: int = 0,
+    callbacks: Sequence["keras.callbacks.Callback"] = (),
 ) -> TrainingRecord:
-    """Build `classifier`'s model and fit it; labels are class indices, images uint8."""
+    """Build `classifier`'s model and fit it on `stream` under `budget`; val images uint8, labels indices."""
     import keras
 
     keras.utils.set_random_seed(seed)
@@ -43,19 +70,23 @@ def train_classifier(
         loss="sparse_categorical_crossentropy",
         metrics=["accuracy"],
     )
-    stop = keras.callbacks.EarlyStopping(monitor="val_loss", patience=patience, restore_best_weights=True)
+    if budget.kind == "epochs":
+        rounds, steps_per_round, patience = budget.epochs, None, budget.patience
+    else:
+        rounds = -(-budget.steps // budget.eval_every)
+        steps_per_round, patience = budget.eval_every, rounds  # never stops early: every cell gets all its steps
+    keep_best = keras.callbacks.EarlyStopping(monitor="val_loss", patience=patience, restore_best_weights=True)
     started = time.perf_counter()
     history = model.fit(
-        train_images.astype(np.float32) / 255.0,
-        train_labels,
+        stream.dataset(repeat=budget.kind == "steps"),
         validation_data=(val_images.astype(np.float32) / 255.0, val_labels),
-        batch_size=classifier.batch_size,
-        epochs=epochs,
-        callbacks=[stop],
-        shuffle=True,
-        verbose=verbose,
+        epochs=rounds,
+        steps_per_epoch=steps_per_round,
+        callbacks=[keep_best, *callbacks],
+        shuffle=False,  # the stream shuffles itself
+        verbose=0,
     )
     classifier.model = model
     val_loss = [float(v) for v in history.history["val_loss"]]
-    steps_per_epoch = int(np.ceil(len(train_images) / classifier.batch_size))
-    return TrainingRecord(len(val_loss), int(np.argmin(val_loss)) + 1, steps_per_epoch * len(val_loss), time.perf_counter() - started, val_loss)
+    steps = len(val_loss) * (steps_per_round or stream.steps_per_epoch)
+    return TrainingRecord(len(val_loss), int(np.argmin(val_loss)) + 1, steps, time.perf_counter() - started, val_loss)

@@ -13,6 +13,7 @@ import numpy as np
 import tensorflow as tf
 
 from fersyn.errors import FersynError
+from fersyn.progress import format_duration
 
 log = logging.getLogger("fersyn")
 
@@ -66,12 +67,8 @@ class StepProgress(keras.callbacks.Callback):
         log.info(
             "%s: step %d/%d, %.1f steps/s, %s, %s left",
             self.label, self.already + done, self.already + self.steps, rate, losses,
-            _duration((self.steps - done) / rate),
+            format_duration((self.steps - done) / rate),
         )
-
-
-def _duration(seconds: float) -> str:
-    return f"{int(seconds // 60)}m{int(seconds % 60):02d}s"
 
 
 def fit_for_steps(model: keras.Model, dataset: tf.data.Dataset, steps: int, label: str, already: int) -> None:

@@ -1,0 +1,393 @@
+"""`benchmark`: the sweep. For every classifier, ratio k and seed, train on the real training split
+plus k × |real train| synthetic faces (balanced over the emotions) and test on real held-out faces.
+
+One cell = (classifier, ratio, seed); ratio 0 is real-only, and a synthetic-only cell (as many
+synthetic faces as real training faces) can be added. Validation (early stopping, best weights) and
+test faces are always real; the generators never saw them. Each finished cell is written to
+`results.csv` at once, so an interrupted sweep resumes where it stopped; cells are matched on their
+whole configuration. At the end the summary, the bound and the plots are written (fersyn.report).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from fersyn.classifiers.training import BUDGETS, Budget
+from fersyn.data import FaceSet, load_dataset, split_dataset
+from fersyn.errors import FersynError
+from fersyn.mix import SyntheticSource
+from fersyn.progress import format_duration
+from fersyn.provenance import package_versions
+from fersyn.results import ResultStore, cell_key, check_sweep_folder
+
+log = logging.getLogger("fersyn")
+
+REAL_PLUS_SYNTHETIC = "real+synthetic"
+SYNTHETIC_ONLY = "synthetic-only"
+GENERATED = "synthetic.h5"  # where a sweep keeps the set it generated itself
+GENERATORS = "generators"  # and the fitted generators
+
+
+@dataclass(frozen=True)
+class Cell:
+    classifier: str
+    training: str
+    ratio: float | None  # None for synthetic-only
+    seed: int
+
+    def describe(self) -> str:
+        mix = "synthetic only" if self.ratio is None else ("real only" if self.ratio == 0 else f"ratio {self.ratio:g}")
+        return f"{self.classifier}, {mix}, seed {self.seed}"
+
+
+@dataclass
+class BenchmarkResult:
+    directory: Path
+    summary: dict[str, Any]
+    table: str
+    files: list[Path]
+    trained: int  # cells trained in this run
+    skipped: int  # cells already finished in an earlier run
+    failed: int
+    seconds: float
+
+
+def parse_ratios(values: str | Sequence[str | float]) -> tuple[float, ...]:
+    """'0,1,2.5' (or several such) → sorted unique ratios; negative, non-numeric or none → error."""
+    parts = [values] if isinstance(values, (str, int, float)) else list(values)
+    texts = [t.strip() for part in parts for t in str(part).split(",") if t.strip()]
+    if not texts:
+        raise FersynError("no ratios given: pass --ratio with a comma list such as 0,1,2,5")
+    ratios = []
+    for text in texts:
+        try:
+            ratio = float(text)
+        except ValueError:
+            raise FersynError(f"--ratio: '{text}' is not a number (use a comma list such as 0,1,2.5)") from None
+        if not math.isfinite(ratio) or ratio < 0:
+            raise FersynError(f"--ratio: {text} is not allowed; ratios are finite and ≥ 0 (0 = real only)")
+        ratios.append(ratio)
+    return tuple(sorted(set(ratios)))
+
+
+def benchmark(
+    data: str | Path = "toy",
+    out: str | Path = "fersyn-benchmark",
+    *,
+    ratios: str | Sequence[str | float] = (0, 1, 2, 5, 10),
+    synthetic: str | Path | None = None,
+    identity: str | None = None,
+    expression: str | None = None,
+    classifiers: Sequence[str] = ("small-cnn",),
+    seeds: int = 3,
+    budget: str = "steps",
+    epochs: int = 50,
+    steps: int | None = None,
+    patience: int = 5,
+    synthetic_only: bool = False,
+    test_data: str | Path | None = None,
+    emotions: str | Sequence[str] | None = None,
+    image_size: int = 48,
+    split_seed: int = 0,
+    train_steps: int | None = None,
+    force: bool = False,
+    plugins_dir: str | Path | None = None,
+) -> BenchmarkResult:
+    """Run (or resume) the sweep into the folder `out`; see the module doc and `fersyn benchmark --help`."""
+    from fersyn.registry import get_plugin, load_plugins
+
+    started = time.perf_counter()
+    ratios = parse_ratios(ratios)
+    _check_arguments(seeds, budget, epochs, steps, patience, synthetic, identity, expression)
+    load_plugins(plugins_dir)
+    classifiers = tuple(dict.fromkeys(classifiers))
+    for name in classifiers:
+        get_plugin("classifier", name)  # an unknown name fails now, not after loading the data
+    needs_synthetic = synthetic_only or any(r > 0 for r in ratios)
+    if needs_synthetic and synthetic is None:
+        identity, expression = identity or "dcgan", expression or "stargan"
+        for kind, name in (("identity", identity), ("expression", expression)):
+            get_plugin(kind, name)
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise FersynError(f"--out {out} is a file; give a folder for the results")
+
+    faces = load_dataset(data, image_size=image_size, emotions=emotions)
+    split = split_dataset(faces, seed=split_seed)
+    cross = _cross_dataset_test(test_data, faces, image_size, split_seed) if test_data else None
+    source = None
+    if needs_synthetic:
+        if synthetic is None:
+            synthetic = _generated_set(data, faces, split, out, identity, expression, emotions, image_size, split_seed,
+                                       train_steps, max(max(ratios), 1.0 if synthetic_only else 0.0), plugins_dir)
+        source = SyntheticSource(synthetic, faces.emotions, image_size)
+        _check_not_fitted_on_test(source, faces, split, cross)
+        log.info("synthetic set %s", source.describe())
+
+    config = {
+        "data": str(data), "data_fingerprint": faces.fingerprint, "emotions": ",".join(faces.emotions),
+        "image_size": image_size, "split": split.method, "split_seed": split_seed,
+        "split_fingerprints": split.fingerprints(faces),
+        "synthetic": None if source is None else str(synthetic),
+        "synthetic_fingerprint": None if source is None else source.fingerprint,
+        "budget": budget, "epochs": epochs, "steps": steps, "patience": patience,
+        "test_data": None if cross is None else str(test_data),
+        "test_data_fingerprint": None if cross is None else cross.fingerprint,
+    }
+    provenance = {
+        "train_images": int(len(split.train)), "val_images": int(len(split.val)), "test_images": int(len(split.test)),
+        "leaks_removed": split.leaks_removed, "synthetic_set": None if source is None else source.provenance,
+        "synthetic_count": None if source is None else source.count,
+        "synthetic_dropped_emotions": None if source is None else source.dropped,
+        "synthetic_resized_from": None if source is None or source.stored_size == image_size else source.stored_size,
+        "versions": package_versions(),
+    }
+    check_sweep_folder(out, config, provenance, force=force)
+    store = ResultStore(out)
+    cells = [Cell(name, REAL_PLUS_SYNTHETIC, ratio, seed) for seed in range(seeds) for name in classifiers for ratio in ratios]
+    if synthetic_only:
+        cells += [Cell(name, SYNTHETIC_ONLY, None, seed) for seed in range(seeds) for name in classifiers]
+    runner = _CellRunner(faces, split, source, cross, config, store, budget, epochs, steps, patience)
+    trained = skipped = failed = 0
+    try:
+        pending = [cell for cell in cells if not store.finished(runner.key(cell))]
+        skipped = len(cells) - len(pending)
+        if skipped:
+            log.info("%d of %d cells already finished in %s; running the other %d", skipped, len(cells), out, len(pending))
+        progress = _SweepProgress([runner.planned_steps(cell) for cell in pending], exact=budget == "steps")
+        for number, cell in enumerate(pending, 1):
+            ok = runner.run(cell, progress.for_cell(number, cell))
+            trained += 1
+            failed += not ok
+    finally:
+        if source is not None:
+            source.close()
+    from fersyn.report import write_report
+
+    report = write_report(out)
+    return BenchmarkResult(out, report.summary, report.table, report.files, trained, skipped, failed,
+                           time.perf_counter() - started)
+
+
+def _check_arguments(seeds: int, budget: str, epochs: int, steps: int | None, patience: int,
+                     synthetic: Any, identity: str | None, expression: str | None) -> None:
+    if seeds < 1:
+        raise FersynError(f"--seeds must be at least 1 (got {seeds})")
+    if budget not in BUDGETS:
+        raise FersynError(f"--budget must be one of {', '.join(BUDGETS)} (got {budget!r})")
+    if epochs < 1 or patience < 1 or (steps is not None and steps < 1):
+        raise FersynError("--epochs, --steps and --patience must be positive whole numbers")
+    if synthetic is not None and (identity or expression):
+        raise FersynError("give either --synthetic FILE or --identity/--expression (which generate a set), not both")
+
+
+def _generated_set(data: Any, faces: FaceSet, split: Any, out: Path, identity: str, expression: str, emotions: Any,
+                   image_size: int, seed: int, train_steps: int | None, top_ratio: float, plugins_dir: Any) -> Path:
+    """The sweep's own synthetic set in `out`, generated (generators fitted on the training split and
+    kept in `out/generators`) unless one made by the same recipe, large enough, is already there."""
+    from fersyn.generate import generate
+
+    path = out / GENERATED
+    count = math.ceil(top_ratio * len(split.train)) + len(faces.emotions)  # + E: room for a random remainder
+    recipe = {"data": faces.fingerprint, "emotions": list(faces.emotions), "image_size": image_size, "seed": seed,
+              "identity": identity, "expression": expression, "train_steps": train_steps}
+    recipe_path = path.with_suffix(".recipe.json")
+    if path.is_file() and recipe_path.is_file():
+        saved = json.loads(recipe_path.read_text())
+        if saved.get("recipe") == recipe and saved.get("count", 0) >= count:
+            log.info("reusing %s (%d faces)", path, saved["count"])
+            return path
+    out.mkdir(parents=True, exist_ok=True)
+    log.info("generating %d synthetic faces with %s + %s (generators kept in %s)", count, identity, expression, out / GENERATORS)
+    result = generate(data, path, identity=identity, expression=expression, count=count, emotions=emotions, seed=seed,
+                      train_steps=train_steps, checkpoints=out / GENERATORS, image_size=image_size, overwrite=True,
+                      plugins_dir=plugins_dir)
+    recipe_path.write_text(json.dumps({"recipe": recipe, "count": count}, indent=2))
+    log.info("expression fidelity of the synthetic set: %.1f%% (reference classifier %.1f%% on real test faces)",
+             100 * result.metrics["expression_fidelity"], 100 * result.metrics["reference_real_test_accuracy"])
+    return path
+
+
+@dataclass
+class _CrossTest:
+    """Another dataset's test split, labelled with the benchmark's class indices."""
+
+    source: str
+    fingerprint: str
+    train_fingerprint: str
+    images: np.ndarray
+    labels: np.ndarray
+
+
+def _cross_dataset_test(test_data: Any, faces: FaceSet, image_size: int, seed: int) -> _CrossTest:
+    other = load_dataset(test_data, image_size=image_size, emotions="present")
+    common = [e for e in other.emotions if e in faces.emotions]
+    if not common:
+        raise FersynError(f"--test-data {test_data} has {', '.join(other.emotions)}: no emotion in common with "
+                          f"{', '.join(faces.emotions)}")
+    other = other.subset(np.flatnonzero(np.isin(np.array(other.emotions)[other.labels], common)))
+    other_split = split_dataset(other, seed=seed)  # its test split: its training split may have fed a generator
+    test = other.subset(other_split.test)
+    labels = np.array([faces.emotions.index(other.emotions[label]) for label in test.labels])
+    log.info("cross-dataset test: %d faces of %s (%s)", len(test), test_data, ", ".join(common))
+    return _CrossTest(str(test_data), other.fingerprint, other_split.fingerprints(other)["train"], test.images, labels)
+
+
+def _check_not_fitted_on_test(source: SyntheticSource, faces: FaceSet, split: Any, cross: _CrossTest | None) -> None:
+    """Refuse a synthetic set whose generators were fitted on this data under another split: they may
+    have seen faces that are test faces here."""
+    data = source.provenance.get("data", {})
+    fitted_on = data.get("split_fingerprints", {}).get("train")
+    for name, fingerprint, train in ((str(faces.source), faces.fingerprint, split.fingerprints(faces)["train"]),
+                                     *([(cross.source, cross.fingerprint, cross.train_fingerprint)] if cross else [])):
+        if data.get("fingerprint") == fingerprint and fitted_on != train:
+            raise FersynError(
+                f"{source.path} was made by generators fitted on {name} under another split: they may have seen "
+                "its test faces (generate it again with the same --seed, or use --identity/--expression)"
+            )
+
+
+class _CellRunner:
+    """Trains and scores one cell at a time, and records its row."""
+
+    def __init__(self, faces: FaceSet, split: Any, source: SyntheticSource | None, cross: _CrossTest | None,
+                 config: dict[str, Any], store: ResultStore, budget: str, epochs: int, steps: int | None, patience: int):
+        self.faces, self.split, self.source, self.cross = faces, split, source, cross
+        self.config, self.store = config, store
+        self.budget_kind, self.epochs, self.steps, self.patience = budget, epochs, steps, patience
+        self.n_real = int(len(split.train))
+
+    def classifier(self, name: str):
+        from fersyn.registry import create_plugin
+
+        return create_plugin("classifier", name, image_size=self.faces.image_size, channels=self.faces.images.shape[-1])
+
+    def key_config(self, cell: Cell) -> dict[str, Any]:
+        options = dataclasses.asdict(self.classifier(cell.classifier).options)
+        return {**self.config, **dataclasses.asdict(cell), "classifier_options": options}
+
+    def key(self, cell: Cell) -> str:
+        return cell_key(self.key_config(cell))
+
+    def budget(self, batch_size: int) -> Budget:
+        real_epoch = math.ceil(self.n_real / batch_size)  # steps budget: validated once per real epoch
+        if self.budget_kind == "epochs":
+            return Budget("epochs", epochs=self.epochs, patience=self.patience)
+        steps = self.steps or self.epochs * real_epoch
+        return Budget("steps", steps=math.ceil(steps / real_epoch) * real_epoch, eval_every=real_epoch)
+
+    def n_synthetic(self, cell: Cell) -> int:
+        return self.n_real if cell.ratio is None else round(cell.ratio * self.n_real)
+
+    def planned_steps(self, cell: Cell) -> int:
+        batch = type(self.classifier(cell.classifier)).batch_size
+        budget = self.budget(batch)
+        if budget.kind == "steps":
+            return budget.steps
+        images = self.n_synthetic(cell) + (0 if cell.ratio is None else self.n_real)
+        return budget.epochs * math.ceil(images / batch)
+
+    def run(self, cell: Cell, progress: Any) -> bool:
+        """Train and score `cell`, record its row (a failure too); True if it succeeded."""
+        import keras
+
+        key_config = self.key_config(cell)
+        row = {"key": cell_key(key_config), **_flat(key_config)}
+        try:
+            row.update(self._train_and_score(cell, progress))
+            row.update(status="ok", error="")
+        except Exception as error:  # a failing cell is recorded and the sweep goes on
+            message = " ".join(f"{type(error).__name__}: {error}".split())
+            log.warning("cell %s failed: %s", cell.describe(), message)
+            row.update(status="failed", error=message[:500])
+        finally:
+            keras.backend.clear_session()  # free the cell's graph: a long sweep must not grow
+        self.store.record(row)
+        return row["status"] == "ok"
+
+    def _train_and_score(self, cell: Cell, progress: Any) -> dict[str, Any]:
+        from fersyn.classifiers.training import train_classifier
+        from fersyn.mix import TrainingStream
+        from fersyn.stats import classification_scores
+
+        faces, split = self.faces, self.split
+        classifier = self.classifier(cell.classifier)
+        n_synthetic = self.n_synthetic(cell)
+        draw = None
+        if n_synthetic:
+            draw = self.source.draw(n_synthetic, np.random.default_rng([cell.seed, 1]))
+            if draw.repeated:
+                log.warning("%s: the synthetic set ran short; %d faces are used twice or more", cell.describe(), draw.repeated)
+        real = split.train if cell.ratio is not None else split.train[:0]
+        stream = TrainingStream(faces.images[real], faces.labels[real], classifier.batch_size, cell.seed, self.source, draw)
+        budget = self.budget(classifier.batch_size)
+        record = train_classifier(classifier, stream, faces.images[split.val], faces.labels[split.val],
+                                  len(faces.emotions), budget=budget, seed=cell.seed, callbacks=[progress])
+        scores = classification_scores(faces.labels[split.test], classifier.predict_proba(faces.images[split.test]).argmax(1),
+                                       faces.emotions)
+        row = {
+            "n_real": int(len(real)), "n_synthetic": n_synthetic, "synthetic_repeated": 0 if draw is None else draw.repeated,
+            "step_budget": budget.steps if budget.kind == "steps" else None, "steps": record.steps,
+            "epochs": record.epochs, "best_epoch": record.best_epoch, "train_seconds": round(record.seconds, 2),
+            "images_per_second": round(record.steps * classifier.batch_size / record.seconds, 1),
+            "accuracy": scores["accuracy"], "macro_f1": scores["macro_f1"],
+            **{f"recall_{e}": v for e, v in scores["recall"].items()},
+            "confusion": json.dumps(scores["confusion"]),
+        }
+        row.update(cross_accuracy=None, cross_macro_f1=None, cross_confusion="")
+        if self.cross is not None:
+            predicted = classifier.predict_proba(self.cross.images).argmax(1)
+            cross = classification_scores(self.cross.labels, predicted, faces.emotions)
+            row.update(cross_accuracy=cross["accuracy"], cross_macro_f1=cross["macro_f1"],
+                       cross_confusion=json.dumps(cross["confusion"]))
+        log.info("%s: accuracy %.1f%% after %d steps (%.0f s)", cell.describe(), 100 * scores["accuracy"], record.steps, record.seconds)
+        return row
+
+
+def _flat(config: dict[str, Any]) -> dict[str, Any]:
+    """A cell's configuration as CSV columns (nested values as JSON)."""
+    return {k: json.dumps(v, sort_keys=True) if isinstance(v, (dict, list)) else v for k, v in config.items()}
+
+
+class _SweepProgress:
+    """Logs, after each validation round, the cell, its round, and the time left for the whole run."""
+
+    def __init__(self, planned_steps: list[int], *, exact: bool) -> None:
+        self.planned, self.exact = planned_steps, exact
+        self.done_steps, self.training_seconds = 0, 0.0
+
+    def for_cell(self, number: int, cell: Cell) -> Any:
+        import keras
+
+        sweep = self
+
+        class CellProgress(keras.callbacks.Callback):
+            def on_train_begin(self, logs=None) -> None:
+                self.started, self.steps = time.perf_counter(), 0
+
+            def on_train_batch_end(self, batch: int, logs=None) -> None:
+                self.steps += 1
+
+            def on_epoch_end(self, epoch: int, logs=None) -> None:
+                elapsed = time.perf_counter() - self.started
+                rate = (sweep.done_steps + self.steps) / max(sweep.training_seconds + elapsed, 1e-9)
+                left_steps = max(sweep.planned[number - 1] - self.steps, 0) + sum(sweep.planned[number:])
+                bound = "" if sweep.exact else "≤ "
+                log.info("[cell %d/%d] %s: %s %d/%d, val loss %.3f · time left %s%s", number, len(sweep.planned),
+                         cell.describe(), "round" if sweep.exact else "epoch", epoch + 1,
+                         self.params["epochs"], (logs or {}).get("val_loss", float("nan")), bound, format_duration(left_steps / rate))
+
+            def on_train_end(self, logs=None) -> None:
+                sweep.done_steps += self.steps
+                sweep.training_seconds += time.perf_counter() - self.started
+
+        return CellProgress()

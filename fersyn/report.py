@@ -1,0 +1,280 @@
+"""The report of a benchmark sweep: summary.json, a plain-text table and PNG plots, from results.csv.
+
+Per classifier: test accuracy over seeds at each synthetic ratio (mean, 95 % CI, gain over real
+only), the synthetic-only baseline, and the bound of fersyn.stats.BOUND_RULE, so that "how much
+synthetic data still helps" gets one stated answer. Only successful cells count; failed ones are listed.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import textwrap
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from fersyn.errors import FersynError
+from fersyn.files import atomic_output
+from fersyn.results import RESULTS, SWEEP, read_results
+from fersyn.stats import BOUND_RULE, find_bound, mean_ci
+
+MIXED, SYNTHETIC_ONLY = "real+synthetic", "synthetic-only"
+_COLUMNS = ("status", "error", "classifier", "training", "ratio", "seed", "emotions", "budget",
+            "n_synthetic", "accuracy", "macro_f1", "confusion", "cross_accuracy")
+_TABLE_WIDTH = 100
+
+
+@dataclass
+class ReportResult:
+    """What `write_report` produced: the summary, the table to print, the files written."""
+
+    summary: dict
+    table: str
+    files: list[Path]
+
+
+def write_report(directory: str | Path) -> ReportResult:
+    """Read `directory`/results.csv (and sweep.json, if there), write summary.json and the plots beside it."""
+    directory = Path(directory)
+    rows = _read_results(directory)
+    summary = summarise(rows, _read_provenance(directory))
+    summary_path = directory / "summary.json"
+    with atomic_output(summary_path) as temporary:
+        temporary.write_text(json.dumps(summary, indent=2, allow_nan=False) + "\n")
+    plots = [plot_accuracy(summary, directory / "accuracy_vs_ratio.png"), *plot_confusions(rows, summary, directory)]
+    return ReportResult(summary, format_table(summary), [summary_path, *plots])
+
+
+def summarise(rows: pd.DataFrame, provenance: dict | None = None) -> dict:
+    """The statistics of a results table, JSON-ready (NaN becomes None); accuracies are fractions."""
+    ok = rows[rows["status"] == "ok"]
+    failed = rows[rows["status"] != "ok"]
+    summary = {
+        "rule": BOUND_RULE,
+        "budget": ", ".join(sorted(rows["budget"].dropna().astype(str).unique())),
+        "emotions": [emotion.strip() for emotion in str(rows["emotions"].iloc[0]).split(",")],
+        "provenance": provenance or {},
+        "failed_cells": [
+            {"classifier": cell.classifier, "training": cell.training, "ratio": cell.ratio, "seed": cell.seed,
+             "error": cell.error}
+            for cell in failed.itertuples()
+        ],
+        "classifiers": {name: _summarise_classifier(cells) for name, cells in ok.groupby("classifier", sort=False)},
+    }
+    return _json_ready(summary)
+
+
+def format_table(summary: dict) -> str:
+    """One plain-text table per classifier, with its synthetic-only line and its bound."""
+    blocks = [f"Accuracy on real test faces, % (budget: {summary['budget']}; mean ± 95 % CI half-width over seeds)"]
+    blocks += [_classifier_table(name, result) for name, result in summary["classifiers"].items()]
+    if summary["failed_cells"]:
+        blocks.append(f"{len(summary['failed_cells'])} failed cell(s) not counted; see summary.json")
+    return "\n\n".join(blocks) + "\n"
+
+
+def plot_accuracy(summary: dict, path: str | Path) -> Path:
+    """accuracy_vs_ratio.png: per classifier, mean accuracy over seeds against the ratio, with its 95 % CI
+    band, real-only and synthetic-only lines and the bound."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure  # not pyplot: no global backend switch, nothing left open
+
+    figure = Figure(figsize=(9.5, 5))
+    FigureCanvasAgg(figure)
+    axis = figure.subplots()
+    for index, (name, result) in enumerate(summary["classifiers"].items()):
+        colour, entries = f"C{index}", result["ratios"]
+        ratios = [entry["ratio"] for entry in entries]
+        axis.plot(ratios, [100 * entry["mean"] for entry in entries], marker="o", color=colour, label=f"{name}: mean")
+        axis.fill_between(ratios, *zip(*(_percent_interval(entry) for entry in entries)), color=colour, alpha=0.2,
+                          label=f"{name}: 95 % CI")
+        real_only = next((entry for entry in entries if entry["ratio"] == 0), None)
+        if real_only:
+            axis.axhline(100 * real_only["mean"], color=colour, linestyle=":", label=f"{name}: real only")
+        if result["synthetic_only"]:
+            axis.axhline(100 * result["synthetic_only"]["mean"], color=colour, linestyle="--",
+                         label=f"{name}: synthetic only")
+        if result["bound"]:
+            bound = next(entry for entry in entries if entry["ratio"] == result["bound"]["bound"])
+            axis.plot([bound["ratio"]], [100 * bound["mean"]], marker="*", markersize=16, color=colour,
+                      linestyle="none", label=f"{name}: bound (ratio {bound['ratio']:g})")
+    axis.set_xlabel("ratio k: synthetic images per real training image (0 = real only)")
+    axis.set_ylabel("accuracy on real test faces (%)")
+    axis.set_title(f"Test accuracy against synthetic ratio (budget: {summary['budget']})")
+    axis.grid(alpha=0.3)
+    axis.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5))  # outside: lines stay visible
+    return _save(figure, path)
+
+
+def plot_confusions(rows: pd.DataFrame, summary: dict, directory: str | Path) -> list[Path]:
+    """confusion_<classifier>_real-only.png and confusion_<classifier>_best.png (best ratio, unless it is
+    0): confusion matrices summed over seeds, each row normalised to the faces of its true emotion."""
+    directory = Path(directory)
+    mixed = rows[(rows["status"] == "ok") & (rows["training"] == MIXED)]
+    written = []
+    for name, result in summary["classifiers"].items():
+        wanted = {"real-only": 0.0}
+        if result["bound"] and result["bound"]["best_ratio"] != 0:
+            wanted["best"] = result["bound"]["best_ratio"]
+        for label, ratio in wanted.items():
+            cells = mixed[(mixed["classifier"] == name) & (mixed["ratio"] == ratio)]
+            if cells.empty:
+                continue
+            entry = next(entry for entry in result["ratios"] if entry["ratio"] == ratio)
+            which = "real only" if ratio == 0 else f"best ratio {ratio:g}"
+            title = f"{name}, {which}: mean accuracy {100 * entry['mean']:.1f} % over {entry['seeds']} seed(s)"
+            counts = sum(np.array(json.loads(confusion)) for confusion in cells["confusion"])
+            written.append(_plot_confusion(counts, summary["emotions"], title, directory / f"confusion_{name}_{label}.png"))
+    return written
+
+
+def _read_results(directory: Path) -> pd.DataFrame:
+    path = directory / RESULTS
+    if not path.is_file():
+        raise FersynError(f"{directory}: no {RESULTS}; run `fersyn benchmark --out {directory}` first")
+    rows = read_results(directory)
+    missing = [column for column in _COLUMNS if column not in rows.columns]
+    if missing:
+        raise FersynError(f"{path}: not a fersyn results table (no column {', '.join(missing)})")
+    if not (rows["status"] == "ok").any():
+        raise FersynError(f"{path}: no successful cell among {len(rows)} row(s); nothing to report")
+    return rows
+
+
+def _read_provenance(directory: Path) -> dict:
+    path = directory / SWEEP
+    if not path.is_file():
+        return {}
+    try:
+        provenance = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise FersynError(f"{path}: not valid JSON ({error})") from None
+    if not isinstance(provenance, dict):
+        raise FersynError(f"{path}: expected a JSON object")
+    return provenance
+
+
+def _summarise_classifier(cells: pd.DataFrame) -> dict:
+    by_ratio = {float(ratio): group for ratio, group in cells[cells["training"] == MIXED].groupby("ratio")}
+    numbers = {ratio: _cell_statistics(group) for ratio, group in sorted(by_ratio.items())}
+    real_only = numbers[0.0]["mean"] if 0.0 in numbers else None
+    accuracy = {ratio: dict(zip(group["seed"].astype(int), group["accuracy"].astype(float)))
+                for ratio, group in by_ratio.items()}
+    synthetic_only = cells[cells["training"] == SYNTHETIC_ONLY]
+    return {
+        "ratios": [{"ratio": ratio, **entry, **_gains(entry["mean"], real_only)} for ratio, entry in numbers.items()],
+        "synthetic_only": None if synthetic_only.empty else _cell_statistics(synthetic_only),
+        "bound": find_bound(accuracy) if len(accuracy) >= 2 else None,
+    }
+
+
+def _gains(mean: float, real_only: float | None) -> dict:
+    """Gain over real only, in percentage points and in % of the real-only accuracy (None without one)."""
+    if real_only is None:
+        return {"gain_points": None, "gain_percent": None}
+    return {"gain_points": 100 * (mean - real_only),
+            "gain_percent": 100 * (mean - real_only) / real_only if real_only else None}
+
+
+def _cell_statistics(cells: pd.DataFrame) -> dict:
+    """Accuracy over the cells (one per seed) of one ratio, and the means of their other numbers."""
+    accuracy = mean_ci(cells["accuracy"])
+    cross = cells["cross_accuracy"].dropna()  # only cells tested on a second dataset have one
+    return {
+        "seeds": accuracy["n"], "mean": accuracy["mean"], "std": accuracy["std"], "ci95": accuracy["ci95"],
+        "macro_f1_mean": float(cells["macro_f1"].mean()),
+        "n_synthetic": float(cells["n_synthetic"].mean()),
+        "cross_accuracy": mean_ci(cross) if len(cross) else None,
+    }
+
+
+def _json_ready(value: Any) -> Any:
+    """`value` with numpy scalars made plain and NaN made None, so json.dumps writes strict JSON."""
+    if isinstance(value, dict):
+        return {key: _json_ready(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_ready(item) for item in value]
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    return value
+
+
+def _classifier_table(name: str, result: dict) -> str:
+    entries = result["ratios"] + ([result["synthetic_only"]] if result["synthetic_only"] else [])
+    with_cross = any(entry["cross_accuracy"] for entry in entries)
+    header = ["ratio", "synthetic", "seeds", "accuracy", "gain pts", "gain %", "macro-F1"]
+    header += ["cross-data acc"] if with_cross else []
+    lines = [header]
+    for entry in entries:
+        line = [
+            "synthetic only" if entry is result["synthetic_only"] else f"{entry['ratio']:g}",
+            f"{entry['n_synthetic']:.0f}", str(entry["seeds"]), _percent_with_ci(entry),
+            _signed(entry.get("gain_points")), _signed(entry.get("gain_percent")), f"{100 * entry['macro_f1_mean']:.1f}",
+        ]
+        line += [_percent_with_ci(entry["cross_accuracy"]) if entry["cross_accuracy"] else "–"] if with_cross else []
+        lines.append(line)
+    widths = [max(len(line[column]) for line in lines) for column in range(len(header))]
+    text = [f"{name}"] + [
+        "  ".join([line[0].ljust(widths[0])] + [cell.rjust(width) for cell, width in zip(line[1:], widths[1:])])
+        for line in lines
+    ]
+    return "\n".join(text + [_bound_line(result["bound"])])
+
+
+def _bound_line(bound: dict | None) -> str:
+    if bound is None:
+        return "bound: none (needs at least two ratios)"
+    line = (f"bound: ratio {bound['bound']:g} (best ratio {bound['best_ratio']:g}, {100 * bound['best_mean']:.1f} %; "
+            f"accuracy falls after the best: {'yes' if bound['falls_after_best'] else 'no'}) — {bound['method']}")
+    return textwrap.fill(line, _TABLE_WIDTH, subsequent_indent="  ", break_on_hyphens=False)
+
+
+def _percent_with_ci(numbers: dict) -> str:
+    """'72.0 ± 5.0' (mean ± 95 % CI half-width, in %), or the mean alone where one seed gives no interval."""
+    low, high = numbers["ci95"]
+    mean = f"{100 * numbers['mean']:.1f}"
+    return mean if low is None else f"{mean} ± {100 * (high - low) / 2:.1f}"
+
+
+def _percent_interval(entry: dict) -> tuple[float, float]:
+    low, high = entry["ci95"]
+    return (math.nan, math.nan) if low is None else (100 * low, 100 * high)
+
+
+def _signed(value: float | None) -> str:
+    return "–" if value is None else f"{value:+.1f}"
+
+
+def _plot_confusion(counts: np.ndarray, emotions: list[str], title: str, path: Path) -> Path:
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    percent = 100 * counts / np.maximum(counts.sum(1, keepdims=True), 1)  # an absent emotion: a row of zeros
+    size = 2.5 + 0.7 * len(emotions)
+    figure = Figure(figsize=(size + 1, size))
+    FigureCanvasAgg(figure)
+    axis = figure.subplots()
+    image = axis.imshow(percent, cmap="Blues", vmin=0, vmax=100)
+    for (row, column), value in np.ndenumerate(percent):
+        axis.text(column, row, f"{value:.0f}%", ha="center", va="center", fontsize=8,
+                  color="white" if value > 60 else "black")
+    axis.set_xticks(range(len(emotions)), emotions, rotation=45, ha="right")
+    axis.set_yticks(range(len(emotions)), emotions)
+    axis.set_xlabel("predicted")
+    axis.set_ylabel("true")
+    axis.set_title(title, fontsize=9)
+    figure.colorbar(image, ax=axis, label="% of the true emotion's test faces")
+    return _save(figure, path)
+
+
+def _save(figure: Any, path: str | Path) -> Path:
+    figure.tight_layout()
+    with atomic_output(path) as temporary:
+        figure.savefig(temporary, format="png", dpi=120)
+    return Path(path)

@@ -1,0 +1,87 @@
+"""A sweep's folder on disk: `sweep.json` (the configuration its cells share, and provenance) and
+`results.csv` (one flat row per finished or failed cell).
+
+`results.csv` is rewritten whole, through a temporary file and a rename, after every cell: a kill
+at any moment leaves either the old table or the new one, never half a row. Rows are matched on
+the cell's key, a hash of its whole configuration, never on their position.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+from fersyn.errors import FersynError
+from fersyn.files import atomic_output
+
+RESULTS = "results.csv"
+SWEEP = "sweep.json"
+
+
+def cell_key(config: dict[str, Any]) -> str:
+    """A stable short hash of a cell's configuration (key order does not matter)."""
+    return hashlib.sha256(json.dumps(config, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def read_results(directory: str | Path) -> "pd.DataFrame":  # noqa: F821 - pandas is imported lazily
+    """`results.csv` of a sweep folder as a DataFrame (empty if there is none yet)."""
+    import pandas as pd
+
+    path = Path(directory) / RESULTS
+    if not path.is_file():
+        return pd.DataFrame()
+    try:
+        return pd.read_csv(path, dtype={"error": str, "test_data": str, "key": str})
+    except (ValueError, pd.errors.ParserError) as error:
+        raise FersynError(f"{path} cannot be read as a results table ({error}); move it away and rerun") from None
+
+
+class ResultStore:
+    """The rows of one sweep folder, kept in memory and written back atomically after each change."""
+
+    def __init__(self, directory: str | Path) -> None:
+        self.directory = Path(directory)
+        frame = read_results(self.directory)
+        self.rows: list[dict[str, Any]] = frame.to_dict("records")
+
+    def finished(self, key: str) -> bool:
+        return any(row["key"] == key and row["status"] == "ok" for row in self.rows)
+
+    def record(self, row: dict[str, Any]) -> None:
+        """Add `row`, replacing an earlier row of the same cell (a failure being retried)."""
+        import pandas as pd
+
+        row = {**row, "finished": time.strftime("%Y-%m-%dT%H:%M:%S")}
+        self.rows = [r for r in self.rows if r["key"] != row["key"]] + [row]
+        with atomic_output(self.directory / RESULTS) as temporary:
+            pd.DataFrame(self.rows).to_csv(temporary, index=False)
+
+
+def check_sweep_folder(directory: Path, config: dict[str, Any], provenance: dict[str, Any], *, force: bool) -> None:
+    """Make `directory` the home of the sweep `config`: refuse one that holds another configuration's
+    results (unless `force`, which moves them aside into `replaced-<time>/`), and record the config."""
+    sweep = directory / SWEEP
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        saved = json.loads(sweep.read_text()) if sweep.is_file() else None
+        if saved is None and (directory / RESULTS).exists():
+            saved = {"config": {}}  # results of unknown origin: never mix with them
+    except (OSError, ValueError) as error:
+        raise FersynError(f"cannot use {directory} for results ({error})") from None
+    if saved is not None and saved.get("config") != config:
+        if not force:
+            different = sorted(k for k in {**config, **saved.get("config", {})} if saved["config"].get(k) != config.get(k))
+            raise FersynError(
+                f"{directory} holds results of a different sweep (differs in: {', '.join(different)}); "
+                "use another --out, or pass --force to move them aside"
+            )
+        aside = directory / time.strftime("replaced-%Y%m%d-%H%M%S")
+        aside.mkdir()
+        for item in directory.iterdir():
+            if item.is_file() and item.suffix in (".csv", ".json", ".png"):
+                item.rename(aside / item.name)
+    with atomic_output(sweep) as temporary:
+        temporary.write_text(json.dumps({"config": config, "provenance": provenance}, indent=2, default=str))

@@ -1,0 +1,185 @@
+"""The benchmark sweep: ratios parsed, synthetic sets drawn and streamed, cells written once,
+summary numbers right, resumed after a kill, bad input refused."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import h5py
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats as scipy_stats
+
+from fersyn.benchmark import parse_ratios
+from fersyn.data.synthetic import SyntheticWriter
+from fersyn.data.toy import toy_faceset
+from fersyn.emotions import ALL_EMOTIONS
+from fersyn.errors import FersynError
+from fersyn.mix import SyntheticSource, TrainingStream
+
+from helpers import assert_one_line_error, run
+
+SYNTHETIC_SIZE = 40  # not the benchmark's 48: the stream must resize
+
+
+def write_synthetic(path, emotions=ALL_EMOTIONS, identities=60, size=SYNTHETIC_SIZE, provenance=None):
+    """A stand-in synthetic set: toy faces of other identities (seed 7), written as `fersyn generate` would."""
+    faces = toy_faceset(identities=identities, repeats=1, image_size=size, emotions=tuple(emotions), seed=7)
+    writer = SyntheticWriter(path, faces.images.shape[1:], faces.emotions)
+    for label, emotion in enumerate(faces.emotions):
+        chosen = faces.labels == label
+        writer.append(faces.images[chosen], emotion, np.flatnonzero(chosen))
+    writer.set_attributes(provenance=provenance or {"seed": 7, "count": len(faces)})
+    writer.close()
+    return path
+
+
+@pytest.fixture(scope="module")
+def synthetic(tmp_path_factory):
+    return write_synthetic(tmp_path_factory.mktemp("synthetic") / "synth.h5")
+
+
+def test_ratios_parse_comma_lists_and_repeats():
+    assert parse_ratios(("0,1", "2.5", "1")) == (0.0, 1.0, 2.5)
+    for bad, text in (("-1", "ratios are finite and ≥ 0"), ("two", "'two' is not a number"), (",", "no ratios given"),
+                      ("inf", "ratios are finite")):
+        with pytest.raises(FersynError, match=text):
+            parse_ratios(bad)
+
+
+def test_draw_is_balanced_without_replacement_and_reads_few_chunks(synthetic):
+    source = SyntheticSource(synthetic, ("anger", "happiness", "surprise"), 48)
+    assert source.dropped == {e: 60 for e in ALL_EMOTIONS if e not in ("anger", "happiness", "surprise")}
+    draw = source.draw(100, np.random.default_rng(0))
+    counts = np.bincount(draw.labels, minlength=3)
+    assert sorted(counts) == [33, 33, 34] and draw.repeated == 0
+    assert len(np.unique(draw.rows)) == 100  # without replacement
+    with h5py.File(synthetic) as store:
+        stored = json.loads(store.attrs["emotions"])
+        assert [("anger", "happiness", "surprise")[c] for c in draw.labels] == [stored[i] for i in store["labels"][:][draw.rows]]
+    many = source.draw(200, np.random.default_rng(0))
+    assert many.repeated == 20 and sorted(np.bincount(many.labels)) == [66, 67, 67]
+    images, labels = zip(*source.blocks(draw, np.random.default_rng(1)))
+    assert sum(map(len, labels)) == 100 and images[0].shape[1:] == (SYNTHETIC_SIZE, SYNTHETIC_SIZE, 1)
+    source.close()
+
+
+def test_stream_mixes_every_face_once_per_epoch_resized(synthetic):
+    real = toy_faceset(identities=10, repeats=1)
+    source = SyntheticSource(synthetic, real.emotions, 48)
+    draw = source.draw(30, np.random.default_rng(0))
+    stream = TrainingStream(real.images, real.labels, 16, seed=0, source=source, draw=draw)
+    assert stream.size == 90 and stream.steps_per_epoch == 6
+    for _ in range(2):  # two epochs: each yields exactly the real faces and the drawn ones
+        images, labels = zip(*[(x.numpy(), y.numpy()) for x, y in stream.dataset()])
+        images, labels = np.concatenate(images), np.concatenate(labels)
+        assert images.shape == (90, 48, 48, 1) and images.dtype == np.float32 and 0 <= images.min() and images.max() <= 1
+        assert np.bincount(labels, minlength=6).tolist() == (np.bincount(real.labels, minlength=6) + np.bincount(draw.labels, minlength=6)).tolist()
+        real_seen = sum(np.any(np.all(np.abs(images - face / 255.0) < 1e-6, axis=(1, 2, 3))) for face in real.images)
+        assert real_seen == 60
+    source.close()
+
+
+def test_a_tiny_sweep_writes_rows_summary_and_plot_and_a_rerun_trains_nothing(tmp_path, synthetic):
+    out = tmp_path / "sweep"
+    arguments = ["benchmark", "--data", "toy", "--synthetic", synthetic, "--ratio", "0", "--ratio", "1", "--seeds", "2",
+                 "--steps", "20", "--synthetic-only", "--out", out]
+    result = run(*arguments)
+    assert result.exit_code == 0, result.output
+    rows = pd.read_csv(out / "results.csv")
+    assert len(rows) == 6 and set(rows["status"]) == {"ok"}
+    mixed = rows[rows["training"] == "real+synthetic"]
+    assert sorted(zip(mixed["ratio"], mixed["seed"])) == [(0.0, 0), (0.0, 1), (1.0, 0), (1.0, 1)]
+    assert set(mixed["n_real"]) == {1008} and sorted(set(mixed["n_synthetic"])) == [0, 1008]
+    only = rows[rows["training"] == "synthetic-only"]
+    assert set(only["n_real"]) == {0} and set(only["n_synthetic"]) == {1008}
+    assert set(rows["synthetic_repeated"]) == {0, 648}  # 60 stand-in faces per emotion, 168 wanted
+    assert set(rows["steps"]) == {32}  # 20 steps rounded up to whole validation rounds of 16 (1008 / 64)
+    assert rows["accuracy"].between(0, 1).all() and rows["key"].is_unique
+    for emotion in ("anger", "surprise"):
+        assert f"recall_{emotion}" in rows
+    assert np.array(json.loads(rows["confusion"][0])).sum() == 288  # every toy test face scored
+
+    summary = json.loads((out / "summary.json").read_text())
+    ratios = summary["classifiers"]["small-cnn"]["ratios"]
+    real_only = mixed[mixed["ratio"] == 0]["accuracy"].to_numpy()
+    for entry in ratios:
+        values = mixed[mixed["ratio"] == entry["ratio"]]["accuracy"].to_numpy()
+        half = scipy_stats.t.ppf(0.975, 1) * values.std(ddof=1) / np.sqrt(2)
+        assert entry["mean"] == pytest.approx(values.mean())
+        assert entry["ci95"] == pytest.approx([values.mean() - half, values.mean() + half])
+        assert entry["gain_points"] == pytest.approx(100 * (values.mean() - real_only.mean()))
+    assert (out / "accuracy_vs_ratio.png").stat().st_size > 1000
+    assert "bound" in result.output and "small-cnn" in result.output
+
+    before = (out / "results.csv").read_bytes()
+    again = run(*arguments)
+    assert again.exit_code == 0 and "0 cells trained" in again.output, again.output
+    assert (out / "results.csv").read_bytes() == before
+
+    report = run("report", out)
+    assert report.exit_code == 0 and report.stdout.strip() == result.stdout.split("\n6 cells trained")[0].strip()
+
+
+def test_a_killed_sweep_resumes_with_every_cell_once(tmp_path, synthetic):
+    out = tmp_path / "killed"
+    command = [sys.executable, "-c", "from fersyn.cli import main; main()", "benchmark", "--data", "toy",
+               "--synthetic", str(synthetic), "--ratio", "0,0.5", "--seeds", "2", "--steps", "160", "--out", str(out)]
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    results = out / "results.csv"
+    deadline = time.monotonic() + 300
+    while not results.exists() and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.2)
+    time.sleep(2)  # well into the second cell
+    assert process.poll() is None, process.stderr.read()
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    finished = pd.read_csv(results)
+    assert 1 <= len(finished) < 4
+
+    result = run(*command[3:])
+    assert result.exit_code == 0, result.output
+    rows = pd.read_csv(results)
+    assert len(rows) == 4 and rows["key"].is_unique and set(rows["status"]) == {"ok"}
+    assert sorted(zip(rows["ratio"], rows["seed"])) == [(0.0, 0), (0.0, 1), (0.5, 0), (0.5, 1)]
+    assert set(finished["key"]) <= set(rows["key"])
+    assert not [p for p in os.listdir(out) if p.endswith(".part")]
+
+
+def test_bad_input_is_one_line(tmp_path, synthetic):
+    not_a_set = tmp_path / "notes.h5"
+    not_a_set.write_text("hello")
+    truncated = tmp_path / "truncated.h5"
+    truncated.write_bytes(synthetic.read_bytes()[: synthetic.stat().st_size // 2])
+    neutral_only = write_synthetic(tmp_path / "neutral.h5", emotions=("neutral",), identities=10)
+    base = ["benchmark", "--data", "toy", "--seeds", "1", "--steps", "16", "--out", tmp_path / "out"]
+    for extra, text in (
+        (["--ratio", "-1"], "ratios are finite and ≥ 0"),
+        (["--ratio", "x"], "'x' is not a number"),
+        (["--ratio", ","], "no ratios given"),
+        (["--seeds", "0", "--ratio", "0"], "--seeds must be at least 1"),
+        (["--synthetic", not_a_set, "--ratio", "1"], "not a readable fersyn synthetic set"),
+        (["--synthetic", truncated, "--ratio", "1"], "not a readable fersyn synthetic set"),
+        (["--synthetic", neutral_only, "--ratio", "1"], "no emotion in common"),
+        (["--synthetic", synthetic, "--identity", "dcgan", "--ratio", "1"], "not both"),
+        (["--classifier", "resnet", "--ratio", "0"], "resnet"),
+    ):
+        assert_one_line_error(run(*base, *extra), text)
+    assert not (tmp_path / "out" / "results.csv").exists()
+
+
+def test_results_of_another_configuration_are_refused_unless_forced(tmp_path, synthetic):
+    out = tmp_path / "out"
+    assert run("benchmark", "--data", "toy", "--ratio", "0", "--seeds", "1", "--steps", "16", "--out", out).exit_code == 0
+    other = ["benchmark", "--data", "toy", "--ratio", "0", "--seeds", "1", "--steps", "32", "--out", out]
+    assert_one_line_error(run(*other), "holds results of a different sweep (differs in: steps)")
+    forced = run(*other, "--force")
+    assert forced.exit_code == 0, forced.output
+    rows = pd.read_csv(out / "results.csv")
+    assert rows["steps"].tolist() == [32]
+    moved = list(out.glob("replaced-*/results.csv"))
+    assert len(moved) == 1 and pd.read_csv(moved[0])["steps"].tolist() == [16]
