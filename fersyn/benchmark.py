@@ -27,12 +27,10 @@ from fersyn.errors import FersynError
 from fersyn.mix import SyntheticSource
 from fersyn.progress import format_duration
 from fersyn.provenance import package_versions
-from fersyn.results import ResultStore, cell_key, check_sweep_folder
+from fersyn.results import REAL_PLUS_SYNTHETIC, SYNTHETIC_ONLY, ResultStore, cell_key, check_sweep_folder, record_sweep
 
 log = logging.getLogger("fersyn")
 
-REAL_PLUS_SYNTHETIC = "real+synthetic"
-SYNTHETIC_ONLY = "synthetic-only"
 GENERATED = "synthetic.h5"  # where a sweep keeps the set it generated itself
 GENERATORS = "generators"  # and the fitted generators
 
@@ -124,39 +122,43 @@ def benchmark(
     faces = load_dataset(data, image_size=image_size, emotions=emotions)
     split = split_dataset(faces, seed=split_seed)
     cross = _cross_dataset_test(test_data, faces, image_size, split_seed) if test_data else None
-    source = None
-    if needs_synthetic:
-        if synthetic is None:
-            synthetic = _generated_set(data, faces, split, out, identity, expression, emotions, image_size, split_seed,
-                                       train_steps, max(max(ratios), 1.0 if synthetic_only else 0.0), plugins_dir)
+    source, recipe = None, None
+    if needs_synthetic and synthetic is not None:
         source = SyntheticSource(synthetic, faces.emotions, image_size)
         _check_not_fitted_on_test(source, faces, split, cross)
-        log.info("synthetic set %s", source.describe())
-
-    config = {
-        "data": str(data), "data_fingerprint": faces.fingerprint, "emotions": ",".join(faces.emotions),
-        "image_size": image_size, "split": split.method, "split_seed": split_seed,
-        "split_fingerprints": split.fingerprints(faces),
-        "synthetic": None if source is None else str(synthetic),
-        "synthetic_fingerprint": None if source is None else source.fingerprint,
+    elif needs_synthetic:
+        recipe = {"data": faces.fingerprint, "emotions": list(faces.emotions), "image_size": image_size,
+                  "seed": split_seed, "identity": identity, "expression": expression, "train_steps": train_steps}
+    config = {  # what every cell of this folder shares; names and paths are not part of it, contents are
+        "data_fingerprint": faces.fingerprint, "emotions": ",".join(faces.emotions), "image_size": image_size,
+        "split": split.method, "split_seed": split_seed, "split_fingerprints": split.fingerprints(faces),
+        "synthetic_fingerprint": source.fingerprint if source else cell_key(recipe) if recipe else None,
         "budget": budget, "epochs": epochs, "steps": steps, "patience": patience,
-        "test_data": None if cross is None else str(test_data),
         "test_data_fingerprint": None if cross is None else cross.fingerprint,
     }
-    provenance = {
-        "train_images": int(len(split.train)), "val_images": int(len(split.val)), "test_images": int(len(split.test)),
-        "leaks_removed": split.leaks_removed, "synthetic_set": None if source is None else source.provenance,
+    check_sweep_folder(out, config, force=force)  # before generating: never fit GANs for a sweep we refuse
+    if recipe is not None:
+        top_ratio = max(max(ratios), 1.0 if synthetic_only else 0.0)
+        synthetic = _generated_set(data, recipe, len(split.train), out, top_ratio, plugins_dir)
+        source = SyntheticSource(synthetic, faces.emotions, image_size)
+    if source is not None:
+        log.info("synthetic set %s", source.describe())
+    names = {"data": str(data), "synthetic": None if source is None else str(synthetic),
+             "test_data": None if cross is None else str(test_data)}
+    record_sweep(out, config, {
+        **names, "train_images": int(len(split.train)), "val_images": int(len(split.val)),
+        "test_images": int(len(split.test)), "leaks_removed": split.leaks_removed,
+        "synthetic_set": None if source is None else source.provenance,
         "synthetic_count": None if source is None else source.count,
         "synthetic_dropped_emotions": None if source is None else source.dropped,
         "synthetic_resized_from": None if source is None or source.stored_size == image_size else source.stored_size,
         "versions": package_versions(),
-    }
-    check_sweep_folder(out, config, provenance, force=force)
+    })
     store = ResultStore(out)
     cells = [Cell(name, REAL_PLUS_SYNTHETIC, ratio, seed) for seed in range(seeds) for name in classifiers for ratio in ratios]
     if synthetic_only:
         cells += [Cell(name, SYNTHETIC_ONLY, None, seed) for seed in range(seeds) for name in classifiers]
-    runner = _CellRunner(faces, split, source, cross, config, store, budget, epochs, steps, patience)
+    runner = _CellRunner(faces, split, source, cross, config, names, store, budget, epochs, steps, patience)
     trained = skipped = failed = 0
     try:
         pending = [cell for cell in cells if not store.finished(runner.key(cell))]
@@ -190,16 +192,13 @@ def _check_arguments(seeds: int, budget: str, epochs: int, steps: int | None, pa
         raise FersynError("give either --synthetic FILE or --identity/--expression (which generate a set), not both")
 
 
-def _generated_set(data: Any, faces: FaceSet, split: Any, out: Path, identity: str, expression: str, emotions: Any,
-                   image_size: int, seed: int, train_steps: int | None, top_ratio: float, plugins_dir: Any) -> Path:
+def _generated_set(data: Any, recipe: dict[str, Any], n_train: int, out: Path, top_ratio: float, plugins_dir: Any) -> Path:
     """The sweep's own synthetic set in `out`, generated (generators fitted on the training split and
     kept in `out/generators`) unless one made by the same recipe, large enough, is already there."""
     from fersyn.generate import generate
 
     path = out / GENERATED
-    count = math.ceil(top_ratio * len(split.train)) + len(faces.emotions)  # + E: room for a random remainder
-    recipe = {"data": faces.fingerprint, "emotions": list(faces.emotions), "image_size": image_size, "seed": seed,
-              "identity": identity, "expression": expression, "train_steps": train_steps}
+    count = math.ceil(top_ratio * n_train) + len(recipe["emotions"])  # + E: room for a random remainder
     recipe_path = path.with_suffix(".recipe.json")
     if path.is_file() and recipe_path.is_file():
         saved = json.loads(recipe_path.read_text())
@@ -207,10 +206,11 @@ def _generated_set(data: Any, faces: FaceSet, split: Any, out: Path, identity: s
             log.info("reusing %s (%d faces)", path, saved["count"])
             return path
     out.mkdir(parents=True, exist_ok=True)
+    identity, expression = recipe["identity"], recipe["expression"]
     log.info("generating %d synthetic faces with %s + %s (generators kept in %s)", count, identity, expression, out / GENERATORS)
-    result = generate(data, path, identity=identity, expression=expression, count=count, emotions=emotions, seed=seed,
-                      train_steps=train_steps, checkpoints=out / GENERATORS, image_size=image_size, overwrite=True,
-                      plugins_dir=plugins_dir)
+    result = generate(data, path, identity=identity, expression=expression, count=count, emotions=recipe["emotions"],
+                      seed=recipe["seed"], train_steps=recipe["train_steps"], checkpoints=out / GENERATORS,
+                      image_size=recipe["image_size"], overwrite=True, plugins_dir=plugins_dir)
     recipe_path.write_text(json.dumps({"recipe": recipe, "count": count}, indent=2))
     log.info("expression fidelity of the synthetic set: %.1f%% (reference classifier %.1f%% on real test faces)",
              100 * result.metrics["expression_fidelity"], 100 * result.metrics["reference_real_test_accuracy"])
@@ -260,9 +260,10 @@ class _CellRunner:
     """Trains and scores one cell at a time, and records its row."""
 
     def __init__(self, faces: FaceSet, split: Any, source: SyntheticSource | None, cross: _CrossTest | None,
-                 config: dict[str, Any], store: ResultStore, budget: str, epochs: int, steps: int | None, patience: int):
+                 config: dict[str, Any], names: dict[str, Any], store: ResultStore, budget: str, epochs: int,
+                 steps: int | None, patience: int):
         self.faces, self.split, self.source, self.cross = faces, split, source, cross
-        self.config, self.store = config, store
+        self.config, self.names, self.store = config, names, store
         self.budget_kind, self.epochs, self.steps, self.patience = budget, epochs, steps, patience
         self.n_real = int(len(split.train))
 
@@ -301,7 +302,7 @@ class _CellRunner:
         import keras
 
         key_config = self.key_config(cell)
-        row = {"key": cell_key(key_config), **_flat(key_config)}
+        row = {"key": cell_key(key_config), **self.names, **_flat(key_config)}
         try:
             row.update(self._train_and_score(cell, progress))
             row.update(status="ok", error="")

@@ -1,13 +1,17 @@
-"""Face grids as PNG: rows of faces under column titles (emotions), for previews and samples."""
+"""Face grids as PNG: rows of faces under column titles (emotions), for previews and samples; and
+the safe PNG writing every fersyn figure shares."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 
 from fersyn.files import atomic_output
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 
 def save_face_grid(
@@ -37,7 +41,12 @@ def save_face_grid(
                 axis.set_ylabel(row_titles[r], fontsize=7)
     if title:
         figure.suptitle(title, fontsize=9)
+    return save_figure(figure, path, dpi=100)
+
+
+def save_figure(figure: "Figure", path: str | Path, *, dpi: int) -> Path:
+    """Lay out `figure` and write it as a PNG that appears under `path` only once complete."""
     figure.tight_layout()
     with atomic_output(path) as temporary:
-        figure.savefig(temporary, format="png", dpi=100)
+        figure.savefig(temporary, format="png", dpi=dpi)
     return Path(path)

@@ -19,10 +19,10 @@ import pandas as pd
 
 from fersyn.errors import FersynError
 from fersyn.files import atomic_output
-from fersyn.results import RESULTS, SWEEP, read_results
+from fersyn.grid import save_figure
+from fersyn.results import REAL_PLUS_SYNTHETIC, RESULTS, SUMMARY, SWEEP, SYNTHETIC_ONLY, read_results
 from fersyn.stats import BOUND_RULE, find_bound, mean_ci
 
-MIXED, SYNTHETIC_ONLY = "real+synthetic", "synthetic-only"
 _COLUMNS = ("status", "error", "classifier", "training", "ratio", "seed", "emotions", "budget",
             "n_synthetic", "accuracy", "macro_f1", "confusion", "cross_accuracy")
 _TABLE_WIDTH = 100
@@ -42,7 +42,7 @@ def write_report(directory: str | Path) -> ReportResult:
     directory = Path(directory)
     rows = _read_results(directory)
     summary = summarise(rows, _read_provenance(directory))
-    summary_path = directory / "summary.json"
+    summary_path = directory / SUMMARY
     with atomic_output(summary_path) as temporary:
         temporary.write_text(json.dumps(summary, indent=2, allow_nan=False) + "\n")
     plots = [plot_accuracy(summary, directory / "accuracy_vs_ratio.png"), *plot_confusions(rows, summary, directory)]
@@ -107,14 +107,14 @@ def plot_accuracy(summary: dict, path: str | Path) -> Path:
     axis.set_title(f"Test accuracy against synthetic ratio (budget: {summary['budget']})")
     axis.grid(alpha=0.3)
     axis.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5))  # outside: lines stay visible
-    return _save(figure, path)
+    return save_figure(figure, path, dpi=120)
 
 
 def plot_confusions(rows: pd.DataFrame, summary: dict, directory: str | Path) -> list[Path]:
     """confusion_<classifier>_real-only.png and confusion_<classifier>_best.png (best ratio, unless it is
     0): confusion matrices summed over seeds, each row normalised to the faces of its true emotion."""
     directory = Path(directory)
-    mixed = rows[(rows["status"] == "ok") & (rows["training"] == MIXED)]
+    mixed = rows[(rows["status"] == "ok") & (rows["training"] == REAL_PLUS_SYNTHETIC)]
     written = []
     for name, result in summary["classifiers"].items():
         wanted = {"real-only": 0.0}
@@ -141,7 +141,8 @@ def _read_results(directory: Path) -> pd.DataFrame:
     if missing:
         raise FersynError(f"{path}: not a fersyn results table (no column {', '.join(missing)})")
     if not (rows["status"] == "ok").any():
-        raise FersynError(f"{path}: no successful cell among {len(rows)} row(s); nothing to report")
+        first = str(rows["error"].dropna().iloc[0]) if rows["error"].notna().any() else "none recorded"
+        raise FersynError(f"{path}: no successful cell among {len(rows)} row(s) (first error: {first})")
     return rows
 
 
@@ -159,7 +160,7 @@ def _read_provenance(directory: Path) -> dict:
 
 
 def _summarise_classifier(cells: pd.DataFrame) -> dict:
-    by_ratio = {float(ratio): group for ratio, group in cells[cells["training"] == MIXED].groupby("ratio")}
+    by_ratio = {float(ratio): group for ratio, group in cells[cells["training"] == REAL_PLUS_SYNTHETIC].groupby("ratio")}
     numbers = {ratio: _cell_statistics(group) for ratio, group in sorted(by_ratio.items())}
     real_only = numbers[0.0]["mean"] if 0.0 in numbers else None
     accuracy = {ratio: dict(zip(group["seed"].astype(int), group["accuracy"].astype(float)))
@@ -232,6 +233,8 @@ def _bound_line(bound: dict | None) -> str:
         return "bound: none (needs at least two ratios)"
     line = (f"bound: ratio {bound['bound']:g} (best ratio {bound['best_ratio']:g}, {100 * bound['best_mean']:.1f} %; "
             f"accuracy falls after the best: {'yes' if bound['falls_after_best'] else 'no'}) — {bound['method']}")
+    if bound["bound"] == 0:
+        line = line.replace("bound: ratio 0 ", "bound: ratio 0, no synthetic ratio did significantly better than real only ", 1)
     return textwrap.fill(line, _TABLE_WIDTH, subsequent_indent="  ", break_on_hyphens=False)
 
 
@@ -270,11 +273,5 @@ def _plot_confusion(counts: np.ndarray, emotions: list[str], title: str, path: P
     axis.set_ylabel("true")
     axis.set_title(title, fontsize=9)
     figure.colorbar(image, ax=axis, label="% of the true emotion's test faces")
-    return _save(figure, path)
+    return save_figure(figure, path, dpi=120)
 
-
-def _save(figure: Any, path: str | Path) -> Path:
-    figure.tight_layout()
-    with atomic_output(path) as temporary:
-        figure.savefig(temporary, format="png", dpi=120)
-    return Path(path)

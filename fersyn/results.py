@@ -19,6 +19,10 @@ from fersyn.files import atomic_output
 
 RESULTS = "results.csv"
 SWEEP = "sweep.json"
+SUMMARY = "summary.json"
+# The `training` column: real faces plus k × as many synthetic ones (k = 0: real only), or synthetic alone.
+REAL_PLUS_SYNTHETIC = "real+synthetic"
+SYNTHETIC_ONLY = "synthetic-only"
 
 
 def cell_key(config: dict[str, Any]) -> str:
@@ -60,28 +64,33 @@ class ResultStore:
             pd.DataFrame(self.rows).to_csv(temporary, index=False)
 
 
-def check_sweep_folder(directory: Path, config: dict[str, Any], provenance: dict[str, Any], *, force: bool) -> None:
+def check_sweep_folder(directory: Path, config: dict[str, Any], *, force: bool) -> None:
     """Make `directory` the home of the sweep `config`: refuse one that holds another configuration's
-    results (unless `force`, which moves them aside into `replaced-<time>/`), and record the config."""
+    results, unless `force`, which moves them aside into `replaced-<time>/`."""
     sweep = directory / SWEEP
     try:
         directory.mkdir(parents=True, exist_ok=True)
         saved = json.loads(sweep.read_text()) if sweep.is_file() else None
-        if saved is None and (directory / RESULTS).exists():
-            saved = {"config": {}}  # results of unknown origin: never mix with them
     except (OSError, ValueError) as error:
         raise FersynError(f"cannot use {directory} for results ({error})") from None
-    if saved is not None and saved.get("config") != config:
-        if not force:
-            different = sorted(k for k in {**config, **saved.get("config", {})} if saved["config"].get(k) != config.get(k))
-            raise FersynError(
-                f"{directory} holds results of a different sweep (differs in: {', '.join(different)}); "
-                "use another --out, or pass --force to move them aside"
-            )
-        aside = directory / time.strftime("replaced-%Y%m%d-%H%M%S")
-        aside.mkdir()
-        for item in directory.iterdir():
-            if item.is_file() and item.suffix in (".csv", ".json", ".png"):
-                item.rename(aside / item.name)
-    with atomic_output(sweep) as temporary:
+    if saved is None and (directory / RESULTS).exists():
+        saved = {"config": {}}  # results of unknown origin: never mix with them
+    if saved is None or saved.get("config") == config:
+        return
+    if not force:
+        different = sorted(k for k in {**config, **saved["config"]} if saved["config"].get(k) != config.get(k))
+        raise FersynError(
+            f"{directory} holds results of a different sweep (differs in: {', '.join(different)}); "
+            "use another --out, or pass --force to move them aside"
+        )
+    aside = directory / time.strftime("replaced-%Y%m%d-%H%M%S")
+    aside.mkdir()
+    for item in directory.iterdir():
+        if item.name in (RESULTS, SWEEP, SUMMARY) or item.suffix == ".png":
+            item.rename(aside / item.name)
+
+
+def record_sweep(directory: Path, config: dict[str, Any], provenance: dict[str, Any]) -> None:
+    """Write `sweep.json`: the configuration the folder's cells share, and how the run was made."""
+    with atomic_output(directory / SWEEP) as temporary:
         temporary.write_text(json.dumps({"config": config, "provenance": provenance}, indent=2, default=str))

@@ -183,3 +183,24 @@ def test_results_of_another_configuration_are_refused_unless_forced(tmp_path, sy
     assert rows["steps"].tolist() == [32]
     moved = list(out.glob("replaced-*/results.csv"))
     assert len(moved) == 1 and pd.read_csv(moved[0])["steps"].tolist() == [16]
+
+
+@pytest.mark.slow
+def test_named_generators_are_fitted_once_and_cached_under_out(tmp_path):
+    out = tmp_path / "sweep"
+    arguments = ["benchmark", "--data", "toy", "--identity", "dcgan", "--expression", "stargan", "--train-steps", "10",
+                 "--ratio", "0,0.25", "--seeds", "1", "--steps", "16", "--out", out]
+    first = run(*arguments)
+    assert first.exit_code == 0, first.output
+    assert "training to 10 steps" in first.output
+    assert (out / "synthetic.h5").is_file() and (out / "generators" / "identity-dcgan").is_dir()
+    rows = pd.read_csv(out / "results.csv")
+    assert sorted(rows["n_synthetic"]) == [0, 252] and set(rows["synthetic_repeated"]) == {0}
+    with h5py.File(out / "synthetic.h5") as store:
+        provenance = json.loads(store.attrs["provenance"])
+    assert provenance["identity"]["trained_steps"] == 10 and provenance["data"]["split_seed"] == 0
+
+    again = run(*arguments, "--ratio", "0.5")  # one more ratio: new cells, same generators and set
+    assert again.exit_code == 0, again.output
+    assert "training to" not in again.output and "2 of 3 cells already finished" in again.output
+    assert sorted(pd.read_csv(out / "results.csv")["n_synthetic"]) == [0, 252, 504]
