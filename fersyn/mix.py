@@ -181,6 +181,8 @@ class TrainingStream:
             mixed = tf.data.Dataset.sample_from_datasets(
                 parts, weights=[w / sum(weights) for w in weights], seed=self.seed, stop_on_empty_dataset=False
             )
+        # Tell Keras the epoch length up front (it cannot count a generator's faces until one epoch ends).
+        mixed = mixed.apply(tf.data.experimental.assert_cardinality(self.size))
         if repeat:
             mixed = mixed.repeat()
         mixed = mixed.batch(self.batch_size).map(lambda x, y: (tf.cast(x, tf.float32) / 255.0, y))

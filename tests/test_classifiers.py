@@ -1,3 +1,4 @@
+import keras
 import numpy as np
 import pytest
 
@@ -44,3 +45,34 @@ def test_small_cnn_learns_toy_emotions_on_held_out_identities(tmp_path):
                        classifier.predict_proba(faces.images[split.test[:20]]), atol=1e-6)
     with pytest.raises(FersynError, match="holds the classifier plugin 'small-cnn', not the classifier plugin 'paper-cnn'"):
         get_plugin("classifier", "paper-cnn").cls.load(tmp_path)
+
+
+def test_epochs_budget_stops_early_and_keeps_the_best_weights():
+    faces = load_dataset("toy")
+    split = split_dataset(faces, seed=0)
+    train = split.train[:320]
+    shuffled = np.random.default_rng(0).permutation(faces.labels[train])  # nothing true to learn: val loss rises
+    classifier = create_plugin("classifier", "small-cnn")
+    stream = TrainingStream(faces.images[train], shuffled, classifier.batch_size, seed=0)
+    val_images, val_labels = faces.images[split.val], faces.labels[split.val]
+    record = train_classifier(classifier, stream, val_images, val_labels, len(faces.emotions),
+                              budget=Budget("epochs", epochs=30, patience=2), seed=0)
+    best = int(np.argmin(record.val_loss))
+    assert record.epochs == best + 3 < 30  # stopped `patience` epochs after the best
+    assert record.best_epoch == best + 1 and record.steps == record.epochs * 5
+    probabilities = classifier.predict_proba(val_images)
+    loss = -np.mean(np.log(probabilities[np.arange(len(val_labels)), val_labels] + 1e-7))
+    assert loss == pytest.approx(record.val_loss[best], rel=1e-3)  # the best epoch's weights, not the last
+
+
+def test_steps_budget_gives_exactly_its_steps_whatever_the_data():
+    faces = load_dataset("toy")
+    split = split_dataset(faces, seed=0)
+    for size in (64, 640):
+        classifier = create_plugin("classifier", "small-cnn")
+        stream = TrainingStream(faces.images[split.train[:size]], faces.labels[split.train[:size]], 64, seed=0)
+        batches = []
+        counter = keras.callbacks.LambdaCallback(on_train_batch_end=lambda batch, logs: batches.append(batch))
+        record = train_classifier(classifier, stream, faces.images[split.val], faces.labels[split.val], 6,
+                                  budget=Budget("steps", steps=12, eval_every=4), seed=0, callbacks=[counter])
+        assert (record.steps, record.epochs, len(batches)) == (12, 3, 12)
