@@ -234,7 +234,7 @@ def _cross_dataset_test(test_data: Any, faces: FaceSet, image_size: int, seed: i
     if not common:
         raise FersynError(f"--test-data {test_data} has {', '.join(other.emotions)}: no emotion in common with "
                           f"{', '.join(faces.emotions)}")
-    other = other.subset(np.flatnonzero(np.isin(np.array(other.emotions)[other.labels], common)))
+    other = other.only(tuple(common))
     other_split = split_dataset(other, seed=seed)  # its test split: its training split may have fed a generator
     test = other.subset(other_split.test)
     labels = np.array([faces.emotions.index(other.emotions[label]) for label in test.labels])

@@ -156,6 +156,9 @@ def test_bad_input_is_one_line(tmp_path, synthetic):
     truncated = tmp_path / "truncated.h5"
     truncated.write_bytes(synthetic.read_bytes()[: synthetic.stat().st_size // 2])
     neutral_only = write_synthetic(tmp_path / "neutral.h5", emotions=("neutral",), identities=10)
+    toy_fingerprint = toy_faceset().fingerprint
+    other_split = write_synthetic(tmp_path / "other_split.h5", identities=10, provenance={
+        "data": {"fingerprint": toy_fingerprint, "split_fingerprints": {"train": "not this split"}}})
     base = ["benchmark", "--data", "toy", "--seeds", "1", "--steps", "16", "--out", tmp_path / "out"]
     for extra, text in (
         (["--ratio", "-1"], "ratios are finite and ≥ 0"),
@@ -166,6 +169,7 @@ def test_bad_input_is_one_line(tmp_path, synthetic):
         (["--synthetic", truncated, "--ratio", "1"], "not a readable fersyn synthetic set"),
         (["--synthetic", neutral_only, "--ratio", "1"], "no emotion in common"),
         (["--synthetic", synthetic, "--identity", "dcgan", "--ratio", "1"], "not both"),
+        (["--synthetic", other_split, "--ratio", "1"], "under another split: they may have seen its test faces"),
         (["--classifier", "resnet", "--ratio", "0"], "resnet"),
     ):
         assert_one_line_error(run(*base, *extra), text)
@@ -200,7 +204,45 @@ def test_named_generators_are_fitted_once_and_cached_under_out(tmp_path):
         provenance = json.loads(store.attrs["provenance"])
     assert provenance["identity"]["trained_steps"] == 10 and provenance["data"]["split_seed"] == 0
 
-    again = run(*arguments, "--ratio", "0.5")  # one more ratio: new cells, same generators and set
+    again = run(*arguments, "--seeds", "2")  # one more seed: new cells, the same generators and set
     assert again.exit_code == 0, again.output
-    assert "training to" not in again.output and "2 of 3 cells already finished" in again.output
-    assert sorted(pd.read_csv(out / "results.csv")["n_synthetic"]) == [0, 252, 504]
+    assert "training to" not in again.output and "reusing" in again.output
+    assert "2 of 4 cells already finished" in again.output
+    assert sorted(pd.read_csv(out / "results.csv")["n_synthetic"]) == [0, 0, 252, 252]
+
+
+def test_cross_dataset_scores_use_the_other_sets_test_split_and_shared_emotions(tmp_path):
+    other = toy_faceset(identities=40, repeats=1, emotions=("happiness", "neutral", "sadness", "surprise"), seed=3)
+    test_data = tmp_path / "other.npz"
+    np.savez(test_data, images=other.images[..., 0], labels=np.array(other.emotions)[other.labels],
+             subjects=other.subjects)
+    out = tmp_path / "cross"
+    result = run("benchmark", "--data", "toy", "--ratio", "0", "--seeds", "1", "--steps", "16",
+                 "--test-data", test_data, "--out", out)
+    assert result.exit_code == 0, result.output
+    row = pd.read_csv(out / "results.csv").iloc[0]
+    confusion = np.array(json.loads(row["cross_confusion"]))
+    toy_classes = ("anger", "disgust", "fear", "happiness", "sadness", "surprise")
+    shared = [toy_classes.index(e) for e in ("happiness", "sadness", "surprise")]
+    assert confusion.sum(1)[shared].sum() == confusion.sum() > 0  # neutral left out: only shared emotions scored
+    assert confusion.sum() < 120  # the test split only, not all 120 faces of the shared emotions
+    assert row["cross_accuracy"] == pytest.approx(np.trace(confusion) / confusion.sum())
+    assert "cross-data acc" in result.stdout
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["classifiers"]["small-cnn"]["ratios"][0]["cross_accuracy"]["mean"] == pytest.approx(row["cross_accuracy"])
+    assert_one_line_error(run("benchmark", "--data", "toy", "--emotions", "anger,fear", "--ratio", "0", "--seeds", "1",
+                              "--test-data", test_data, "--out", tmp_path / "none"), "no emotion in common")
+
+
+@pytest.mark.slow
+def test_a_real_data_cell_on_ck48_scored_on_fer2013(tmp_path, ck48, fer2013):
+    out = tmp_path / "ck"
+    result = run("benchmark", "--data", ck48, "--ratio", "0", "--seeds", "1", "--steps", "48",
+                 "--test-data", fer2013, "--out", out)
+    assert result.exit_code == 0, result.output
+    row = pd.read_csv(out / "results.csv").iloc[0]
+    sweep = json.loads((out / "sweep.json").read_text())
+    assert sweep["config"]["split"] == "subject-disjoint" and row["n_real"] == sweep["provenance"]["train_images"]
+    assert np.array(json.loads(row["confusion"])).sum() == sweep["provenance"]["test_images"]
+    assert 0 < np.array(json.loads(row["cross_confusion"])).sum() <= 415  # FER2013's test rows
+    assert 0 <= row["cross_accuracy"] <= 1 and row["accuracy"] > 1 / 6

@@ -75,3 +75,11 @@ class FaceSet:
             usage=None if self.usage is None else self.usage[indices],
             names=self.names[indices],
         )
+
+    def only(self, emotions: tuple[str, ...]) -> "FaceSet":
+        """The faces of `emotions` (a subset of this set's), relabelled to that class set."""
+        names = np.array(self.emotions)[self.labels]
+        kept = self.subset(np.flatnonzero(np.isin(names, emotions)))
+        kept.labels = np.array([emotions.index(name) for name in names[np.isin(names, emotions)]], dtype=np.int64)
+        kept.emotions = tuple(emotions)
+        return kept
