@@ -1,9 +1,10 @@
 """Training speed inside the benchmark against plain `model.fit` on in-memory arrays (target ≥ 0.90).
 
-Both train the same classifier at the same batch size on the same faces: the real `toy` training
-split plus 4× as many synthetic faces. Plain: every face already resized, scaled and in memory.
-Benchmark: the synthetic faces stored at 64×64 in an HDF5 synthetic set, drawn, streamed, resized
-and mixed by `fersyn.mix.TrainingStream`. Images/s counts epochs after the first (tracing), and the
+Both train the same classifier at the same batch size on the same faces, validating on the same real
+faces after each epoch: the real `toy` training split plus 4× as many synthetic faces. Plain:
+`model.fit` with every face already resized, scaled and in memory. Benchmark: what a sweep cell runs
+— the synthetic faces stored at 64×64 in an HDF5 synthetic set, drawn, streamed, resized and mixed
+by `fersyn.mix.TrainingStream`, trained by `train_classifier` with the sweep's progress callback. Images/s counts epochs after the first (tracing), and the
 two are run alternately, `--repeats` times each, so that drift in the machine hits both.
 
     python benchmarks/stream_speed.py [--classifier small-cnn] [--epochs 4] [--repeats 2]
@@ -34,12 +35,15 @@ def main() -> None:
     from fersyn.data import load_dataset, split_dataset
     from fersyn.data.synthetic import SyntheticWriter
     from fersyn.data.toy import toy_faceset
+    from fersyn.benchmark import Cell, SweepProgress
+    from fersyn.classifiers.training import Budget, train_classifier
     from fersyn.mix import SyntheticSource, TrainingStream
     from fersyn.registry import create_plugin, load_plugins
 
     load_plugins()
     real = load_dataset("toy")
-    train = real.subset(split_dataset(real, seed=0).train)
+    split = split_dataset(real, seed=0)
+    train = real.subset(split.train)
     count = int(arguments.ratio * len(train))
     other = toy_faceset(identities=count // 6 + 1, repeats=1, image_size=64, seed=7)
     with tempfile.TemporaryDirectory() as folder:
@@ -59,27 +63,33 @@ def main() -> None:
         print(f"{arguments.classifier}: {len(train)} real + {count} synthetic faces (stored 64×64, trained at 48×48), "
               f"{arguments.epochs} epochs, first epoch not counted\n")
 
+        val_images, val_labels = real.images[split.val], real.labels[split.val]
+
         def images_per_second(fit) -> float:
-            keras.utils.set_random_seed(0)
-            classifier = create_plugin("classifier", arguments.classifier)
-            model = classifier.build_model(classifier.image_shape, len(real.emotions))
-            model.compile(optimizer=keras.optimizers.Adam(classifier.learning_rate), loss="sparse_categorical_crossentropy")
             ends = []
             timer = keras.callbacks.LambdaCallback(on_epoch_end=lambda epoch, logs: ends.append(time.perf_counter()))
-            fit(model, classifier.batch_size, timer)
+            fit(create_plugin("classifier", arguments.classifier), timer)
             return len(labels) * (len(ends) - 1) / (ends[-1] - ends[0])
 
-        def plain(model, batch, timer):
-            model.fit(images, labels, batch_size=batch, epochs=arguments.epochs, shuffle=True, verbose=0, callbacks=[timer])
+        def plain(classifier, timer):
+            keras.utils.set_random_seed(0)
+            model = classifier.build_model(classifier.image_shape, len(real.emotions))
+            model.compile(optimizer=keras.optimizers.Adam(classifier.learning_rate),
+                          loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+            model.fit(images, labels, batch_size=classifier.batch_size, epochs=arguments.epochs, shuffle=True,
+                      validation_data=(val_images.astype(np.float32) / 255.0, val_labels), verbose=0, callbacks=[timer])
 
-        def streamed(model, batch, timer):
-            stream = TrainingStream(train.images, train.labels, batch, seed=0, source=source, draw=draw)
-            model.fit(stream.dataset(), epochs=arguments.epochs, verbose=0, callbacks=[timer])
+        def benchmark_cell(classifier, timer):  # what a sweep cell runs: stream, protocol, progress callback
+            stream = TrainingStream(train.images, train.labels, classifier.batch_size, seed=0, source=source, draw=draw)
+            progress = SweepProgress([arguments.epochs * stream.steps_per_epoch], exact=False).for_cell(1, Cell(arguments.classifier, arguments.ratio, 0))
+            train_classifier(classifier, stream, val_images, val_labels, len(real.emotions),
+                             budget=Budget("epochs", epochs=arguments.epochs, patience=arguments.epochs),
+                             callbacks=[timer, progress])
 
         results = {"plain model.fit (arrays)": [], "benchmark stream (HDF5)": []}
         for _ in range(arguments.repeats):
             results["plain model.fit (arrays)"].append(images_per_second(plain))
-            results["benchmark stream (HDF5)"].append(images_per_second(streamed))
+            results["benchmark stream (HDF5)"].append(images_per_second(benchmark_cell))
         source.close()
     for name, values in results.items():
         print(f"{name:<26} {np.median(values):8.0f} images/s   (runs: {', '.join(f'{v:.0f}' for v in values)})")

@@ -17,30 +17,50 @@ import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
 
 from fersyn.classifiers.training import BUDGETS, Budget
-from fersyn.data import FaceSet, load_dataset, split_dataset
+from fersyn.data import FaceSet, Split, load_dataset, split_dataset
 from fersyn.errors import FersynError
+from fersyn.files import atomic_output
 from fersyn.mix import SyntheticSource
 from fersyn.progress import format_duration
 from fersyn.provenance import package_versions
-from fersyn.results import REAL_PLUS_SYNTHETIC, SYNTHETIC_ONLY, ResultStore, cell_key, check_sweep_folder, record_sweep
+from fersyn.results import (REAL_PLUS_SYNTHETIC, SYNTHETIC_ONLY, ResultStore, cell_key, check_sweep_folder,
+                            record_sweep)
+
+if TYPE_CHECKING:
+    import keras
+
+    from fersyn.contracts import Classifier
 
 log = logging.getLogger("fersyn")
 
 GENERATED = "synthetic.h5"  # where a sweep keeps the set it generated itself
-GENERATORS = "generators"  # and the fitted generators
+GENERATORS = "generators"  # and, per recipe, the fitted generators
+
+
+# The option each key of a sweep folder's configuration comes from (for "differs in: …").
+_OPTION_OF = {
+    "data_fingerprint": "--data", "emotions": "--emotions", "image_size": "--image-size", "split": "--data",
+    "split_seed": "--split-seed", "split_fingerprints": "--split-seed", "budget": "--budget",
+    "synthetic_fingerprint": "--synthetic (or --identity/--expression/--train-steps)",
+    "option_epochs": "--epochs", "option_steps": "--steps", "option_patience": "--patience",
+    "test_data_fingerprint": "--test-data",
+}
 
 
 @dataclass(frozen=True)
 class Cell:
     classifier: str
-    training: str
-    ratio: float | None  # None for synthetic-only
+    ratio: float | None  # None: synthetic only
     seed: int
+
+    @property
+    def training(self) -> str:
+        return SYNTHETIC_ONLY if self.ratio is None else REAL_PLUS_SYNTHETIC
 
     def describe(self) -> str:
         mix = "synthetic only" if self.ratio is None else ("real only" if self.ratio == 0 else f"ratio {self.ratio:g}")
@@ -59,7 +79,7 @@ class BenchmarkResult:
     seconds: float
 
 
-def parse_ratios(values: str | Sequence[str | float]) -> tuple[float, ...]:
+def parse_ratios(values: str | float | Sequence[str | float]) -> tuple[float, ...]:
     """'0,1,2.5' (or several such) → sorted unique ratios; negative, non-numeric or none → error."""
     parts = [values] if isinstance(values, (str, int, float)) else list(values)
     texts = [t.strip() for part in parts for t in str(part).split(",") if t.strip()]
@@ -81,7 +101,7 @@ def benchmark(
     data: str | Path = "toy",
     out: str | Path = "fersyn-benchmark",
     *,
-    ratios: str | Sequence[str | float] = (0, 1, 2, 5, 10),
+    ratios: str | float | Sequence[str | float] = (0, 1, 2, 5, 10),
     synthetic: str | Path | None = None,
     identity: str | None = None,
     expression: str | None = None,
@@ -96,7 +116,7 @@ def benchmark(
     emotions: str | Sequence[str] | None = None,
     image_size: int = 48,
     split_seed: int = 0,
-    train_steps: int | None = None,
+    generator_steps: int | None = None,
     force: bool = False,
     plugins_dir: str | Path | None = None,
 ) -> BenchmarkResult:
@@ -125,51 +145,47 @@ def benchmark(
     source, recipe = None, None
     if needs_synthetic and synthetic is not None:
         source = SyntheticSource(synthetic, faces.emotions, image_size)
-        _check_not_fitted_on_test(source, faces, split, cross)
     elif needs_synthetic:
         recipe = {"data": faces.fingerprint, "emotions": list(faces.emotions), "image_size": image_size,
-                  "seed": split_seed, "identity": identity, "expression": expression, "train_steps": train_steps}
-    config = {  # what every cell of this folder shares; names and paths are not part of it, contents are
-        "data_fingerprint": faces.fingerprint, "emotions": ",".join(faces.emotions), "image_size": image_size,
-        "split": split.method, "split_seed": split_seed, "split_fingerprints": split.fingerprints(faces),
-        "synthetic_fingerprint": source.fingerprint if source else cell_key(recipe) if recipe else None,
-        "budget": budget, "epochs": epochs, "steps": steps, "patience": patience,
-        "test_data_fingerprint": None if cross is None else cross.fingerprint,
-    }
-    check_sweep_folder(out, config, force=force)  # before generating: never fit GANs for a sweep we refuse
-    if recipe is not None:
-        top_ratio = max(max(ratios), 1.0 if synthetic_only else 0.0)
-        synthetic = _generated_set(data, recipe, len(split.train), out, top_ratio, plugins_dir)
-        source = SyntheticSource(synthetic, faces.emotions, image_size)
-    if source is not None:
-        log.info("synthetic set %s", source.describe())
-    names = {"data": str(data), "synthetic": None if source is None else str(synthetic),
-             "test_data": None if cross is None else str(test_data)}
-    record_sweep(out, config, {
-        **names, "train_images": int(len(split.train)), "val_images": int(len(split.val)),
-        "test_images": int(len(split.test)), "leaks_removed": split.leaks_removed,
-        "synthetic_set": None if source is None else source.provenance,
-        "synthetic_count": None if source is None else source.count,
-        "synthetic_dropped_emotions": None if source is None else source.dropped,
-        "synthetic_resized_from": None if source is None or source.stored_size == image_size else source.stored_size,
-        "versions": package_versions(),
-    })
-    store = ResultStore(out)
-    cells = [Cell(name, REAL_PLUS_SYNTHETIC, ratio, seed) for seed in range(seeds) for name in classifiers for ratio in ratios]
-    if synthetic_only:
-        cells += [Cell(name, SYNTHETIC_ONLY, None, seed) for seed in range(seeds) for name in classifiers]
-    runner = _CellRunner(faces, split, source, cross, config, names, store, budget, epochs, steps, patience)
-    trained = skipped = failed = 0
+                  "seed": split_seed, "identity": identity, "expression": expression, "train_steps": generator_steps}
     try:
-        pending = [cell for cell in cells if not store.finished(runner.key(cell))]
-        skipped = len(cells) - len(pending)
-        if skipped:
-            log.info("%d of %d cells already finished in %s; running the other %d", skipped, len(cells), out, len(pending))
-        progress = _SweepProgress([runner.planned_steps(cell) for cell in pending], exact=budget == "steps")
-        for number, cell in enumerate(pending, 1):
-            ok = runner.run(cell, progress.for_cell(number, cell))
-            trained += 1
-            failed += not ok
+        if source is not None:
+            _check_not_fitted_on_held_out(source, faces, split, cross)
+        config = {  # what every cell of this folder shares: contents, not names or paths
+            "data_fingerprint": faces.fingerprint, "emotions": ",".join(faces.emotions), "image_size": image_size,
+            "split": split.method, "split_seed": split_seed, "split_fingerprints": split.fingerprints(faces),
+            "synthetic_fingerprint": source.fingerprint if source else cell_key(recipe) if recipe else None,
+            "budget": budget, "option_epochs": epochs if budget == "epochs" or steps is None else None,
+            "option_steps": steps if budget == "steps" else None, "option_patience": patience if budget == "epochs" else None,
+            "test_data_fingerprint": None if cross is None else cross.fingerprint,
+        }
+        check_sweep_folder(out, config, force=force, option_names=_OPTION_OF)  # before fitting any GAN
+        if recipe is not None:
+            top_ratio = max(max(ratios), 1.0 if synthetic_only else 0.0)
+            source = SyntheticSource(_generated_set(data, recipe, len(split.train), out, top_ratio, plugins_dir),
+                                     faces.emotions, image_size)
+            _check_not_fitted_on_held_out(source, faces, split, cross)
+        if source is not None:
+            log.info("synthetic set %s", source.describe())
+        made_by = (source.provenance if source else {})
+        names = {"data": str(data), "synthetic": None if source is None else str(source.path),
+                 "identity": made_by.get("identity", {}).get("plugin"), "expression": made_by.get("expression", {}).get("plugin"),
+                 "generator_steps": None if recipe is None else generator_steps,
+                 "test_data": None if cross is None else str(test_data)}
+        record_sweep(out, config, {
+            **names, "train_images": int(len(split.train)), "val_images": int(len(split.val)),
+            "test_images": int(len(split.test)), "leaks_removed": split.leaks_removed,
+            "synthetic_set": None if source is None else source.provenance,
+            "synthetic_count": None if source is None else source.count,
+            "synthetic_dropped_emotions": None if source is None else source.dropped,
+            "synthetic_missing_emotions": None if source is None else source.missing,
+            "synthetic_resized_from": None if source is None or source.stored_size == image_size else source.stored_size,
+            "versions": package_versions(),
+        })
+        cells = [Cell(name, ratio, seed) for seed in range(seeds) for name in classifiers for ratio in ratios]
+        cells += [Cell(name, None, seed) for seed in range(seeds) for name in classifiers] if synthetic_only else []
+        runner = _CellRunner(faces, split, source, cross, config, names, ResultStore(out), budget, epochs, patience, steps)
+        trained, skipped, failed = runner.run_all(cells)
     finally:
         if source is not None:
             source.close()
@@ -181,7 +197,7 @@ def benchmark(
 
 
 def _check_arguments(seeds: int, budget: str, epochs: int, steps: int | None, patience: int,
-                     synthetic: Any, identity: str | None, expression: str | None) -> None:
+                     synthetic: str | Path | None, identity: str | None, expression: str | None) -> None:
     if seeds < 1:
         raise FersynError(f"--seeds must be at least 1 (got {seeds})")
     if budget not in BUDGETS:
@@ -192,26 +208,31 @@ def _check_arguments(seeds: int, budget: str, epochs: int, steps: int | None, pa
         raise FersynError("give either --synthetic FILE or --identity/--expression (which generate a set), not both")
 
 
-def _generated_set(data: Any, recipe: dict[str, Any], n_train: int, out: Path, top_ratio: float, plugins_dir: Any) -> Path:
-    """The sweep's own synthetic set in `out`, generated (generators fitted on the training split and
-    kept in `out/generators`) unless one made by the same recipe, large enough, is already there."""
+def _generated_set(data: str | Path, recipe: dict[str, Any], n_train: int, out: Path, top_ratio: float,
+                   plugins_dir: str | Path | None) -> Path:
+    """The sweep's own synthetic set in `out`, generated by generators fitted on the training split
+    (kept in `out/generators/<recipe>`), unless one of the same recipe, large enough, is there."""
     from fersyn.generate import generate
 
     path = out / GENERATED
-    count = math.ceil(top_ratio * n_train) + len(recipe["emotions"])  # + E: room for a random remainder
     recipe_path = path.with_suffix(".recipe.json")
-    if path.is_file() and recipe_path.is_file():
+    count = math.ceil(top_ratio * n_train) + len(recipe["emotions"])  # + E: room for a random remainder
+    try:
         saved = json.loads(recipe_path.read_text())
-        if saved.get("recipe") == recipe and saved.get("count", 0) >= count:
-            log.info("reusing %s (%d faces)", path, saved["count"])
-            return path
-    out.mkdir(parents=True, exist_ok=True)
-    identity, expression = recipe["identity"], recipe["expression"]
-    log.info("generating %d synthetic faces with %s + %s (generators kept in %s)", count, identity, expression, out / GENERATORS)
-    result = generate(data, path, identity=identity, expression=expression, count=count, emotions=recipe["emotions"],
-                      seed=recipe["seed"], train_steps=recipe["train_steps"], checkpoints=out / GENERATORS,
-                      image_size=recipe["image_size"], overwrite=True, plugins_dir=plugins_dir)
-    recipe_path.write_text(json.dumps({"recipe": recipe, "count": count}, indent=2))
+    except (OSError, ValueError):
+        saved = {}  # none, or a kill left it unreadable: generate again
+    if path.is_file() and isinstance(saved, dict) and saved.get("recipe") == recipe and saved.get("count", 0) >= count:
+        log.info("reusing %s (%d faces)", path, saved["count"])
+        return path
+    recipe_path.unlink(missing_ok=True)  # the set is about to change: no stale recipe may describe it
+    checkpoints = out / GENERATORS / cell_key(recipe)
+    log.info("generating %d synthetic faces with %s + %s (generators kept in %s)", count, recipe["identity"],
+             recipe["expression"], checkpoints)
+    result = generate(data, path, identity=recipe["identity"], expression=recipe["expression"], count=count,
+                      emotions=recipe["emotions"], seed=recipe["seed"], train_steps=recipe["train_steps"],
+                      checkpoints=checkpoints, image_size=recipe["image_size"], overwrite=True, plugins_dir=plugins_dir)
+    with atomic_output(recipe_path) as temporary:
+        temporary.write_text(json.dumps({"recipe": recipe, "count": count}, indent=2))
     log.info("expression fidelity of the synthetic set: %.1f%% (reference classifier %.1f%% on real test faces)",
              100 * result.metrics["expression_fidelity"], 100 * result.metrics["reference_real_test_accuracy"])
     return path
@@ -221,83 +242,115 @@ def _generated_set(data: Any, recipe: dict[str, Any], n_train: int, out: Path, t
 class _CrossTest:
     """Another dataset's test split, labelled with the benchmark's class indices."""
 
-    source: str
-    fingerprint: str
-    train_fingerprint: str
-    images: np.ndarray
-    labels: np.ndarray
+    faces: FaceSet  # the other dataset (shared emotions only)
+    split: Split
+    labels: np.ndarray  # of its test faces, as the benchmark's class indices
+
+    @property
+    def fingerprint(self) -> str:
+        return self.faces.fingerprint
 
 
-def _cross_dataset_test(test_data: Any, faces: FaceSet, image_size: int, seed: int) -> _CrossTest:
+def _cross_dataset_test(test_data: str | Path, faces: FaceSet, image_size: int, seed: int) -> _CrossTest:
     other = load_dataset(test_data, image_size=image_size, emotions="present")
-    common = [e for e in other.emotions if e in faces.emotions]
+    common = tuple(e for e in other.emotions if e in faces.emotions)
     if not common:
         raise FersynError(f"--test-data {test_data} has {', '.join(other.emotions)}: no emotion in common with "
                           f"{', '.join(faces.emotions)}")
-    other = other.only(tuple(common))
+    other = other.only(common)
     other_split = split_dataset(other, seed=seed)  # its test split: its training split may have fed a generator
-    test = other.subset(other_split.test)
-    labels = np.array([faces.emotions.index(other.emotions[label]) for label in test.labels])
-    log.info("cross-dataset test: %d faces of %s (%s)", len(test), test_data, ", ".join(common))
-    return _CrossTest(str(test_data), other.fingerprint, other_split.fingerprints(other)["train"], test.images, labels)
+    labels = np.array([faces.emotions.index(common[label]) for label in other.labels[other_split.test]])
+    log.info("cross-dataset test: %d faces of %s (%s)", len(labels), test_data, ", ".join(common))
+    return _CrossTest(other, other_split, labels)
 
 
-def _check_not_fitted_on_test(source: SyntheticSource, faces: FaceSet, split: Any, cross: _CrossTest | None) -> None:
-    """Refuse a synthetic set whose generators were fitted on this data under another split: they may
-    have seen faces that are test faces here."""
-    data = source.provenance.get("data", {})
-    fitted_on = data.get("split_fingerprints", {}).get("train")
-    for name, fingerprint, train in ((str(faces.source), faces.fingerprint, split.fingerprints(faces)["train"]),
-                                     *([(cross.source, cross.fingerprint, cross.train_fingerprint)] if cross else [])):
-        if data.get("fingerprint") == fingerprint and fitted_on != train:
+def _check_not_fitted_on_held_out(source: SyntheticSource, faces: FaceSet, split: Split, cross: _CrossTest | None) -> None:
+    """Refuse a synthetic set whose generators were fitted on a face that is a validation or test face
+    here (same dataset under another split, size or class set), in-dataset or in the cross-dataset test."""
+    data = source.provenance.get("data")
+    data = data if isinstance(data, dict) else {}
+    checks = [(faces, split, np.r_[split.val, split.test])]
+    checks += [(cross.faces, cross.split, cross.split.test)] if cross else []
+    for other, other_split, held_out in checks:
+        if Path(str(data.get("source", ""))).name != Path(other.source).name:
+            continue  # generators fitted on another dataset: nothing of this one reached them
+        if source.training_names is not None:
+            seen = sum(name in source.training_names for name in other.names[held_out])
+        elif data.get("fingerprint") == other.fingerprint:  # an older set, without names: compare the splits
+            seen = data.get("split_fingerprints", {}).get("train") != other_split.fingerprints(other)["train"]
+        else:
+            log.warning("%s names no training faces: cannot check that its generators never saw a held-out face of %s",
+                        source.path, other.source)
+            continue
+        if seen:
             raise FersynError(
-                f"{source.path} was made by generators fitted on {name} under another split: they may have seen "
-                "its test faces (generate it again with the same --seed, or use --identity/--expression)"
+                f"{source.path} was made by generators fitted on {other.source} under another split: they saw some of "
+                "its held-out faces (generate it again with the same --seed, --emotions and --image-size, or use "
+                "--identity/--expression)"
             )
 
 
 class _CellRunner:
     """Trains and scores one cell at a time, and records its row."""
 
-    def __init__(self, faces: FaceSet, split: Any, source: SyntheticSource | None, cross: _CrossTest | None,
+    def __init__(self, faces: FaceSet, split: Split, source: SyntheticSource | None, cross: _CrossTest | None,
                  config: dict[str, Any], names: dict[str, Any], store: ResultStore, budget: str, epochs: int,
-                 steps: int | None, patience: int):
+                 patience: int, steps: int | None) -> None:
         self.faces, self.split, self.source, self.cross = faces, split, source, cross
         self.config, self.names, self.store = config, names, store
-        self.budget_kind, self.epochs, self.steps, self.patience = budget, epochs, steps, patience
+        self.budget_kind, self.epochs, self.patience, self.steps = budget, epochs, patience, steps
         self.n_real = int(len(split.train))
 
-    def classifier(self, name: str):
-        from fersyn.registry import create_plugin
+    def run_all(self, cells: list[Cell]) -> tuple[int, int, int]:
+        """Run the cells not finished before; returns (trained, skipped, failed)."""
+        pending = [cell for cell in cells if not self.store.finished(self.key(cell))]
+        skipped = len(cells) - len(pending)
+        if skipped:
+            log.info("%d of %d cells already finished in %s; running the other %d", skipped, len(cells),
+                     self.store.directory, len(pending))
+        progress = SweepProgress([self.planned_steps(cell) for cell in pending], exact=self.budget_kind == "steps")
+        failed = sum(not self.run(cell, progress.for_cell(number, cell)) for number, cell in enumerate(pending, 1))
+        return len(pending), skipped, failed
 
-        return create_plugin("classifier", name, image_size=self.faces.image_size, channels=self.faces.images.shape[-1])
+    @staticmethod
+    def classifier_class(name: str) -> type["Classifier"]:
+        from fersyn.registry import get_plugin
+
+        return get_plugin("classifier", name).cls
 
     def key_config(self, cell: Cell) -> dict[str, Any]:
-        options = dataclasses.asdict(self.classifier(cell.classifier).options)
-        return {**self.config, **dataclasses.asdict(cell), "classifier_options": options}
+        options = dataclasses.asdict(self.classifier_class(cell.classifier).Options())
+        config = {**self.config, **dataclasses.asdict(cell), "training": cell.training, "classifier_options": options}
+        if cell.ratio == 0:
+            config["synthetic_fingerprint"] = None  # real only: whatever synthetic set the folder uses
+        return config
 
     def key(self, cell: Cell) -> str:
         return cell_key(self.key_config(cell))
 
     def budget(self, batch_size: int) -> Budget:
-        real_epoch = math.ceil(self.n_real / batch_size)  # steps budget: validated once per real epoch
+        """The cell's budget; a steps budget is validated about once per real epoch and rounded up to
+        whole validation rounds (logged when that changes --steps)."""
         if self.budget_kind == "epochs":
             return Budget("epochs", epochs=self.epochs, patience=self.patience)
-        steps = self.steps or self.epochs * real_epoch
-        return Budget("steps", steps=math.ceil(steps / real_epoch) * real_epoch, eval_every=real_epoch)
+        real_epoch = math.ceil(self.n_real / batch_size)
+        wanted = self.steps or self.epochs * real_epoch
+        rounds = math.ceil(wanted / real_epoch)
+        eval_every = math.ceil(wanted / rounds)
+        return Budget("steps", steps=rounds * eval_every, eval_every=eval_every)
 
     def n_synthetic(self, cell: Cell) -> int:
         return self.n_real if cell.ratio is None else round(cell.ratio * self.n_real)
 
     def planned_steps(self, cell: Cell) -> int:
-        batch = type(self.classifier(cell.classifier)).batch_size
+        batch = self.classifier_class(cell.classifier).batch_size
         budget = self.budget(batch)
         if budget.kind == "steps":
             return budget.steps
         images = self.n_synthetic(cell) + (0 if cell.ratio is None else self.n_real)
         return budget.epochs * math.ceil(images / batch)
 
-    def run(self, cell: Cell, progress: Any) -> bool:
+    def run(self, cell: Cell, progress: "keras.callbacks.Callback") -> bool:
         """Train and score `cell`, record its row (a failure too); True if it succeeded."""
         import keras
 
@@ -315,13 +368,13 @@ class _CellRunner:
         self.store.record(row)
         return row["status"] == "ok"
 
-    def _train_and_score(self, cell: Cell, progress: Any) -> dict[str, Any]:
+    def _train_and_score(self, cell: Cell, progress: "keras.callbacks.Callback") -> dict[str, Any]:
         from fersyn.classifiers.training import train_classifier
         from fersyn.mix import TrainingStream
         from fersyn.stats import classification_scores
 
         faces, split = self.faces, self.split
-        classifier = self.classifier(cell.classifier)
+        classifier = self.classifier_class(cell.classifier)(image_size=faces.image_size, channels=faces.images.shape[-1])
         n_synthetic = self.n_synthetic(cell)
         draw = None
         if n_synthetic:
@@ -331,23 +384,27 @@ class _CellRunner:
         real = split.train if cell.ratio is not None else split.train[:0]
         stream = TrainingStream(faces.images[real], faces.labels[real], classifier.batch_size, cell.seed, self.source, draw)
         budget = self.budget(classifier.batch_size)
+        if budget.kind == "steps" and self.steps and budget.steps != self.steps:
+            log.info("%s: --steps %d rounded up to %d (%d validation rounds of %d steps)", cell.describe(), self.steps,
+                     budget.steps, budget.steps // budget.eval_every, budget.eval_every)
         record = train_classifier(classifier, stream, faces.images[split.val], faces.labels[split.val],
                                   len(faces.emotions), budget=budget, seed=cell.seed, callbacks=[progress])
         scores = classification_scores(faces.labels[split.test], classifier.predict_proba(faces.images[split.test]).argmax(1),
                                        faces.emotions)
         row = {
             "n_real": int(len(real)), "n_synthetic": n_synthetic, "synthetic_repeated": 0 if draw is None else draw.repeated,
-            "step_budget": budget.steps if budget.kind == "steps" else None, "steps": record.steps,
-            "epochs": record.epochs, "best_epoch": record.best_epoch, "train_seconds": round(record.seconds, 2),
+            "batch_size": classifier.batch_size, "step_budget": budget.steps if budget.kind == "steps" else None,
+            "steps": record.steps, "epochs": round(record.epochs, 3), "validations": record.validations,
+            "best_validation": record.best_validation, "train_seconds": round(record.seconds, 2),
             "images_per_second": round(record.steps * classifier.batch_size / record.seconds, 1),
             "accuracy": scores["accuracy"], "macro_f1": scores["macro_f1"],
             **{f"recall_{e}": v for e, v in scores["recall"].items()},
             "confusion": json.dumps(scores["confusion"]),
+            "cross_accuracy": None, "cross_macro_f1": None, "cross_confusion": "",
         }
-        row.update(cross_accuracy=None, cross_macro_f1=None, cross_confusion="")
         if self.cross is not None:
-            predicted = classifier.predict_proba(self.cross.images).argmax(1)
-            cross = classification_scores(self.cross.labels, predicted, faces.emotions)
+            test_images = self.cross.faces.images[self.cross.split.test]
+            cross = classification_scores(self.cross.labels, classifier.predict_proba(test_images).argmax(1), faces.emotions)
             row.update(cross_accuracy=cross["accuracy"], cross_macro_f1=cross["macro_f1"],
                        cross_confusion=json.dumps(cross["confusion"]))
         log.info("%s: accuracy %.1f%% after %d steps (%.0f s)", cell.describe(), 100 * scores["accuracy"], record.steps, record.seconds)
@@ -359,33 +416,32 @@ def _flat(config: dict[str, Any]) -> dict[str, Any]:
     return {k: json.dumps(v, sort_keys=True) if isinstance(v, (dict, list)) else v for k, v in config.items()}
 
 
-class _SweepProgress:
+class SweepProgress:
     """Logs, after each validation round, the cell, its round, and the time left for the whole run."""
 
     def __init__(self, planned_steps: list[int], *, exact: bool) -> None:
         self.planned, self.exact = planned_steps, exact
         self.done_steps, self.training_seconds = 0, 0.0
 
-    def for_cell(self, number: int, cell: Cell) -> Any:
+    def for_cell(self, number: int, cell: Cell) -> "keras.callbacks.Callback":
         import keras
 
         sweep = self
 
         class CellProgress(keras.callbacks.Callback):
+            # Only epoch-end hooks: a per-batch hook would make Keras sync after every step.
             def on_train_begin(self, logs=None) -> None:
                 self.started, self.steps = time.perf_counter(), 0
 
-            def on_train_batch_end(self, batch: int, logs=None) -> None:
-                self.steps += 1
-
             def on_epoch_end(self, epoch: int, logs=None) -> None:
+                self.steps += self.params["steps"] or 0
                 elapsed = time.perf_counter() - self.started
                 rate = (sweep.done_steps + self.steps) / max(sweep.training_seconds + elapsed, 1e-9)
                 left_steps = max(sweep.planned[number - 1] - self.steps, 0) + sum(sweep.planned[number:])
-                bound = "" if sweep.exact else "≤ "
                 log.info("[cell %d/%d] %s: %s %d/%d, val loss %.3f · time left %s%s", number, len(sweep.planned),
-                         cell.describe(), "round" if sweep.exact else "epoch", epoch + 1,
-                         self.params["epochs"], (logs or {}).get("val_loss", float("nan")), bound, format_duration(left_steps / rate))
+                         cell.describe(), "round" if sweep.exact else "epoch", epoch + 1, self.params["epochs"],
+                         (logs or {}).get("val_loss", float("nan")), "" if sweep.exact else "≤ ",
+                         format_duration(left_steps / max(rate, 1e-9)))
 
             def on_train_end(self, logs=None) -> None:
                 sweep.done_steps += self.steps

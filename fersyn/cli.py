@@ -277,7 +277,7 @@ def benchmark_command(ctx: click.Context, **options: Any) -> None:
         seeds=options["seeds"], budget=options["budget"], epochs=options["epochs"], steps=options["steps"],
         patience=options["patience"], synthetic_only=options["synthetic_only"], test_data=options["test_data"],
         emotions=options["emotions"], image_size=options["image_size"], split_seed=options["split_seed"],
-        train_steps=options["train_steps"], force=options["force"], plugins_dir=ctx.obj["plugins_dir"],
+        generator_steps=options["train_steps"], force=options["force"], plugins_dir=ctx.obj["plugins_dir"],
     )
     click.echo(result.table)
     click.echo(f"{result.trained} cells trained ({result.failed} failed), {result.skipped} already done; "

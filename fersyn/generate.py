@@ -128,6 +128,7 @@ def generate(
             metrics = quality_metrics(reference, sample["images"], sample["emotions"], faces.images[split.test], seed=seed)
             metrics.update(identity_preservation(sample["sources"], sample["edits"]))
             writer.set_attributes(provenance=provenance, metrics=metrics)
+            writer.set_training_names(train.names)
         finally:
             writer.close()
     _save_grid(sample["sources"], sample["edits"], faces.emotions, grid_path)

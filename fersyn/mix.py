@@ -48,44 +48,58 @@ class SyntheticSource:
         self.image_size = image_size
         try:
             self._file = h5py.File(self.path, "r")
+        except OSError as error:
+            raise FersynError(f"{self.path}: not a readable fersyn synthetic set ({error}); make one with `fersyn generate`") from None
+        try:
+            self._open(emotions)
+        except BaseException:
+            self._file.close()
+            raise
+
+    def _open(self, emotions: Sequence[str]) -> None:
+        try:
             images, labels = self._file["images"], self._file["labels"]
-            file_emotions = json.loads(self._file.attrs["emotions"])
-            self.provenance = json.loads(self._file.attrs.get("provenance", "{}"))
+            self.file_emotions = json.loads(self._file.attrs["emotions"])
+            provenance = json.loads(self._file.attrs.get("provenance", "{}"))
+            self.provenance = provenance if isinstance(provenance, dict) else {}
             stored = np.asarray(labels[:], dtype=np.int64)
-            if images.ndim != 4 or len(images) != len(stored) or len(images) == 0:
+            if images.ndim != 4 or images.dtype != np.uint8 or images.shape[1] != images.shape[2] or images.shape[3] != 1:
+                raise ValueError(f"images must be uint8 N×S×S×1, not {images.dtype} {images.shape}")
+            if len(images) != len(stored) or len(images) == 0:
                 raise ValueError(f"images {images.shape} and labels {stored.shape} do not match")
-            if stored.min() < 0 or stored.max() >= len(file_emotions):
+            if stored.min() < 0 or stored.max() >= len(self.file_emotions):
                 raise ValueError("labels outside the 'emotions' attribute")
             images[-1:], images[:1]  # a truncated file fails here, not in the middle of a sweep
+            names = self._file["training_names"][:] if "training_names" in self._file else None
         except (OSError, KeyError, ValueError, TypeError) as error:
             raise FersynError(
                 f"{self.path}: not a readable fersyn synthetic set ({error}); make one with `fersyn generate`"
             ) from None
+        self.training_names = None if names is None else {n.decode() if isinstance(n, bytes) else str(n) for n in names}
         self._images = images
         self.count = len(stored)
         self.stored_size = int(images.shape[1])
         self.chunk = int(images.chunks[0]) if images.chunks else 256
         class_of = {emotion: i for i, emotion in enumerate(emotions)}
-        self.dropped = {e: int(np.sum(stored == i)) for i, e in enumerate(file_emotions) if e not in class_of}
-        to_class = np.array([class_of.get(e, -1) for e in file_emotions])
-        classes = to_class[stored]
+        self.dropped = {e: int(np.sum(stored == i)) for i, e in enumerate(self.file_emotions) if e not in class_of}
+        classes = np.array([class_of.get(e, -1) for e in self.file_emotions])[stored]
         self.rows_by_class = {c: np.flatnonzero(classes == c) for c in range(len(emotions)) if np.any(classes == c)}
-        self.emotions = tuple(emotions[c] for c in sorted(self.rows_by_class))
+        self.missing = [e for c, e in enumerate(emotions) if c not in self.rows_by_class]
         if not self.rows_by_class:
             raise FersynError(
-                f"{self.path} holds {', '.join(file_emotions)}; the real data has {', '.join(emotions)}: no emotion in "
+                f"{self.path} holds {', '.join(self.file_emotions)}; the real data has {', '.join(emotions)}: no emotion in "
                 "common (pick --emotions both have, or another synthetic set)"
             )
         self.fingerprint = self._fingerprint(stored)
 
     def _fingerprint(self, labels: np.ndarray) -> str:
-        """What made the set: its provenance without the count (a larger sample of the same generators is
-        the same source), or, for a set without provenance, its labels and first chunk."""
+        """What made the set: its emotions, image shape and provenance without the count (a larger
+        sample of the same generators is the same source); for a set without provenance, its labels
+        and first chunk too."""
         digest = hashlib.sha256()
         recipe = {k: v for k, v in self.provenance.items() if k != "count"}
-        if recipe:
-            digest.update(json.dumps(recipe, sort_keys=True).encode())
-        else:
+        digest.update(json.dumps([self.file_emotions, list(self._images.shape[1:]), recipe], sort_keys=True).encode())
+        if not recipe:
             digest.update(labels.tobytes())
             digest.update(np.ascontiguousarray(self._images[: self.chunk]).tobytes())
         return digest.hexdigest()[:16]
@@ -96,6 +110,8 @@ class SyntheticSource:
             notes.append(f"resized to {self.image_size}×{self.image_size}")
         if self.dropped:
             notes.append("dropped (not in the real set): " + ", ".join(f"{e} {n}" for e, n in self.dropped.items()))
+        if self.missing:
+            notes.append("has no " + ", ".join(self.missing) + ": mixed faces are balanced over the other emotions")
         return f"{self.path}: " + "; ".join(notes)
 
     def draw(self, count: int, rng: np.random.Generator) -> SyntheticDraw:

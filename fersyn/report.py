@@ -23,8 +23,8 @@ from fersyn.grid import save_figure
 from fersyn.results import REAL_PLUS_SYNTHETIC, RESULTS, SUMMARY, SWEEP, SYNTHETIC_ONLY, read_results
 from fersyn.stats import BOUND_RULE, find_bound, mean_ci
 
-_COLUMNS = ("status", "error", "classifier", "training", "ratio", "seed", "emotions", "budget",
-            "n_synthetic", "accuracy", "macro_f1", "confusion", "cross_accuracy")
+_ROW_COLUMNS = ("status", "error", "classifier", "training", "ratio", "seed", "emotions", "budget")
+_SCORE_COLUMNS = ("n_synthetic", "accuracy", "macro_f1", "confusion", "cross_accuracy")  # successful cells only
 _TABLE_WIDTH = 100
 
 
@@ -89,9 +89,10 @@ def plot_accuracy(summary: dict, path: str | Path) -> Path:
     for index, (name, result) in enumerate(summary["classifiers"].items()):
         colour, entries = f"C{index}", result["ratios"]
         ratios = [entry["ratio"] for entry in entries]
-        axis.plot(ratios, [100 * entry["mean"] for entry in entries], marker="o", color=colour, label=f"{name}: mean")
-        axis.fill_between(ratios, *zip(*(_percent_interval(entry) for entry in entries)), color=colour, alpha=0.2,
-                          label=f"{name}: 95 % CI")
+        if entries:  # none when only synthetic-only cells succeeded
+            axis.plot(ratios, [100 * entry["mean"] for entry in entries], marker="o", color=colour, label=f"{name}: mean")
+            axis.fill_between(ratios, *zip(*(_percent_interval(entry) for entry in entries)), color=colour, alpha=0.2,
+                              label=f"{name}: 95 % CI")
         real_only = next((entry for entry in entries if entry["ratio"] == 0), None)
         if real_only:
             axis.axhline(100 * real_only["mean"], color=colour, linestyle=":", label=f"{name}: real only")
@@ -133,17 +134,22 @@ def plot_confusions(rows: pd.DataFrame, summary: dict, directory: str | Path) ->
 
 
 def _read_results(directory: Path) -> pd.DataFrame:
+    """The successful and failed rows of `directory`/results.csv; of several rows for one cell
+    (classifier, training, ratio, seed) — e.g. after a plugin's default options changed — the latest."""
     path = directory / RESULTS
     if not path.is_file():
         raise FersynError(f"{directory}: no {RESULTS}; run `fersyn benchmark --out {directory}` first")
     rows = read_results(directory)
-    missing = [column for column in _COLUMNS if column not in rows.columns]
+    missing = [column for column in _ROW_COLUMNS if column not in rows.columns]
     if missing:
         raise FersynError(f"{path}: not a fersyn results table (no column {', '.join(missing)})")
     if not (rows["status"] == "ok").any():
         first = str(rows["error"].dropna().iloc[0]) if rows["error"].notna().any() else "none recorded"
         raise FersynError(f"{path}: no successful cell among {len(rows)} row(s) (first error: {first})")
-    return rows
+    missing = [column for column in _SCORE_COLUMNS if column not in rows.columns]
+    if missing:
+        raise FersynError(f"{path}: not a fersyn results table (no column {', '.join(missing)})")
+    return rows.drop_duplicates(["classifier", "training", "ratio", "seed"], keep="last")
 
 
 def _read_provenance(directory: Path) -> dict:
@@ -231,10 +237,10 @@ def _classifier_table(name: str, result: dict) -> str:
 def _bound_line(bound: dict | None) -> str:
     if bound is None:
         return "bound: none (needs at least two ratios)"
-    line = (f"bound: ratio {bound['bound']:g} (best ratio {bound['best_ratio']:g}, {100 * bound['best_mean']:.1f} %; "
-            f"accuracy falls after the best: {'yes' if bound['falls_after_best'] else 'no'}) — {bound['method']}")
-    if bound["bound"] == 0:
-        line = line.replace("bound: ratio 0 ", "bound: ratio 0, no synthetic ratio did significantly better than real only ", 1)
+    verdict = ", no synthetic ratio did significantly better than real only" if bound["bound"] == 0 else ""
+    line = (f"bound: ratio {bound['bound']:g}{verdict} (best ratio {bound['best_ratio']:g}, "
+            f"{100 * bound['best_mean']:.1f} %; accuracy falls after the best: "
+            f"{'yes' if bound['falls_after_best'] else 'no'}) — {bound['method']}")
     return textwrap.fill(line, _TABLE_WIDTH, subsequent_indent="  ", break_on_hyphens=False)
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -48,6 +49,8 @@ class ResultStore:
 
     def __init__(self, directory: str | Path) -> None:
         self.directory = Path(directory)
+        for leftover in self.directory.glob(f".{RESULTS}.*.part"):  # a write cut short by a kill
+            leftover.unlink()
         frame = read_results(self.directory)
         self.rows: list[dict[str, Any]] = frame.to_dict("records")
 
@@ -64,27 +67,34 @@ class ResultStore:
             pd.DataFrame(self.rows).to_csv(temporary, index=False)
 
 
-def check_sweep_folder(directory: Path, config: dict[str, Any], *, force: bool) -> None:
+def check_sweep_folder(directory: Path, config: dict[str, Any], *, force: bool,
+                       option_names: dict[str, str] | None = None) -> None:
     """Make `directory` the home of the sweep `config`: refuse one that holds another configuration's
-    results, unless `force`, which moves them aside into `replaced-<time>/`."""
-    sweep = directory / SWEEP
+    results, unless `force`, which moves them aside into `replaced-<time>-<random>/`. A folder of
+    real-only cells accepts a synthetic set later (its cells do not depend on one). `option_names`
+    says which user option each config key comes from, for the message."""
     try:
         directory.mkdir(parents=True, exist_ok=True)
-        saved = json.loads(sweep.read_text()) if sweep.is_file() else None
+        saved = json.loads((directory / SWEEP).read_text()) if (directory / SWEEP).is_file() else None
     except (OSError, ValueError) as error:
         raise FersynError(f"cannot use {directory} for results ({error})") from None
-    if saved is None and (directory / RESULTS).exists():
-        saved = {"config": {}}  # results of unknown origin: never mix with them
-    if saved is None or saved.get("config") == config:
+    if saved is None and not (directory / RESULTS).exists():
+        return
+    saved = saved.get("config") if isinstance(saved, dict) else None
+    saved = saved if isinstance(saved, dict) else {}  # results of unknown origin: never mix with them
+    if saved.get("synthetic_fingerprint") is None and "synthetic_fingerprint" in saved:
+        saved = {**saved, "synthetic_fingerprint": config.get("synthetic_fingerprint")}
+    if saved == config:
         return
     if not force:
-        different = sorted(k for k in {**config, **saved["config"]} if saved["config"].get(k) != config.get(k))
+        names = option_names or {}
+        different = sorted({names.get(k, k) for k in {**config, **saved} if saved.get(k) != config.get(k)})
         raise FersynError(
             f"{directory} holds results of a different sweep (differs in: {', '.join(different)}); "
             "use another --out, or pass --force to move them aside"
         )
-    aside = directory / time.strftime("replaced-%Y%m%d-%H%M%S")
-    aside.mkdir()
+    aside = Path(tempfile.mkdtemp(prefix=time.strftime("replaced-%Y%m%d-%H%M%S-"), dir=directory))
+    aside.chmod(0o755)  # mkdtemp makes it private; moved results should stay readable
     for item in directory.iterdir():
         if item.name in (RESULTS, SWEEP, SUMMARY) or item.suffix == ".png":
             item.rename(aside / item.name)

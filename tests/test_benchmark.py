@@ -15,6 +15,7 @@ import pytest
 from scipy import stats as scipy_stats
 
 from fersyn.benchmark import parse_ratios
+from fersyn.data import load_dataset, split_dataset
 from fersyn.data.synthetic import SyntheticWriter
 from fersyn.data.toy import toy_faceset
 from fersyn.emotions import ALL_EMOTIONS
@@ -26,7 +27,7 @@ from helpers import assert_one_line_error, run
 SYNTHETIC_SIZE = 40  # not the benchmark's 48: the stream must resize
 
 
-def write_synthetic(path, emotions=ALL_EMOTIONS, identities=60, size=SYNTHETIC_SIZE, provenance=None):
+def write_synthetic(path, emotions=ALL_EMOTIONS, identities=60, size=SYNTHETIC_SIZE, provenance=None, training_names=None):
     """A stand-in synthetic set: toy faces of other identities (seed 7), written as `fersyn generate` would."""
     faces = toy_faceset(identities=identities, repeats=1, image_size=size, emotions=tuple(emotions), seed=7)
     writer = SyntheticWriter(path, faces.images.shape[1:], faces.emotions)
@@ -34,6 +35,8 @@ def write_synthetic(path, emotions=ALL_EMOTIONS, identities=60, size=SYNTHETIC_S
         chosen = faces.labels == label
         writer.append(faces.images[chosen], emotion, np.flatnonzero(chosen))
     writer.set_attributes(provenance=provenance or {"seed": 7, "count": len(faces)})
+    if training_names is not None:
+        writer.set_training_names(training_names)
     writer.close()
     return path
 
@@ -98,7 +101,8 @@ def test_a_tiny_sweep_writes_rows_summary_and_plot_and_a_rerun_trains_nothing(tm
     only = rows[rows["training"] == "synthetic-only"]
     assert set(only["n_real"]) == {0} and set(only["n_synthetic"]) == {1008}
     assert set(rows["synthetic_repeated"]) == {0, 648}  # 60 stand-in faces per emotion, 168 wanted
-    assert set(rows["steps"]) == {32}  # 20 steps rounded up to whole validation rounds of 16 (1008 / 64)
+    assert set(rows["steps"]) == {20} and set(rows["validations"]) == {2}  # about once per real epoch (16 steps)
+    assert set(rows["epochs"]) == {round(20 * 64 / 1008, 3), round(20 * 64 / 2016, 3)}  # passes over each cell's data
     assert rows["accuracy"].between(0, 1).all() and rows["key"].is_unique
     for emotion in ("anger", "surprise"):
         assert f"recall_{emotion}" in rows
@@ -156,9 +160,12 @@ def test_bad_input_is_one_line(tmp_path, synthetic):
     truncated = tmp_path / "truncated.h5"
     truncated.write_bytes(synthetic.read_bytes()[: synthetic.stat().st_size // 2])
     neutral_only = write_synthetic(tmp_path / "neutral.h5", emotions=("neutral",), identities=10)
-    toy_fingerprint = toy_faceset().fingerprint
-    other_split = write_synthetic(tmp_path / "other_split.h5", identities=10, provenance={
-        "data": {"fingerprint": toy_fingerprint, "split_fingerprints": {"train": "not this split"}}})
+    toy = load_dataset("toy")
+    test_names = toy.names[split_dataset(toy, seed=0).test]
+    saw_test = write_synthetic(tmp_path / "saw_test.h5", identities=10, training_names=test_names[:5],
+                               provenance={"data": {"source": "toy", "fingerprint": "made at another size"}})
+    old_style = write_synthetic(tmp_path / "old_style.h5", identities=10, provenance={
+        "data": {"source": "toy", "fingerprint": toy.fingerprint, "split_fingerprints": {"train": "not this split"}}})
     base = ["benchmark", "--data", "toy", "--seeds", "1", "--steps", "16", "--out", tmp_path / "out"]
     for extra, text in (
         (["--ratio", "-1"], "ratios are finite and ≥ 0"),
@@ -169,7 +176,9 @@ def test_bad_input_is_one_line(tmp_path, synthetic):
         (["--synthetic", truncated, "--ratio", "1"], "not a readable fersyn synthetic set"),
         (["--synthetic", neutral_only, "--ratio", "1"], "no emotion in common"),
         (["--synthetic", synthetic, "--identity", "dcgan", "--ratio", "1"], "not both"),
-        (["--synthetic", other_split, "--ratio", "1"], "under another split: they may have seen its test faces"),
+        (["--synthetic", saw_test, "--ratio", "1"], "under another split: they saw some of its held-out faces"),
+        (["--synthetic", old_style, "--ratio", "1"], "under another split: they saw some of its held-out faces"),
+        (["--synthetic", saw_test, "--ratio", "0", "--synthetic-only"], "they saw some of its held-out faces"),
         (["--classifier", "resnet", "--ratio", "0"], "resnet"),
     ):
         assert_one_line_error(run(*base, *extra), text)
@@ -180,7 +189,7 @@ def test_results_of_another_configuration_are_refused_unless_forced(tmp_path, sy
     out = tmp_path / "out"
     assert run("benchmark", "--data", "toy", "--ratio", "0", "--seeds", "1", "--steps", "16", "--out", out).exit_code == 0
     other = ["benchmark", "--data", "toy", "--ratio", "0", "--seeds", "1", "--steps", "32", "--out", out]
-    assert_one_line_error(run(*other), "holds results of a different sweep (differs in: steps)")
+    assert_one_line_error(run(*other), "holds results of a different sweep (differs in: --steps)")
     forced = run(*other, "--force")
     assert forced.exit_code == 0, forced.output
     rows = pd.read_csv(out / "results.csv")
@@ -197,12 +206,16 @@ def test_named_generators_are_fitted_once_and_cached_under_out(tmp_path):
     first = run(*arguments)
     assert first.exit_code == 0, first.output
     assert "training to 10 steps" in first.output
-    assert (out / "synthetic.h5").is_file() and (out / "generators" / "identity-dcgan").is_dir()
+    assert (out / "synthetic.h5").is_file() and len(list(out.glob("generators/*/identity-dcgan"))) == 1
     rows = pd.read_csv(out / "results.csv")
     assert sorted(rows["n_synthetic"]) == [0, 252] and set(rows["synthetic_repeated"]) == {0}
     with h5py.File(out / "synthetic.h5") as store:
         provenance = json.loads(store.attrs["provenance"])
     assert provenance["identity"]["trained_steps"] == 10 and provenance["data"]["split_seed"] == 0
+    with h5py.File(out / "synthetic.h5") as store:  # the generators saw the training split, nothing else
+        training_names = {name.decode() for name in store["training_names"][:]}
+    toy = load_dataset("toy")
+    assert training_names == set(toy.names[split_dataset(toy, seed=0).train])
 
     again = run(*arguments, "--seeds", "2")  # one more seed: new cells, the same generators and set
     assert again.exit_code == 0, again.output
@@ -246,3 +259,16 @@ def test_a_real_data_cell_on_ck48_scored_on_fer2013(tmp_path, ck48, fer2013):
     assert np.array(json.loads(row["confusion"])).sum() == sweep["provenance"]["test_images"]
     assert 0 < np.array(json.loads(row["cross_confusion"])).sum() <= 415  # FER2013's test rows
     assert 0 <= row["cross_accuracy"] <= 1 and row["accuracy"] > 1 / 6
+
+
+def test_a_set_fitted_on_the_training_split_only_is_accepted(tmp_path):
+    toy = load_dataset("toy")
+    train_names = toy.names[split_dataset(toy, seed=0).train]
+    honest = write_synthetic(tmp_path / "honest.h5", identities=10, training_names=train_names,
+                             provenance={"data": {"source": "toy"}})
+    real_only = ["benchmark", "--data", "toy", "--ratio", "0", "--seeds", "1", "--steps", "16", "--out", tmp_path / "out"]
+    assert run(*real_only).exit_code == 0
+    result = run(*real_only, "--synthetic", honest, "--ratio", "0.1")  # a real-only folder takes a synthetic set later
+    assert result.exit_code == 0, result.output
+    assert "1 of 2 cells already finished" in result.output
+    assert pd.read_csv(tmp_path / "out" / "results.csv")["n_synthetic"].tolist() == [0, 101]

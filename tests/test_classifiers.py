@@ -58,8 +58,8 @@ def test_epochs_budget_stops_early_and_keeps_the_best_weights():
     record = train_classifier(classifier, stream, val_images, val_labels, len(faces.emotions),
                               budget=Budget("epochs", epochs=30, patience=2), seed=0)
     best = int(np.argmin(record.val_loss))
-    assert record.epochs == best + 3 < 30  # stopped `patience` epochs after the best
-    assert record.best_epoch == best + 1 and record.steps == record.epochs * 5
+    assert record.epochs == record.validations == best + 3 < 30  # stopped `patience` epochs after the best
+    assert record.best_validation == best + 1 and record.steps == record.epochs * 5
     probabilities = classifier.predict_proba(val_images)
     loss = -np.mean(np.log(probabilities[np.arange(len(val_labels)), val_labels] + 1e-7))
     assert loss == pytest.approx(record.val_loss[best], rel=1e-3)  # the best epoch's weights, not the last
@@ -75,4 +75,5 @@ def test_steps_budget_gives_exactly_its_steps_whatever_the_data():
         counter = keras.callbacks.LambdaCallback(on_train_batch_end=lambda batch, logs: batches.append(batch))
         record = train_classifier(classifier, stream, faces.images[split.val], faces.labels[split.val], 6,
                                   budget=Budget("steps", steps=12, eval_every=4), seed=0, callbacks=[counter])
-        assert (record.steps, record.epochs, len(batches)) == (12, 3, 12)
+        assert (record.steps, record.validations, len(batches)) == (12, 3, 12)
+        assert record.epochs == pytest.approx(12 * 64 / size)  # passes over the data: more data, fewer passes

@@ -42,9 +42,10 @@ class Budget:
 
 @dataclass(frozen=True)
 class TrainingRecord:
-    epochs: int  # validation rounds run (epochs, or rounds of eval_every steps)
-    best_epoch: int  # the round whose weights were kept (1-based)
-    steps: int
+    validations: int  # validation rounds run: epochs (budget epochs), or rounds of eval_every steps
+    best_validation: int  # the round whose weights were kept (1-based)
+    steps: int  # gradient steps taken
+    epochs: float  # passes over the training stream (steps × batch / stream size)
     seconds: float
     val_loss: list[float]
 
@@ -89,4 +90,6 @@ def train_classifier(
     classifier.model = model
     val_loss = [float(v) for v in history.history["val_loss"]]
     steps = len(val_loss) * (steps_per_round or stream.steps_per_epoch)
-    return TrainingRecord(len(val_loss), int(np.argmin(val_loss)) + 1, steps, time.perf_counter() - started, val_loss)
+    passes = len(val_loss) if budget.kind == "epochs" else steps * classifier.batch_size / stream.size
+    best = int(np.nanargmin(val_loss)) + 1 if np.isfinite(val_loss).any() else len(val_loss)
+    return TrainingRecord(len(val_loss), best, steps, passes, time.perf_counter() - started, val_loss)

@@ -1,7 +1,9 @@
 """The synthetic set on disk: one HDF5 file, written in chunks.
 
 Layout: `images` uint8 N×H×W×C (chunked, gzip), `labels` int16 N (indices into the `emotions`
-attribute), `identity` int64 N (which sampled identity each face came from); attributes hold the
+attribute), `identity` int64 N (which sampled identity each face came from), `training_names` (the
+names of the real faces the generators were fitted on: file paths relative to the dataset, CSV rows;
+they let a benchmark prove that no test face of its own split was among them); attributes hold the
 provenance as JSON (`provenance`: plugins, options, seeds, data fingerprint, package versions) and
 the quality metrics (`metrics`).
 """
@@ -48,6 +50,13 @@ class SyntheticWriter:
         self.images[start:stop] = images
         self.labels[start:stop] = self.emotions.index(emotion)
         self.identity[start:stop] = identity
+
+    def set_training_names(self, names: Sequence[str]) -> None:
+        """Record which real faces the generators were fitted on (by name)."""
+        import h5py
+
+        self.file.create_dataset("training_names", data=np.array(names, dtype=object),
+                                 dtype=h5py.string_dtype(), compression="gzip")
 
     def set_attributes(self, **attributes: Any) -> None:
         for key, value in attributes.items():
