@@ -228,8 +228,10 @@ BENCHMARK_HELP = f"""Train each classifier on real + k × |real train| synthetic
     the real training split), so a gain from data is not a gain from compute; 'epochs' is the paper's
     protocol (up to --epochs passes over the mixed set, early stopping on real validation loss).
 
-    With no arguments at all it runs the embedded default, a quick sweep on toy faces, equivalent to:
+    With no arguments at all it runs the embedded default, a quick sweep on toy faces (≈ 9 min on a
+    2-core CPU), equivalent to:
     fersyn benchmark --data toy --ratio 0,1,2,4 --seeds 3 --epochs 15 --train-steps 600 --synthetic-only
+    Any argument turns that off: then every option has the default shown below.
 
     \b
     Examples:
