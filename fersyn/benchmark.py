@@ -25,11 +25,11 @@ from fersyn.classifiers.training import BUDGETS, Budget
 from fersyn.data import FaceSet, Split, load_dataset, split_dataset
 from fersyn.errors import FersynError
 from fersyn.files import atomic_output
-from fersyn.mix import SyntheticSource
+from fersyn.mix import SyntheticSource, augmentation_draw
 from fersyn.progress import format_duration
 from fersyn.provenance import package_versions
-from fersyn.results import (REAL_PLUS_SYNTHETIC, SYNTHETIC_ONLY, ResultStore, cell_key, check_sweep_folder,
-                            record_sweep)
+from fersyn.results import (REAL_PLUS_AUGMENTED, REAL_PLUS_SYNTHETIC, SYNTHETIC_ONLY, ResultStore, cell_key,
+                            check_sweep_folder, record_sweep)
 
 if TYPE_CHECKING:
     import keras
@@ -52,19 +52,25 @@ _OPTION_OF = {
 }
 
 
+CONTROLS = ("augment",)
+
+
 @dataclass(frozen=True)
 class Cell:
     classifier: str
     ratio: float | None  # None: synthetic only
     seed: int
+    control: str | None = None  # "augment": the ratio is filled with augmented copies of real faces
 
     @property
     def training(self) -> str:
-        return SYNTHETIC_ONLY if self.ratio is None else REAL_PLUS_SYNTHETIC
+        if self.ratio is None:
+            return SYNTHETIC_ONLY
+        return REAL_PLUS_AUGMENTED if self.control == "augment" else REAL_PLUS_SYNTHETIC
 
     def describe(self) -> str:
         mix = "synthetic only" if self.ratio is None else ("real only" if self.ratio == 0 else f"ratio {self.ratio:g}")
-        return f"{self.classifier}, {mix}, seed {self.seed}"
+        return f"{self.classifier}, {mix}{', augmented copies' if self.control else ''}, seed {self.seed}"
 
 
 @dataclass
@@ -106,12 +112,16 @@ def benchmark(
     identity: str | None = None,
     expression: str | None = None,
     classifiers: Sequence[str] = ("small-cnn",),
+    classifier_options: dict[str, Any] | None = None,
+    identity_options: dict[str, Any] | None = None,
+    expression_options: dict[str, Any] | None = None,
     seeds: int = 3,
     budget: str = "steps",
     epochs: int = 50,
     steps: int | None = None,
     patience: int = 5,
     synthetic_only: bool = False,
+    controls: Sequence[str] = (),
     test_data: str | Path | None = None,
     emotions: str | Sequence[str] | None = None,
     image_size: int = 48,
@@ -121,20 +131,25 @@ def benchmark(
     plugins_dir: str | Path | None = None,
 ) -> BenchmarkResult:
     """Run (or resume) the sweep into the folder `out`; see the module doc and `fersyn benchmark --help`."""
-    from fersyn.registry import get_plugin, load_plugins
+    from fersyn.registry import create_plugin, load_plugins
 
     started = time.perf_counter()
     ratios = parse_ratios(ratios)
-    _check_arguments(seeds, budget, epochs, steps, patience, synthetic, identity, expression)
+    _check_arguments(seeds, budget, epochs, steps, patience, synthetic, identity, expression, controls)
     load_plugins(plugins_dir)
     classifiers = tuple(dict.fromkeys(classifiers))
-    for name in classifiers:
-        get_plugin("classifier", name)  # an unknown name fails now, not after loading the data
+    classifier_options, identity_options, expression_options = (
+        dict(options or {}) for options in (classifier_options, identity_options, expression_options))
+    for name in classifiers:  # an unknown name or option fails now, not after loading the data
+        create_plugin("classifier", name, **classifier_options)
     needs_synthetic = synthetic_only or any(r > 0 for r in ratios)
     if needs_synthetic and synthetic is None:
         identity, expression = identity or "dcgan", expression or "stargan"
-        for kind, name in (("identity", identity), ("expression", expression)):
-            get_plugin(kind, name)
+        create_plugin("identity", identity, **identity_options)
+        create_plugin("expression", expression, **expression_options)
+    elif identity_options or expression_options:
+        raise FersynError("--identity-opt/--expression-opt set generators, which run only without --synthetic "
+                          "and with a ratio above 0 (or --synthetic-only)")
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise FersynError(f"--out {out} is a file; give a folder for the results")
@@ -147,7 +162,8 @@ def benchmark(
         source = SyntheticSource(synthetic, faces.emotions, image_size)
     elif needs_synthetic:
         recipe = {"data": faces.fingerprint, "emotions": list(faces.emotions), "image_size": image_size,
-                  "seed": split_seed, "identity": identity, "expression": expression, "train_steps": generator_steps}
+                  "seed": split_seed, "identity": identity, "expression": expression, "train_steps": generator_steps,
+                  "identity_options": identity_options, "expression_options": expression_options}
     try:
         if source is not None:
             _check_not_fitted_on_held_out(source, faces, split, cross)
@@ -184,7 +200,10 @@ def benchmark(
         })
         cells = [Cell(name, ratio, seed) for seed in range(seeds) for name in classifiers for ratio in ratios]
         cells += [Cell(name, None, seed) for seed in range(seeds) for name in classifiers] if synthetic_only else []
-        runner = _CellRunner(faces, split, source, cross, config, names, ResultStore(out), budget, epochs, patience, steps)
+        cells += [Cell(name, ratio, seed, "augment") for seed in range(seeds) for name in classifiers
+                  for ratio in ratios if ratio > 0] if "augment" in controls else []
+        runner = _CellRunner(faces, split, source, cross, config, names, ResultStore(out), budget, epochs, patience, steps,
+                             classifier_options)
         trained, skipped, failed = runner.run_all(cells)
     finally:
         if source is not None:
@@ -197,7 +216,11 @@ def benchmark(
 
 
 def _check_arguments(seeds: int, budget: str, epochs: int, steps: int | None, patience: int,
-                     synthetic: str | Path | None, identity: str | None, expression: str | None) -> None:
+                     synthetic: str | Path | None, identity: str | None, expression: str | None,
+                     controls: Sequence[str]) -> None:
+    unknown = sorted(set(controls) - set(CONTROLS))
+    if unknown:
+        raise FersynError(f"--control {', '.join(unknown)}: unknown (known: {', '.join(CONTROLS)})")
     if seeds < 1:
         raise FersynError(f"--seeds must be at least 1 (got {seeds})")
     if budget not in BUDGETS:
@@ -206,6 +229,12 @@ def _check_arguments(seeds: int, budget: str, epochs: int, steps: int | None, pa
         raise FersynError("--epochs, --steps and --patience must be positive whole numbers")
     if synthetic is not None and (identity or expression):
         raise FersynError("give either --synthetic FILE or --identity/--expression (which generate a set), not both")
+
+
+def _label(name: str, options: Any) -> str:
+    """How results name a classifier: its plugin name, with the options that differ from their defaults."""
+    changed = {k: v for k, v in dataclasses.asdict(options).items() if v != dataclasses.asdict(type(options)())[k]}
+    return name + ("(" + ",".join(f"{k}={v}" for k, v in changed.items()) + ")" if changed else "")
 
 
 def _generated_set(data: str | Path, recipe: dict[str, Any], n_train: int, out: Path, top_ratio: float,
@@ -229,6 +258,7 @@ def _generated_set(data: str | Path, recipe: dict[str, Any], n_train: int, out: 
     log.info("generating %d synthetic faces with %s + %s (generators kept in %s)", count, recipe["identity"],
              recipe["expression"], checkpoints)
     result = generate(data, path, identity=recipe["identity"], expression=recipe["expression"], count=count,
+                      identity_options=recipe["identity_options"], expression_options=recipe["expression_options"],
                       emotions=recipe["emotions"], seed=recipe["seed"], train_steps=recipe["train_steps"],
                       checkpoints=checkpoints, image_size=recipe["image_size"], overwrite=True, plugins_dir=plugins_dir)
     with atomic_output(recipe_path) as temporary:
@@ -295,10 +325,11 @@ class _CellRunner:
 
     def __init__(self, faces: FaceSet, split: Split, source: SyntheticSource | None, cross: _CrossTest | None,
                  config: dict[str, Any], names: dict[str, Any], store: ResultStore, budget: str, epochs: int,
-                 patience: int, steps: int | None) -> None:
+                 patience: int, steps: int | None, classifier_options: dict[str, Any]) -> None:
         self.faces, self.split, self.source, self.cross = faces, split, source, cross
         self.config, self.names, self.store = config, names, store
         self.budget_kind, self.epochs, self.patience, self.steps = budget, epochs, patience, steps
+        self.classifier_options = classifier_options
         self.n_real = int(len(split.train))
 
     def run_all(self, cells: list[Cell]) -> tuple[int, int, int]:
@@ -312,17 +343,19 @@ class _CellRunner:
         failed = sum(not self.run(cell, progress.for_cell(number, cell)) for number, cell in enumerate(pending, 1))
         return len(pending), skipped, failed
 
-    @staticmethod
-    def classifier_class(name: str) -> type["Classifier"]:
-        from fersyn.registry import get_plugin
+    def classifier(self, name: str) -> "Classifier":
+        """A new, untrained instance of classifier `name` with the sweep's options."""
+        from fersyn.registry import create_plugin
 
-        return get_plugin("classifier", name).cls
+        faces = self.faces
+        return create_plugin("classifier", name, image_size=faces.image_size, channels=faces.images.shape[-1],
+                             **self.classifier_options)
 
     def key_config(self, cell: Cell) -> dict[str, Any]:
-        options = dataclasses.asdict(self.classifier_class(cell.classifier).Options())
+        options = dataclasses.asdict(self.classifier(cell.classifier).options)
         config = {**self.config, **dataclasses.asdict(cell), "training": cell.training, "classifier_options": options}
-        if cell.ratio == 0:
-            config["synthetic_fingerprint"] = None  # real only: whatever synthetic set the folder uses
+        if cell.ratio == 0 or cell.control:
+            config["synthetic_fingerprint"] = None  # no synthetic face in it: whatever set the folder uses
         return config
 
     def key(self, cell: Cell) -> str:
@@ -343,7 +376,7 @@ class _CellRunner:
         return self.n_real if cell.ratio is None else round(cell.ratio * self.n_real)
 
     def planned_steps(self, cell: Cell) -> int:
-        batch = self.classifier_class(cell.classifier).batch_size
+        batch = self.classifier(cell.classifier).batch_size
         budget = self.budget(batch)
         if budget.kind == "steps":
             return budget.steps
@@ -355,7 +388,9 @@ class _CellRunner:
         import keras
 
         key_config = self.key_config(cell)
-        row = {"key": cell_key(key_config), **self.names, **_flat(key_config)}
+        row = {"key": cell_key(key_config), **self.names, **_flat(key_config),
+               "classifier": _label(cell.classifier, self.classifier(cell.classifier).options),
+               "classifier_plugin": cell.classifier}
         try:
             row.update(self._train_and_score(cell, progress))
             row.update(status="ok", error="")
@@ -374,15 +409,18 @@ class _CellRunner:
         from fersyn.stats import classification_scores
 
         faces, split = self.faces, self.split
-        classifier = self.classifier_class(cell.classifier)(image_size=faces.image_size, channels=faces.images.shape[-1])
+        classifier = self.classifier(cell.classifier)
         n_synthetic = self.n_synthetic(cell)
-        draw = None
-        if n_synthetic:
+        real = split.train if cell.ratio is not None else split.train[:0]
+        draw = augmented = None
+        if cell.control == "augment":
+            augmented = augmentation_draw(faces.labels[real], n_synthetic, np.random.default_rng([cell.seed, 2]))
+        elif n_synthetic:
             draw = self.source.draw(n_synthetic, np.random.default_rng([cell.seed, 1]))
             if draw.repeated:
                 log.warning("%s: the synthetic set ran short; %d faces are used twice or more", cell.describe(), draw.repeated)
-        real = split.train if cell.ratio is not None else split.train[:0]
-        stream = TrainingStream(faces.images[real], faces.labels[real], classifier.batch_size, cell.seed, self.source, draw)
+        stream = TrainingStream(faces.images[real], faces.labels[real], classifier.batch_size, cell.seed, self.source, draw,
+                                augmented)
         budget = self.budget(classifier.batch_size)
         if budget.kind == "steps" and self.steps and budget.steps != self.steps:
             log.info("%s: --steps %d rounded up to %d (%d validation rounds of %d steps)", cell.describe(), self.steps,
@@ -393,6 +431,7 @@ class _CellRunner:
                                        faces.emotions)
         row = {
             "n_real": int(len(real)), "n_synthetic": n_synthetic, "synthetic_repeated": 0 if draw is None else draw.repeated,
+            "n_augmented": 0 if augmented is None else len(augmented.rows),
             "batch_size": classifier.batch_size, "step_budget": budget.steps if budget.kind == "steps" else None,
             "steps": record.steps, "epochs": round(record.epochs, 3), "validations": record.validations,
             "best_validation": record.best_validation, "train_seconds": round(record.seconds, 2),

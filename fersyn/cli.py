@@ -97,6 +97,11 @@ _emotions_option = click.option(
     help="Class set: 'ekman' (the six), 'ekman+neutral', 'all', or a comma list such as 'happiness,sadness'.",
 )
 _image_size_option = click.option("--image-size", default=48, show_default=True, type=click.IntRange(8, 1024), help="Faces are resized to this square size.")
+def _plugin_options_flag(kind: str) -> Any:
+    return click.option(f"--{kind}-opt", f"{kind}_opt", multiple=True, metavar="KEY=VALUE",
+                        help=f"An option of the {kind} plugin (repeatable); `fersyn plugins NAME` lists them.")
+
+
 _seed_option = click.option("--seed", default=0, show_default=True, type=int, help="Seed of the train/val/test split.")
 
 
@@ -152,23 +157,27 @@ def data_preview(dataset: str, out: str, rows: int, emotions: str, image_size: i
 
 
 @main.command("plugins")
+@click.argument("name", required=False)
 @click.option("--kind", type=click.Choice(KIND_CHOICES), help="Only plugins of this kind.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 @click.pass_context
-def plugins(ctx: click.Context, kind: str | None, as_json: bool) -> None:
+def plugins(ctx: click.Context, name: str | None, kind: str | None, as_json: bool) -> None:
     """List registered plugins: name, kind, origin and description; broken ones with their error.
+    With NAME: that plugin's description, kind, origin and options (type, default, help).
 
     \b
     Examples:
       fersyn plugins
       fersyn plugins --kind classifier --json
+      fersyn plugins stargan
       fersyn --plugins-dir my_plugins/ plugins
     """
-    from fersyn.registry import describe_plugins, format_plugins, load_plugins
+    from fersyn.registry import describe_plugin, describe_plugins, format_plugin, format_plugins, load_plugins
 
     load_plugins(ctx.obj["plugins_dir"])
-    listing = describe_plugins(kind)
-    click.echo(json.dumps(listing, indent=2) if as_json else format_plugins(listing))
+    listing = describe_plugin(name, kind) if name else describe_plugins(kind)
+    formatted = format_plugin(listing) if name else format_plugins(listing)
+    click.echo(json.dumps(listing, indent=2, default=str) if as_json else formatted)
 
 
 @main.command("generate")
@@ -183,9 +192,12 @@ def plugins(ctx: click.Context, kind: str | None, as_json: bool) -> None:
 @click.option("--checkpoints", type=click.Path(file_okay=False), help="Folder to load fitted generators from, or save them to (resumes an interrupted fit).")
 @_image_size_option
 @click.option("--overwrite", is_flag=True, help="Replace --out if it exists.")
+@_plugin_options_flag("identity")
+@_plugin_options_flag("expression")
 @click.pass_context
 def generate_command(ctx: click.Context, data: str, out: str, count: int, identity: str, expression: str, emotions: str,
-                     seed: int, train_steps: int | None, checkpoints: str | None, image_size: int, overwrite: bool) -> None:
+                     seed: int, train_steps: int | None, checkpoints: str | None, image_size: int, overwrite: bool,
+                     identity_opt: tuple[str, ...], expression_opt: tuple[str, ...]) -> None:
     """Fit an identity and an expression generator on DATA's training split, then write a synthetic set.
 
     Writes OUT (HDF5: images, labels, identity, provenance and quality metrics) and OUT_grid.png
@@ -199,11 +211,13 @@ def generate_command(ctx: click.Context, data: str, out: str, count: int, identi
     """
     from fersyn.generate import generate
     from fersyn.metrics import format_metrics
+    from fersyn.options import parse_pairs
 
     result = generate(
         data, out, identity=identity, expression=expression, count=count, emotions=emotions, seed=seed,
         train_steps=train_steps, checkpoints=checkpoints, image_size=image_size, overwrite=overwrite,
-        plugins_dir=ctx.obj["plugins_dir"],
+        identity_options=parse_pairs(identity_opt, "--identity-opt"),
+        expression_options=parse_pairs(expression_opt, "--expression-opt"), plugins_dir=ctx.obj["plugins_dir"],
     )
     click.echo(f"wrote {result.count} faces to {result.path} and a grid to {result.grid_path} in {result.seconds:.0f} s")
     click.echo(format_metrics(result.metrics))
@@ -257,6 +271,8 @@ BENCHMARK_HELP = f"""Train each classifier on real + k × |real train| synthetic
 @click.option("--steps", type=int, help="Budget steps: gradient steps per cell (overrides --epochs).")
 @click.option("--patience", default=5, show_default=True, type=int, help="Budget epochs: stop after this many epochs without a better validation loss.")
 @click.option("--synthetic-only", is_flag=True, help="Add a cell trained on synthetic faces alone (as many as real training faces).")
+@click.option("--control", "controls", multiple=True, type=click.Choice(("augment",)),
+              help="augment: add cells whose ratio is filled with augmented copies of real training faces instead of GAN output.")
 @click.option("--test-data", help="Also test on this dataset's test split (emotions intersected): a cross-dataset score.")
 @_emotions_option
 @_image_size_option
@@ -264,11 +280,15 @@ BENCHMARK_HELP = f"""Train each classifier on real + k × |real train| synthetic
 @click.option("--train-steps", type=click.IntRange(min=1), help="Steps to train each generator (default: each plugin's own budget).")
 @click.option("--out", default="fersyn-benchmark", show_default=True, type=click.Path(file_okay=False), help="Folder for results.")
 @click.option("--force", is_flag=True, help="Move aside results of a different configuration found in --out.")
+@_plugin_options_flag("identity")
+@_plugin_options_flag("expression")
+@_plugin_options_flag("classifier")
 @click.pass_context
 def benchmark_command(ctx: click.Context, **options: Any) -> None:
     from click.core import ParameterSource
 
     from fersyn.benchmark import benchmark
+    from fersyn.options import parse_pairs
 
     if all(ctx.get_parameter_source(name) == ParameterSource.DEFAULT for name in options):
         options.update(EMBEDDED_DEFAULT)
@@ -277,9 +297,11 @@ def benchmark_command(ctx: click.Context, **options: Any) -> None:
         options["data"], options["out"], ratios=options["ratio"], synthetic=options["synthetic"],
         identity=options["identity"], expression=options["expression"], classifiers=options["classifiers"],
         seeds=options["seeds"], budget=options["budget"], epochs=options["epochs"], steps=options["steps"],
-        patience=options["patience"], synthetic_only=options["synthetic_only"], test_data=options["test_data"],
+        patience=options["patience"], synthetic_only=options["synthetic_only"], controls=options["controls"],
+        test_data=options["test_data"],
         emotions=options["emotions"], image_size=options["image_size"], split_seed=options["split_seed"],
         generator_steps=options["train_steps"], force=options["force"], plugins_dir=ctx.obj["plugins_dir"],
+        **{f"{kind}_options": parse_pairs(options[f"{kind}_opt"], f"--{kind}-opt") for kind in KIND_CHOICES},
     )
     click.echo(result.table)
     click.echo(f"{result.trained} cells trained ({result.failed} failed), {result.skipped} already done; "

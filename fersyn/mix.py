@@ -15,7 +15,7 @@ import logging
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterator, Sequence
+from typing import TYPE_CHECKING, Callable, Iterator, Sequence
 
 import numpy as np
 
@@ -36,6 +36,32 @@ class SyntheticDraw:
     rows: np.ndarray
     labels: np.ndarray
     repeated: int  # rows drawn more than once because an emotion ran out
+
+
+def balanced_draw(rows_by_class: dict[int, np.ndarray], count: int, rng: np.random.Generator,
+                  order: Callable[[np.ndarray], np.ndarray]) -> SyntheticDraw:
+    """`count` rows balanced over the classes of `rows_by_class`, each class's rows taken in `order`
+    without replacement while they last, then all again; sorted by row."""
+    classes = sorted(rows_by_class)
+    quota = np.full(len(classes), count // len(classes))
+    quota[rng.permutation(len(classes))[: count % len(classes)]] += 1  # who gets the remainder: by chance
+    rows, labels, repeated = [], [], 0
+    for c, wanted in zip(classes, quota):
+        available = rows_by_class[c]
+        whole, rest = divmod(int(wanted), len(available))
+        rows.append(np.concatenate([available] * whole + [order(available)[:rest]]))
+        labels.append(np.full(int(wanted), c))
+        repeated += int(wanted) - min(int(wanted), len(available))
+    rows, labels = np.concatenate(rows), np.concatenate(labels)
+    by_row = np.argsort(rows, kind="stable")
+    return SyntheticDraw(rows[by_row], labels[by_row], repeated)
+
+
+def augmentation_draw(labels: np.ndarray, count: int, rng: np.random.Generator) -> SyntheticDraw:
+    """Which real training faces (indices into `labels`) get an augmented copy: `count` of them,
+    balanced over the emotions like a synthetic draw."""
+    rows_by_class = {c: np.flatnonzero(labels == c) for c in np.unique(labels)}
+    return balanced_draw(rows_by_class, count, rng, rng.permutation)
 
 
 class SyntheticSource:
@@ -116,20 +142,7 @@ class SyntheticSource:
 
     def draw(self, count: int, rng: np.random.Generator) -> SyntheticDraw:
         """`count` rows balanced over the emotions both sets have, without replacement while they last."""
-        classes = sorted(self.rows_by_class)
-        quota = np.full(len(classes), count // len(classes))
-        quota[rng.permutation(len(classes))[: count % len(classes)]] += 1  # who gets the remainder: by chance
-        rows, labels, repeated = [], [], 0
-        for c, wanted in zip(classes, quota):
-            available = self.rows_by_class[c]
-            whole, rest = divmod(int(wanted), len(available))
-            taken = [available] * whole + [self._chunk_order(available, rng)[:rest]]
-            repeated += int(wanted) - min(int(wanted), len(available))
-            rows.append(np.concatenate(taken))
-            labels.append(np.full(int(wanted), c))
-        rows, labels = np.concatenate(rows), np.concatenate(labels)
-        order = np.argsort(rows, kind="stable")
-        return SyntheticDraw(rows[order], labels[order], repeated)
+        return balanced_draw(self.rows_by_class, count, rng, lambda rows: self._chunk_order(rows, rng))
 
     def _chunk_order(self, rows: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         """`rows` grouped by HDF5 chunk, the groups in random order: a prefix touches few chunks."""
@@ -170,10 +183,11 @@ class TrainingStream:
     seed: int
     source: SyntheticSource | None = None
     draw: SyntheticDraw | None = None
+    augmented: SyntheticDraw | None = None  # the augmentation control: rows of the real faces to copy
 
     @property
     def size(self) -> int:
-        return len(self.real_labels) + (0 if self.draw is None else len(self.draw.rows))
+        return len(self.real_labels) + sum(len(extra.rows) for extra in (self.draw, self.augmented) if extra is not None)
 
     @property
     def steps_per_epoch(self) -> int:
@@ -191,6 +205,9 @@ class TrainingStream:
         if self.draw is not None and len(self.draw.rows):
             parts.append(self._synthetic_dataset())
             weights.append(len(self.draw.rows))
+        if self.augmented is not None and len(self.augmented.rows):
+            parts.append(self._augmented_dataset())
+            weights.append(len(self.augmented.rows))
         if len(parts) == 1:
             mixed = parts[0]
         else:  # interleaved at random in proportion, until both run out: each face once per epoch
@@ -226,3 +243,41 @@ class TrainingStream:
             blocks = blocks.map(lambda x, y: (tf.cast(tf.round(tf.clip_by_value(
                 tf.image.resize(x, (size, size), antialias=True), 0, 255)), tf.uint8), y))
         return blocks.unbatch()
+
+    def _augmented_dataset(self) -> "tf.data.Dataset":
+        """Augmented copies of real faces, each with its own fixed transform (seeded by the copy's
+        index): an extra set of images like a synthetic draw, not fresh noise every epoch."""
+        import tensorflow as tf
+
+        rows, labels = self.augmented.rows, self.augmented.labels.astype(np.int64)
+        faces = tf.constant(self.real_images[rows])
+        copies = tf.data.Dataset.from_tensor_slices((np.arange(len(rows)), labels))
+        copies = copies.shuffle(len(rows), seed=self.seed, reshuffle_each_iteration=True)
+        return copies.map(lambda i, y: (augment_face(faces[i], tf.stack([tf.cast(self.seed, tf.int64), i])), y))
+
+
+def augment_face(face: "tf.Tensor", seed: "tf.Tensor") -> "tf.Tensor":
+    """A classical augmentation of one uint8 face (H×W×1), the same for the same `seed` (2 ints): a
+    horizontal flip half the time, rotation within ±10°, shift within ±3 pixels, brightness within
+    ±15 % and contrast between 0.8 and 1.2 — each keeps the face's emotion."""
+    import math as _math
+
+    import tensorflow as tf
+
+    seeds = tf.random.experimental.stateless_split(tf.cast(seed, tf.int64), 5)
+    image = tf.cast(face, tf.float32) / 255.0
+    image = tf.image.stateless_random_flip_left_right(image, seeds[0])
+    angle = tf.random.stateless_uniform([], seeds[1], -10.0, 10.0) * _math.pi / 180.0
+    shift = tf.random.stateless_uniform([2], seeds[2], -3.0, 3.0)
+    size = tf.cast(tf.shape(image)[0], tf.float32)
+    centre = (size - 1.0) / 2.0
+    cos, sin = tf.cos(angle), tf.sin(angle)
+    # Output pixel (x, y) reads input (a0 x + a1 y + a2, b0 x + b1 y + b2): rotate about the centre, then shift.
+    transform = tf.stack([cos, -sin, centre - cos * centre + sin * centre - shift[0],
+                          sin, cos, centre - sin * centre - cos * centre - shift[1], 0.0, 0.0])
+    image = tf.raw_ops.ImageProjectiveTransformV3(
+        images=image[None], transforms=transform[None], output_shape=tf.shape(image)[:2], fill_value=0.0,
+        interpolation="BILINEAR", fill_mode="REFLECT")[0]
+    image = tf.image.stateless_random_brightness(image, 0.15, seeds[3])
+    image = tf.image.stateless_random_contrast(image, 0.8, 1.2, seeds[4])
+    return tf.cast(tf.round(tf.clip_by_value(image, 0.0, 1.0) * 255.0), tf.uint8)

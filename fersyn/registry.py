@@ -32,6 +32,7 @@ from typing import Any, Callable, Iterator, TypeVar
 from fersyn.contracts import KINDS, Plugin
 from fersyn.emotions import closest
 from fersyn.errors import FersynError
+from fersyn.options import build_options
 
 ENTRY_POINT_GROUPS = {"identity": "fersyn.identity", "expression": "fersyn.expression", "classifier": "fersyn.classifiers"}
 PLUGINS_DIR_ENV = "FERSYN_PLUGINS_DIR"
@@ -187,13 +188,10 @@ def get_plugin(kind: str, name: str) -> PluginInfo:
 
 
 def create_plugin(kind: str, name: str, *, image_size: int = 48, channels: int = 1, **options: Any) -> Plugin:
-    """A new instance of plugin `name`, with `options` set on its Options dataclass."""
+    """A new instance of plugin `name`, with `options` (typed values, or strings from the command
+    line) checked against its Options dataclass."""
     cls = get_plugin(kind, name).cls
-    try:
-        settings = cls.Options(**options)
-    except TypeError as error:
-        raise FersynError(f"{kind} plugin '{name}': bad options ({error})") from None
-    return cls(settings, image_size=image_size, channels=channels)
+    return cls(build_options(cls.Options, options, f"{kind} plugin '{name}'"), image_size=image_size, channels=channels)
 
 
 def describe_plugins(kind: str | None = None) -> dict[str, list[dict[str, str]]]:
@@ -202,6 +200,41 @@ def describe_plugins(kind: str | None = None) -> dict[str, list[dict[str, str]]]
         "plugins": [{"name": p.name, "kind": p.kind, "origin": p.origin, "description": p.description} for p in list_plugins(kind)],
         "broken": [{"source": b.source, "origin": b.origin, "error": b.error} for b in broken_plugins()],
     }
+
+
+def describe_plugin(name: str, kind: str | None = None) -> dict[str, Any]:
+    """One plugin, JSON-ready: description, kind, origin, and its options (`fersyn plugins NAME`)."""
+    from fersyn.options import option_specs
+
+    matches = [info for info in list_plugins(kind) if info.name == name]
+    if not matches:
+        if kind:
+            get_plugin(kind, name)  # fails, naming the closest plugin of that kind
+        _unknown_anywhere(name)
+    if len(matches) > 1:
+        raise FersynError(f"'{name}' names plugins of several kinds ({', '.join(m.kind for m in matches)}); add --kind")
+    info = matches[0]
+    options = [{"name": o.name, "type": o.type_name, "default": o.default, "help": o.help} for o in option_specs(info.cls.Options)]
+    return {"name": info.name, "kind": info.kind, "origin": info.origin, "description": info.description,
+            "module": info.cls.__module__, "options": options}
+
+
+def _unknown_anywhere(name: str) -> None:
+    known = sorted({info.name for info in list_plugins()})
+    hint = closest(name, known)
+    suggestion = f"; did you mean '{hint}'?" if hint else ""
+    raise FersynError(f"unknown plugin '{name}'{suggestion} (known: {', '.join(known)}; see `fersyn plugins`)")
+
+
+def format_plugin(plugin: dict[str, Any]) -> str:
+    """What `fersyn plugins NAME` prints."""
+    lines = [f"{plugin['name']} ({plugin['kind']} plugin, origin: {plugin['origin']}, module {plugin['module']})",
+             f"  {plugin['description']}", ""]
+    if not plugin["options"]:
+        return "\n".join(lines + ["options: none"])
+    rows = [("OPTION", "TYPE", "DEFAULT", "HELP")] + [(o["name"], o["type"], repr(o["default"]), o["help"]) for o in plugin["options"]]
+    widths = [max(len(row[i]) for row in rows) for i in range(3)]
+    return "\n".join(lines + ["  ".join(cell.ljust(w) for cell, w in zip(row[:3], widths)) + "  " + row[3] for row in rows])
 
 
 def format_plugins(listing: dict[str, list[dict[str, str]]]) -> str:

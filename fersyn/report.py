@@ -2,7 +2,9 @@
 
 Per classifier: test accuracy over seeds at each synthetic ratio (mean, 95 % CI, gain over real
 only), the synthetic-only baseline, and the bound of fersyn.stats.BOUND_RULE, so that "how much
-synthetic data still helps" gets one stated answer. Only successful cells count; failed ones are listed.
+synthetic data still helps" gets one stated answer; where the sweep ran the augmentation control
+(augmented copies of real faces instead of synthetic ones), the same for it and, per ratio, whether
+the GAN did better. Only successful cells count; failed ones are listed.
 """
 
 from __future__ import annotations
@@ -20,12 +22,14 @@ import pandas as pd
 from fersyn.errors import FersynError
 from fersyn.files import atomic_output
 from fersyn.grid import save_figure
-from fersyn.results import REAL_PLUS_SYNTHETIC, RESULTS, SUMMARY, SWEEP, SYNTHETIC_ONLY, read_results
-from fersyn.stats import BOUND_RULE, find_bound, mean_ci
+from fersyn.results import (REAL_PLUS_AUGMENTED, REAL_PLUS_SYNTHETIC, RESULTS, SUMMARY, SWEEP, SYNTHETIC_ONLY,
+                             read_results)
+from fersyn.stats import BOUND_RULE, find_bound, mean_ci, paired_difference
 
 _ROW_COLUMNS = ("status", "error", "classifier", "training", "ratio", "seed", "emotions", "budget")
 _SCORE_COLUMNS = ("n_synthetic", "accuracy", "macro_f1", "confusion", "cross_accuracy")  # successful cells only
 _TABLE_WIDTH = 100
+_CONTROL = "augmentation control"
 
 
 @dataclass
@@ -69,9 +73,13 @@ def summarise(rows: pd.DataFrame, provenance: dict | None = None) -> dict:
 
 
 def format_table(summary: dict) -> str:
-    """One plain-text table per classifier, with its synthetic-only line and its bound."""
+    """One plain-text table per classifier, with its synthetic-only line and its bound, and one for its
+    augmentation control, if run, ending in the GAN's difference to it per ratio."""
     blocks = [f"Accuracy on real test faces, % (budget: {summary['budget']}; mean ± 95 % CI half-width over seeds)"]
-    blocks += [_classifier_table(name, result) for name, result in summary["classifiers"].items()]
+    for name, result in summary["classifiers"].items():
+        blocks.append(_classifier_table(name, result))
+        if result["augment_control"]:
+            blocks.append(_control_table(name, result["augment_control"]))
     if summary["failed_cells"]:
         blocks.append(f"{len(summary['failed_cells'])} failed cell(s) not counted; see summary.json")
     return "\n\n".join(blocks) + "\n"
@@ -79,7 +87,7 @@ def format_table(summary: dict) -> str:
 
 def plot_accuracy(summary: dict, path: str | Path) -> Path:
     """accuracy_vs_ratio.png: per classifier, mean accuracy over seeds against the ratio, with its 95 % CI
-    band, real-only and synthetic-only lines and the bound."""
+    band, real-only and synthetic-only lines and the bound, and its augmentation control (dashed, squares)."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure  # not pyplot: no global backend switch, nothing left open
 
@@ -88,11 +96,11 @@ def plot_accuracy(summary: dict, path: str | Path) -> Path:
     axis = figure.subplots()
     for index, (name, result) in enumerate(summary["classifiers"].items()):
         colour, entries = f"C{index}", result["ratios"]
-        ratios = [entry["ratio"] for entry in entries]
         if entries:  # none when only synthetic-only cells succeeded
-            axis.plot(ratios, [100 * entry["mean"] for entry in entries], marker="o", color=colour, label=f"{name}: mean")
-            axis.fill_between(ratios, *zip(*(_percent_interval(entry) for entry in entries)), color=colour, alpha=0.2,
-                              label=f"{name}: 95 % CI")
+            _plot_ratios(axis, entries, colour, (f"{name}: mean", f"{name}: 95 % CI"), 0.2, marker="o")
+        if result["augment_control"]:
+            _plot_ratios(axis, result["augment_control"]["ratios"], colour,
+                         (f"{name}: {_CONTROL}", f"{name}: {_CONTROL}, 95 % CI"), 0.08, marker="s", linestyle="--")
         real_only = next((entry for entry in entries if entry["ratio"] == 0), None)
         if real_only:
             axis.axhline(100 * real_only["mean"], color=colour, linestyle=":", label=f"{name}: real only")
@@ -103,7 +111,9 @@ def plot_accuracy(summary: dict, path: str | Path) -> Path:
             bound = next(entry for entry in entries if entry["ratio"] == result["bound"]["bound"])
             axis.plot([bound["ratio"]], [100 * bound["mean"]], marker="*", markersize=16, color=colour,
                       linestyle="none", label=f"{name}: bound (ratio {bound['ratio']:g})")
-    axis.set_xlabel("ratio k: synthetic images per real training image (0 = real only)")
+    extra = "synthetic (control: augmented)" if any(r["augment_control"] for r in summary["classifiers"].values()) \
+        else "synthetic"
+    axis.set_xlabel(f"ratio k: {extra} images per real training image (0 = real only)")
     axis.set_ylabel("accuracy on real test faces (%)")
     axis.set_title(f"Test accuracy against synthetic ratio (budget: {summary['budget']})")
     axis.grid(alpha=0.3)
@@ -166,17 +176,61 @@ def _read_provenance(directory: Path) -> dict:
 
 
 def _summarise_classifier(cells: pd.DataFrame) -> dict:
-    by_ratio = {float(ratio): group for ratio, group in cells[cells["training"] == REAL_PLUS_SYNTHETIC].groupby("ratio")}
-    numbers = {ratio: _cell_statistics(group) for ratio, group in sorted(by_ratio.items())}
-    real_only = numbers[0.0]["mean"] if 0.0 in numbers else None
-    accuracy = {ratio: dict(zip(group["seed"].astype(int), group["accuracy"].astype(float)))
-                for ratio, group in by_ratio.items()}
+    gan, augmented = _by_ratio(cells, REAL_PLUS_SYNTHETIC), _by_ratio(cells, REAL_PLUS_AUGMENTED)
+    real_only = _cell_statistics(gan[0.0])["mean"] if 0.0 in gan else None
     synthetic_only = cells[cells["training"] == SYNTHETIC_ONLY]
+    ratios, bound = _ratios_and_bound(gan, real_only)
     return {
-        "ratios": [{"ratio": ratio, **entry, **_gains(entry["mean"], real_only)} for ratio, entry in numbers.items()],
+        "ratios": ratios,
         "synthetic_only": None if synthetic_only.empty else _cell_statistics(synthetic_only),
-        "bound": find_bound(accuracy) if len(accuracy) >= 2 else None,
+        "bound": bound,
+        "augment_control": _augment_control(gan, augmented, real_only) if augmented else None,
     }
+
+
+def _augment_control(gan: dict[float, pd.DataFrame], augmented: dict[float, pd.DataFrame],
+                     real_only: float | None) -> dict:
+    """The augmentation control's ratios and bound, over the real-only cells and the augmented ones, and
+    the GAN's difference to it at each ratio above 0 that both ran."""
+    baseline = {0.0: gan[0.0]} if 0.0 in gan else {}
+    ratios, bound = _ratios_and_bound({**augmented, **baseline}, real_only)
+    return {
+        "ratios": ratios,
+        "bound": bound,
+        "gan_minus_augment": [_gan_minus_augment(ratio, gan[ratio], augmented[ratio])
+                              for ratio in sorted(augmented) if ratio > 0 and ratio in gan],
+    }
+
+
+def _gan_minus_augment(ratio: float, gan: pd.DataFrame, augmented: pd.DataFrame) -> dict:
+    """Mean GAN minus mean augmented accuracy over their shared seeds, in points, tested two-sided."""
+    paired = paired_difference(_accuracy_by_seed(gan), _accuracy_by_seed(augmented))
+    if paired["significant"] is None:
+        verdict = "too few seeds to test"
+    elif paired["significant"]:
+        verdict = "GAN better" if paired["difference"] > 0 else "augmentation better"
+    else:
+        verdict = "no significant difference"
+    return {"ratio": ratio, "seeds": paired["seeds"], "difference_points": 100 * paired["difference"],
+            "p_value": paired["p_value"], "verdict": verdict}
+
+
+def _by_ratio(cells: pd.DataFrame, training: str) -> dict[float, pd.DataFrame]:
+    """The cells of one kind of training, by ratio."""
+    return {float(ratio): group for ratio, group in cells[cells["training"] == training].groupby("ratio")}
+
+
+def _ratios_and_bound(by_ratio: dict[float, pd.DataFrame], real_only: float | None) -> tuple[list[dict], dict | None]:
+    """One entry per ratio, in order, with its gains over `real_only`, and the bound (None under 2 ratios)."""
+    ratios = sorted(by_ratio)
+    numbers = {ratio: _cell_statistics(by_ratio[ratio]) for ratio in ratios}
+    entries = [{"ratio": ratio, **entry, **_gains(entry["mean"], real_only)} for ratio, entry in numbers.items()]
+    accuracy = {ratio: _accuracy_by_seed(by_ratio[ratio]) for ratio in ratios}
+    return entries, find_bound(accuracy) if len(accuracy) >= 2 else None
+
+
+def _accuracy_by_seed(cells: pd.DataFrame) -> dict[int, float]:
+    return dict(zip(cells["seed"].astype(int), cells["accuracy"].astype(float)))
 
 
 def _gains(mean: float, real_only: float | None) -> dict:
@@ -212,22 +266,35 @@ def _json_ready(value: Any) -> Any:
     return value
 
 
-def _classifier_table(name: str, result: dict) -> str:
-    entries = result["ratios"] + ([result["synthetic_only"]] if result["synthetic_only"] else [])
+def _control_table(name: str, control: dict) -> str:
+    """The augmentation control's table and bound, then the GAN's difference to it per ratio."""
+    lines = [_classifier_table(f"{name} · {_CONTROL} (augmented copies of real faces instead of synthetic)", control,
+                               extra="augmented")]
+    for entry in control["gan_minus_augment"]:
+        points = "no shared seed" if entry["difference_points"] is None else f"{entry['difference_points']:+.1f} pts"
+        p = "" if entry["p_value"] is None else f"p = {entry['p_value']:.2g}, "
+        lines.append(f"GAN − augment at ratio {entry['ratio']:g}: {points} ({p}{entry['verdict']})")
+    return "\n".join(lines)
+
+
+def _classifier_table(title: str, result: dict, extra: str = "synthetic") -> str:
+    """The table of `result`'s ratios (and synthetic-only line, if any) and its bound; `extra` names the added images."""
+    synthetic_only = result.get("synthetic_only")
+    entries = result["ratios"] + ([synthetic_only] if synthetic_only else [])
     with_cross = any(entry["cross_accuracy"] for entry in entries)
-    header = ["ratio", "synthetic", "seeds", "accuracy", "gain pts", "gain %", "macro-F1"]
+    header = ["ratio", extra, "seeds", "accuracy", "gain pts", "gain %", "macro-F1"]
     header += ["cross-data acc"] if with_cross else []
     lines = [header]
     for entry in entries:
         line = [
-            "synthetic only" if entry is result["synthetic_only"] else f"{entry['ratio']:g}",
+            "synthetic only" if entry is synthetic_only else f"{entry['ratio']:g}",
             f"{entry['n_synthetic']:.0f}", str(entry["seeds"]), _percent_with_ci(entry),
             _signed(entry.get("gain_points")), _signed(entry.get("gain_percent")), f"{100 * entry['macro_f1_mean']:.1f}",
         ]
         line += [_percent_with_ci(entry["cross_accuracy"]) if entry["cross_accuracy"] else "–"] if with_cross else []
         lines.append(line)
     widths = [max(len(line[column]) for line in lines) for column in range(len(header))]
-    text = [f"{name}"] + [
+    text = [title] + [
         "  ".join([line[0].ljust(widths[0])] + [cell.rjust(width) for cell, width in zip(line[1:], widths[1:])])
         for line in lines
     ]
@@ -249,6 +316,15 @@ def _percent_with_ci(numbers: dict) -> str:
     low, high = numbers["ci95"]
     mean = f"{100 * numbers['mean']:.1f}"
     return mean if low is None else f"{mean} ± {100 * (high - low) / 2:.1f}"
+
+
+def _plot_ratios(axis: Any, entries: list[dict], colour: str, labels: tuple[str, str], band_alpha: float,
+                 **style: Any) -> None:
+    """Mean accuracy against the ratio, and its 95 % CI band."""
+    ratios = [entry["ratio"] for entry in entries]
+    axis.plot(ratios, [100 * entry["mean"] for entry in entries], color=colour, label=labels[0], **style)
+    axis.fill_between(ratios, *zip(*(_percent_interval(entry) for entry in entries)), color=colour, alpha=band_alpha,
+                      label=labels[1])
 
 
 def _percent_interval(entry: dict) -> tuple[float, float]:

@@ -21,9 +21,11 @@ from fersyn.files import atomic_output
 RESULTS = "results.csv"
 SWEEP = "sweep.json"
 SUMMARY = "summary.json"
-# The `training` column: real faces plus k × as many synthetic ones (k = 0: real only), or synthetic alone.
+# The `training` column: real faces plus k × as many synthetic ones (k = 0: real only), synthetic alone,
+# or (the augmentation control) real faces plus k × as many augmented copies of real training faces.
 REAL_PLUS_SYNTHETIC = "real+synthetic"
 SYNTHETIC_ONLY = "synthetic-only"
+REAL_PLUS_AUGMENTED = "real+augmented"
 
 
 def cell_key(config: dict[str, Any]) -> str:

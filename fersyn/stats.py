@@ -91,6 +91,27 @@ def find_bound(accuracy: Mapping[float, Mapping[int, float]], alpha: float = ALP
     }
 
 
+def paired_difference(a: Mapping[int, float], b: Mapping[int, float], alpha: float = ALPHA) -> dict:
+    """Mean of a[seed] − b[seed] over the seeds both share, the p-value of a two-sided paired t-test
+    (3 or more shared seeds whose differences vary; else None) and whether the difference is
+    significant: p < alpha, or, for a difference equal on every seed, whether it is non-zero (None
+    under 3 seeds)."""
+    import numpy as np
+    from scipy import stats
+
+    shared = sorted(set(a) & set(b))
+    differences = np.array([a[seed] - b[seed] for seed in shared], dtype=float)
+    mean = float(differences.mean()) if shared else math.nan
+    p, significant = None, None
+    if len(shared) >= 3:
+        if np.ptp(differences) <= _FLOAT_NOISE:  # no variance, no t: as in BOUND_RULE, the sign decides
+            significant = abs(mean) > _FLOAT_NOISE
+        else:
+            p = float(stats.ttest_1samp(differences, 0.0).pvalue)
+            significant = p < alpha
+    return {"seeds": len(shared), "difference": mean, "p_value": p, "significant": significant}
+
+
 def _significantly_below(
     candidate: Mapping[int, float], best: Mapping[int, float], alpha: float
 ) -> tuple[bool, float | None, str]:

@@ -272,3 +272,38 @@ def test_a_set_fitted_on_the_training_split_only_is_accepted(tmp_path):
     assert result.exit_code == 0, result.output
     assert "1 of 2 cells already finished" in result.output
     assert pd.read_csv(tmp_path / "out" / "results.csv")["n_synthetic"].tolist() == [0, 101]
+
+
+def test_augmentation_control_and_classifier_options_sit_beside_the_gan_cells(tmp_path, synthetic):
+    out = tmp_path / "control"
+    result = run("benchmark", "--data", "toy", "--synthetic", synthetic, "--ratio", "0,1", "--seeds", "1", "--steps", "16",
+                 "--control", "augment", "--classifier-opt", "width=8", "--out", out)
+    assert result.exit_code == 0, result.output
+    rows = pd.read_csv(out / "results.csv")
+    assert sorted(zip(rows["training"], rows["ratio"])) == [("real+augmented", 1.0), ("real+synthetic", 0.0),
+                                                            ("real+synthetic", 1.0)]
+    augmented = rows[rows["training"] == "real+augmented"].iloc[0]
+    assert augmented["n_augmented"] == augmented["n_synthetic"] == 1008 and augmented["synthetic_repeated"] == 0
+    assert set(rows["classifier"]) == {"small-cnn(width=8)"} and set(rows["classifier_plugin"]) == {"small-cnn"}
+    assert {json.loads(o)["width"] for o in rows["classifier_options"]} == {8}
+    summary = json.loads((out / "summary.json").read_text())
+    control = summary["classifiers"]["small-cnn(width=8)"]["augment_control"]
+    assert [entry["ratio"] for entry in control["ratios"]] == [0, 1]
+    assert "augmentation control" in result.stdout
+
+
+def test_augmented_copies_are_fixed_per_copy_and_keep_their_label():
+    import tensorflow as tf
+
+    from fersyn.mix import augment_face, augmentation_draw
+
+    faces = toy_faceset(identities=4, repeats=1)
+    first = augment_face(tf.constant(faces.images[0]), tf.constant([0, 5], tf.int64)).numpy()
+    again = augment_face(tf.constant(faces.images[0]), tf.constant([0, 5], tf.int64)).numpy()
+    other = augment_face(tf.constant(faces.images[0]), tf.constant([0, 6], tf.int64)).numpy()
+    assert np.array_equal(first, again) and not np.array_equal(first, other)
+    assert first.dtype == np.uint8 and first.shape == faces.images[0].shape
+    assert np.abs(first.astype(float) - faces.images[0]).mean() < 60  # a face still, not noise
+    draw = augmentation_draw(faces.labels, 30, np.random.default_rng(0))
+    assert np.array_equal(faces.labels[draw.rows], draw.labels)  # each copy keeps its face's emotion
+    assert sorted(np.bincount(draw.labels)) == [5] * 6 and draw.repeated == 6  # 4 faces per emotion, 5 wanted

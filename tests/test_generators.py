@@ -77,3 +77,20 @@ def test_stargan_moves_faces_towards_the_target_emotion(toy_train, tmp_path):
     assert np.array_equal(loaded.apply(sources[:5], ["fear"] * 5, seed=0), edits[2, :5])
     with pytest.raises(FersynError, match="not contempt"):
         loaded.apply(sources[:1], ["contempt"], seed=0)
+
+
+def test_real_identities_are_training_faces_drawn_without_replacement(toy_train, tmp_path):
+    real = create_plugin("identity", "real")
+    with pytest.raises(FersynError, match="fit it on the training faces before sampling"):
+        real.sample(3, seed=0)
+    all_faces, split = toy_train
+    faces = all_faces.images[split.train[:50]]
+    real.fit(faces)
+    sample = real.sample(120, seed=1)
+    assert sample.shape == (120, 48, 48, 1) and sample.dtype == np.uint8
+    as_rows = {face.tobytes(): i for i, face in enumerate(faces)}
+    drawn = [as_rows[face.tobytes()] for face in sample]  # every sampled face is a training face
+    assert sorted(drawn[:50]) == list(range(50)) and len(set(drawn[100:])) == 20  # no repeat before all are used
+    assert np.array_equal(real.sample(120, seed=1), sample) and not np.array_equal(real.sample(120, seed=2), sample)
+    real.save(tmp_path)
+    assert np.array_equal(get_plugin("identity", "real").cls.load(tmp_path).sample(120, seed=1), sample)

@@ -6,8 +6,9 @@ import sys
 import numpy as np
 import pytest
 from scipy.stats import t as student_t
+from scipy.stats import ttest_rel
 
-from fersyn.stats import BOUND_RULE, classification_scores, find_bound, mean_ci
+from fersyn.stats import BOUND_RULE, classification_scores, find_bound, mean_ci, paired_difference
 
 
 def test_scores_of_a_hand_worked_example():
@@ -117,6 +118,32 @@ def test_equal_differences_on_every_seed_decide_without_a_t_statistic():
     assert same["p_values"]["1"] == 1.0
     constant_gain = find_bound(_by_seed({0: [0.6, 0.7, 0.8], 1: [0.7, 0.8, 0.9]}))
     assert constant_gain["bound"] == 1 and constant_gain["p_values"]["0"] == 0.0
+
+
+def test_paired_difference_is_a_two_sided_paired_t_test_over_shared_seeds():
+    gan, augmented = [0.70, 0.74, 0.72, 0.71], [0.63, 0.66, 0.65, 0.64]
+    a = dict(enumerate(gan)) | {9: 0.99}  # seeds the other lacks do not count
+    b = dict(enumerate(augmented)) | {8: 0.10}
+    result = paired_difference(a, b)
+    assert result["seeds"] == 4
+    assert result["difference"] == pytest.approx(statistics.mean(gan) - statistics.mean(augmented))
+    assert result["p_value"] == pytest.approx(ttest_rel(gan, augmented).pvalue) and result["significant"] is True
+    noise = paired_difference(dict(enumerate([0.72, 0.72, 0.74])), dict(enumerate([0.73, 0.71, 0.75])))
+    assert noise["p_value"] == pytest.approx(ttest_rel([0.72, 0.72, 0.74], [0.73, 0.71, 0.75]).pvalue)
+    assert noise["p_value"] > 0.05 and noise["significant"] is False
+    assert paired_difference(a, b, alpha=1e-9)["significant"] is False
+
+
+def test_paired_difference_without_a_t_statistic():
+    two = paired_difference({0: 0.7, 1: 0.8}, {0: 0.6, 1: 0.6})
+    assert (two["seeds"], two["p_value"], two["significant"]) == (2, None, None)
+    assert two["difference"] == pytest.approx(0.15)
+    none = paired_difference({0: 0.7}, {1: 0.6})
+    assert none["seeds"] == 0 and math.isnan(none["difference"]) and none["significant"] is None
+    constant = paired_difference({0: 0.6, 1: 0.7, 2: 0.8}, {0: 0.5, 1: 0.6, 2: 0.7})  # +0.1 on every seed
+    assert constant["p_value"] is None and constant["significant"] is True
+    same = paired_difference({0: 0.6, 1: 0.7, 2: 0.8}, {0: 0.6, 1: 0.7, 2: 0.8})
+    assert same["p_value"] is None and same["significant"] is False and same["difference"] == 0
 
 
 def test_rule_and_import_stay_light():

@@ -2,19 +2,26 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import TYPE_CHECKING
 
-from fersyn.contracts import Classifier
+from fersyn.contracts import Classifier, option
 from fersyn.registry import register_classifier
 
 if TYPE_CHECKING:
     import keras
 
 
+@dataclasses.dataclass
+class PaperCNNOptions:
+    dense_units: int = option(1024, "units of the dense layer before the output (the paper: 1024)")
+
+
 @register_classifier("paper-cnn")
 class PaperCNN(Classifier):
     """The VISAPP 2023 paper's CNN (4 conv, 1024 dense, dropout); ≈155 MFLOP/image at 48×48."""
 
+    Options = PaperCNNOptions
     learning_rate = 1e-4
 
     def build_model(self, input_shape: tuple[int, int, int], num_classes: int) -> "keras.Model":
@@ -33,7 +40,7 @@ class PaperCNN(Classifier):
                 layers.MaxPooling2D(2),
                 layers.Dropout(0.25),
                 layers.Flatten(),
-                layers.Dense(1024, activation="relu"),
+                layers.Dense(self.options.dense_units, activation="relu"),
                 layers.Dropout(0.5),
                 layers.Dense(num_classes, activation="softmax"),
             ],
@@ -41,17 +48,24 @@ class PaperCNN(Classifier):
         )
 
 
+@dataclasses.dataclass
+class SmallCNNOptions:
+    width: int = option(16, "filters of the first conv block, doubled in each of the next two")
+    dropout: float = option(0.3, "dropout rate before the dense layer")
+
+
 @register_classifier("small-cnn")
 class SmallCNN(Classifier):
     """A small CNN (3 conv blocks 16-32-64 with batch norm, dense 64); ≈ 1/14 of paper-cnn's FLOPs."""
 
+    Options = SmallCNNOptions
     learning_rate = 1e-3
 
     def build_model(self, input_shape: tuple[int, int, int], num_classes: int) -> "keras.Model":
         from keras import layers, Sequential
 
         blocks = []
-        for filters in (16, 32, 64):
+        for filters in (self.options.width, 2 * self.options.width, 4 * self.options.width):
             blocks += [
                 layers.Conv2D(filters, 3, padding="same", use_bias=False),
                 # Keras' default momentum (0.99) left a CK+-sized run at chance; 0.9 settles in time.
@@ -61,7 +75,7 @@ class SmallCNN(Classifier):
             ]
         return Sequential(
             # Flatten, not global pooling: where a feature sits (brow vs mouth) is what tells the emotion.
-            [layers.Input(input_shape), *blocks, layers.Flatten(), layers.Dropout(0.3),
+            [layers.Input(input_shape), *blocks, layers.Flatten(), layers.Dropout(self.options.dropout),
              layers.Dense(64, activation="relu"), layers.Dense(num_classes, activation="softmax")],
             name="small_cnn",
         )

@@ -16,7 +16,7 @@ import numpy as np
 import tensorflow as tf
 from keras import layers
 
-from fersyn.contracts import IdentityGenerator
+from fersyn.contracts import IdentityGenerator, option
 from fersyn.generators.training import GANModel, GANPlugin, batches, diff_augment, fit_for_steps, to_uint8
 from fersyn.registry import register_identity
 
@@ -99,13 +99,12 @@ class DCGAN(GANModel):
 
 @dataclasses.dataclass
 class DCGANOptions:
-    steps: int = 3000  # ≈ 6-7 min on a 2-core CPU at 48×48
-    batch_size: int = 32
-    latent_dim: int = 128
-    width: int = 24  # generator channels 8w-4w-2w-w; 24 trains ≈ 1.6× faster than 32
-    learning_rate: float = 2e-4
-    augment: bool = True
-
+    steps: int = option(3000, "training steps (≈ 7 min on a 2-core CPU at 48×48)")
+    batch_size: int = option(32, "faces per step")
+    latent_dim: int = option(128, "size of the random code behind each identity")
+    width: int = option(24, "generator channels 8w-4w-2w-w (32 trains 1.6× slower)")
+    learning_rate: float = option(2e-4, "Adam learning rate of both networks")
+    augment: bool = option(True, "differentiable augmentation of the discriminator's inputs")
 
 @register_identity("dcgan")
 class DCGANIdentity(GANPlugin, IdentityGenerator):

@@ -19,7 +19,7 @@ import numpy as np
 import tensorflow as tf
 from keras import layers
 
-from fersyn.contracts import ExpressionGenerator
+from fersyn.contracts import ExpressionGenerator, option
 from fersyn.errors import FersynError
 from fersyn.generators.training import GANModel, GANPlugin, batches, diff_augment, fit_for_steps, to_uint8, to_unit_range
 from fersyn.registry import register_expression
@@ -182,19 +182,18 @@ class StarGAN(GANModel):
 
 @dataclasses.dataclass
 class StarGANOptions:
-    steps: int = 4000  # generator iterations; ≈ 16 min on a 2-core CPU at 48×48
-    batch_size: int = 16
-    width: int = 16  # channels 16-32-64: 4.2 steps/s on a 2-core CPU (32: 1.7 steps/s)
-    res_blocks: int = 3
-    n_critic: int = 2
-    lambda_cls: float = 1.0
-    lambda_rec: float = 10.0
-    lambda_gp: float = 10.0
-    lambda_mask: float = 0.05
-    lambda_expr: float = 0.5  # CK+ at 700 steps: expression fidelity 56 % without, 92 % with 1.0
-    augment: bool = False  # augmenting the critic's inputs: 43 % at 700 steps on CK+
-    learning_rate: float = 1e-4
-
+    steps: int = option(4000, "generator iterations (≈ 16 min on a 2-core CPU at 48×48)")
+    batch_size: int = option(16, "faces per step")
+    width: int = option(16, "channels of the first layer, doubled twice (32 runs 2.5× slower)")
+    res_blocks: int = option(3, "residual blocks at the bottleneck")
+    n_critic: int = option(2, "critic updates per generator update")
+    lambda_cls: float = option(1.0, "weight of the emotion-classification loss")
+    lambda_rec: float = option(10.0, "weight of the cycle-reconstruction loss")
+    lambda_gp: float = option(10.0, "weight of the WGAN gradient penalty")
+    lambda_mask: float = option(0.05, "weight of the attention-mask sparsity loss")
+    lambda_expr: float = option(0.5, "weight of the frozen-classifier expression loss (0: off)")
+    augment: bool = option(False, "augment the critic's inputs (lowered fidelity on CK+)")
+    learning_rate: float = option(1e-4, "Adam learning rate of both networks")
 
 @register_expression("stargan")
 class StarGANExpression(GANPlugin, ExpressionGenerator):

@@ -1,0 +1,51 @@
+"""`real`: identities drawn from the real training faces instead of a GAN.
+
+A control, not a generator: with `--identity real` the expression generator imposes each target
+emotion on real training faces, so a sweep measures what the expression GAN alone adds; comparing
+it with `--identity dcgan` tells what the identity GAN adds on top.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from fersyn.contracts import IdentityGenerator
+from fersyn.errors import FersynError
+from fersyn.registry import register_identity
+
+FACES = "faces.npz"
+
+
+@register_identity("real")
+class RealIdentities(IdentityGenerator):
+    """Real training faces as identities (no GAN): a control isolating the expression generator."""
+
+    def __init__(self, options=None, *, image_size: int = 48, channels: int = 1) -> None:
+        super().__init__(options, image_size=image_size, channels=channels)
+        self.faces: np.ndarray | None = None
+
+    def fit(self, faces: np.ndarray, *, steps: int | None = None, seed: int = 0) -> None:
+        """Keep the training faces (nothing to train: `steps` is ignored)."""
+        self.faces = np.array(faces, dtype=np.uint8)
+
+    def sample(self, n: int, *, seed: int) -> np.ndarray:
+        """`n` training faces drawn at random: without replacement while they last."""
+        if self.faces is None:
+            raise FersynError("identity plugin 'real': fit it on the training faces before sampling")
+        rng = np.random.default_rng(seed)
+        whole, rest = divmod(n, len(self.faces))
+        order = [rng.permutation(len(self.faces)) for _ in range(whole)] + [rng.permutation(len(self.faces))[:rest]]
+        return self.faces[np.concatenate(order)]
+
+    def save(self, directory: Path) -> None:
+        self.write_manifest(directory)
+        np.savez_compressed(Path(directory) / FACES, faces=self.faces)
+
+    @classmethod
+    def load(cls, directory: Path) -> "RealIdentities":
+        plugin = cls.from_manifest(cls.read_manifest(directory))
+        with np.load(Path(directory) / FACES) as stored:
+            plugin.faces = stored["faces"]
+        return plugin

@@ -1,0 +1,101 @@
+"""Plugin options: what a plugin's `Options` dataclass declares, and turning the user's
+`KEY=VALUE` settings into checked, typed values for it.
+
+A plugin declares each option as a dataclass field with a type, a default and one line of help:
+
+    @dataclasses.dataclass
+    class Options:
+        steps: int = option(3000, "training steps")
+
+Supported types: int, float, bool, str (and `X | None`). A setting for an unknown key fails with
+the list of valid keys; a value that does not parse as the option's type fails with both.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+from fersyn.errors import FersynError
+
+_TRUE, _FALSE = {"true", "yes", "1", "on"}, {"false", "no", "0", "off"}
+
+
+def option(default: Any, help: str) -> Any:
+    """One plugin option in an `Options` dataclass: its default and one line of help."""
+    return dataclasses.field(default=default, metadata={"help": help})
+
+
+@dataclass(frozen=True)
+class OptionSpec:
+    name: str
+    type: type
+    optional: bool  # accepts None ("none" on the command line)
+    default: Any
+    help: str
+
+    @property
+    def type_name(self) -> str:
+        return self.type.__name__ + (" or none" if self.optional else "")
+
+
+def option_specs(options_class: type) -> list[OptionSpec]:
+    """The options an `Options` dataclass declares, with their types, defaults and help."""
+    hints = typing.get_type_hints(options_class)
+    specs = []
+    for field in dataclasses.fields(options_class):
+        hint, optional = hints[field.name], False
+        if isinstance(hint, types.UnionType) or typing.get_origin(hint) is typing.Union:
+            members = [m for m in typing.get_args(hint) if m is not type(None)]
+            hint, optional = members[0], len(members) < len(typing.get_args(hint))
+        default = field.default if field.default is not dataclasses.MISSING else field.default_factory()
+        specs.append(OptionSpec(field.name, hint, optional, default, field.metadata.get("help", "")))
+    return specs
+
+
+def parse_pairs(pairs: Sequence[str], flag: str) -> dict[str, str]:
+    """['steps=500', 'augment=false'] → {'steps': '500', 'augment': 'false'}; `flag` names the option in errors."""
+    settings = {}
+    for pair in pairs:
+        key, equals, value = pair.partition("=")
+        if not equals or not key.strip():
+            raise FersynError(f"{flag} {pair!r}: write KEY=VALUE, e.g. {flag} steps=500")
+        settings[key.strip()] = value.strip()
+    return settings
+
+
+def build_options(options_class: type, settings: dict[str, Any], plugin: str) -> Any:
+    """An `options_class` instance with `settings` (strings from the command line, or typed values)
+    checked against the declared types; `plugin` names the plugin in errors."""
+    specs = {spec.name: spec for spec in option_specs(options_class)}
+    unknown = sorted(set(settings) - set(specs))
+    if unknown:
+        valid = ", ".join(specs) or "none: it takes no options"
+        raise FersynError(f"{plugin}: unknown option {', '.join(unknown)} (valid: {valid}; see `fersyn plugins NAME`)")
+    return options_class(**{key: _typed(specs[key], value, plugin) for key, value in settings.items()})
+
+
+def _typed(spec: OptionSpec, value: Any, plugin: str) -> Any:
+    wrong = FersynError(f"{plugin}: option {spec.name} takes {spec.type_name}, not {value!r}")
+    if not isinstance(value, str):  # a typed value, from Python code
+        if value is None and spec.optional:
+            return None
+        if isinstance(value, bool) != (spec.type is bool):  # True is an int to Python, not to an option
+            raise wrong
+        if isinstance(value, spec.type) or (spec.type is float and isinstance(value, int)):
+            return spec.type(value)
+        raise wrong
+    text = value.strip()
+    if spec.optional and text.lower() == "none":
+        return None
+    try:
+        if spec.type is bool:
+            if text.lower() not in _TRUE | _FALSE:
+                raise ValueError
+            return text.lower() in _TRUE
+        return spec.type(text)
+    except ValueError:
+        raise wrong from None
