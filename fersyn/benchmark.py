@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any, Sequence
 import numpy as np
 
 from fersyn.classifiers.training import BUDGETS, Budget
+from fersyn.contracts import ContractError, checked_model
 from fersyn.data import FaceSet, Split, load_dataset, split_dataset
 from fersyn.errors import FersynError
 from fersyn.files import atomic_output
@@ -204,6 +205,8 @@ def benchmark(
                   for ratio in ratios if ratio > 0] if "augment" in controls else []
         runner = _CellRunner(faces, split, source, cross, config, names, ResultStore(out), budget, epochs, patience, steps,
                              classifier_options)
+        for name in classifiers:  # a classifier that breaks the contract stops the sweep before any training
+            checked_model(runner.classifier(name), len(faces.emotions))
         trained, skipped, failed = runner.run_all(cells)
     finally:
         if source is not None:
@@ -394,6 +397,8 @@ class _CellRunner:
         try:
             row.update(self._train_and_score(cell, progress))
             row.update(status="ok", error="")
+        except ContractError:
+            raise  # a plugin that breaks the contract would fail every cell: stop, naming the rule
         except Exception as error:  # a failing cell is recorded and the sweep goes on
             message = " ".join(f"{type(error).__name__}: {error}".split())
             log.warning("cell %s failed: %s", cell.describe(), message)

@@ -27,11 +27,12 @@ field per option with a type (int, float, bool, str), a default and one line of 
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 from abc import ABC, abstractmethod
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar, Sequence
+from typing import TYPE_CHECKING, Any, ClassVar, Iterator, Sequence
 
 import numpy as np
 
@@ -45,9 +46,44 @@ if TYPE_CHECKING:  # keras is imported lazily: only code that builds a model pay
 MANIFEST = "fersyn-plugin.json"
 
 
+class ContractError(FersynError):
+    """A plugin broke a rule of this contract; the message names the plugin and the rule."""
+
+
+def check_faces(images: Any, shape: tuple[int, ...], plugin: "Plugin", call: str) -> np.ndarray:
+    """`images` if they are what the contract promises from `call` (uint8 of `shape`), else ContractError."""
+    if not isinstance(images, np.ndarray) or images.dtype != np.uint8 or images.shape != tuple(shape):
+        got = f"{getattr(images, 'dtype', type(images).__name__)} {getattr(images, 'shape', '')}".strip()
+        raise ContractError(f"{plugin.kind} plugin '{plugin.name}' broke the contract: {call} must return uint8 "
+                            f"{tuple(shape)}, not {got}")
+    return images
+
+
+@contextlib.contextmanager
+def plugin_call(plugin: "Plugin", call: str) -> Iterator[None]:
+    """Run a call into plugin code: an error in it becomes one line naming the plugin and the call."""
+    try:
+        yield
+    except FersynError:
+        raise
+    except Exception as error:
+        raise ContractError(f"{plugin.kind} plugin '{plugin.name}' failed in {call}: {type(error).__name__}: {error}") from error
+
+
 @dataclasses.dataclass
 class NoOptions:
     """For plugins without options."""
+
+
+def checked_model(classifier: "Classifier", num_classes: int) -> "keras.Model":
+    """`classifier.build_model(...)`, refused with ContractError unless it gives one probability per class."""
+    with plugin_call(classifier, "build_model()"):
+        model = classifier.build_model(classifier.image_shape, num_classes)
+    shape = tuple(getattr(model, "output_shape", ()) or ())
+    if shape != (None, num_classes):
+        raise ContractError(f"classifier plugin '{classifier.name}' broke the contract: build_model(shape, {num_classes}) "
+                            f"must return a Keras model with output (None, {num_classes}), not {shape or type(model).__name__}")
+    return model
 
 
 class Plugin(ABC):

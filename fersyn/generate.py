@@ -19,7 +19,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from fersyn.contracts import ExpressionGenerator, Generator, IdentityGenerator
+from fersyn.contracts import ExpressionGenerator, Generator, IdentityGenerator, check_faces, plugin_call
 from fersyn.data import load_dataset, split_dataset
 from fersyn.data.synthetic import SyntheticWriter
 from fersyn.errors import FersynError
@@ -159,7 +159,8 @@ def _fitted_generator(
         generator = type(generator).load(directory)
         log.info("%s %s: loaded from %s (%d steps trained)", generator.kind, generator.name, directory, generator.trained_steps)
     elif budget is None or type(generator).trained_steps is Generator.trained_steps:
-        fit(generator, budget)  # a plugin that counts no steps trains its whole budget in one call
+        with plugin_call(generator, "fit()"):
+            fit(generator, budget)  # a plugin that counts no steps trains its whole budget in one call
         _save_checkpoint(generator, directory, trained_on)
         return generator
     if generator.trained_steps < budget:
@@ -167,7 +168,8 @@ def _fitted_generator(
         log.info("%s %s: training to %d steps%s", generator.kind, generator.name, budget, saving)
     while generator.trained_steps < budget:
         before = generator.trained_steps
-        fit(generator, min(budget - before, _CHECKPOINT_EVERY))
+        with plugin_call(generator, "fit()"):
+            fit(generator, min(budget - before, _CHECKPOINT_EVERY))
         if generator.trained_steps <= before:
             raise FersynError(f"{generator.kind} plugin '{generator.name}': fit() did not advance trained_steps")
         _save_checkpoint(generator, directory, trained_on)
@@ -222,10 +224,12 @@ def _write_faces(
     for first in range(0, identities, _IDENTITY_CHUNK):
         chunk = min(_IDENTITY_CHUNK, identities - first)
         chunk_seed = int(np.random.SeedSequence([seed, first]).generate_state(1)[0])
-        faces = _checked(identity.sample(chunk, seed=chunk_seed), (chunk, *writer.image_shape), identity)
+        with plugin_call(identity, "sample()"):
+            faces = check_faces(identity.sample(chunk, seed=chunk_seed), (chunk, *writer.image_shape), identity, "sample()")
         ids = np.arange(first, first + chunk)
-        edits = [_checked(expression.apply(faces, [emotion] * chunk, seed=chunk_seed), faces.shape, expression)
-                 for emotion in emotions]
+        with plugin_call(expression, "apply()"):
+            edits = [check_faces(expression.apply(faces, [emotion] * chunk, seed=chunk_seed), faces.shape, expression, "apply()")
+                     for emotion in emotions]
         for emotion, edited in zip(emotions, edits):
             room = quota[emotion] - written[emotion]
             writer.append(edited[:room], emotion, ids[:room])
@@ -241,14 +245,6 @@ def _write_faces(
             }
         log.info("generated %d / %d faces", len(writer), count)
     return sample
-
-
-def _checked(images: np.ndarray, shape: tuple[int, ...], plugin: Generator) -> np.ndarray:
-    """A plugin's output, refused with a clear message unless it is uint8 of the expected shape."""
-    if not isinstance(images, np.ndarray) or images.dtype != np.uint8 or images.shape != tuple(shape):
-        got = f"{getattr(images, 'dtype', type(images).__name__)} {getattr(images, 'shape', '')}"
-        raise FersynError(f"{plugin.kind} plugin '{plugin.name}' returned {got}; the contract is uint8 {tuple(shape)}")
-    return images
 
 
 def _save_grid(faces: np.ndarray, edits: np.ndarray, emotions: Sequence[str], path: Path) -> None:

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Literal, Sequence
 
 import numpy as np
 
-from fersyn.contracts import Classifier
+from fersyn.contracts import Classifier, checked_model
 
 if TYPE_CHECKING:
     import keras
@@ -65,7 +65,7 @@ def train_classifier(
     import keras
 
     keras.utils.set_random_seed(seed)
-    model = classifier.build_model(classifier.image_shape, num_classes)
+    model = checked_model(classifier, num_classes)
     model.compile(
         optimizer=keras.optimizers.Adam(classifier.learning_rate),
         loss="sparse_categorical_crossentropy",

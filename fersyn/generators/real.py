@@ -34,6 +34,8 @@ class RealIdentities(IdentityGenerator):
         """`n` training faces drawn at random: without replacement while they last."""
         if self.faces is None:
             raise FersynError("identity plugin 'real': fit it on the training faces before sampling")
+        if n < 0:
+            raise FersynError(f"identity plugin 'real': cannot sample {n} faces")
         rng = np.random.default_rng(seed)
         whole, rest = divmod(n, len(self.faces))
         order = [rng.permutation(len(self.faces)) for _ in range(whole)] + [rng.permutation(len(self.faces))[:rest]]

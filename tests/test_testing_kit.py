@@ -1,0 +1,133 @@
+"""The contract test kit: every registered plugin passes it; deliberately broken plugins fail it,
+each with a message naming the rule."""
+
+import numpy as np
+import pytest
+
+from fersyn.contracts import ContractError, IdentityGenerator
+from fersyn.registry import list_plugins, load_plugins, unregister
+from fersyn.testing import check_identity_generator, check_plugin
+
+load_plugins()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kind, name", [(info.kind, info.name) for info in list_plugins()])
+def test_every_registered_plugin_meets_the_contract(kind, name):
+    check_plugin(kind, name, steps=3)
+
+
+class Good(IdentityGenerator):
+    """Faces whose brightness follows the seed."""
+
+    def fit(self, faces, *, steps=None, seed=0):
+        self.level = int(faces.mean())
+
+    def sample(self, n, *, seed):
+        if n < 0:
+            raise ValueError("n must be ≥ 0")
+        rng = np.random.default_rng(seed)
+        return rng.integers(0, 256, (n, *self.image_shape)).astype(np.uint8)
+
+    def save(self, directory):
+        self.write_manifest(directory)
+
+    @classmethod
+    def load(cls, directory):
+        return cls.from_manifest(cls.read_manifest(directory))
+
+
+class WrongDtype(Good):
+    def sample(self, n, *, seed):
+        return super().sample(n, seed=seed).astype(np.float32)
+
+
+class Unseeded(Good):
+    def sample(self, n, *, seed):
+        return super().sample(n, seed=np.random.randint(1 << 30))
+
+
+class ForgetsOnSave(Good):
+    @classmethod
+    def load(cls, directory):
+        loaded = super().load(directory)
+        loaded.sample = lambda n, *, seed: Good.sample(loaded, n, seed=seed + 1)
+        return loaded
+
+
+class Silent(Good):
+    def sample(self, n, *, seed):
+        return super().sample(max(n, 0), seed=seed)
+
+
+@pytest.fixture
+def registered():
+    yield
+    for cls in (Good, WrongDtype, Unseeded, ForgetsOnSave, Silent):
+        unregister("identity", cls.__name__)
+        cls.name = ""
+
+
+def test_a_good_plugin_passes(registered):
+    check_identity_generator(Good)
+
+
+@pytest.mark.parametrize("broken, rule", [
+    (WrongDtype, "identity plugin 'WrongDtype' broke the contract: sample(6) must return uint8 (6, 48, 48, 1), not float32"),
+    (Unseeded, "identity plugin 'Unseeded' broke the contract: sample() must be deterministic: the same seed gave other faces"),
+    (ForgetsOnSave, "identity plugin 'ForgetsOnSave' broke the contract: load(save()) must give the same outputs"),
+    (Silent, "identity plugin 'Silent' broke the contract: sample(-1) must raise an error, not return"),
+])
+def test_a_broken_plugin_fails_naming_the_rule(registered, broken, rule):
+    with pytest.raises(ContractError) as failure:
+        check_identity_generator(broken)
+    assert str(failure.value).startswith(rule), failure.value
+
+
+BROKEN_PLUGINS = '''
+import numpy as np
+from fersyn.contracts import Classifier, IdentityGenerator
+from fersyn.registry import register_classifier, register_identity
+
+@register_classifier("one-output")
+class OneOutput(Classifier):
+    """Forgets the number of classes."""
+    def build_model(self, input_shape, num_classes):
+        import keras
+        return keras.Sequential([keras.Input(input_shape), keras.layers.Flatten(), keras.layers.Dense(1)])
+
+@register_identity("raiser")
+class Raiser(IdentityGenerator):
+    """Fails to train."""
+    def fit(self, faces, *, steps=None, seed=0):
+        raise RuntimeError("boom")
+    def sample(self, n, *, seed):
+        return np.zeros((n, *self.image_shape), np.uint8)
+    def save(self, directory):
+        pass
+    @classmethod
+    def load(cls, directory):
+        return cls()
+'''
+
+
+def test_generate_and_benchmark_stop_on_a_broken_plugin_naming_it_and_the_rule(tmp_path):
+    from helpers import assert_one_line_error, run
+
+    plugins = tmp_path / "plugins"
+    plugins.mkdir()
+    (plugins / "broken.py").write_text(BROKEN_PLUGINS)
+    try:
+        assert_one_line_error(
+            run("--plugins-dir", plugins, "benchmark", "--classifier", "one-output", "--ratio", "0", "--seeds", "1",
+                "--out", tmp_path / "b"),
+            "classifier plugin 'one-output' broke the contract: build_model(shape, 6) must return a Keras model "
+            "with output (None, 6), not (None, 1)")
+        assert not (tmp_path / "b" / "results.csv").exists()
+        assert_one_line_error(
+            run("--plugins-dir", plugins, "generate", "--identity", "raiser", "--train-steps", "1", "--out", tmp_path / "s.h5"),
+            "identity plugin 'raiser' failed in fit(): RuntimeError: boom")
+        assert not (tmp_path / "s.h5").exists()
+    finally:
+        unregister("classifier", "one-output")
+        unregister("identity", "raiser")
