@@ -1,0 +1,37 @@
+"""An example classifier plugin wrapping a `keras.applications` network: any Keras model can be
+benchmarked. MobileNetV3Small, untrained (`weights=None`: nothing is downloaded), taking fersyn's
+48×48 grayscale faces directly (one input channel, inputs already scaled to [0, 1]).
+
+    fersyn --plugins-dir plugins/ plugins --kind classifier
+    fersyn --plugins-dir plugins/ benchmark --classifier mobilenet-v3-small --ratio 0 --seeds 1
+"""
+
+import dataclasses
+
+from fersyn.contracts import Classifier, option
+from fersyn.registry import register_classifier
+
+
+@dataclasses.dataclass
+class MobileNetOptions:
+    alpha: float = option(0.5, "width multiplier of MobileNetV3 (1.0: the published network)")
+    minimalistic: bool = option(True, "MobileNetV3's minimalistic variant (no squeeze-excite, no hard-swish)")
+
+
+@register_classifier("mobilenet-v3-small")
+class MobileNetV3Small(Classifier):
+    """keras.applications MobileNetV3Small (untrained, 1 input channel) with a softmax head."""
+
+    Options = MobileNetOptions
+    learning_rate = 1e-3
+
+    def build_model(self, input_shape, num_classes):
+        import keras
+
+        backbone = keras.applications.MobileNetV3Small(
+            input_shape=input_shape, include_top=False, weights=None, pooling="avg",
+            alpha=self.options.alpha, minimalistic=self.options.minimalistic,
+            include_preprocessing=False,  # fersyn feeds [0, 1] already
+        )
+        return keras.Sequential([keras.Input(input_shape), backbone, keras.layers.Dense(num_classes, activation="softmax")],
+                                name="mobilenet_v3_small")
