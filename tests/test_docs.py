@@ -1,0 +1,69 @@
+"""docs/plugins.md cannot rot: every code block in it runs here, in order, in an empty folder.
+
+A block whose first line is `# file: PATH` is written to PATH; other Python blocks run in one
+namespace; each line of a bash block runs as a command (`fersyn` as this Python's `-m fersyn`,
+`pip install` into a private folder put on PYTHONPATH, so the test environment stays untouched).
+"""
+
+import os
+import re
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from fersyn.registry import unregister
+
+DOC = Path(__file__).resolve().parents[1] / "docs" / "plugins.md"
+BLOCK = re.compile(r"^```(\w+)\n(.*?)^```", re.S | re.M)
+
+
+def blocks():
+    return BLOCK.findall(DOC.read_text())
+
+
+def run_shell(line, site):
+    words = shlex.split(line)
+    if words[0] == "fersyn":
+        words = [sys.executable, "-m", "fersyn", *words[1:]]
+    elif words[:2] == ["pip", "install"]:
+        words = [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation",
+                 "--target", str(site), *words[2:]]
+    result = subprocess.run(words, capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(site)})
+    assert result.returncode == 0, f"{line}\n{result.stdout[-2000:]}\n{result.stderr[-3000:]}"
+    return result.stdout
+
+
+def test_the_doc_has_every_kind_of_block():
+    languages = [language for language, _ in blocks()]
+    assert languages.count("python") >= 4 and languages.count("bash") >= 2 and "toml" in languages
+
+
+@pytest.mark.slow
+def test_every_code_block_of_the_plugin_walkthrough_runs(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    site = tmp_path / "site"
+    namespace, outputs = {"__name__": "docs"}, []
+    try:
+        for language, code in blocks():
+            first, _, rest = code.partition("\n")
+            if first.startswith("# file: "):
+                path = Path(first.removeprefix("# file: ").strip())
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.write_text(rest)
+            elif language == "python":
+                exec(compile(code, str(DOC), "exec"), namespace)
+            elif language == "bash":
+                outputs += [run_shell(line, site) for line in code.splitlines() if line.strip()]
+            else:
+                pytest.fail(f"a {language} block without '# file:' cannot be run")
+    finally:
+        for kind, name in (("identity", "pca"), ("identity", "pretrained-decoder")):
+            unregister(kind, name)
+    text = "\n".join(outputs)
+    assert "pca (identity plugin, origin: plugins dir my_plugins" in text and "components" in text
+    assert "wrote 60 faces to pca.h5" in text and "bound" in text
+    assert re.search(r"^pca\s+identity\s+fersyn-pca\s", text, re.M)  # the installed package, with its origin
+    assert (tmp_path / "pca-sweep" / "results.csv").is_file()
