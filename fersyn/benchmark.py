@@ -139,15 +139,13 @@ def benchmark(
     _check_arguments(seeds, budget, epochs, steps, patience, synthetic, identity, expression, controls)
     load_plugins(plugins_dir)
     classifiers = tuple(dict.fromkeys(classifiers))
-    classifier_options, identity_options, expression_options = (
-        dict(options or {}) for options in (classifier_options, identity_options, expression_options))
-    for name in classifiers:  # an unknown name or option fails now, not after loading the data
-        create_plugin("classifier", name, **classifier_options)
+    # Unknown names or options fail now, not after loading the data; options are kept as built (typed).
+    per_classifier = _options_per_classifier(classifiers, dict(classifier_options or {}))
     needs_synthetic = synthetic_only or any(r > 0 for r in ratios)
     if needs_synthetic and synthetic is None:
         identity, expression = identity or "dcgan", expression or "stargan"
-        create_plugin("identity", identity, **identity_options)
-        create_plugin("expression", expression, **expression_options)
+        identity_options = dataclasses.asdict(create_plugin("identity", identity, **(identity_options or {})).options)
+        expression_options = dataclasses.asdict(create_plugin("expression", expression, **(expression_options or {})).options)
     elif identity_options or expression_options:
         raise FersynError("--identity-opt/--expression-opt set generators, which run only without --synthetic "
                           "and with a ratio above 0 (or --synthetic-only)")
@@ -176,6 +174,9 @@ def benchmark(
             "option_steps": steps if budget == "steps" else None, "option_patience": patience if budget == "epochs" else None,
             "test_data_fingerprint": None if cross is None else cross.fingerprint,
         }
+        for name in classifiers:  # one that breaks the contract stops the sweep before anything is written
+            checked_model(create_plugin("classifier", name, image_size=image_size, **per_classifier[name]),
+                          len(faces.emotions))
         check_sweep_folder(out, config, force=force, option_names=_OPTION_OF)  # before fitting any GAN
         if recipe is not None:
             top_ratio = max(max(ratios), 1.0 if synthetic_only else 0.0)
@@ -204,9 +205,7 @@ def benchmark(
         cells += [Cell(name, ratio, seed, "augment") for seed in range(seeds) for name in classifiers
                   for ratio in ratios if ratio > 0] if "augment" in controls else []
         runner = _CellRunner(faces, split, source, cross, config, names, ResultStore(out), budget, epochs, patience, steps,
-                             classifier_options)
-        for name in classifiers:  # a classifier that breaks the contract stops the sweep before any training
-            checked_model(runner.classifier(name), len(faces.emotions))
+                             per_classifier)
         trained, skipped, failed = runner.run_all(cells)
     finally:
         if source is not None:
@@ -234,9 +233,28 @@ def _check_arguments(seeds: int, budget: str, epochs: int, steps: int | None, pa
         raise FersynError("give either --synthetic FILE or --identity/--expression (which generate a set), not both")
 
 
+def _options_per_classifier(classifiers: Sequence[str], settings: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """`--classifier-opt` settings per classifier, typed: `KEY=VALUE` applies to every classifier (and
+    must suit each), `NAME.KEY=VALUE` to classifier NAME only."""
+    from fersyn.registry import create_plugin
+
+    targeted = {key.partition(".")[0] for key in settings if "." in key}
+    strangers = sorted(targeted - set(classifiers))
+    if strangers:
+        raise FersynError(f"--classifier-opt names {', '.join(strangers)}, which is not among --classifier "
+                          f"{', '.join(classifiers)}")
+    per_classifier = {}
+    for name in classifiers:
+        own = {key: value for key, value in settings.items() if "." not in key}
+        own.update({key.partition(".")[2]: value for key, value in settings.items() if key.partition(".")[0] == name})
+        per_classifier[name] = dataclasses.asdict(create_plugin("classifier", name, **own).options)
+    return per_classifier
+
+
 def _label(name: str, options: Any) -> str:
     """How results name a classifier: its plugin name, with the options that differ from their defaults."""
-    changed = {k: v for k, v in dataclasses.asdict(options).items() if v != dataclasses.asdict(type(options)())[k]}
+    defaults = dataclasses.asdict(type(options)())
+    changed = {k: v for k, v in dataclasses.asdict(options).items() if v != defaults[k]}
     return name + ("(" + ",".join(f"{k}={v}" for k, v in changed.items()) + ")" if changed else "")
 
 
@@ -328,7 +346,7 @@ class _CellRunner:
 
     def __init__(self, faces: FaceSet, split: Split, source: SyntheticSource | None, cross: _CrossTest | None,
                  config: dict[str, Any], names: dict[str, Any], store: ResultStore, budget: str, epochs: int,
-                 patience: int, steps: int | None, classifier_options: dict[str, Any]) -> None:
+                 patience: int, steps: int | None, classifier_options: dict[str, dict[str, Any]]) -> None:
         self.faces, self.split, self.source, self.cross = faces, split, source, cross
         self.config, self.names, self.store = config, names, store
         self.budget_kind, self.epochs, self.patience, self.steps = budget, epochs, patience, steps
@@ -352,10 +370,10 @@ class _CellRunner:
 
         faces = self.faces
         return create_plugin("classifier", name, image_size=faces.image_size, channels=faces.images.shape[-1],
-                             **self.classifier_options)
+                             **self.classifier_options[name])
 
     def key_config(self, cell: Cell) -> dict[str, Any]:
-        options = dataclasses.asdict(self.classifier(cell.classifier).options)
+        options = self.classifier_options[cell.classifier]
         config = {**self.config, **dataclasses.asdict(cell), "training": cell.training, "classifier_options": options}
         if cell.ratio == 0 or cell.control:
             config["synthetic_fingerprint"] = None  # no synthetic face in it: whatever set the folder uses

@@ -97,9 +97,12 @@ _emotions_option = click.option(
     help="Class set: 'ekman' (the six), 'ekman+neutral', 'all', or a comma list such as 'happiness,sadness'.",
 )
 _image_size_option = click.option("--image-size", default=48, show_default=True, type=click.IntRange(8, 1024), help="Faces are resized to this square size.")
+
+
 def _plugin_options_flag(kind: str) -> Any:
+    one = " (NAME.KEY=VALUE: for classifier NAME only)" if kind == "classifier" else ""
     return click.option(f"--{kind}-opt", f"{kind}_opt", multiple=True, metavar="KEY=VALUE",
-                        help=f"An option of the {kind} plugin (repeatable); `fersyn plugins NAME` lists them.")
+                        help=f"An option of the {kind} plugin{one}, repeatable; `fersyn plugins NAME` lists them.")
 
 
 _seed_option = click.option("--seed", default=0, show_default=True, type=int, help="Seed of the train/val/test split.")
@@ -223,8 +226,7 @@ def generate_command(ctx: click.Context, data: str, out: str, count: int, identi
     click.echo(format_metrics(result.metrics))
 
 
-
-# `fersyn benchmark` with no arguments at all: a quick sweep on the embedded toy faces (≈ 8 min here).
+# `fersyn benchmark` with no arguments at all: a quick sweep on the embedded toy faces (≈ 9 min here).
 EMBEDDED_DEFAULT = {"data": "toy", "ratio": ("0,1,2,4",), "seeds": 3, "epochs": 15, "train_steps": 600, "synthetic_only": True}
 
 

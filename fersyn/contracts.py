@@ -30,6 +30,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import json
+import traceback
 from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Iterator, Sequence
@@ -49,25 +50,32 @@ MANIFEST = "fersyn-plugin.json"
 class ContractError(FersynError):
     """A plugin broke a rule of this contract; the message names the plugin and the rule."""
 
+    @classmethod
+    def broke(cls, plugin: "Plugin | type[Plugin]", rule: str) -> "ContractError":
+        return cls(f"{plugin.kind} plugin '{plugin.name}' broke the contract: {rule}")
+
 
 def check_faces(images: Any, shape: tuple[int, ...], plugin: "Plugin", call: str) -> np.ndarray:
     """`images` if they are what the contract promises from `call` (uint8 of `shape`), else ContractError."""
     if not isinstance(images, np.ndarray) or images.dtype != np.uint8 or images.shape != tuple(shape):
         got = f"{getattr(images, 'dtype', type(images).__name__)} {getattr(images, 'shape', '')}".strip()
-        raise ContractError(f"{plugin.kind} plugin '{plugin.name}' broke the contract: {call} must return uint8 "
-                            f"{tuple(shape)}, not {got}")
+        raise ContractError.broke(plugin, f"{call} must return uint8 {tuple(shape)}, not {got}")
     return images
 
 
 @contextlib.contextmanager
-def plugin_call(plugin: "Plugin", call: str) -> Iterator[None]:
-    """Run a call into plugin code: an error in it becomes one line naming the plugin and the call."""
+def plugin_call(plugin: "Plugin | type[Plugin]", call: str) -> Iterator[None]:
+    """Run a call into plugin code: an error in it becomes one line naming the plugin, the call, the
+    error and where it was raised."""
     try:
         yield
     except FersynError:
         raise
     except Exception as error:
-        raise ContractError(f"{plugin.kind} plugin '{plugin.name}' failed in {call}: {type(error).__name__}: {error}") from error
+        last = traceback.extract_tb(error.__traceback__)[-1]
+        message = " ".join(str(error).split())[:300]
+        raise ContractError(f"{plugin.kind} plugin '{plugin.name}' failed in {call}: {type(error).__name__}: {message} "
+                            f"({Path(last.filename).name}:{last.lineno})") from error
 
 
 @dataclasses.dataclass
@@ -81,8 +89,8 @@ def checked_model(classifier: "Classifier", num_classes: int) -> "keras.Model":
         model = classifier.build_model(classifier.image_shape, num_classes)
     shape = tuple(getattr(model, "output_shape", ()) or ())
     if shape != (None, num_classes):
-        raise ContractError(f"classifier plugin '{classifier.name}' broke the contract: build_model(shape, {num_classes}) "
-                            f"must return a Keras model with output (None, {num_classes}), not {shape or type(model).__name__}")
+        raise ContractError.broke(classifier, f"build_model(shape, {num_classes}) must return a Keras model with output "
+                                              f"(None, {num_classes}), not {shape or type(model).__name__}")
     return model
 
 

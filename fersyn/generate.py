@@ -20,6 +20,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from fersyn.contracts import ExpressionGenerator, Generator, IdentityGenerator, check_faces, plugin_call
+from fersyn.options import build_options
 from fersyn.data import load_dataset, split_dataset
 from fersyn.data.synthetic import SyntheticWriter
 from fersyn.errors import FersynError
@@ -76,8 +77,8 @@ def generate(
     for path in (out, grid_path):  # before training, not after
         check_output_path(path, overwrite=overwrite)
     load_plugins(plugins_dir)
-    for kind, name in (("identity", identity), ("expression", expression)):
-        get_plugin(kind, name)  # an unknown name fails now, not after loading the data
+    for kind, name, options in (("identity", identity, identity_options), ("expression", expression, expression_options)):
+        build_options(get_plugin(kind, name).cls.Options, options or {}, f"{kind} plugin '{name}'")  # fail now, not later
 
     faces = load_dataset(data, image_size=image_size, emotions=emotions)
     split = split_dataset(faces, seed=seed)
@@ -156,7 +157,10 @@ def _fitted_generator(
     directory = Path(checkpoints) / f"{generator.kind}-{generator.name}" if checkpoints else None
     if directory is not None and directory.exists():
         _check_trained_on(directory, trained_on)
-        generator = type(generator).load(directory)
+        with plugin_call(generator, "load()"):
+            loaded = type(generator).load(directory)
+        _check_same_options(directory, generator, loaded)
+        generator = loaded
         log.info("%s %s: loaded from %s (%d steps trained)", generator.kind, generator.name, directory, generator.trained_steps)
     elif budget is None or type(generator).trained_steps is Generator.trained_steps:
         with plugin_call(generator, "fit()"):
@@ -190,6 +194,17 @@ def _check_trained_on(directory: Path, trained_on: dict[str, Any]) -> None:
         )
 
 
+def _check_same_options(directory: Path, requested: Generator, loaded: Generator) -> None:
+    """Refuse a checkpoint trained with other options than those asked for (the step budget may
+    differ: a larger one resumes training)."""
+    wanted, saved = dataclasses.asdict(requested.options), dataclasses.asdict(loaded.options)
+    different = [f"{key} {saved.get(key)!r} there, {value!r} asked" for key, value in wanted.items()
+                 if key != "steps" and saved.get(key) != value]
+    if different:
+        raise FersynError(f"{directory} holds an {requested.kind} generator trained with other options "
+                          f"({'; '.join(different)}); use another --checkpoints folder")
+
+
 def _save_checkpoint(generator: Generator, directory: Path | None, trained_on: dict[str, Any]) -> None:
     """Save into a fresh folder, then swap it in: a crash never leaves a half-written checkpoint."""
     if directory is None:
@@ -199,7 +214,8 @@ def _save_checkpoint(generator: Generator, directory: Path | None, trained_on: d
     for leftover in (fresh, old):
         shutil.rmtree(leftover, ignore_errors=True)
     fresh.mkdir()
-    generator.save(fresh)
+    with plugin_call(generator, "save()"):
+        generator.save(fresh)
     (fresh / TRAINED_ON).write_text(json.dumps(trained_on, indent=2))
     if directory.exists():
         directory.rename(old)

@@ -249,25 +249,25 @@ class TrainingStream:
         index): an extra set of images like a synthetic draw, not fresh noise every epoch."""
         import tensorflow as tf
 
-        rows, labels = self.augmented.rows, self.augmented.labels.astype(np.int64)
-        faces = tf.constant(self.real_images[rows])
-        copies = tf.data.Dataset.from_tensor_slices((np.arange(len(rows)), labels))
-        copies = copies.shuffle(len(rows), seed=self.seed, reshuffle_each_iteration=True)
-        return copies.map(lambda i, y: (augment_face(faces[i], tf.stack([tf.cast(self.seed, tf.int64), i])), y))
+        faces = tf.constant(self.real_images)  # copies are made on the fly: memory stays that of the real set
+        copies = tf.data.Dataset.from_tensor_slices(
+            (np.arange(len(self.augmented.rows)), self.augmented.rows, self.augmented.labels.astype(np.int64)))
+        copies = copies.shuffle(len(self.augmented.rows), seed=self.seed, reshuffle_each_iteration=True)
+        seed = tf.cast(self.seed, tf.int64)
+        return copies.map(lambda copy, row, y: (augment_face(faces[row], tf.stack([seed, tf.cast(copy, tf.int64)])), y),
+                          num_parallel_calls=2, deterministic=True)
 
 
 def augment_face(face: "tf.Tensor", seed: "tf.Tensor") -> "tf.Tensor":
     """A classical augmentation of one uint8 face (H×W×1), the same for the same `seed` (2 ints): a
     horizontal flip half the time, rotation within ±10°, shift within ±3 pixels, brightness within
     ±15 % and contrast between 0.8 and 1.2 — each keeps the face's emotion."""
-    import math as _math
-
     import tensorflow as tf
 
     seeds = tf.random.experimental.stateless_split(tf.cast(seed, tf.int64), 5)
     image = tf.cast(face, tf.float32) / 255.0
     image = tf.image.stateless_random_flip_left_right(image, seeds[0])
-    angle = tf.random.stateless_uniform([], seeds[1], -10.0, 10.0) * _math.pi / 180.0
+    angle = tf.random.stateless_uniform([], seeds[1], -10.0, 10.0) * math.pi / 180.0
     shift = tf.random.stateless_uniform([2], seeds[2], -3.0, 3.0)
     size = tf.cast(tf.shape(image)[0], tf.float32)
     centre = (size - 1.0) / 2.0

@@ -24,9 +24,12 @@ from fersyn.errors import FersynError
 _TRUE, _FALSE = {"true", "yes", "1", "on"}, {"false", "no", "0", "off"}
 
 
-def option(default: Any, help: str) -> Any:
-    """One plugin option in an `Options` dataclass: its default and one line of help."""
-    return dataclasses.field(default=default, metadata={"help": help})
+_TYPES = (int, float, bool, str)
+
+
+def option(default: Any, text: str) -> Any:
+    """One plugin option in an `Options` dataclass: its default and one line of help text."""
+    return dataclasses.field(default=default, metadata={"help": text})
 
 
 @dataclass(frozen=True)
@@ -42,8 +45,11 @@ class OptionSpec:
         return self.type.__name__ + (" or none" if self.optional else "")
 
 
-def option_specs(options_class: type) -> list[OptionSpec]:
-    """The options an `Options` dataclass declares, with their types, defaults and help."""
+def option_specs(options_class: type, plugin: str = "plugin") -> list[OptionSpec]:
+    """The options an `Options` dataclass declares, with their types, defaults and help; anything
+    else (not a dataclass, a type other than int/float/bool/str, no default) is refused in one line."""
+    if not dataclasses.is_dataclass(options_class):
+        raise FersynError(f"{plugin}: its Options must be a @dataclasses.dataclass, not {options_class!r}")
     hints = typing.get_type_hints(options_class)
     specs = []
     for field in dataclasses.fields(options_class):
@@ -51,8 +57,10 @@ def option_specs(options_class: type) -> list[OptionSpec]:
         if isinstance(hint, types.UnionType) or typing.get_origin(hint) is typing.Union:
             members = [m for m in typing.get_args(hint) if m is not type(None)]
             hint, optional = members[0], len(members) < len(typing.get_args(hint))
-        default = field.default if field.default is not dataclasses.MISSING else field.default_factory()
-        specs.append(OptionSpec(field.name, hint, optional, default, field.metadata.get("help", "")))
+        if hint not in _TYPES or field.default is dataclasses.MISSING:
+            raise FersynError(f"{plugin}: option {field.name} must be int, float, bool or str (or that | None) with a "
+                              f"default, declared as `{field.name}: int = option(1, 'help')`")
+        specs.append(OptionSpec(field.name, hint, optional, field.default, field.metadata.get("help", "")))
     return specs
 
 
@@ -70,7 +78,7 @@ def parse_pairs(pairs: Sequence[str], flag: str) -> dict[str, str]:
 def build_options(options_class: type, settings: dict[str, Any], plugin: str) -> Any:
     """An `options_class` instance with `settings` (strings from the command line, or typed values)
     checked against the declared types; `plugin` names the plugin in errors."""
-    specs = {spec.name: spec for spec in option_specs(options_class)}
+    specs = {spec.name: spec for spec in option_specs(options_class, plugin)}
     unknown = sorted(set(settings) - set(specs))
     if unknown:
         valid = ", ".join(specs) or "none: it takes no options"

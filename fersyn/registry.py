@@ -27,12 +27,12 @@ import sys
 import traceback
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterator, TypeVar
+from typing import Any, Callable, Iterator, NoReturn, TypeVar
 
-from fersyn.contracts import KINDS, Plugin
+from fersyn.contracts import KINDS, Plugin, plugin_call
 from fersyn.emotions import closest
 from fersyn.errors import FersynError
-from fersyn.options import build_options
+from fersyn.options import build_options, option_specs
 
 ENTRY_POINT_GROUPS = {"identity": "fersyn.identity", "expression": "fersyn.expression", "classifier": "fersyn.classifiers"}
 PLUGINS_DIR_ENV = "FERSYN_PLUGINS_DIR"
@@ -181,17 +181,24 @@ def get_plugin(kind: str, name: str) -> PluginInfo:
         raise FersynError(f"unknown plugin kind '{kind}'; kinds: {', '.join(KINDS)}")
     if name in _plugins[kind]:
         return _plugins[kind][name]
-    known = sorted(_plugins[kind])
+    _unknown(name, sorted(_plugins[kind]), f"{kind} plugin")
+
+
+def _unknown(name: str, known: list[str], what: str) -> NoReturn:
     hint = closest(name, known)
     suggestion = f"; did you mean '{hint}'?" if hint else ""
-    raise FersynError(f"unknown {kind} plugin '{name}'{suggestion} (known: {', '.join(known) or 'none'}; see `fersyn plugins`)")
+    broken = f"; {len(_broken)} plugin(s) failed to load" if _broken else ""
+    raise FersynError(f"unknown {what} '{name}'{suggestion} (known: {', '.join(known) or 'none'}{broken}; "
+                      "see `fersyn plugins`)")
 
 
 def create_plugin(kind: str, name: str, *, image_size: int = 48, channels: int = 1, **options: Any) -> Plugin:
     """A new instance of plugin `name`, with `options` (typed values, or strings from the command
     line) checked against its Options dataclass."""
     cls = get_plugin(kind, name).cls
-    return cls(build_options(cls.Options, options, f"{kind} plugin '{name}'"), image_size=image_size, channels=channels)
+    settings = build_options(cls.Options, options, f"{kind} plugin '{name}'")
+    with plugin_call(cls, "its constructor"):
+        return cls(settings, image_size=image_size, channels=channels)
 
 
 def describe_plugins(kind: str | None = None) -> dict[str, list[dict[str, str]]]:
@@ -204,26 +211,16 @@ def describe_plugins(kind: str | None = None) -> dict[str, list[dict[str, str]]]
 
 def describe_plugin(name: str, kind: str | None = None) -> dict[str, Any]:
     """One plugin, JSON-ready: description, kind, origin, and its options (`fersyn plugins NAME`)."""
-    from fersyn.options import option_specs
-
     matches = [info for info in list_plugins(kind) if info.name == name]
     if not matches:
-        if kind:
-            get_plugin(kind, name)  # fails, naming the closest plugin of that kind
-        _unknown_anywhere(name)
+        _unknown(name, sorted({info.name for info in list_plugins(kind)}), f"{kind} plugin" if kind else "plugin")
     if len(matches) > 1:
         raise FersynError(f"'{name}' names plugins of several kinds ({', '.join(m.kind for m in matches)}); add --kind")
     info = matches[0]
-    options = [{"name": o.name, "type": o.type_name, "default": o.default, "help": o.help} for o in option_specs(info.cls.Options)]
+    options = [{"name": o.name, "type": o.type_name, "default": o.default, "help": o.help}
+               for o in option_specs(info.cls.Options, f"{info.kind} plugin '{name}'")]
     return {"name": info.name, "kind": info.kind, "origin": info.origin, "description": info.description,
             "module": info.cls.__module__, "options": options}
-
-
-def _unknown_anywhere(name: str) -> None:
-    known = sorted({info.name for info in list_plugins()})
-    hint = closest(name, known)
-    suggestion = f"; did you mean '{hint}'?" if hint else ""
-    raise FersynError(f"unknown plugin '{name}'{suggestion} (known: {', '.join(known)}; see `fersyn plugins`)")
 
 
 def format_plugin(plugin: dict[str, Any]) -> str:

@@ -356,4 +356,3 @@ def _plot_confusion(counts: np.ndarray, emotions: list[str], title: str, path: P
     axis.set_title(title, fontsize=9)
     figure.colorbar(image, ax=axis, label="% of the true emotion's test faces")
     return save_figure(figure, path, dpi=120)
-

@@ -13,10 +13,13 @@ import json
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fersyn.errors import FersynError
 from fersyn.files import atomic_output
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 RESULTS = "results.csv"
 SWEEP = "sweep.json"
@@ -33,7 +36,7 @@ def cell_key(config: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(config, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
-def read_results(directory: str | Path) -> "pd.DataFrame":  # noqa: F821 - pandas is imported lazily
+def read_results(directory: str | Path) -> "pd.DataFrame":
     """`results.csv` of a sweep folder as a DataFrame (empty if there is none yet)."""
     import pandas as pd
 

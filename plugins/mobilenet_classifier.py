@@ -6,10 +6,16 @@ benchmarked. MobileNetV3Small, untrained (`weights=None`: nothing is downloaded)
     fersyn --plugins-dir plugins/ benchmark --classifier mobilenet-v3-small --ratio 0 --seeds 1
 """
 
+from __future__ import annotations
+
 import dataclasses
+from typing import TYPE_CHECKING
 
 from fersyn.contracts import Classifier, option
 from fersyn.registry import register_classifier
+
+if TYPE_CHECKING:
+    import keras
 
 
 @dataclasses.dataclass
@@ -25,7 +31,7 @@ class MobileNetV3Small(Classifier):
     Options = MobileNetOptions
     learning_rate = 1e-3
 
-    def build_model(self, input_shape, num_classes):
+    def build_model(self, input_shape: tuple[int, int, int], num_classes: int) -> "keras.Model":
         import keras
 
         backbone = keras.applications.MobileNetV3Small(

@@ -277,7 +277,7 @@ def test_a_set_fitted_on_the_training_split_only_is_accepted(tmp_path):
 def test_augmentation_control_and_classifier_options_sit_beside_the_gan_cells(tmp_path, synthetic):
     out = tmp_path / "control"
     result = run("benchmark", "--data", "toy", "--synthetic", synthetic, "--ratio", "0,1", "--seeds", "1", "--steps", "16",
-                 "--control", "augment", "--classifier-opt", "width=8", "--out", out)
+                 "--control", "augment", "--classifier-opt", "small-cnn.width=8", "--out", out)
     assert result.exit_code == 0, result.output
     rows = pd.read_csv(out / "results.csv")
     assert sorted(zip(rows["training"], rows["ratio"])) == [("real+augmented", 1.0), ("real+synthetic", 0.0),

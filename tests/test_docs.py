@@ -37,6 +37,7 @@ def run_shell(line, site):
 
 
 def test_the_doc_has_every_kind_of_block():
+    assert DOC.read_text().count("```") == 2 * len(blocks())  # no fence without a language escapes the run
     languages = [language for language, _ in blocks()]
     assert languages.count("python") >= 4 and languages.count("bash") >= 2 and "toml" in languages
 

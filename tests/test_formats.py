@@ -8,6 +8,7 @@ from fersyn.data import load_dataset
 from fersyn.errors import FersynError
 from helpers import RNG, make_folder_tree, pixels, write_fer_csv
 
+
 def test_folder_tree_any_size_and_colour_becomes_square_gray(tmp_path):
     root = make_folder_tree(tmp_path / "data")
     faces = load_dataset(root, image_size=32, emotions="happiness,sadness")

@@ -62,6 +62,13 @@ def test_second_run_loads_the_checkpoints_instead_of_training(generated):
     (folder / "again_grid.png").unlink()
 
 
+def test_checkpoint_trained_with_other_options_is_refused(generated):
+    folder, _ = generated
+    result = run("generate", "--data", "toy", "--count", 12, "--out", folder / "x.h5", "--checkpoints", folder / "ckpt",
+                 "--seed", 3, *TINY, "--identity-opt", "width=8")
+    assert_one_line_error(result, "holds an identity generator trained with other options (width 24 there, 8 asked)")
+
+
 def test_checkpoint_for_another_image_size_is_refused(generated):
     folder, _ = generated
     result = run("generate", "--data", "toy", "--count", 12, "--out", folder / "x.h5", "--image-size", 32,

@@ -74,9 +74,30 @@ def test_plugins_name_shows_options_and_json():
     assert_one_line_error(run("plugins", "stargn"), "did you mean 'stargan'?")
 
 
+def test_options_must_be_a_dataclass_of_simple_types():
+    class NotADataclass:
+        steps = 3
+
+    @dataclasses.dataclass
+    class Listy:
+        sizes: tuple = option((1, 2), "sizes")
+
+    with pytest.raises(FersynError, match="p: its Options must be a @dataclasses.dataclass"):
+        option_specs(NotADataclass, "p")
+    with pytest.raises(FersynError, match="p: option sizes must be int, float, bool or str"):
+        option_specs(Listy, "p")
+
+
 def test_cli_option_flags_are_checked_before_any_work(tmp_path):
     assert_one_line_error(run("generate", "--out", tmp_path / "s.h5", "--identity-opt", "stepz=3"),
                           "identity plugin 'dcgan': unknown option stepz (valid: steps,")
+    assert_one_line_error(run("generate", "--out", tmp_path / "s.h5", "--expression-opt", "lambda_expr=high"),
+                          "expression plugin 'stargan': option lambda_expr takes float, not 'high'")
+    assert_one_line_error(run("benchmark", "--ratio", "0", "--classifier", "small-cnn", "--classifier", "paper-cnn",
+                              "--classifier-opt", "width=8", "--out", tmp_path / "b"),
+                          "classifier plugin 'paper-cnn': unknown option width")
+    assert_one_line_error(run("benchmark", "--ratio", "0", "--classifier-opt", "resnet.width=8", "--out", tmp_path / "b"),
+                          "--classifier-opt names resnet, which is not among --classifier small-cnn")
     assert_one_line_error(run("benchmark", "--ratio", "0", "--classifier-opt", "width=wide", "--out", tmp_path / "b"),
                           "classifier plugin 'small-cnn': option width takes int, not 'wide'")
     assert_one_line_error(run("benchmark", "--ratio", "0", "--expression-opt", "steps=3", "--out", tmp_path / "b"),

@@ -1,10 +1,12 @@
 """The contract test kit: every registered plugin passes it; deliberately broken plugins fail it,
 each with a message naming the rule."""
 
+import dataclasses
+
 import numpy as np
 import pytest
 
-from fersyn.contracts import ContractError, IdentityGenerator
+from fersyn.contracts import ContractError, IdentityGenerator, option
 from fersyn.registry import list_plugins, load_plugins, unregister
 from fersyn.testing import check_identity_generator, check_plugin
 
@@ -17,8 +19,15 @@ def test_every_registered_plugin_meets_the_contract(kind, name):
     check_plugin(kind, name, steps=3)
 
 
+@dataclasses.dataclass
+class GoodOptions:
+    contrast: float = option(1.0, "a stand-in option")
+
+
 class Good(IdentityGenerator):
-    """Faces whose brightness follows the seed."""
+    """Random faces drawn from the seed."""
+
+    Options = GoodOptions
 
     def fit(self, faces, *, steps=None, seed=0):
         self.level = int(faces.mean())
@@ -60,28 +69,42 @@ class Silent(Good):
         return super().sample(max(n, 0), seed=seed)
 
 
-@pytest.fixture
-def registered():
-    yield
-    for cls in (Good, WrongDtype, Unseeded, ForgetsOnSave, Silent):
-        unregister("identity", cls.__name__)
-        cls.name = ""
+class Always48(Good):
+    def sample(self, n, *, seed):
+        return np.random.default_rng(seed).integers(0, 256, (n, 48, 48, 1)).astype(np.uint8)
 
 
-def test_a_good_plugin_passes(registered):
-    check_identity_generator(Good)
+class LosesOptions(Good):
+    @classmethod
+    def load(cls, directory):
+        return cls()
+
+
+class MiscountsSteps(Good):
+    @property
+    def trained_steps(self):
+        return 1
+
+
+def test_a_good_plugin_passes_and_leaves_the_registry_as_it_was():
+    check_identity_generator(Good, contrast=2.0)
+    assert "Good" not in [info.name for info in list_plugins("identity")] and Good.name == ""
 
 
 @pytest.mark.parametrize("broken, rule", [
-    (WrongDtype, "identity plugin 'WrongDtype' broke the contract: sample(6) must return uint8 (6, 48, 48, 1), not float32"),
-    (Unseeded, "identity plugin 'Unseeded' broke the contract: sample() must be deterministic: the same seed gave other faces"),
-    (ForgetsOnSave, "identity plugin 'ForgetsOnSave' broke the contract: load(save()) must give the same outputs"),
-    (Silent, "identity plugin 'Silent' broke the contract: sample(-1) must raise an error, not return"),
+    (WrongDtype, "sample(6) must return uint8 (6, 40, 40, 1), not float32"),
+    (Unseeded, "sample() must be deterministic: the same seed gave other faces"),
+    (ForgetsOnSave, "load(save()) must give the same outputs"),
+    (Silent, "sample(-1) must raise an error, not return"),
+    (Always48, "sample(6) must return uint8 (6, 40, 40, 1), not uint8 (6, 48, 48, 1)"),
+    (LosesOptions, "load(save()) must keep the options: saved {'contrast': 2.0}, loaded {'contrast': 1.0}"),
+    (MiscountsSteps, "fit(steps=3) must train 3 more steps: trained_steps is 1, not 3"),
 ])
-def test_a_broken_plugin_fails_naming_the_rule(registered, broken, rule):
+def test_a_broken_plugin_fails_naming_the_rule(broken, rule):
     with pytest.raises(ContractError) as failure:
-        check_identity_generator(broken)
-    assert str(failure.value).startswith(rule), failure.value
+        check_identity_generator(broken, contrast=2.0)
+    assert str(failure.value).startswith(f"identity plugin '{broken.__name__}' broke the contract: {rule}"), failure.value
+    assert broken.__name__ not in [info.name for info in list_plugins("identity")]
 
 
 BROKEN_PLUGINS = '''

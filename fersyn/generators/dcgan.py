@@ -106,6 +106,7 @@ class DCGANOptions:
     learning_rate: float = option(2e-4, "Adam learning rate of both networks")
     augment: bool = option(True, "differentiable augmentation of the discriminator's inputs")
 
+
 @register_identity("dcgan")
 class DCGANIdentity(GANPlugin, IdentityGenerator):
     """DCGAN (non-saturating loss, batch norm, differentiable augmentation) drawing new identities."""

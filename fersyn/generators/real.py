@@ -22,7 +22,7 @@ FACES = "faces.npz"
 class RealIdentities(IdentityGenerator):
     """Real training faces as identities (no GAN): a control isolating the expression generator."""
 
-    def __init__(self, options=None, *, image_size: int = 48, channels: int = 1) -> None:
+    def __init__(self, options: object = None, *, image_size: int = 48, channels: int = 1) -> None:
         super().__init__(options, image_size=image_size, channels=channels)
         self.faces: np.ndarray | None = None
 

@@ -195,6 +195,7 @@ class StarGANOptions:
     augment: bool = option(False, "augment the critic's inputs (lowered fidelity on CK+)")
     learning_rate: float = option(1e-4, "Adam learning rate of both networks")
 
+
 @register_expression("stargan")
 class StarGANExpression(GANPlugin, ExpressionGenerator):
     """Light StarGAN (WGAN-GP, PatchGAN + emotion head, cycle loss, attention mask) imposing emotions."""
