@@ -22,6 +22,6 @@ def test_vae_samples_become_varied_faces_around_the_real_ones():
         samples = generator.sample(64, seed=1).astype(float)
         return np.corrcoef(samples.mean(0).ravel(), mean_face)[0, 1], samples.std(0).mean(), generator.trained_steps
 
-    untrained, trained = likeness(1), likeness(300)
-    assert untrained[0] < 0.5 and trained[0] > 0.9  # measured 0.10 and 0.99: samples now centre on real faces
-    assert trained[1] > 10 and trained[2] == 300  # and differ from each other (measured 29.6 grey levels)
+    untrained, trained = likeness(1), likeness(100)
+    assert untrained[0] < 0.5 and trained[0] > 0.85  # measured 0.06 and 0.93: samples now centre on real faces
+    assert trained[1] > 10 and trained[2] == 100  # and differ from each other (measured 22 grey levels)
