@@ -113,7 +113,7 @@ def check_plugin(kind: str, name: str, **kwargs: Any) -> None:
 def _instance(kind: str, plugin: str | type[Plugin], options: dict[str, Any]) -> Iterator[Any]:
     """A new instance of `plugin` at the kit's image size. A class not registered itself is registered
     under its class name for the check only (so that its checkpoints carry a name), then removed."""
-    from fersyn.registry import get_plugin, load_plugins, register, unregister
+    from fersyn.registry import create_plugin, get_plugin, load_plugins, register, unregister
 
     if isinstance(plugin, str):
         load_plugins()
@@ -128,9 +128,7 @@ def _instance(kind: str, plugin: str | type[Plugin], options: dict[str, Any]) ->
             text = "none" if spec.default is None else str(spec.default)
             if getattr(build_options(cls.Options, {spec.name: text}, label), spec.name) != spec.default:
                 raise ContractError.broke(cls, f"option {spec.name}'s default {spec.default!r} does not read back from text")
-        settings = build_options(cls.Options, options, label)
-        with plugin_call(cls, "its constructor"):
-            yield cls(settings, image_size=_IMAGE_SIZE)
+        yield create_plugin(kind, cls.name, image_size=_IMAGE_SIZE, **options)
     finally:
         if temporary:
             unregister(kind, plugin.__name__)
