@@ -46,7 +46,7 @@ GENERATORS = "generators"  # and, per recipe, the fitted generators
 # The option each key of a sweep folder's configuration comes from (for "differs in: …").
 _OPTION_OF = {
     "data_fingerprint": "--data", "emotions": "--emotions", "image_size": "--image-size", "split": "--data",
-    "split_seed": "--split-seed", "split_fingerprints": "--split-seed", "budget": "--budget",
+    "split_seed": "--split-seed", "split_fingerprints": "--split-seed or --train-fraction", "budget": "--budget",
     "synthetic_fingerprint": "--synthetic (or --identity/--expression/--train-steps)",
     "option_epochs": "--epochs", "option_steps": "--steps", "option_patience": "--patience",
     "test_data_fingerprint": "--test-data",
@@ -127,6 +127,7 @@ def benchmark(
     emotions: str | Sequence[str] | None = None,
     image_size: int = 48,
     split_seed: int = 0,
+    train_fraction: float = 1.0,
     generator_steps: int | None = None,
     force: bool = False,
     plugins_dir: str | Path | None = None,
@@ -154,14 +155,14 @@ def benchmark(
         raise FersynError(f"--out {out} is a file; give a folder for the results")
 
     faces = load_dataset(data, image_size=image_size, emotions=emotions)
-    split = split_dataset(faces, seed=split_seed)
+    split = split_dataset(faces, seed=split_seed, train_fraction=train_fraction)
     cross = _cross_dataset_test(test_data, faces, image_size, split_seed) if test_data else None
     source, recipe = None, None
     if needs_synthetic and synthetic is not None:
         source = SyntheticSource(synthetic, faces.emotions, image_size)
     elif needs_synthetic:
         recipe = {"data": faces.fingerprint, "emotions": list(faces.emotions), "image_size": image_size,
-                  "seed": split_seed, "identity": identity, "expression": expression, "train_steps": generator_steps,
+                  "seed": split_seed, "train_fraction": train_fraction, "identity": identity, "expression": expression, "train_steps": generator_steps,
                   "identity_options": identity_options, "expression_options": expression_options}
     try:
         if source is not None:
@@ -281,7 +282,8 @@ def _generated_set(data: str | Path, recipe: dict[str, Any], n_train: int, out: 
     result = generate(data, path, identity=recipe["identity"], expression=recipe["expression"], count=count,
                       identity_options=recipe["identity_options"], expression_options=recipe["expression_options"],
                       emotions=recipe["emotions"], seed=recipe["seed"], train_steps=recipe["train_steps"],
-                      checkpoints=checkpoints, image_size=recipe["image_size"], overwrite=True, plugins_dir=plugins_dir)
+                      checkpoints=checkpoints, image_size=recipe["image_size"], train_fraction=recipe["train_fraction"],
+                      overwrite=True, plugins_dir=plugins_dir)
     with atomic_output(recipe_path) as temporary:
         temporary.write_text(json.dumps({"recipe": recipe, "count": count}, indent=2))
     log.info("expression fidelity of the synthetic set: %.1f%% (reference classifier %.1f%% on real test faces)",

@@ -61,6 +61,7 @@ def generate(
     identity_options: dict[str, Any] | None = None,
     expression_options: dict[str, Any] | None = None,
     image_size: int = 48,
+    train_fraction: float = 1.0,
     overwrite: bool = False,
     plugins_dir: str | Path | None = None,
 ) -> GenerateResult:
@@ -81,7 +82,7 @@ def generate(
         build_options(get_plugin(kind, name).cls.Options, options or {}, f"{kind} plugin '{name}'")  # fail now, not later
 
     faces = load_dataset(data, image_size=image_size, emotions=emotions)
-    split = split_dataset(faces, seed=seed)
+    split = split_dataset(faces, seed=seed, train_fraction=train_fraction)
     train = faces.subset(split.train)
     if len(train) < MIN_TRAINING_IMAGES:
         raise FersynError(
@@ -112,6 +113,7 @@ def generate(
     provenance = {
         "data": {"source": faces.source, "fingerprint": faces.fingerprint, "image_size": image_size,
                  "emotions": list(faces.emotions), "split": split.method, "split_seed": seed,
+                 "train_fraction": train_fraction,
                  "split_fingerprints": fingerprints, "leaks_removed": split.leaks_removed,
                  "train_images": len(train), "val_images": int(len(split.val)), "test_images": int(len(split.test))},
         "identity": {"plugin": identity, "options": dataclasses.asdict(identity_generator.options),

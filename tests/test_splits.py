@@ -82,3 +82,25 @@ def test_fer2013_subset_duplicates_and_leaks_are_reported(fer2013):
     assert {k: v["total"] for k, v in info["split"]["counts"].items()} == {"train": 2800, "val": 416, "test": 415}
     assert info["duplicates"]["groups"] > 0
     assert sum(info["duplicates"]["across_splits"].values()) > 0
+
+
+def test_a_train_fraction_keeps_a_quarter_of_the_training_subjects_and_the_same_val_and_test(ck48):
+    faces = load_dataset(ck48)
+    full, low = split_dataset(faces, seed=0), split_dataset(faces, seed=0, train_fraction=0.25)
+    assert np.array_equal(full.val, low.val) and np.array_equal(full.test, low.test)
+    assert set(low.train.tolist()) < set(full.train.tolist())
+    kept, all_train = subjects_of(faces, low.train), subjects_of(faces, full.train)
+    assert len(kept) == round(0.25 * len(all_train))
+    assert set(faces.labels[low.train].tolist()) == set(range(len(faces.emotions)))  # every emotion kept
+    assert "0.25 of the training subjects" in low.method
+    assert low.fingerprints(faces)["train"] != full.fingerprints(faces)["train"]
+    assert np.array_equal(low.train, split_dataset(faces, seed=0, train_fraction=0.25).train)
+
+
+def test_a_train_fraction_without_subjects_is_taken_per_emotion():
+    faces = tiny_set(n=300)
+    full, half = split_dataset(faces, seed=0), split_dataset(faces, seed=0, train_fraction=0.5)
+    assert set(half.train.tolist()) < set(full.train.tolist())
+    assert list(np.bincount(faces.labels[half.train])) == [round(n / 2) for n in np.bincount(faces.labels[full.train])]
+    with pytest.raises(Exception, match="--train-fraction"):
+        split_dataset(faces, seed=0, train_fraction=0)

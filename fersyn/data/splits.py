@@ -7,6 +7,10 @@
 - Otherwise: stratified by emotion.
 Val and test faces whose exact image is also in train (or test faces also in val) are removed,
 since FER2013 carries such leaks; how many is recorded.
+
+`train_fraction` < 1 (a low-data regime) then keeps only part of the training split, whole subjects
+where ids are known, else per emotion; validation and test stay exactly those of the full split, so
+scores of the full and the reduced regimes are comparable.
 """
 
 from __future__ import annotations
@@ -36,6 +40,7 @@ class Split:
     method: str
     seed: int
     leaks_removed: int = 0
+    train_fraction: float = 1.0
 
     def parts(self) -> dict[str, np.ndarray]:
         return {"train": self.train, "val": self.val, "test": self.test}
@@ -56,10 +61,13 @@ def split_dataset(
     val_fraction: float = 0.1,
     test_fraction: float = 0.2,
     drop_leaks: bool = True,
+    train_fraction: float = 1.0,
 ) -> Split:
     """Split `faces` into train / val / test (deterministic under `seed`); see the module doc."""
     if not (0 < test_fraction < 1 and 0 <= val_fraction < 1 and val_fraction + test_fraction < 1):
         raise FersynError("split fractions must be between 0 and 1 and leave room for training data")
+    if not 0 < train_fraction <= 1:
+        raise FersynError(f"--train-fraction must be above 0 and at most 1 (got {train_fraction})")
     rng = np.random.default_rng(seed)
     if faces.usage is not None and {"train", "test"} <= set(faces.usage.tolist()):
         train, val, test = _predefined(faces, rng, val_fraction)
@@ -77,8 +85,27 @@ def split_dataset(
         test_leaks = shared_images(hashes, np.concatenate([train, val]), test)
         val, test = np.setdiff1d(val, val_leaks), np.setdiff1d(test, test_leaks)
         leaks = len(val_leaks) + len(test_leaks)
+    if train_fraction < 1:
+        train = _reduced(faces, train, rng, train_fraction)
+        method += f", {train_fraction:g} of the training {'subjects' if faces.subjects is not None else 'faces'}"
     _check_usable(faces, train, val, test, val_fraction)
-    return Split(np.sort(train), np.sort(val), np.sort(test), method, seed, leaks)
+    return Split(np.sort(train), np.sort(val), np.sort(test), method, seed, leaks, train_fraction)
+
+
+def _reduced(faces: FaceSet, train: np.ndarray, rng: np.random.Generator, fraction: float) -> np.ndarray:
+    """`fraction` of the training subjects (the first of many shuffles that keeps every emotion), or,
+    without subject ids, `fraction` of each emotion's training faces."""
+    if faces.subjects is None:
+        kept, _, _ = _stratified(faces.labels[train], rng, 0.0, 1 - fraction)
+        return train[np.sort(kept)]
+    subjects = np.unique(faces.subjects[train])
+    wanted = max(1, round(fraction * len(subjects)))
+    for _ in range(_SHUFFLES):
+        chosen = rng.permutation(subjects)[:wanted]
+        kept = train[np.isin(faces.subjects[train], chosen)]
+        if len(np.unique(faces.labels[kept])) == len(faces.emotions):
+            return kept
+    return kept  # no shuffle kept every emotion: _check_usable names the missing ones
 
 
 def _check_usable(faces: FaceSet, train: np.ndarray, val: np.ndarray, test: np.ndarray, val_fraction: float) -> None:
