@@ -183,6 +183,7 @@ class Reproduction:
             if isinstance(subject, GeneratedSet) and self.set_path(subject.name).exists():
                 print("already generated: reused", flush=True)
                 continue
+            (self.work / "sets").mkdir(parents=True, exist_ok=True)
             began = time.perf_counter()
             subprocess.run([sys.executable, "-m", "fersyn", *command], check=True, cwd=REPOSITORY)
             self.timings[label] = time.perf_counter() - began

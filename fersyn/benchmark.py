@@ -46,7 +46,7 @@ GENERATORS = "generators"  # and, per recipe, the fitted generators
 # The option each key of a sweep folder's configuration comes from (for "differs in: …").
 _OPTION_OF = {
     "data_fingerprint": "--data", "emotions": "--emotions", "image_size": "--image-size", "split": "--data",
-    "split_seed": "--split-seed", "split_fingerprints": "--split-seed or --train-fraction", "budget": "--budget",
+    "split_seed": "--split-seed", "split_fingerprints": "--split-seed", "train_fraction": "--train-fraction", "budget": "--budget",
     "synthetic_fingerprint": "--synthetic (or --identity/--expression/--train-steps)",
     "option_epochs": "--epochs", "option_steps": "--steps", "option_patience": "--patience",
     "test_data_fingerprint": "--test-data",
@@ -170,6 +170,7 @@ def benchmark(
         config = {  # what every cell of this folder shares: contents, not names or paths
             "data_fingerprint": faces.fingerprint, "emotions": ",".join(faces.emotions), "image_size": image_size,
             "split": split.method, "split_seed": split_seed, "split_fingerprints": split.fingerprints(faces),
+            **({"train_fraction": train_fraction} if train_fraction < 1 else {}),  # absent: older folders stay valid
             "synthetic_fingerprint": source.fingerprint if source else cell_key(recipe) if recipe else None,
             "budget": budget, "option_epochs": epochs if budget == "epochs" or steps is None else None,
             "option_steps": steps if budget == "steps" else None, "option_patience": patience if budget == "epochs" else None,

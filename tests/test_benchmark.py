@@ -307,3 +307,20 @@ def test_augmented_copies_are_fixed_per_copy_and_keep_their_label():
     draw = augmentation_draw(faces.labels, 30, np.random.default_rng(0))
     assert np.array_equal(faces.labels[draw.rows], draw.labels)  # each copy keeps its face's emotion
     assert sorted(np.bincount(draw.labels)) == [5] * 6 and draw.repeated == 6  # 4 faces per emotion, 5 wanted
+
+
+def test_a_low_data_sweep_trains_on_a_fraction_of_the_subjects_and_tests_on_the_same_faces(tmp_path, synthetic):
+    toy = load_dataset("toy")
+    full, quarter = split_dataset(toy, seed=0), split_dataset(toy, seed=0, train_fraction=0.25)
+    out = tmp_path / "low"
+    arguments = ["benchmark", "--data", "toy", "--synthetic", synthetic, "--ratio", "0,1", "--seeds", "1",
+                 "--steps", "16", "--out", out]
+    result = run(*arguments, "--train-fraction", "0.25")
+    assert result.exit_code == 0, result.output
+    rows = pd.read_csv(out / "results.csv")
+    assert set(rows["n_real"]) == {len(quarter.train)} and len(quarter.train) < len(full.train)
+    assert sorted(rows["n_synthetic"]) == [0, len(quarter.train)]  # the ratio is of the reduced real set
+    assert {np.array(json.loads(c)).sum() for c in rows["confusion"]} == {len(full.test)}  # the full split's test
+    sweep = json.loads((out / "sweep.json").read_text())
+    assert sweep["config"]["train_fraction"] == 0.25 and sweep["config"]["split"] == "subject-disjoint"
+    assert_one_line_error(run(*arguments), "differs in: --split-seed, --train-fraction)")

@@ -87,7 +87,6 @@ def split_dataset(
         leaks = len(val_leaks) + len(test_leaks)
     if train_fraction < 1:
         train = _reduced(faces, train, rng, train_fraction)
-        method += f", {train_fraction:g} of the training {'subjects' if faces.subjects is not None else 'faces'}"
     _check_usable(faces, train, val, test, val_fraction)
     return Split(np.sort(train), np.sort(val), np.sort(test), method, seed, leaks, train_fraction)
 
