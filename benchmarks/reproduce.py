@@ -296,7 +296,7 @@ def main() -> None:
     for path in (arguments.data_dir / "CK+48", arguments.data_dir / "fer2013-subset.csv.gz"):
         if not path.exists():
             sys.exit(f"reproduce: {path} not found; give the folder holding CK+48/ and fer2013-subset.csv.gz with --data-dir")
-    reproduction = Reproduction(arguments.data_dir.resolve(), arguments.work.resolve(), arguments.results.resolve(),
+    reproduction = Reproduction(arguments.data_dir.absolute(), arguments.work.absolute(), arguments.results.absolute(),
                                 QUICK if arguments.quick else DEFAULT, arguments.dry_run)
     try:
         reproduction.run(arguments.only)
