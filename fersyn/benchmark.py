@@ -29,8 +29,8 @@ from fersyn.files import atomic_output
 from fersyn.mix import SyntheticSource, augmentation_draw
 from fersyn.progress import format_duration
 from fersyn.provenance import package_versions
-from fersyn.results import (REAL_PLUS_AUGMENTED, REAL_PLUS_SYNTHETIC, SYNTHETIC_ONLY, ResultStore, cell_key,
-                            check_sweep_folder, record_sweep)
+from fersyn.results import (REAL_PLUS_AUGMENTED, REAL_PLUS_SYNTHETIC, RESULTS, SYNTHETIC_ONLY, ResultStore, Shard,
+                            cell_key, check_sweep_folder, record_sweep)
 
 if TYPE_CHECKING:
     import keras
@@ -130,6 +130,7 @@ def benchmark(
     train_fraction: float = 1.0,
     generator_steps: int | None = None,
     force: bool = False,
+    shard: str | Shard | None = None,
     plugins_dir: str | Path | None = None,
 ) -> BenchmarkResult:
     """Run (or resume) the sweep into the folder `out`; see the module doc and `fersyn benchmark --help`."""
@@ -137,12 +138,16 @@ def benchmark(
 
     started = time.perf_counter()
     ratios = parse_ratios(ratios)
+    shard = Shard.parse(shard) if isinstance(shard, str) else shard
     _check_arguments(seeds, budget, epochs, steps, patience, synthetic, identity, expression, controls)
     load_plugins(plugins_dir)
     classifiers = tuple(dict.fromkeys(classifiers))
     # Unknown names or options fail now, not after loading the data; options are kept as built (typed).
     per_classifier = _options_per_classifier(classifiers, dict(classifier_options or {}))
     needs_synthetic = synthetic_only or any(r > 0 for r in ratios)
+    if shard is not None and needs_synthetic and synthetic is None:
+        raise FersynError("--shard needs --synthetic FILE: fit the generators once (`fersyn generate`) so that every "
+                          "shard mixes the same synthetic faces")
     if needs_synthetic and synthetic is None:
         identity, expression = identity or "dcgan", expression or "stargan"
         identity_options = dataclasses.asdict(create_plugin("identity", identity, **(identity_options or {})).options)
@@ -206,17 +211,25 @@ def benchmark(
         cells += [Cell(name, None, seed) for seed in range(seeds) for name in classifiers] if synthetic_only else []
         cells += [Cell(name, ratio, seed, "augment") for seed in range(seeds) for name in classifiers
                   for ratio in ratios if ratio > 0] if "augment" in controls else []
-        runner = _CellRunner(faces, split, source, cross, config, names, ResultStore(out), budget, epochs, patience, steps,
+        store = ResultStore(out, shard.results_name if shard else RESULTS)
+        runner = _CellRunner(faces, split, source, cross, config, names, store, budget, epochs, patience, steps,
                              per_classifier)
+        if shard is not None:
+            log.info("shard %d/%d: %d of the sweep's %d cells", shard.index, shard.count,
+                     sum(shard.holds(runner.key(cell)) for cell in cells), len(cells))
+            cells = [cell for cell in cells if shard.holds(runner.key(cell))]
         trained, skipped, failed = runner.run_all(cells)
     finally:
         if source is not None:
             source.close()
+    seconds = time.perf_counter() - started
+    if not store.rows:  # only a shard can be given no cell
+        return BenchmarkResult(out, {}, f"shard {shard.index}/{shard.count} holds none of this sweep's cells", [],
+                               0, 0, 0, seconds)
     from fersyn.report import write_report
 
-    report = write_report(out)
-    return BenchmarkResult(out, report.summary, report.table, report.files, trained, skipped, failed,
-                           time.perf_counter() - started)
+    report = write_report(out)  # in a shard's folder: the cells of the shards that wrote there so far
+    return BenchmarkResult(out, report.summary, report.table, report.files, trained, skipped, failed, seconds)
 
 
 def _check_arguments(seeds: int, budget: str, epochs: int, steps: int | None, patience: int,

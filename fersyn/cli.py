@@ -288,6 +288,8 @@ BENCHMARK_HELP = f"""Train each classifier on real + k × |real train| synthetic
 @click.option("--train-steps", type=click.IntRange(min=1), help="Steps to train each generator (default: each plugin's own budget).")
 @click.option("--out", default="fersyn-benchmark", show_default=True, type=click.Path(file_okay=False), help="Folder for results.")
 @click.option("--force", is_flag=True, help="Move aside results of a different configuration found in --out.")
+@click.option("--shard", metavar="I/N", help="Run only shard I (0-based) of N of the cells, into results.shard-I-of-N.csv "
+              "(e.g. $SLURM_ARRAY_TASK_ID/$SLURM_ARRAY_TASK_COUNT); merge with `fersyn report`. Needs --synthetic.")
 @_plugin_options_flag("identity")
 @_plugin_options_flag("expression")
 @_plugin_options_flag("classifier")
@@ -308,7 +310,8 @@ def benchmark_command(ctx: click.Context, **options: Any) -> None:
         patience=options["patience"], synthetic_only=options["synthetic_only"], controls=options["controls"],
         test_data=options["test_data"],
         emotions=options["emotions"], image_size=options["image_size"], split_seed=options["split_seed"],
-        train_fraction=options["train_fraction"], generator_steps=options["train_steps"], force=options["force"], plugins_dir=ctx.obj["plugins_dir"],
+        train_fraction=options["train_fraction"], generator_steps=options["train_steps"], force=options["force"], shard=options["shard"],
+        plugins_dir=ctx.obj["plugins_dir"],
         **{f"{kind}_options": parse_pairs(options[f"{kind}_opt"], f"--{kind}-opt") for kind in KIND_CHOICES},
     )
     click.echo(result.table)
@@ -317,14 +320,19 @@ def benchmark_command(ctx: click.Context, **options: Any) -> None:
 
 
 @main.command("report")
-@click.argument("directory", type=click.Path(file_okay=False))
-def report_command(directory: str) -> None:
+@click.argument("directories", nargs=-1, required=True, type=click.Path(file_okay=False))
+@click.option("--out", type=click.Path(file_okay=False), help="Folder for the merged sweep (needed with several DIRECTORIES).")
+def report_command(directories: tuple[str, ...], out: str | None) -> None:
     """Print the table and the bound of a sweep folder again, and rewrite its summary and plots (no training).
 
+    Shards that wrote into one folder are read together. Shards run into separate folders (one per
+    machine) are merged: give them all and --out; folders of another sweep are refused.
+
     \b
-    Example:
+    Examples:
       fersyn report fersyn-benchmark/
+      fersyn report shard-0/ shard-1/ shard-2/ --out merged/
     """
     from fersyn.report import write_report
 
-    click.echo(write_report(directory).table)
+    click.echo(write_report(*directories, out=out).table)

@@ -22,8 +22,8 @@ import pandas as pd
 from fersyn.errors import FersynError
 from fersyn.files import atomic_output
 from fersyn.grid import save_figure
-from fersyn.results import (REAL_PLUS_AUGMENTED, REAL_PLUS_SYNTHETIC, RESULTS, SUMMARY, SWEEP, SYNTHETIC_ONLY,
-                             read_results)
+from fersyn.results import (REAL_PLUS_AUGMENTED, REAL_PLUS_SYNTHETIC, RESULTS, SUMMARY, SYNTHETIC_ONLY, merge_sweeps,
+                             record_sweep, results_files)
 from fersyn.stats import BOUND_RULE, find_bound, mean_ci, paired_difference
 
 _ROW_COLUMNS = ("status", "error", "classifier", "training", "ratio", "seed", "emotions", "budget")
@@ -41,15 +41,31 @@ class ReportResult:
     files: list[Path]
 
 
-def write_report(directory: str | Path) -> ReportResult:
-    """Read `directory`/results.csv (and sweep.json, if there), write summary.json and the plots beside it."""
-    directory = Path(directory)
-    rows = _read_results(directory)
-    summary = summarise(rows, _read_provenance(directory))
-    summary_path = directory / SUMMARY
+def write_report(directory: str | Path, *more: str | Path, out: str | Path | None = None) -> ReportResult:
+    """Read the results of `directory` (every results table in it, shards included), write summary.json
+    and the plots beside them. With `more` folders — shards of the same sweep run apart — their rows
+    are merged (folders of another configuration are refused) and written, with the summary and
+    plots, to `out` as one complete sweep folder."""
+    directories = [Path(d) for d in (directory, *more)]
+    for folder in directories:
+        if not results_files(folder):
+            raise FersynError(f"{folder}: no {RESULTS}; run `fersyn benchmark --out {folder}` first")
+    if more and out is None:
+        raise FersynError("merging several folders needs --out: the folder to write the merged sweep to")
+    rows, sweep = merge_sweeps(directories)
+    rows = _checked(rows, ", ".join(map(str, directories)))
+    target = Path(out) if out is not None else directories[0]
+    if more or target != directories[0]:
+        target.mkdir(parents=True, exist_ok=True)
+        with atomic_output(target / RESULTS) as temporary:
+            rows.to_csv(temporary, index=False)
+        record_sweep(target, sweep.get("config", {}), {**sweep.get("provenance", {}),
+                                                       "merged_from": [str(d) for d in directories]})
+    summary = summarise(rows, sweep)
+    summary_path = target / SUMMARY
     with atomic_output(summary_path) as temporary:
         temporary.write_text(json.dumps(summary, indent=2, allow_nan=False) + "\n")
-    plots = [plot_accuracy(summary, directory / "accuracy_vs_ratio.png"), *plot_confusions(rows, summary, directory)]
+    plots = [plot_accuracy(summary, target / "accuracy_vs_ratio.png"), *plot_confusions(rows, summary, target)]
     return ReportResult(summary, format_table(summary), [summary_path, *plots])
 
 
@@ -143,36 +159,20 @@ def plot_confusions(rows: pd.DataFrame, summary: dict, directory: str | Path) ->
     return written
 
 
-def _read_results(directory: Path) -> pd.DataFrame:
-    """The successful and failed rows of `directory`/results.csv; of several rows for one cell
-    (classifier, training, ratio, seed) — e.g. after a plugin's default options changed — the latest."""
-    path = directory / RESULTS
-    if not path.is_file():
-        raise FersynError(f"{directory}: no {RESULTS}; run `fersyn benchmark --out {directory}` first")
-    rows = read_results(directory)
+def _checked(rows: pd.DataFrame, source: str) -> pd.DataFrame:
+    """The successful and failed rows of a results table; of several rows for one cell (a shard's
+    rerun, or a plugin's default options changed) the latest."""
     missing = [column for column in _ROW_COLUMNS if column not in rows.columns]
     if missing:
-        raise FersynError(f"{path}: not a fersyn results table (no column {', '.join(missing)})")
+        raise FersynError(f"{source}: not a fersyn results table (no column {', '.join(missing)})")
     if not (rows["status"] == "ok").any():
         first = str(rows["error"].dropna().iloc[0]) if rows["error"].notna().any() else "none recorded"
-        raise FersynError(f"{path}: no successful cell among {len(rows)} row(s) (first error: {first})")
+        raise FersynError(f"{source}: no successful cell among {len(rows)} row(s) (first error: {first})")
     missing = [column for column in _SCORE_COLUMNS if column not in rows.columns]
     if missing:
-        raise FersynError(f"{path}: not a fersyn results table (no column {', '.join(missing)})")
-    return rows.drop_duplicates(["classifier", "training", "ratio", "seed"], keep="last")
-
-
-def _read_provenance(directory: Path) -> dict:
-    path = directory / SWEEP
-    if not path.is_file():
-        return {}
-    try:
-        provenance = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        raise FersynError(f"{path}: not valid JSON ({error})") from None
-    if not isinstance(provenance, dict):
-        raise FersynError(f"{path}: expected a JSON object")
-    return provenance
+        raise FersynError(f"{source}: not a fersyn results table (no column {', '.join(missing)})")
+    latest = rows.sort_values("finished", kind="stable") if "finished" in rows.columns else rows
+    return latest.drop_duplicates(["classifier", "training", "ratio", "seed"], keep="last").sort_index()
 
 
 def _summarise_classifier(cells: pd.DataFrame) -> dict:

@@ -1,6 +1,10 @@
 """A sweep's folder on disk: `sweep.json` (the configuration its cells share, and provenance) and
 `results.csv` (one flat row per finished or failed cell).
 
+A sweep split across machines (`--shard I/N`) runs the cells whose key falls in shard I, and writes
+them to `results.shard-I-of-N.csv` instead, so shards sharing a folder never write the same file;
+`read_results` reads every results file of a folder, and `merge_sweeps` several folders of one sweep.
+
 `results.csv` is rewritten whole, through a temporary file and a rename, after every cell: a kill
 at any moment leaves either the old table or the new one, never half a row. Rows are matched on
 the cell's key, a hash of its whole configuration, never on their position.
@@ -10,8 +14,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -22,6 +28,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
 RESULTS = "results.csv"
+_SHARD_RESULTS = re.compile(r"results\.shard-(\d+)-of-(\d+)\.csv")
 SWEEP = "sweep.json"
 SUMMARY = "summary.json"
 # The `training` column: real faces plus k × as many synthetic ones (k = 0: real only), synthetic alone,
@@ -36,11 +43,50 @@ def cell_key(config: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(config, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
+@dataclass(frozen=True)
+class Shard:
+    """Shard `index` (0-based) of `count`: the cells whose key, read as a number, is `index` modulo
+    `count` — stable, so N machines split one sweep without a coordinator."""
+
+    index: int
+    count: int
+
+    @classmethod
+    def parse(cls, text: str) -> "Shard":
+        match = re.fullmatch(r"\s*(\d+)\s*/\s*(\d+)\s*", str(text))
+        if not match or not 0 <= int(match[1]) < int(match[2]):
+            raise FersynError(f"--shard {text}: expected I/N with 0 ≤ I < N, e.g. 0/4 "
+                              "(with SLURM: --shard $SLURM_ARRAY_TASK_ID/$SLURM_ARRAY_TASK_COUNT and --array=0-N)")
+        return cls(int(match[1]), int(match[2]))
+
+    def holds(self, key: str) -> bool:
+        return int(key, 16) % self.count == self.index
+
+    @property
+    def results_name(self) -> str:
+        return f"results.shard-{self.index}-of-{self.count}.csv"
+
+
+def results_files(directory: str | Path) -> list[Path]:
+    """The results tables of a sweep folder: results.csv and any shard's, in a fixed order."""
+    directory = Path(directory)
+    shards = sorted((p for p in directory.glob("results.shard-*.csv") if _SHARD_RESULTS.fullmatch(p.name)),
+                    key=lambda p: tuple(int(n) for n in _SHARD_RESULTS.fullmatch(p.name).groups()[::-1]))
+    return [p for p in [directory / RESULTS] if p.is_file()] + shards
+
+
 def read_results(directory: str | Path) -> "pd.DataFrame":
-    """`results.csv` of a sweep folder as a DataFrame (empty if there is none yet)."""
+    """Every results table of a sweep folder as one DataFrame (empty if there is none yet)."""
     import pandas as pd
 
-    path = Path(directory) / RESULTS
+    frames = [read_table(path) for path in results_files(directory)]
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+
+def read_table(path: Path) -> "pd.DataFrame":
+    """One results table (empty if it does not exist yet)."""
+    import pandas as pd
+
     if not path.is_file():
         return pd.DataFrame()
     try:
@@ -49,14 +95,45 @@ def read_results(directory: str | Path) -> "pd.DataFrame":
         raise FersynError(f"{path} cannot be read as a results table ({error}); move it away and rerun") from None
 
 
-class ResultStore:
-    """The rows of one sweep folder, kept in memory and written back atomically after each change."""
+def merge_sweeps(directories: list[Path]) -> tuple["pd.DataFrame", dict[str, Any]]:
+    """The rows of several folders of one sweep (shards run apart) and their shared `sweep.json`;
+    folders of different configurations are refused, naming what differs."""
+    import pandas as pd
 
-    def __init__(self, directory: str | Path) -> None:
-        self.directory = Path(directory)
-        for leftover in self.directory.glob(f".{RESULTS}.*.part"):  # a write cut short by a kill
+    first, first_sweep = directories[0], read_sweep(directories[0])
+    for other in directories[1:]:
+        config, first_config = read_sweep(other).get("config", {}), first_sweep.get("config", {})
+        different = sorted(k for k in {**config, **first_config} if config.get(k) != first_config.get(k))
+        if different:
+            raise FersynError(f"{other} and {first} hold different sweeps (differ in: {', '.join(different)}); "
+                              "only shards of one sweep can be merged")
+    frames = [read_results(directory) for directory in directories]
+    return pd.concat(frames, ignore_index=True), first_sweep
+
+
+def read_sweep(directory: Path) -> dict[str, Any]:
+    """`sweep.json` of a folder ({} if there is none)."""
+    path = Path(directory) / SWEEP
+    if not path.is_file():
+        return {}
+    try:
+        sweep = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise FersynError(f"{path}: not valid JSON ({error})") from None
+    if not isinstance(sweep, dict):
+        raise FersynError(f"{path}: expected a JSON object")
+    return sweep
+
+
+class ResultStore:
+    """The rows of one results table (a folder's, or a shard's), kept in memory and written back
+    atomically after each change."""
+
+    def __init__(self, directory: str | Path, name: str = RESULTS) -> None:
+        self.directory, self.path = Path(directory), Path(directory) / name
+        for leftover in self.directory.glob(f".{name}.*.part"):  # a write cut short by a kill
             leftover.unlink()
-        frame = read_results(self.directory)
+        frame = read_table(self.path)
         self.rows: list[dict[str, Any]] = frame.to_dict("records")
 
     def finished(self, key: str) -> bool:
@@ -68,7 +145,7 @@ class ResultStore:
 
         row = {**row, "finished": time.strftime("%Y-%m-%dT%H:%M:%S")}
         self.rows = [r for r in self.rows if r["key"] != row["key"]] + [row]
-        with atomic_output(self.directory / RESULTS) as temporary:
+        with atomic_output(self.path) as temporary:
             pd.DataFrame(self.rows).to_csv(temporary, index=False)
 
 
@@ -83,7 +160,7 @@ def check_sweep_folder(directory: Path, config: dict[str, Any], *, force: bool,
         saved = json.loads((directory / SWEEP).read_text()) if (directory / SWEEP).is_file() else None
     except (OSError, ValueError) as error:
         raise FersynError(f"cannot use {directory} for results ({error})") from None
-    if saved is None and not (directory / RESULTS).exists():
+    if saved is None and not results_files(directory):
         return
     saved = saved.get("config") if isinstance(saved, dict) else None
     saved = saved if isinstance(saved, dict) else {}  # results of unknown origin: never mix with them
@@ -101,7 +178,7 @@ def check_sweep_folder(directory: Path, config: dict[str, Any], *, force: bool,
     aside = Path(tempfile.mkdtemp(prefix=time.strftime("replaced-%Y%m%d-%H%M%S-"), dir=directory))
     aside.chmod(0o755)  # mkdtemp makes it private; moved results should stay readable
     for item in directory.iterdir():
-        if item.name in (RESULTS, SWEEP, SUMMARY) or item.suffix == ".png":
+        if item.name in (RESULTS, SWEEP, SUMMARY) or _SHARD_RESULTS.fullmatch(item.name) or item.suffix == ".png":
             item.rename(aside / item.name)
 
 
