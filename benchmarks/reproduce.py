@@ -122,7 +122,6 @@ class Reproduction:
     def __init__(self, data_dir: Path, work: Path, results: Path, scale: Scale, dry_run: bool) -> None:
         self.data = {"ck": data_dir / "CK+48", "fer": data_dir / "fer2013-subset.csv.gz"}
         self.work, self.results, self.scale, self.dry_run = work, results, scale, dry_run
-        self.timings: dict[str, float] = {}
         self.commands: dict[str, list[str]] = {}
 
     def set_path(self, name: str) -> Path:
@@ -186,12 +185,21 @@ class Reproduction:
             (self.work / "sets").mkdir(parents=True, exist_ok=True)
             began = time.perf_counter()
             subprocess.run([sys.executable, "-m", "fersyn", *command], check=True, cwd=REPOSITORY)
-            self.timings[label] = time.perf_counter() - began
+            self.record_time(label, time.perf_counter() - began)
             if isinstance(subject, Setting):
                 self.export(subject)
         if not self.dry_run:
             sets = [g for g in SETS if g.name in generated]
-            self.write_overview(settings, sets, time.perf_counter() - started)
+            self.write_overview(settings, sets)
+            plot_regimes(self.results, [s.name for s in settings])
+
+    def record_time(self, label: str, seconds: float) -> None:
+        """Add up each step's time over runs in --work/timings.json, so that a resumed reproduction
+        reports the time its steps took in all (a rerun of a finished sweep adds only its report)."""
+        path = self.work / "timings.json"
+        timings = json.loads(path.read_text()) if path.exists() else {}
+        timings[label] = timings.get(label, 0) + seconds
+        path.write_text(json.dumps(timings, indent=2))
 
     def export(self, setting: Setting) -> None:
         """Numbers and plots of numbers only: no HDF5 set, checkpoint or face grid leaves --work."""
@@ -211,21 +219,65 @@ class Reproduction:
             f"```\nfersyn {shlex.join(self.benchmark_command(setting))}\n```\n\n"
             f"```\n{report.table}\n```\n\n![accuracy vs ratio](accuracy_vs_ratio.png)\n")
 
-    def write_overview(self, settings: list[Setting], sets: list[GeneratedSet], seconds: float) -> None:
+    def write_overview(self, settings: list[Setting], sets: list[GeneratedSet]) -> None:
         from fersyn.data.synthetic import read_synthetic_attributes
+
+        timings = json.loads((self.work / "timings.json").read_text())
+        seconds = sum(timings.get(label, 0) for label in self.commands)
 
         quality = {}
         for generated in sets:
             attributes = read_synthetic_attributes(self.set_path(generated.name))
             quality[generated.name] = {"metrics": attributes.get("metrics"),
                                        "provenance": _without_names(attributes.get("provenance", {}))}
-        overview = {"wall_seconds": seconds, "scale": self.scale.__dict__, "seconds_per_command": self.timings,
+        overview = {"seconds_total": seconds, "scale": self.scale.__dict__,
+                    "seconds_per_command": {label: timings.get(label) for label in self.commands},
                     "commands": {label: "fersyn " + shlex.join(c) for label, c in self.commands.items()},
                     "generated_sets": quality}
         self.results.mkdir(parents=True, exist_ok=True)
         (self.results / "reproduction.json").write_text(json.dumps(overview, indent=2, default=str))
         (self.results / "README.md").write_text(_overview_markdown(settings, self.results, quality, overview))
         print(f"\nreproduction finished in {_minutes(seconds)}; results in {self.results}/", flush=True)
+
+
+# The comparison figure: per regime, the GAN cells against their controls, all from summary.json.
+REGIMES = (
+    ("all CK+48 training subjects", (("ck-in-dataset", "GAN (dcgan + stargan, fitted on CK+)"),
+                                     ("ck-in-dataset:augment", "augmentation control"),
+                                     ("ck-real-identity", "real identities + stargan"),
+                                     ("external", "GAN fitted on FER2013"),
+                                     ("ck-epochs-budget", "GAN, epochs budget"))),
+    ("25 % of the CK+48 training subjects", (("low-data", "GAN (fitted on those subjects)"),
+                                             ("low-data:augment", "augmentation control"),
+                                             ("low-data-real-identity", "real identities + stargan"))),
+)
+
+
+def plot_regimes(results: Path, available: list[str]) -> Path:
+    """results/comparison.png: accuracy against ratio per regime, the GAN beside its controls."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    from fersyn.grid import save_figure
+
+    figure = Figure(figsize=(13, 5))
+    FigureCanvasAgg(figure)
+    for axis, (title, curves) in zip(figure.subplots(1, len(REGIMES), sharey=True), REGIMES):
+        for index, (curve, label) in enumerate(curves):
+            name, _, control = curve.partition(":")
+            if name not in available:
+                continue
+            (result,) = json.loads((results / name / "summary.json").read_text())["classifiers"].values()
+            entries = result["augment_control"]["ratios"] if control else result["ratios"]
+            ratios = [entry["ratio"] for entry in entries]
+            axis.plot(ratios, [100 * e["mean"] for e in entries], marker="os^vd"[index], color=f"C{index}", label=label)
+            axis.fill_between(ratios, [100 * e["ci95"][0] for e in entries], [100 * e["ci95"][1] for e in entries],
+                              color=f"C{index}", alpha=0.12)
+        axis.set(title=title, xlabel="synthetic images per real training image", ylabel="CK+48 test accuracy, %")
+        axis.grid(alpha=0.3)
+        if axis.get_legend_handles_labels()[0]:
+            axis.legend(fontsize=8)
+    return save_figure(figure, results / "comparison.png", dpi=110)
 
 
 def _training_faces(data: Path, train_fraction: float) -> int:
@@ -244,7 +296,7 @@ def _minutes(seconds: float) -> str:
 
 def _overview_markdown(settings: list[Setting], results: Path, quality: dict, overview: dict) -> str:
     lines = ["# Reproduction of the VISAPP 2023 study on CK+48 and the FER2013 subset", "",
-             f"Made by `python benchmarks/reproduce.py` in {_minutes(overview['wall_seconds'])} on a 2-core CPU "
+             f"Made by `python benchmarks/reproduce.py` in {_minutes(overview['seconds_total'])} on a 2-core CPU "
              "(the commands are in reproduction.json). Accuracy on the CK+48 test subjects (cross-data: the "
              "FER2013 subset's test rows), mean ± 95 % CI half-width over 3 seeds, in %.", "",
              "| setting | classifier, budget | real only | ratio 5 | gain at 5: pts (%) | best ratio | bound "
