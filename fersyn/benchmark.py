@@ -24,6 +24,7 @@ import numpy as np
 from fersyn.classifiers.training import BUDGETS, Budget
 from fersyn.contracts import ContractError, checked_model
 from fersyn.data import FaceSet, Split, load_dataset, split_dataset
+from fersyn.distribute import distributed, is_chief, make_strategy
 from fersyn.errors import FersynError
 from fersyn.files import atomic_output
 from fersyn.mix import SyntheticSource, augmentation_draw
@@ -34,6 +35,7 @@ from fersyn.results import (REAL_PLUS_AUGMENTED, REAL_PLUS_SYNTHETIC, RESULTS, S
 
 if TYPE_CHECKING:
     import keras
+    import tensorflow as tf
 
     from fersyn.contracts import Classifier
 
@@ -131,6 +133,7 @@ def benchmark(
     generator_steps: int | None = None,
     force: bool = False,
     shard: str | Shard | None = None,
+    strategy: "str | tf.distribute.Strategy" = "default",
     plugins_dir: str | Path | None = None,
 ) -> BenchmarkResult:
     """Run (or resume) the sweep into the folder `out`; see the module doc and `fersyn benchmark --help`."""
@@ -148,6 +151,9 @@ def benchmark(
     if shard is not None and needs_synthetic and synthetic is None:
         raise FersynError("--shard needs --synthetic FILE: fit the generators once (`fersyn generate`) so that every "
                           "shard mixes the same synthetic faces")
+    if strategy == "multiworker" and needs_synthetic and synthetic is None:
+        raise FersynError("--strategy multiworker on benchmark needs --synthetic FILE, readable by every worker: fit "
+                          "the generators first (`fersyn generate --strategy multiworker`)")
     if needs_synthetic and synthetic is None:
         identity, expression = identity or "dcgan", expression or "stargan"
         identity_options = dataclasses.asdict(create_plugin("identity", identity, **(identity_options or {})).options)
@@ -159,6 +165,8 @@ def benchmark(
     if out.exists() and not out.is_dir():
         raise FersynError(f"--out {out} is a file; give a folder for the results")
 
+    distribution = make_strategy(strategy)  # before any TensorFlow work, as a multi-worker strategy must be
+    chief = is_chief(distribution)  # the others of a multi-worker run train alike but write nothing
     faces = load_dataset(data, image_size=image_size, emotions=emotions)
     split = split_dataset(faces, seed=split_seed, train_fraction=train_fraction)
     cross = _cross_dataset_test(test_data, faces, image_size, split_seed) if test_data else None
@@ -184,11 +192,12 @@ def benchmark(
         for name in classifiers:  # one that breaks the contract stops the sweep before anything is written
             checked_model(create_plugin("classifier", name, image_size=image_size, **per_classifier[name]),
                           len(faces.emotions))
-        check_sweep_folder(out, config, force=force, option_names=_OPTION_OF)  # before fitting any GAN
+        if chief:
+            check_sweep_folder(out, config, force=force, option_names=_OPTION_OF)  # before fitting any GAN
         if recipe is not None:
             top_ratio = max(max(ratios), 1.0 if synthetic_only else 0.0)
-            source = SyntheticSource(_generated_set(data, recipe, len(split.train), out, top_ratio, plugins_dir),
-                                     faces.emotions, image_size)
+            path = _generated_set(data, recipe, len(split.train), out, top_ratio, distribution, plugins_dir)
+            source = SyntheticSource(path, faces.emotions, image_size)
             _check_not_fitted_on_held_out(source, faces, split, cross)
         if source is not None:
             log.info("synthetic set %s", source.describe())
@@ -196,29 +205,33 @@ def benchmark(
         names = {"data": str(data), "synthetic": None if source is None else str(source.path),
                  "identity": made_by.get("identity", {}).get("plugin"), "expression": made_by.get("expression", {}).get("plugin"),
                  "generator_steps": None if recipe is None else generator_steps,
-                 "test_data": None if cross is None else str(test_data)}
-        record_sweep(out, config, {
-            **names, "train_images": int(len(split.train)), "val_images": int(len(split.val)),
-            "test_images": int(len(split.test)), "leaks_removed": split.leaks_removed,
-            "synthetic_set": None if source is None else source.provenance,
-            "synthetic_count": None if source is None else source.count,
-            "synthetic_dropped_emotions": None if source is None else source.dropped,
-            "synthetic_missing_emotions": None if source is None else source.missing,
-            "synthetic_resized_from": None if source is None or source.stored_size == image_size else source.stored_size,
-            "versions": package_versions(),
-        })
+                 "test_data": None if cross is None else str(test_data),
+                 "strategy": f"{strategy if isinstance(strategy, str) else type(strategy).__name__} "
+                             f"({distribution.num_replicas_in_sync} replica(s))"}
+        if chief:
+            record_sweep(out, config, {
+                **names, "train_images": int(len(split.train)), "val_images": int(len(split.val)),
+                "test_images": int(len(split.test)), "leaks_removed": split.leaks_removed,
+                "synthetic_set": None if source is None else source.provenance,
+                "synthetic_count": None if source is None else source.count,
+                "synthetic_dropped_emotions": None if source is None else source.dropped,
+                "synthetic_missing_emotions": None if source is None else source.missing,
+                "synthetic_resized_from": None if source is None or source.stored_size == image_size else source.stored_size,
+                "versions": package_versions(),
+            })
         cells = [Cell(name, ratio, seed) for seed in range(seeds) for name in classifiers for ratio in ratios]
         cells += [Cell(name, None, seed) for seed in range(seeds) for name in classifiers] if synthetic_only else []
         cells += [Cell(name, ratio, seed, "augment") for seed in range(seeds) for name in classifiers
                   for ratio in ratios if ratio > 0] if "augment" in controls else []
-        store = ResultStore(out, shard.results_name if shard else RESULTS)
+        store = ResultStore(out, shard.results_name if shard else RESULTS, write=chief)
         runner = _CellRunner(faces, split, source, cross, config, names, store, budget, epochs, patience, steps,
                              per_classifier)
         if shard is not None:
             log.info("shard %d/%d: %d of the sweep's %d cells", shard.index, shard.count,
                      sum(shard.holds(runner.key(cell)) for cell in cells), len(cells))
             cells = [cell for cell in cells if shard.holds(runner.key(cell))]
-        trained, skipped, failed = runner.run_all(cells)
+        with distributed(distribution):
+            trained, skipped, failed = runner.run_all(cells)
     finally:
         if source is not None:
             source.close()
@@ -226,6 +239,9 @@ def benchmark(
     if not store.rows:  # only a shard can be given no cell
         return BenchmarkResult(out, {}, f"shard {shard.index}/{shard.count} holds none of this sweep's cells", [],
                                0, 0, 0, seconds)
+    if not chief:
+        return BenchmarkResult(out, {}, "a worker of a multi-worker run: the chief writes the results", [],
+                               trained, skipped, failed, seconds)
     from fersyn.report import write_report
 
     report = write_report(out)  # in a shard's folder: the cells of the shards that wrote there so far
@@ -274,7 +290,7 @@ def _label(name: str, options: Any) -> str:
 
 
 def _generated_set(data: str | Path, recipe: dict[str, Any], n_train: int, out: Path, top_ratio: float,
-                   plugins_dir: str | Path | None) -> Path:
+                   strategy: "tf.distribute.Strategy", plugins_dir: str | Path | None) -> Path:
     """The sweep's own synthetic set in `out`, generated by generators fitted on the training split
     (kept in `out/generators/<recipe>`), unless one of the same recipe, large enough, is there."""
     from fersyn.generate import generate
@@ -297,9 +313,10 @@ def _generated_set(data: str | Path, recipe: dict[str, Any], n_train: int, out: 
                       identity_options=recipe["identity_options"], expression_options=recipe["expression_options"],
                       emotions=recipe["emotions"], seed=recipe["seed"], train_steps=recipe["train_steps"],
                       checkpoints=checkpoints, image_size=recipe["image_size"], train_fraction=recipe["train_fraction"],
-                      overwrite=True, plugins_dir=plugins_dir)
-    with atomic_output(recipe_path) as temporary:
-        temporary.write_text(json.dumps({"recipe": recipe, "count": count}, indent=2))
+                      strategy=strategy, overwrite=True, plugins_dir=plugins_dir)
+    if is_chief(strategy):
+        with atomic_output(recipe_path) as temporary:
+            temporary.write_text(json.dumps({"recipe": recipe, "count": count}, indent=2))
     log.info("expression fidelity of the synthetic set: %.1f%% (reference classifier %.1f%% on real test faces)",
              100 * result.metrics["expression_fidelity"], 100 * result.metrics["reference_real_test_accuracy"])
     return path

@@ -99,6 +99,10 @@ _emotions_option = click.option(
 _train_fraction_option = click.option(
     "--train-fraction", default=1.0, show_default=True, type=click.FloatRange(0, 1, min_open=True),
     help="Keep this fraction of the training split (whole subjects where known): a low-data regime; val/test unchanged.")
+_strategy_option = click.option(
+    "--strategy", type=click.Choice(("default", "mirrored", "multiworker")), default="default", show_default=True,
+    help="tf.distribute strategy for training: mirrored = all local GPUs; multiworker = the workers in TF_CONFIG "
+         "(see docs/scale.md).")
 _image_size_option = click.option("--image-size", default=48, show_default=True, type=click.IntRange(8, 1024), help="Faces are resized to this square size.")
 
 
@@ -198,13 +202,14 @@ def plugins(ctx: click.Context, name: str | None, kind: str | None, as_json: boo
 @click.option("--checkpoints", type=click.Path(file_okay=False), help="Folder to load fitted generators from, or save them to (resumes an interrupted fit).")
 @_image_size_option
 @_train_fraction_option
+@_strategy_option
 @click.option("--overwrite", is_flag=True, help="Replace --out if it exists.")
 @_plugin_options_flag("identity")
 @_plugin_options_flag("expression")
 @click.pass_context
 def generate_command(ctx: click.Context, data: str, out: str, count: int, identity: str, expression: str, emotions: str,
                      seed: int, train_steps: int | None, checkpoints: str | None, image_size: int,
-                     train_fraction: float, overwrite: bool, identity_opt: tuple[str, ...], expression_opt: tuple[str, ...]) -> None:
+                     train_fraction: float, strategy: str, overwrite: bool, identity_opt: tuple[str, ...], expression_opt: tuple[str, ...]) -> None:
     """Fit an identity and an expression generator on DATA's training split, then write a synthetic set.
 
     Writes OUT (HDF5: images, labels, identity, provenance and quality metrics) and OUT_grid.png
@@ -223,7 +228,7 @@ def generate_command(ctx: click.Context, data: str, out: str, count: int, identi
     result = generate(
         data, out, identity=identity, expression=expression, count=count, emotions=emotions, seed=seed,
         train_steps=train_steps, checkpoints=checkpoints, image_size=image_size, train_fraction=train_fraction,
-        overwrite=overwrite,
+        strategy=strategy, overwrite=overwrite,
         identity_options=parse_pairs(identity_opt, "--identity-opt"),
         expression_options=parse_pairs(expression_opt, "--expression-opt"), plugins_dir=ctx.obj["plugins_dir"],
     )
@@ -288,6 +293,7 @@ BENCHMARK_HELP = f"""Train each classifier on real + k × |real train| synthetic
 @click.option("--train-steps", type=click.IntRange(min=1), help="Steps to train each generator (default: each plugin's own budget).")
 @click.option("--out", default="fersyn-benchmark", show_default=True, type=click.Path(file_okay=False), help="Folder for results.")
 @click.option("--force", is_flag=True, help="Move aside results of a different configuration found in --out.")
+@_strategy_option
 @click.option("--shard", metavar="I/N", help="Run only shard I (0-based) of N of the cells, into results.shard-I-of-N.csv "
               "(e.g. $SLURM_ARRAY_TASK_ID/$SLURM_ARRAY_TASK_COUNT); merge with `fersyn report`. Needs --synthetic.")
 @_plugin_options_flag("identity")
@@ -311,7 +317,7 @@ def benchmark_command(ctx: click.Context, **options: Any) -> None:
         test_data=options["test_data"],
         emotions=options["emotions"], image_size=options["image_size"], split_seed=options["split_seed"],
         train_fraction=options["train_fraction"], generator_steps=options["train_steps"], force=options["force"], shard=options["shard"],
-        plugins_dir=ctx.obj["plugins_dir"],
+        strategy=options["strategy"], plugins_dir=ctx.obj["plugins_dir"],
         **{f"{kind}_options": parse_pairs(options[f"{kind}_opt"], f"--{kind}-opt") for kind in KIND_CHOICES},
     )
     click.echo(result.table)

@@ -23,6 +23,7 @@ from fersyn.contracts import ExpressionGenerator, Generator, IdentityGenerator, 
 from fersyn.options import build_options
 from fersyn.data import load_dataset, split_dataset
 from fersyn.data.synthetic import SyntheticWriter
+from fersyn.distribute import distributed, is_chief, make_strategy, output_of_this_worker
 from fersyn.errors import FersynError
 from fersyn.files import atomic_output, check_output_path
 from fersyn.provenance import package_versions
@@ -62,6 +63,7 @@ def generate(
     expression_options: dict[str, Any] | None = None,
     image_size: int = 48,
     train_fraction: float = 1.0,
+    strategy: str = "default",
     overwrite: bool = False,
     plugins_dir: str | Path | None = None,
 ) -> GenerateResult:
@@ -81,6 +83,7 @@ def generate(
     for kind, name, options in (("identity", identity, identity_options), ("expression", expression, expression_options)):
         build_options(get_plugin(kind, name).cls.Options, options or {}, f"{kind} plugin '{name}'")  # fail now, not later
 
+    distribution = make_strategy(strategy)  # before any TensorFlow work, as a multi-worker strategy must be
     faces = load_dataset(data, image_size=image_size, emotions=emotions)
     split = split_dataset(faces, seed=seed, train_fraction=train_fraction)
     train = faces.subset(split.train)
@@ -89,52 +92,55 @@ def generate(
             f"the training split of {faces.source} has {len(train)} images; training a GAN needs at least "
             f"{MIN_TRAINING_IMAGES} (use a larger dataset)"
         )
-    channels = faces.images.shape[-1]
-    fingerprints = split.fingerprints(faces)
-    trained_on = {"data": faces.fingerprint, "train": fingerprints["train"], "emotions": list(faces.emotions),
-                  "image_size": image_size}
-    if checkpoints is not None:
-        _make_folder(Path(checkpoints))
-    identity_generator = _fitted_generator(
-        create_plugin("identity", identity, image_size=image_size, channels=channels, **(identity_options or {})),
-        lambda g, steps: g.fit(train.images, steps=steps, seed=seed),
-        train_steps, checkpoints, trained_on,
-    )
-    expression_generator = _fitted_generator(
-        create_plugin("expression", expression, image_size=image_size, channels=channels, **(expression_options or {})),
-        lambda g, steps: g.fit(train.images, train.labels, train.emotions, steps=steps, seed=seed),
-        train_steps, checkpoints, trained_on,
-    )
+    # Every worker of a multi-worker run trains and samples alike; only the chief writes.
+    with distributed(distribution), output_of_this_worker(out, distribution) as written:
+        channels = faces.images.shape[-1]
+        fingerprints = split.fingerprints(faces)
+        trained_on = {"data": faces.fingerprint, "train": fingerprints["train"], "emotions": list(faces.emotions),
+                      "image_size": image_size}
+        if checkpoints is not None:
+            _make_folder(Path(checkpoints))
+        identity_generator = _fitted_generator(
+            create_plugin("identity", identity, image_size=image_size, channels=channels, **(identity_options or {})),
+            lambda g, steps: g.fit(train.images, steps=steps, seed=seed),
+            train_steps, checkpoints, trained_on,
+        )
+        expression_generator = _fitted_generator(
+            create_plugin("expression", expression, image_size=image_size, channels=channels, **(expression_options or {})),
+            lambda g, steps: g.fit(train.images, train.labels, train.emotions, steps=steps, seed=seed),
+            train_steps, checkpoints, trained_on,
+        )
 
-    from fersyn.metrics import identity_preservation, quality_metrics, train_reference
+        from fersyn.metrics import identity_preservation, quality_metrics, train_reference
 
-    log.info("training the reference classifier (small-cnn) on the real training split")
-    reference = train_reference(faces, split, seed=seed)
-    provenance = {
-        "data": {"source": faces.source, "fingerprint": faces.fingerprint, "image_size": image_size,
-                 "emotions": list(faces.emotions), "split": split.method, "split_seed": seed,
-                 "train_fraction": train_fraction,
-                 "split_fingerprints": fingerprints, "leaks_removed": split.leaks_removed,
-                 "train_images": len(train), "val_images": int(len(split.val)), "test_images": int(len(split.test))},
-        "identity": {"plugin": identity, "options": dataclasses.asdict(identity_generator.options),
-                     "trained_steps": identity_generator.trained_steps},
-        "expression": {"plugin": expression, "options": dataclasses.asdict(expression_generator.options),
-                       "trained_steps": expression_generator.trained_steps},
-        "seed": seed,
-        "count": count,
-        "versions": package_versions(),
-    }
-    with atomic_output(out, overwrite=overwrite) as temporary:
-        writer = SyntheticWriter(temporary, faces.images.shape[1:], faces.emotions)
-        try:
-            sample = _write_faces(writer, identity_generator, expression_generator, faces.emotions, count, seed)
-            metrics = quality_metrics(reference, sample["images"], sample["emotions"], faces.images[split.test], seed=seed)
-            metrics.update(identity_preservation(sample["sources"], sample["edits"]))
-            writer.set_attributes(provenance=provenance, metrics=metrics)
-            writer.set_training_names(train.names)
-        finally:
-            writer.close()
-    _save_grid(sample["sources"], sample["edits"], faces.emotions, grid_path)
+        log.info("training the reference classifier (small-cnn) on the real training split")
+        reference = train_reference(faces, split, seed=seed)
+        provenance = {
+            "data": {"source": faces.source, "fingerprint": faces.fingerprint, "image_size": image_size,
+                     "emotions": list(faces.emotions), "split": split.method, "split_seed": seed,
+                     "train_fraction": train_fraction,
+                     "split_fingerprints": fingerprints, "leaks_removed": split.leaks_removed,
+                     "train_images": len(train), "val_images": int(len(split.val)), "test_images": int(len(split.test))},
+            "identity": {"plugin": identity, "options": dataclasses.asdict(identity_generator.options),
+                         "trained_steps": identity_generator.trained_steps},
+            "expression": {"plugin": expression, "options": dataclasses.asdict(expression_generator.options),
+                           "trained_steps": expression_generator.trained_steps},
+            "seed": seed,
+            "count": count,
+            "strategy": {"name": strategy, "replicas": distribution.num_replicas_in_sync},
+            "versions": package_versions(),
+        }
+        with atomic_output(written, overwrite=overwrite) as temporary:
+            writer = SyntheticWriter(temporary, faces.images.shape[1:], faces.emotions)
+            try:
+                sample = _write_faces(writer, identity_generator, expression_generator, faces.emotions, count, seed)
+                metrics = quality_metrics(reference, sample["images"], sample["emotions"], faces.images[split.test], seed=seed)
+                metrics.update(identity_preservation(sample["sources"], sample["edits"]))
+                writer.set_attributes(provenance=provenance, metrics=metrics)
+                writer.set_training_names(train.names)
+            finally:
+                writer.close()
+        _save_grid(sample["sources"], sample["edits"], faces.emotions, written.with_name(grid_path.name))
     return GenerateResult(out, grid_path, count, metrics, provenance, time.perf_counter() - started)
 
 
@@ -209,7 +215,7 @@ def _check_same_options(directory: Path, requested: Generator, loaded: Generator
 
 def _save_checkpoint(generator: Generator, directory: Path | None, trained_on: dict[str, Any]) -> None:
     """Save into a fresh folder, then swap it in: a crash never leaves a half-written checkpoint."""
-    if directory is None:
+    if directory is None or not is_chief():
         return
     fresh = directory.with_name(directory.name + ".saving")
     old = directory.with_name(directory.name + ".old")

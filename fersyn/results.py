@@ -129,9 +129,9 @@ class ResultStore:
     """The rows of one results table (a folder's, or a shard's), kept in memory and written back
     atomically after each change."""
 
-    def __init__(self, directory: str | Path, name: str = RESULTS) -> None:
-        self.directory, self.path = Path(directory), Path(directory) / name
-        for leftover in self.directory.glob(f".{name}.*.part"):  # a write cut short by a kill
+    def __init__(self, directory: str | Path, name: str = RESULTS, *, write: bool = True) -> None:
+        self.directory, self.path, self.write = Path(directory), Path(directory) / name, write
+        for leftover in self.directory.glob(f".{name}.*.part") if write else ():  # a write cut short by a kill
             leftover.unlink()
         frame = read_table(self.path)
         self.rows: list[dict[str, Any]] = frame.to_dict("records")
@@ -145,6 +145,8 @@ class ResultStore:
 
         row = {**row, "finished": time.strftime("%Y-%m-%dT%H:%M:%S")}
         self.rows = [r for r in self.rows if r["key"] != row["key"]] + [row]
+        if not self.write:  # a worker that is not the chief of a multi-worker run
+            return
         with atomic_output(self.path) as temporary:
             pd.DataFrame(self.rows).to_csv(temporary, index=False)
 

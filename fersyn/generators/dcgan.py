@@ -17,6 +17,7 @@ import tensorflow as tf
 from keras import layers
 
 from fersyn.contracts import IdentityGenerator, option
+from fersyn.distribute import per_replica_loss, replica_share
 from fersyn.generators.training import GANModel, GANPlugin, batches, diff_augment, fit_for_steps, to_uint8
 from fersyn.registry import register_identity
 
@@ -53,6 +54,12 @@ def build_discriminator(image_size: int, channels: int, width: int) -> keras.Mod
     return keras.Sequential(model, name="discriminator")
 
 
+def _cross_entropy(labels: tf.Tensor, logits: tf.Tensor) -> tf.Tensor:
+    """Mean binary cross-entropy over this replica's batch (the function, not the `Loss` class, which
+    would already divide by the number of replicas)."""
+    return tf.reduce_mean(keras.losses.binary_crossentropy(labels, logits, from_logits=True))
+
+
 @keras.saving.register_keras_serializable(package="fersyn")
 class DCGAN(GANModel):
     """The GAN itself, trained with `fit` through a custom `train_step` (the keras.io GAN idiom)."""
@@ -67,11 +74,13 @@ class DCGAN(GANModel):
         self.discriminator = build_discriminator(image_size, channels, width)
         self.seed_generator = keras.random.SeedGenerator(seed)
         self.trackers = {name: keras.metrics.Mean(name=name) for name in ("d_loss", "g_loss")}
-        self.loss_fn = keras.losses.BinaryCrossentropy(from_logits=True)
         self.built = True
 
     def call(self, latent: tf.Tensor, training: bool = False) -> tf.Tensor:
         return self.generator(latent, training=training)
+
+    def _latent(self, n: tf.Tensor) -> tf.Tensor:
+        return replica_share(lambda m: keras.random.normal((m, self.latent_dim), seed=self.seed_generator), n)
 
     def _seen(self, images: tf.Tensor) -> tf.Tensor:
         return self.discriminator(diff_augment(images, self.seed_generator) if self.augment else images, training=True)
@@ -79,19 +88,21 @@ class DCGAN(GANModel):
     def train_step(self, data: tuple) -> dict:
         real = data[0] if isinstance(data, tuple) else data
         batch_size = tf.shape(real)[0]
-        latent = keras.random.normal((batch_size, self.latent_dim), seed=self.seed_generator)
+        latent = self._latent(batch_size)
         fake = self.generator(latent, training=True)
         with tf.GradientTape() as tape:
             real_logits, fake_logits = self._seen(real), self._seen(fake)
-            d_loss = self.loss_fn(tf.ones_like(real_logits), real_logits) + self.loss_fn(tf.zeros_like(fake_logits), fake_logits)
-        grads = tape.gradient(d_loss, self.discriminator.trainable_weights)
+            d_loss = _cross_entropy(tf.ones_like(real_logits), real_logits) + _cross_entropy(tf.zeros_like(fake_logits), fake_logits)
+            scaled = per_replica_loss(d_loss)
+        grads = tape.gradient(scaled, self.discriminator.trainable_weights)
         self.d_optimizer.apply(grads, self.discriminator.trainable_weights)
 
-        latent = keras.random.normal((batch_size, self.latent_dim), seed=self.seed_generator)
+        latent = self._latent(batch_size)
         with tf.GradientTape() as tape:
             fake_logits = self._seen(self.generator(latent, training=True))
-            g_loss = self.loss_fn(tf.ones_like(fake_logits), fake_logits)  # non-saturating loss
-        grads = tape.gradient(g_loss, self.generator.trainable_weights)
+            g_loss = _cross_entropy(tf.ones_like(fake_logits), fake_logits)  # non-saturating loss
+            scaled = per_replica_loss(g_loss)
+        grads = tape.gradient(scaled, self.generator.trainable_weights)
         self.g_optimizer.apply(grads, self.generator.trainable_weights)
 
         return self.tracked(d_loss=d_loss, g_loss=g_loss)

@@ -20,6 +20,7 @@ import tensorflow as tf
 from keras import layers
 
 from fersyn.contracts import ExpressionGenerator, option
+from fersyn.distribute import per_replica_loss, replica_share
 from fersyn.errors import FersynError
 from fersyn.generators.training import GANModel, GANPlugin, batches, diff_augment, fit_for_steps, to_uint8, to_unit_range
 from fersyn.registry import register_expression
@@ -117,13 +118,13 @@ class StarGAN(GANModel):
         return self.discriminator(diff_augment(images, self.seed_generator) if self.augment else images, training=True)
 
     def _random_targets(self, n: tf.Tensor) -> tf.Tensor:
-        return keras.random.randint((n,), 0, self.num_classes, seed=self.seed_generator)
+        return replica_share(lambda m: keras.random.randint((m,), 0, self.num_classes, seed=self.seed_generator), n)
 
     def _discriminator_step(self, real: tf.Tensor, labels: tf.Tensor) -> dict:
         n = tf.shape(real)[0]
         targets = tf.one_hot(self._random_targets(n), self.num_classes)
         fake = self.generator([real, targets], training=True)[0]
-        alpha = keras.random.uniform((n, 1, 1, 1), seed=self.seed_generator)
+        alpha = replica_share(lambda m: keras.random.uniform((m, 1, 1, 1), seed=self.seed_generator), n)
         mixed = alpha * real + (1 - alpha) * fake
         with tf.GradientTape() as tape:
             real_source, real_logits = self._judge(real)
@@ -135,7 +136,7 @@ class StarGAN(GANModel):
             gp = tf.reduce_mean(tf.square(slopes - 1.0))
             adversarial = tf.reduce_mean(fake_source) - tf.reduce_mean(real_source)
             classification = self._classification_loss(labels, real_logits)
-            loss = adversarial + self.lambda_cls * classification + self.lambda_gp * gp
+            loss = per_replica_loss(adversarial + self.lambda_cls * classification + self.lambda_gp * gp)
         grads = tape.gradient(loss, self.discriminator.trainable_weights)
         self.d_optimizer.apply(grads, self.discriminator.trainable_weights)
         return self.tracked(d_adv=adversarial, d_cls=classification, gp=gp)
@@ -156,6 +157,7 @@ class StarGAN(GANModel):
             if self.lambda_expr > 0:  # decided when the step is traced: no cost when off
                 expression = self._classification_loss(target_ids, self.expression_critic(fake, training=False))
                 loss += self.lambda_expr * expression
+            loss = per_replica_loss(loss)
         grads = tape.gradient(loss, self.generator.trainable_weights)
         self.g_optimizer.apply(grads, self.generator.trainable_weights)
         return self.tracked(g_adv=adversarial, g_cls=classification, g_rec=reconstruction, g_expr=expression)

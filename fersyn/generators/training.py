@@ -12,6 +12,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from fersyn.distribute import replica_share
 from fersyn.errors import FersynError
 from fersyn.progress import format_duration
 
@@ -81,8 +82,8 @@ def diff_augment(images: tf.Tensor, seed_generator: keras.random.SeedGenerator) 
     """Differentiable augmentation (brightness, contrast, translation), applied to real and fake
     images alike before the discriminator, so that it cannot memorise a small training set."""
     n = tf.shape(images)[0]
-    brightness = keras.random.uniform((n, 1, 1, 1), -0.2, 0.2, seed=seed_generator)
-    contrast = keras.random.uniform((n, 1, 1, 1), 0.75, 1.25, seed=seed_generator)
+    brightness = replica_share(lambda m: keras.random.uniform((m, 1, 1, 1), -0.2, 0.2, seed=seed_generator), n)
+    contrast = replica_share(lambda m: keras.random.uniform((m, 1, 1, 1), 0.75, 1.25, seed=seed_generator), n)
     mean = tf.reduce_mean(images, axis=[1, 2, 3], keepdims=True)
     images = (images - mean) * contrast + mean + brightness
     limit = max(1, images.shape[1] // 12)
