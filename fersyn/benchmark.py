@@ -225,13 +225,12 @@ def benchmark(
                   for ratio in ratios if ratio > 0] if "augment" in controls else []
         store = ResultStore(out, shard.results_name if shard else RESULTS, write=chief)
         runner = _CellRunner(faces, split, source, cross, config, names, store, budget, epochs, patience, steps,
-                             per_classifier)
+                             per_classifier, distribution)
         if shard is not None:
             log.info("shard %d/%d: %d of the sweep's %d cells", shard.index, shard.count,
                      sum(shard.holds(runner.key(cell)) for cell in cells), len(cells))
             cells = [cell for cell in cells if shard.holds(runner.key(cell))]
-        with distributed(distribution):
-            trained, skipped, failed = runner.run_all(cells)
+        trained, skipped, failed = runner.run_all(cells)
     finally:
         if source is not None:
             source.close()
@@ -379,8 +378,10 @@ class _CellRunner:
 
     def __init__(self, faces: FaceSet, split: Split, source: SyntheticSource | None, cross: _CrossTest | None,
                  config: dict[str, Any], names: dict[str, Any], store: ResultStore, budget: str, epochs: int,
-                 patience: int, steps: int | None, classifier_options: dict[str, dict[str, Any]]) -> None:
+                 patience: int, steps: int | None, classifier_options: dict[str, dict[str, Any]],
+                 strategy: "tf.distribute.Strategy") -> None:
         self.faces, self.split, self.source, self.cross = faces, split, source, cross
+        self.strategy = strategy
         self.config, self.names, self.store = config, names, store
         self.budget_kind, self.epochs, self.patience, self.steps = budget, epochs, patience, steps
         self.classifier_options = classifier_options
@@ -446,7 +447,8 @@ class _CellRunner:
                "classifier": _label(cell.classifier, self.classifier(cell.classifier).options),
                "classifier_plugin": cell.classifier}
         try:
-            row.update(self._train_and_score(cell, progress))
+            with distributed(self.strategy):  # per cell: clearing the session below resets the scope's graph
+                row.update(self._train_and_score(cell, progress))
             row.update(status="ok", error="")
         except ContractError:
             raise  # a plugin that breaks the contract would fail every cell: stop, naming the rule

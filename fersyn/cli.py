@@ -232,7 +232,10 @@ def generate_command(ctx: click.Context, data: str, out: str, count: int, identi
         identity_options=parse_pairs(identity_opt, "--identity-opt"),
         expression_options=parse_pairs(expression_opt, "--expression-opt"), plugins_dir=ctx.obj["plugins_dir"],
     )
-    click.echo(f"wrote {result.count} faces to {result.path} and a grid to {result.grid_path} in {result.seconds:.0f} s")
+    if result.written:
+        click.echo(f"wrote {result.count} faces to {result.path} and a grid to {result.grid_path} in {result.seconds:.0f} s")
+    else:
+        click.echo(f"a worker of a multi-worker run: trained and sampled in {result.seconds:.0f} s; the chief writes {result.path}")
     click.echo(format_metrics(result.metrics))
 
 

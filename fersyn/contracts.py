@@ -23,6 +23,13 @@ so the same seed gives the same output. Options: each plugin declares a dataclas
 field per option with a type (int, float, bool, str), a default and one line of help —
 `steps: int = option(3000, "training steps")`; fersyn builds it from the user's settings
 (`--identity-opt steps=500`), checks them, records them in every output and passes it in.
+
+Several devices or machines (`--strategy mirrored|multiworker`): fersyn calls `fit` (and a
+classifier's `build_model`, compile and training) inside the strategy's scope, so a plugin that
+builds plain Keras models and trains them with `model.fit` runs distributed unchanged; the batch its
+dataset yields is the global batch, split across replicas. A custom `train_step` needs two helpers of
+fersyn.distribute, no-ops on one device: `per_replica_loss(loss)` on each loss it differentiates,
+and `replica_share(draw, n)` for its random draws. `tf.distribute.get_strategy()` gives the strategy.
 """
 
 from __future__ import annotations

@@ -46,6 +46,7 @@ class GenerateResult:
     metrics: dict[str, Any]
     provenance: dict[str, Any]
     seconds: float
+    written: bool = True  # False on a worker other than the chief of a multi-worker run
 
 
 def generate(
@@ -141,7 +142,8 @@ def generate(
             finally:
                 writer.close()
         _save_grid(sample["sources"], sample["edits"], faces.emotions, written.with_name(grid_path.name))
-    return GenerateResult(out, grid_path, count, metrics, provenance, time.perf_counter() - started)
+    return GenerateResult(out, grid_path, count, metrics, provenance, time.perf_counter() - started,
+                          is_chief(distribution))
 
 
 def _make_folder(folder: Path) -> None:
