@@ -338,7 +338,7 @@ def _with_ci(entry: dict) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quick", action="store_true", help="smaller budgets, small-cnn only (≈ 35 min)")
+    parser.add_argument("--quick", action="store_true", help="smaller budgets (GANs 300 steps, half the classifier steps), small-cnn only")
     parser.add_argument("--data-dir", type=Path, default=REPOSITORY.parent / "shared" / "data")
     parser.add_argument("--work", type=Path, default=REPOSITORY / "reproduction-work")
     parser.add_argument("--results", type=Path, default=REPOSITORY / "benchmarks" / "results")
