@@ -24,7 +24,7 @@ import numpy as np
 from fersyn.classifiers.training import BUDGETS, Budget
 from fersyn.contracts import ContractError, checked_model
 from fersyn.data import FaceSet, Split, load_dataset, split_dataset
-from fersyn.distribute import distributed, is_chief, make_strategy
+from fersyn.distribute import describe, distributed, is_chief, make_strategy
 from fersyn.errors import FersynError
 from fersyn.files import atomic_output
 from fersyn.mix import SyntheticSource, augmentation_draw
@@ -206,8 +206,7 @@ def benchmark(
                  "identity": made_by.get("identity", {}).get("plugin"), "expression": made_by.get("expression", {}).get("plugin"),
                  "generator_steps": None if recipe is None else generator_steps,
                  "test_data": None if cross is None else str(test_data),
-                 "strategy": f"{strategy if isinstance(strategy, str) else type(strategy).__name__} "
-                             f"({distribution.num_replicas_in_sync} replica(s))"}
+                 "strategy": "{name} ({replicas} replica(s))".format(**describe(strategy, distribution))}
         if chief:
             record_sweep(out, config, {
                 **names, "train_images": int(len(split.train)), "val_images": int(len(split.val)),

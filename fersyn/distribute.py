@@ -124,6 +124,12 @@ def _reduce_scalars_whole(original: Callable) -> Callable:
     return reduce_per_replica
 
 
+def describe(strategy: "str | tf.distribute.Strategy", made: "tf.distribute.Strategy") -> dict[str, object]:
+    """How a run was distributed, for provenance: the strategy's name and its replica count."""
+    name = strategy if isinstance(strategy, str) else type(strategy).__name__
+    return {"name": name, "replicas": made.num_replicas_in_sync}
+
+
 def replicas() -> int:
     """How many replicas share each global batch in the current context (1 without a strategy)."""
     import tensorflow as tf

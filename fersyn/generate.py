@@ -23,7 +23,7 @@ from fersyn.contracts import ExpressionGenerator, Generator, IdentityGenerator, 
 from fersyn.options import build_options
 from fersyn.data import load_dataset, split_dataset
 from fersyn.data.synthetic import SyntheticWriter
-from fersyn.distribute import distributed, is_chief, make_strategy, output_of_this_worker
+from fersyn.distribute import describe, distributed, is_chief, make_strategy, output_of_this_worker
 from fersyn.errors import FersynError
 from fersyn.files import atomic_output, check_output_path
 from fersyn.provenance import package_versions
@@ -128,7 +128,7 @@ def generate(
                            "trained_steps": expression_generator.trained_steps},
             "seed": seed,
             "count": count,
-            "strategy": {"name": strategy, "replicas": distribution.num_replicas_in_sync},
+            "strategy": describe(strategy, distribution),
             "versions": package_versions(),
         }
         with atomic_output(written, overwrite=overwrite) as temporary:
