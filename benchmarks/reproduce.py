@@ -61,7 +61,7 @@ class Scale:
     max_epochs: int  # the epochs budget: at most this many passes, early stopping
 
 
-# Default: ≈ 90 min on a 2-core CPU. small-cnn reaches ≈ 93 % on CK+ real-only in 165 steps;
+# Default: ≈ 105 min on a 2-core CPU (README, Results). small-cnn reaches ≈ 93 % on CK+ real-only in 165 steps;
 # paper-cnn (learning rate 1e-4) still improves at 330 steps, so it gets more.
 DEFAULT = Scale(generator_steps=1000, small_cnn_steps=240, low_data_steps=120, paper_cnn_steps=330, max_epochs=20)
 QUICK = Scale(generator_steps=300, small_cnn_steps=120, low_data_steps=60, paper_cnn_steps=None, max_epochs=10)
