@@ -23,7 +23,7 @@ from fersyn.errors import FersynError
 from fersyn.files import atomic_output
 from fersyn.grid import save_figure
 from fersyn.results import (REAL_PLUS_AUGMENTED, REAL_PLUS_SYNTHETIC, RESULTS, SUMMARY, SYNTHETIC_ONLY, merge_sweeps,
-                             record_sweep, results_files)
+                            record_sweep, results_files)
 from fersyn.stats import BOUND_RULE, find_bound, mean_ci, paired_difference
 
 _ROW_COLUMNS = ("status", "error", "classifier", "training", "ratio", "seed", "emotions", "budget")
