@@ -32,6 +32,7 @@ and README.md + reproduction.json for the whole run.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import math
 import os
@@ -203,7 +204,7 @@ class Reproduction:
 
     def export(self, setting: Setting) -> None:
         """Numbers and plots of numbers only: no HDF5 set, checkpoint or face grid leaves --work."""
-        from fersyn.report import write_report
+        from fersyn.report import format_table
 
         sweep = self.work / "sweeps" / setting.name
         target = self.results / setting.name
@@ -213,11 +214,11 @@ class Reproduction:
         for item in sweep.iterdir():
             if item.is_file() and item.suffix in (".csv", ".json", ".png") and not item.name.startswith("."):
                 shutil.copy2(item, target / item.name)
-        report = write_report(sweep)
+        table = format_table(json.loads((sweep / "summary.json").read_text()))  # the sweep wrote its report
         (target / "table.md").write_text(
             f"# {setting.title}\n\n{setting.question}\n\n"
             f"```\nfersyn {shlex.join(self.benchmark_command(setting))}\n```\n\n"
-            f"```\n{report.table}\n```\n\n![accuracy vs ratio](accuracy_vs_ratio.png)\n")
+            f"```\n{table}\n```\n\n![accuracy vs ratio](accuracy_vs_ratio.png)\n")
 
     def write_overview(self, settings: list[Setting], sets: list[GeneratedSet]) -> None:
         from fersyn.data.synthetic import read_synthetic_attributes
@@ -280,6 +281,7 @@ def plot_regimes(results: Path, available: list[str]) -> Path:
     return save_figure(figure, results / "comparison.png", dpi=110)
 
 
+@functools.cache  # one load of the data set per regime, not one per command
 def _training_faces(data: Path, train_fraction: float) -> int:
     from fersyn.data import load_dataset, split_dataset
 

@@ -226,9 +226,9 @@ def benchmark(
         runner = _CellRunner(faces, split, source, cross, config, names, store, budget, epochs, patience, steps,
                              per_classifier, distribution)
         if shard is not None:
-            log.info("shard %d/%d: %d of the sweep's %d cells", shard.index, shard.count,
-                     sum(shard.holds(runner.key(cell)) for cell in cells), len(cells))
-            cells = [cell for cell in cells if shard.holds(runner.key(cell))]
+            held = [cell for cell in cells if shard.holds(runner.key(cell))]
+            log.info("shard %d/%d: %d of the sweep's %d cells", shard.index, shard.count, len(held), len(cells))
+            cells = held
         trained, skipped, failed = runner.run_all(cells)
     finally:
         if source is not None:

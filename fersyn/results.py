@@ -95,6 +95,11 @@ def read_table(path: Path) -> "pd.DataFrame":
         raise FersynError(f"{path} cannot be read as a results table ({error}); move it away and rerun") from None
 
 
+def differing_keys(config: dict[str, Any], other: dict[str, Any]) -> list[str]:
+    """The keys whose values differ between two sweep configurations (a key one lacks counts)."""
+    return sorted(key for key in {**config, **other} if config.get(key) != other.get(key))
+
+
 def merge_sweeps(directories: list[Path]) -> tuple["pd.DataFrame", dict[str, Any]]:
     """The rows of several folders of one sweep (shards run apart) and their shared `sweep.json`;
     folders of different configurations are refused, naming what differs."""
@@ -103,7 +108,7 @@ def merge_sweeps(directories: list[Path]) -> tuple["pd.DataFrame", dict[str, Any
     first, first_sweep = directories[0], read_sweep(directories[0])
     for other in directories[1:]:
         config, first_config = read_sweep(other).get("config", {}), first_sweep.get("config", {})
-        different = sorted(k for k in {**config, **first_config} if config.get(k) != first_config.get(k))
+        different = differing_keys(config, first_config)
         if different:
             raise FersynError(f"{other} and {first} hold different sweeps (differ in: {', '.join(different)}); "
                               "only shards of one sweep can be merged")
@@ -172,7 +177,7 @@ def check_sweep_folder(directory: Path, config: dict[str, Any], *, force: bool,
         return
     if not force:
         names = option_names or {}
-        different = sorted({names.get(k, k) for k in {**config, **saved} if saved.get(k) != config.get(k)})
+        different = sorted({names.get(k, k) for k in differing_keys(config, saved)})
         raise FersynError(
             f"{directory} holds results of a different sweep (differs in: {', '.join(different)}); "
             "use another --out, or pass --force to move them aside"
