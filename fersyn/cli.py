@@ -15,7 +15,7 @@ import click
 
 from fersyn import __version__
 from fersyn.errors import FersynError
-from fersyn.stats import BOUND_RULE
+from fersyn.stats import RULES
 
 KIND_CHOICES = ("identity", "expression", "classifier")
 
@@ -202,6 +202,9 @@ def plugins(ctx: click.Context, name: str | None, kind: str | None, as_json: boo
 @click.option("--checkpoints", type=click.Path(file_okay=False), help="Folder to load fitted generators from, or save them to (resumes an interrupted fit).")
 @_image_size_option
 @_train_fraction_option
+@click.option("--folds", default=1, show_default=True, type=click.IntRange(min=1),
+              help="K > 1: one set per fold of benchmark's K-fold cross-validation, each fitted on that fold's "
+                   "training subjects only; --out is then a folder (fold-0.h5 …).")
 @_strategy_option
 @click.option("--overwrite", is_flag=True, help="Replace --out if it exists.")
 @_plugin_options_flag("identity")
@@ -209,7 +212,8 @@ def plugins(ctx: click.Context, name: str | None, kind: str | None, as_json: boo
 @click.pass_context
 def generate_command(ctx: click.Context, data: str, out: str, count: int, identity: str, expression: str, emotions: str,
                      seed: int, train_steps: int | None, checkpoints: str | None, image_size: int,
-                     train_fraction: float, strategy: str, overwrite: bool, identity_opt: tuple[str, ...], expression_opt: tuple[str, ...]) -> None:
+                     train_fraction: float, folds: int, strategy: str, overwrite: bool, identity_opt: tuple[str, ...],
+                     expression_opt: tuple[str, ...]) -> None:
     """Fit an identity and an expression generator on DATA's training split, then write a synthetic set.
 
     Writes OUT (HDF5: images, labels, identity, provenance and quality metrics) and OUT_grid.png
@@ -220,53 +224,66 @@ def generate_command(ctx: click.Context, data: str, out: str, count: int, identi
     Examples:
       fersyn generate --data toy --count 600 --train-steps 300 --out synth.h5
       fersyn generate --data ../shared/data/CK+48 --count 5000 --checkpoints ckpt/ --out ck_synth.h5
+      fersyn generate --data ../shared/data/CK+48 --folds 5 --train-fraction 0.25 --count 900 --out ck-folds/
     """
-    from fersyn.generate import generate
+    from fersyn.generate import generate, generate_folds
     from fersyn.metrics import format_metrics
     from fersyn.options import parse_pairs
 
-    result = generate(
-        data, out, identity=identity, expression=expression, count=count, emotions=emotions, seed=seed,
+    options = dict(
+        identity=identity, expression=expression, count=count, emotions=emotions, seed=seed,
         train_steps=train_steps, checkpoints=checkpoints, image_size=image_size, train_fraction=train_fraction,
         strategy=strategy, overwrite=overwrite,
         identity_options=parse_pairs(identity_opt, "--identity-opt"),
         expression_options=parse_pairs(expression_opt, "--expression-opt"), plugins_dir=ctx.obj["plugins_dir"],
     )
-    if result.written:
-        click.echo(f"wrote {result.count} faces to {result.path} and a grid to {result.grid_path} in {result.seconds:.0f} s")
-    else:
-        click.echo(f"a worker of a multi-worker run: trained and sampled in {result.seconds:.0f} s; the chief writes {result.path}")
-    click.echo(format_metrics(result.metrics))
+    results = generate_folds(data, out, folds=folds, **options) if folds > 1 else [generate(data, out, **options)]
+    for result in results:
+        if result.written:
+            click.echo(f"wrote {result.count} faces to {result.path} and a grid to {result.grid_path} in {result.seconds:.0f} s")
+        else:
+            click.echo(f"a worker of a multi-worker run: trained and sampled in {result.seconds:.0f} s; the chief writes {result.path}")
+        click.echo(format_metrics(result.metrics))
 
 
-# `fersyn benchmark` with no arguments at all: a quick sweep on the embedded toy faces (≈ 9 min here).
-EMBEDDED_DEFAULT = {"data": "toy", "ratio": ("0,1,2,4",), "seeds": 3, "epochs": 15, "train_steps": 600, "synthetic_only": True}
+# `fersyn benchmark` with no arguments at all: a low-data sweep on the embedded toy faces with the GAN,
+# the augmentation control and the positive control, so that a first run shows all three curves.
+EMBEDDED_DEFAULT = {"data": "toy", "train_fraction": 0.25, "ratio": ("0,1,3",), "seeds": 3, "train_steps": 600,
+                    "controls": ("augment", "real")}
+EMBEDDED_COMMAND = ("fersyn benchmark --data toy --train-fraction 0.25 --ratio 0,1,3 --seeds 3 --train-steps 600 "
+                    "--control augment --control real")
 
 
-BENCHMARK_HELP = f"""Train each classifier on real + k × |real train| synthetic faces for every ratio k and seed; test on real faces.
+BENCHMARK_HELP = f"""Train each classifier on real + k × |real train| extra faces for every ratio k, seed and fold; test on real faces.
 
-    One cell = (classifier, ratio, seed); ratio 0 is real-only. Validation and test faces are real
-    and never reach a generator. Cells are written to OUT/results.csv as they finish; rerunning the
-    same command skips finished cells and retries failed ones. At the end: OUT/summary.json (mean,
-    std, 95 % CI over seeds, gains, the bound), OUT/accuracy_vs_ratio.png, confusion matrices, and
-    a table on screen (`fersyn report OUT` prints it again).
+    One cell = (classifier, training, ratio, seed, fold); ratio 0 is real-only. The extra faces are
+    synthetic (the GAN curve), augmented copies of real training faces (--control augment), or real
+    faces of training subjects a low-data regime left out (--control real, the positive control: what
+    perfect synthetic data would give). --folds K runs subject K-fold cross-validation; generators are
+    fitted per fold on that fold's training faces only. Validation and test faces are real and no
+    synthetic set may have seen one (checked by content). Cells are written to OUT/results.csv as they
+    finish; rerunning the same command skips finished cells and retries failed ones. At the end:
+    OUT/summary.json, OUT/accuracy_vs_ratio.png, confusion matrices, and a table on screen (`fersyn
+    report OUT` prints it again).
 
-    {BOUND_RULE}
+    {RULES}
 
     Budgets: 'steps' gives every cell the same number of gradient steps (default: --epochs epochs of
     the real training split), so a gain from data is not a gain from compute; 'epochs' is the paper's
-    protocol (up to --epochs passes over the mixed set, early stopping on real validation loss).
+    protocol (up to --epochs passes over the mixed set, early stopping on real validation loss). Cells
+    whose best validation falls in the last 10 % of their budget are counted and warned about.
 
-    With no arguments at all it runs the embedded default, a quick sweep on toy faces (≈ 9 min on a
-    2-core CPU), equivalent to:
-    fersyn benchmark --data toy --ratio 0,1,2,4 --seeds 3 --epochs 15 --train-steps 600 --synthetic-only
+    With no arguments at all it runs the embedded default, a low-data sweep on toy faces with both
+    controls (≈ 10 min on a 2-core CPU), equivalent to:
+    {EMBEDDED_COMMAND}
     Any argument turns that off: then every option has the default shown below.
 
     \b
     Examples:
       fersyn benchmark
-      fersyn benchmark --data ../shared/data/CK+48 --synthetic ck.h5 --ratio 0,1,2,5,10 --seeds 3 --out ck-sweep/
-      fersyn benchmark --data ../shared/data/CK+48 --identity dcgan --expression stargan --out ck/
+      fersyn benchmark --data ../shared/data/CK+48 --synthetic ck.h5 --ratio 0,1,2,5,10 --folds 10 --out ck-sweep/
+      fersyn benchmark --data ../shared/data/CK+48 --folds 5 --train-fraction 0.25 --control real --control augment
+          --identity dcgan --expression stargan --out ck-low/
       fersyn benchmark --data ../shared/data/CK+48 --synthetic ck.h5 --budget epochs --classifier paper-cnn
           --test-data ../shared/data/fer2013-subset.csv.gz --out ck-epochs/
     """
@@ -275,8 +292,11 @@ BENCHMARK_HELP = f"""Train each classifier on real + k × |real train| synthetic
 @main.command("benchmark", help=BENCHMARK_HELP)
 @click.option("--data", default="toy", show_default=True, help="Real dataset: its training split is mixed, its test split scores.")
 @click.option("--ratio", "ratio", multiple=True, default=("0,1,2,5,10",), show_default=True,
-              help="Synthetic images per real training image: a comma list, repeatable; fractions allowed; 0 = real only.")
-@click.option("--synthetic", type=click.Path(dir_okay=False), help="A synthetic set made by `fersyn generate` (HDF5).")
+              help="Extra images per real training image: a comma list, repeatable; fractions allowed; 0 (real only) is always run.")
+@click.option("--folds", default=1, show_default=True, type=click.IntRange(min=1),
+              help="Subject K-fold cross-validation (StratifiedGroupKFold); 1 = one train/val/test split.")
+@click.option("--synthetic", type=click.Path(), help="A synthetic set made by `fersyn generate` (HDF5), or with --folds a "
+              "folder of one set per fold (`fersyn generate --folds K`).")
 @click.option("--identity", help="Identity generator to fit and sample (default dcgan, when --synthetic is not given).")
 @click.option("--expression", help="Expression generator to fit and apply (default stargan).")
 @click.option("--classifier", "classifiers", multiple=True, default=("small-cnn",), show_default=True, help="Classifier plugin; repeat for several.")
@@ -286,14 +306,22 @@ BENCHMARK_HELP = f"""Train each classifier on real + k × |real train| synthetic
 @click.option("--steps", type=int, help="Budget steps: gradient steps per cell (overrides --epochs).")
 @click.option("--patience", default=5, show_default=True, type=int, help="Budget epochs: stop after this many epochs without a better validation loss.")
 @click.option("--synthetic-only", is_flag=True, help="Add a cell trained on synthetic faces alone (as many as real training faces).")
-@click.option("--control", "controls", multiple=True, type=click.Choice(("augment",)),
-              help="augment: add cells whose ratio is filled with augmented copies of real training faces instead of GAN output.")
+@click.option("--control", "controls", multiple=True, type=click.Choice(("augment", "real")),
+              help="augment: fill each ratio with augmented copies of real training faces instead; real (needs "
+                   "--train-fraction < 1): with real faces of the training subjects the regime left out. Repeatable.")
+@click.option("--controls-only", is_flag=True, help="Run real only and the --control curves, without synthetic faces "
+              "(no generator is fitted).")
+@click.option("--margin", default=1.0, show_default=True, type=click.FloatRange(0, 100, min_open=True, max_open=True),
+              help="Equivalence margin of the bound, in accuracy points.")
 @click.option("--test-data", help="Also test on this dataset's test split (emotions intersected): a cross-dataset score.")
 @_emotions_option
 @_image_size_option
-@click.option("--split-seed", default=0, show_default=True, type=int, help="Seed of the train/val/test split (and of generation).")
+@click.option("--split-seed", default=0, show_default=True, type=int, help="Seed of the split or folds (and of generation).")
 @_train_fraction_option
 @click.option("--train-steps", type=click.IntRange(min=1), help="Steps to train each generator (default: each plugin's own budget).")
+@click.option("--allow-unverified-synthetic", is_flag=True,
+              help="Use a --synthetic set that records no content hashes of its generators' training faces (logged, and "
+                   "recorded in every row).")
 @click.option("--out", default="fersyn-benchmark", show_default=True, type=click.Path(file_okay=False), help="Folder for results.")
 @click.option("--force", is_flag=True, help="Move aside results of a different configuration found in --out.")
 @_strategy_option
@@ -308,21 +336,23 @@ def benchmark_command(ctx: click.Context, **options: Any) -> None:
 
     from fersyn.benchmark import benchmark
     from fersyn.options import parse_pairs
+    from fersyn.sweep import SweepSpec
 
     if all(ctx.get_parameter_source(name) == ParameterSource.DEFAULT for name in options):
         options.update(EMBEDDED_DEFAULT)
-        click.echo("no arguments: running the embedded default (see `fersyn benchmark --help`)", err=True)
-    result = benchmark(
-        options["data"], options["out"], ratios=options["ratio"], synthetic=options["synthetic"],
-        identity=options["identity"], expression=options["expression"], classifiers=options["classifiers"],
-        seeds=options["seeds"], budget=options["budget"], epochs=options["epochs"], steps=options["steps"],
-        patience=options["patience"], synthetic_only=options["synthetic_only"], controls=options["controls"],
-        test_data=options["test_data"],
-        emotions=options["emotions"], image_size=options["image_size"], split_seed=options["split_seed"],
-        train_fraction=options["train_fraction"], generator_steps=options["train_steps"], force=options["force"], shard=options["shard"],
-        strategy=options["strategy"], plugins_dir=ctx.obj["plugins_dir"],
+        click.echo(f"no arguments: running the embedded default ({EMBEDDED_COMMAND})", err=True)
+    spec = SweepSpec(
+        data=options["data"], ratios=options["ratio"], classifiers=options["classifiers"], seeds=options["seeds"],
+        folds=options["folds"], emotions=options["emotions"], image_size=options["image_size"],
+        split_seed=options["split_seed"], train_fraction=options["train_fraction"], budget=options["budget"],
+        epochs=options["epochs"], steps=options["steps"], patience=options["patience"], synthetic=options["synthetic"],
+        identity=options["identity"], expression=options["expression"], generator_steps=options["train_steps"],
+        allow_unverified_synthetic=options["allow_unverified_synthetic"], controls=options["controls"],
+        controls_only=options["controls_only"], synthetic_only=options["synthetic_only"], test_data=options["test_data"], margin=options["margin"] / 100,
         **{f"{kind}_options": parse_pairs(options[f"{kind}_opt"], f"--{kind}-opt") for kind in KIND_CHOICES},
     )
+    result = benchmark(spec, options["out"], force=options["force"], shard=options["shard"],
+                       strategy=options["strategy"], plugins_dir=ctx.obj["plugins_dir"])
     click.echo(result.table)
     click.echo(f"{result.trained} cells trained ({result.failed} failed), {result.skipped} already done; "
                f"{result.seconds / 60:.1f} min; results in {result.directory}/")
@@ -331,7 +361,9 @@ def benchmark_command(ctx: click.Context, **options: Any) -> None:
 @main.command("report")
 @click.argument("directories", nargs=-1, required=True, type=click.Path(file_okay=False))
 @click.option("--out", type=click.Path(file_okay=False), help="Folder for the merged sweep (needed with several DIRECTORIES).")
-def report_command(directories: tuple[str, ...], out: str | None) -> None:
+@click.option("--margin", type=click.FloatRange(0, 100, min_open=True, max_open=True),
+              help="Equivalence margin of the bound, in points (default: the sweep's).")
+def report_command(directories: tuple[str, ...], out: str | None, margin: float | None) -> None:
     """Print the table and the bound of a sweep folder again, and rewrite its summary and plots (no training).
 
     Shards that wrote into one folder are read together. Shards run into separate folders (one per
@@ -344,4 +376,4 @@ def report_command(directories: tuple[str, ...], out: str | None) -> None:
     """
     from fersyn.report import write_report
 
-    click.echo(write_report(*directories, out=out).table)
+    click.echo(write_report(*directories, out=out, margin=None if margin is None else margin / 100).table)

@@ -21,7 +21,8 @@ import numpy as np
 
 from fersyn.contracts import ExpressionGenerator, Generator, IdentityGenerator, check_faces, plugin_call
 from fersyn.options import build_options
-from fersyn.data import load_dataset, split_dataset
+from fersyn.data import load_dataset
+from fersyn.data.splits import fold_splits
 from fersyn.data.synthetic import SyntheticWriter
 from fersyn.distribute import describe, distributed, is_chief, make_strategy, output_of_this_worker
 from fersyn.errors import FersynError
@@ -64,11 +65,15 @@ def generate(
     expression_options: dict[str, Any] | None = None,
     image_size: int = 48,
     train_fraction: float = 1.0,
+    folds: int = 1,
+    fold: int = 0,
     strategy: str = "default",
     overwrite: bool = False,
     plugins_dir: str | Path | None = None,
 ) -> GenerateResult:
-    """Write `count` synthetic faces, balanced over `emotions`, to the HDF5 file `out` (see module doc)."""
+    """Write `count` synthetic faces, balanced over `emotions`, to the HDF5 file `out` (see module doc).
+    With `folds` K > 1 the generators are fitted on the training faces of fold `fold` of the K-fold
+    cross-validation that `fersyn benchmark --folds K` makes with the same seed."""
     from fersyn.registry import create_plugin, get_plugin, load_plugins
 
     started = time.perf_counter()
@@ -86,7 +91,9 @@ def generate(
 
     distribution = make_strategy(strategy)  # before any TensorFlow work, as a multi-worker strategy must be
     faces = load_dataset(data, image_size=image_size, emotions=emotions)
-    split = split_dataset(faces, seed=seed, train_fraction=train_fraction)
+    if not 0 <= fold < folds:
+        raise FersynError(f"fold {fold} does not exist among {folds} folds")
+    split = fold_splits(faces, folds, seed=seed, train_fraction=train_fraction)[fold]
     train = faces.subset(split.train)
     if len(train) < MIN_TRAINING_IMAGES:
         raise FersynError(
@@ -119,7 +126,7 @@ def generate(
         provenance = {
             "data": {"source": faces.source, "fingerprint": faces.fingerprint, "image_size": image_size,
                      "emotions": list(faces.emotions), "split": split.method, "split_seed": seed,
-                     "train_fraction": train_fraction,
+                     "train_fraction": train_fraction, "folds": folds, "fold": fold,
                      "split_fingerprints": fingerprints, "leaks_removed": split.leaks_removed,
                      "train_images": len(train), "val_images": int(len(split.val)), "test_images": int(len(split.test))},
             "identity": {"plugin": identity, "options": dataclasses.asdict(identity_generator.options),
@@ -139,11 +146,34 @@ def generate(
                 metrics.update(identity_preservation(sample["sources"], sample["edits"]))
                 writer.set_attributes(provenance=provenance, metrics=metrics)
                 writer.set_training_names(train.names)
+                writer.set_training_faces(train.images)
             finally:
                 writer.close()
         _save_grid(sample["sources"], sample["edits"], faces.emotions, written.with_name(grid_path.name))
     return GenerateResult(out, grid_path, count, metrics, provenance, time.perf_counter() - started,
                           is_chief(distribution))
+
+
+def generate_folds(data: str | Path, out: str | Path, *, folds: int, checkpoints: str | Path | None = None,
+                   **options: Any) -> list[GenerateResult]:
+    """One synthetic set per fold into the folder `out` (fold-0.h5 …, what `fersyn benchmark --synthetic
+    OUT --folds K` reads), each from generators fitted on that fold's training faces only; `options` as
+    for `generate`. Checkpoints go to CHECKPOINTS/fold-I."""
+    from fersyn.sweep import fold_set_path
+
+    if folds < 2:
+        raise FersynError(f"--folds {folds}: give 2 or more for one set per fold, or leave it out for one set")
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise FersynError(f"--out {out} is a file; with --folds give a folder (it gets fold-0.h5 … fold-{folds - 1}.h5)")
+    _make_folder(out)
+    results = []
+    for fold in range(folds):
+        log.info("fold %d of %d", fold + 1, folds)
+        fold_checkpoints = None if checkpoints is None else Path(checkpoints) / f"fold-{fold}"
+        results.append(generate(data, fold_set_path(out, fold), folds=folds, fold=fold, checkpoints=fold_checkpoints,
+                                **options))
+    return results
 
 
 def _make_folder(folder: Path) -> None:

@@ -97,11 +97,19 @@ class SyntheticSource:
                 raise ValueError("labels outside the 'emotions' attribute")
             images[-1:], images[:1]  # a truncated file fails here, not in the middle of a sweep
             names = self._file["training_names"][:] if "training_names" in self._file else None
+            hashes = self._file["training_hashes"][:] if "training_hashes" in self._file else None
+            attributes = self._file.attrs
+            training_size = json.loads(attributes["training_image_size"]) if "training_image_size" in attributes else None
+            if training_size is not None and (not isinstance(training_size, int) or training_size <= 0):
+                raise ValueError(f"training_image_size must be a positive whole number, not {training_size!r}")
         except (OSError, KeyError, ValueError, TypeError) as error:
             raise FersynError(
                 f"{self.path}: not a readable fersyn synthetic set ({error}); make one with `fersyn generate`"
             ) from None
         self.training_names = None if names is None else {n.decode() if isinstance(n, bytes) else str(n) for n in names}
+        # Content hashes of the faces the generators were fitted on, taken at training_image_size: see fersyn.leaks.
+        self.training_hashes = None if hashes is None else frozenset(h.decode() if isinstance(h, bytes) else str(h) for h in hashes)
+        self.training_image_size: int | None = training_size
         self._images = images
         self.count = len(stored)
         self.stored_size = int(images.shape[1])

@@ -1,10 +1,11 @@
-"""The report of a benchmark sweep: summary.json, a plain-text table and PNG plots, from results.csv.
+"""The report of a benchmark sweep: summary.json, a plain-text table and PNG plots, from the rows and
+sweep.json of a sweep folder.
 
-Per classifier: test accuracy over seeds at each synthetic ratio (mean, 95 % CI, gain over real
-only), the synthetic-only baseline, and the bound of fersyn.stats.BOUND_RULE, so that "how much
-synthetic data still helps" gets one stated answer; where the sweep ran the augmentation control
-(augmented copies of real faces instead of synthetic ones), the same for it and, per ratio, whether
-the GAN did better. Only successful cells count; failed ones are listed.
+Per classifier, one joint bootstrap (fersyn.stats.analyse) over the test subjects and seeds of every
+fold gives each arm's accuracy, each curve's gains over real only (Holm-corrected), its bound and
+verdict (fersyn.stats.RULES), the efficiency of each curve against the positive control, and the GAN
+minus the augmentation control. Only successful cells count; failed ones are listed, and seeds that
+some arm lacks are left out (named in the summary) so that every comparison is paired.
 """
 
 from __future__ import annotations
@@ -22,14 +23,17 @@ import pandas as pd
 from fersyn.errors import FersynError
 from fersyn.files import atomic_output
 from fersyn.grid import save_figure
-from fersyn.results import (REAL_PLUS_AUGMENTED, REAL_PLUS_SYNTHETIC, RESULTS, SUMMARY, SYNTHETIC_ONLY, merge_sweeps,
-                            record_sweep, results_files)
-from fersyn.stats import BOUND_RULE, find_bound, mean_ci, paired_difference
+from fersyn.results import (RESULTS, SCHEMA, SUMMARY, check_schema, merge_sweeps, record_sweep, results_files)
+from fersyn.stats import MARGIN, REAL_ONLY, RULES, Arm, analyse
+from fersyn.sweep import (REAL_ONLY as TRAINED_REAL_ONLY, REAL_PLUS_AUGMENTED, REAL_PLUS_REAL, REAL_PLUS_SYNTHETIC,
+                          SYNTHETIC_ONLY)
 
-_ROW_COLUMNS = ("status", "error", "classifier", "training", "ratio", "seed", "emotions", "budget")
-_SCORE_COLUMNS = ("n_synthetic", "accuracy", "macro_f1", "confusion", "cross_accuracy")  # successful cells only
+# The curve each kind of training draws, and how tables name it.
+CURVES = {REAL_PLUS_SYNTHETIC: "synthetic", REAL_PLUS_AUGMENTED: "augmented", REAL_PLUS_REAL: "unused real"}
+SYNTHETIC_ONLY_ARM = "synthetic only"
+POSITIVE_CONTROL = CURVES[REAL_PLUS_REAL]
+_ROW_COLUMNS = ("status", "error", "classifier", "training", "ratio", "seed", "fold", "emotions", "budget")
 _TABLE_WIDTH = 100
-_CONTROL = "augmentation control"
 
 
 @dataclass
@@ -41,15 +45,17 @@ class ReportResult:
     files: list[Path]
 
 
-def write_report(directory: str | Path, *more: str | Path, out: str | Path | None = None) -> ReportResult:
+def write_report(directory: str | Path, *more: str | Path, out: str | Path | None = None,
+                 margin: float | None = None) -> ReportResult:
     """Read the results of `directory` (every results table in it, shards included), write summary.json
     and the plots beside them. With `more` folders — shards of the same sweep run apart — their rows
     are merged (folders of another configuration are refused) and written, with the summary and
-    plots, to `out` as one complete sweep folder."""
+    plots, to `out` as one complete sweep folder. `margin` overrides the sweep's equivalence margin."""
     directories = [Path(d) for d in (directory, *more)]
     for folder in directories:
         if not results_files(folder):
             raise FersynError(f"{folder}: no {RESULTS}; run `fersyn benchmark --out {folder}` first")
+        check_schema(folder)
     if more and out is None:
         raise FersynError("merging several folders needs --out: the folder to write the merged sweep to")
     rows, sweep = merge_sweeps(directories)
@@ -60,8 +66,9 @@ def write_report(directory: str | Path, *more: str | Path, out: str | Path | Non
         with atomic_output(target / RESULTS) as temporary:
             rows.to_csv(temporary, index=False)
         record_sweep(target, sweep.get("config", {}), {**sweep.get("provenance", {}),
-                                                       "merged_from": [str(d) for d in directories]})
-    summary = summarise(rows, sweep)
+                                                       "merged_from": [str(d) for d in directories]},
+                     test_faces=sweep.get("test_faces"))
+    summary = summarise(rows, sweep, margin=margin)
     summary_path = target / SUMMARY
     with atomic_output(summary_path) as temporary:
         temporary.write_text(json.dumps(summary, indent=2, allow_nan=False) + "\n")
@@ -69,94 +76,129 @@ def write_report(directory: str | Path, *more: str | Path, out: str | Path | Non
     return ReportResult(summary, format_table(summary), [summary_path, *plots])
 
 
-def summarise(rows: pd.DataFrame, provenance: dict | None = None) -> dict:
-    """The statistics of a results table, JSON-ready (NaN becomes None); accuracies are fractions."""
-    ok = rows[rows["status"] == "ok"]
-    failed = rows[rows["status"] != "ok"]
+def summarise(rows: pd.DataFrame, sweep: dict, *, margin: float | None = None) -> dict:
+    """The statistics of a results table and its sweep.json, JSON-ready (NaN becomes None); accuracies
+    are fractions."""
+    test_faces = sweep.get("test_faces") or {}
+    if not test_faces.get("folds"):
+        raise FersynError("sweep.json names no test faces: the folder was not written by this version of fersyn")
+    margin = margin if margin is not None else sweep.get("provenance", {}).get("margin", MARGIN)
+    ok, failed = rows[rows["status"] == "ok"], rows[rows["status"] != "ok"]
     summary = {
-        "rule": BOUND_RULE,
+        "schema": SCHEMA,
+        "rules": RULES,
         "budget": ", ".join(sorted(rows["budget"].dropna().astype(str).unique())),
         "emotions": [emotion.strip() for emotion in str(rows["emotions"].iloc[0]).split(",")],
-        "provenance": provenance or {},
+        "folds": len(test_faces["folds"]),
+        "test_faces": sum(len(fold["labels"]) for fold in test_faces["folds"]),
+        "grouped_by": test_faces.get("grouped_by", "subject"),
+        "margin": margin,
+        "provenance": sweep.get("provenance", {}),
         "failed_cells": [
             {"classifier": cell.classifier, "training": cell.training, "ratio": cell.ratio, "seed": cell.seed,
-             "error": cell.error}
+             "fold": cell.fold, "error": cell.error}
             for cell in failed.itertuples()
         ],
-        "classifiers": {name: _summarise_classifier(cells) for name, cells in ok.groupby("classifier", sort=False)},
+        "classifiers": {name: _summarise_classifier(cells, test_faces, margin)
+                        for name, cells in ok.groupby("classifier", sort=False)},
     }
     return _json_ready(summary)
 
 
-def format_table(summary: dict) -> str:
-    """One plain-text table per classifier, with its synthetic-only line and its bound, and one for its
-    augmentation control, if run, ending in the GAN's difference to it per ratio."""
-    blocks = [f"Accuracy on real test faces, % (budget: {summary['budget']}; mean ± 95 % CI half-width over seeds)"]
-    for name, result in summary["classifiers"].items():
-        blocks.append(_classifier_table(name, result))
-        if result["augment_control"]:
-            blocks.append(_control_table(name, result["augment_control"]))
-    if summary["failed_cells"]:
-        blocks.append(f"{len(summary['failed_cells'])} failed cell(s) not counted; see summary.json")
-    return "\n\n".join(blocks) + "\n"
+def _summarise_classifier(cells: pd.DataFrame, test_faces: dict, margin: float) -> dict:
+    arms = _arms(cells)
+    seeds, kept, incomplete = _complete(cells, arms, len(test_faces["folds"]))
+    result: dict[str, Any] = {"seeds": seeds, "incomplete_arms": [_arm_name(arm) for arm in incomplete]}
+    if not seeds or Arm(REAL_ONLY, 0.0) not in kept:
+        result["analysis"] = None
+        result["note"] = "no seed has real-only cells for every fold yet: nothing to compare"
+        return result
+    folds = test_faces["folds"]
+    groups = [group for fold in folds for group in fold["groups"]]
+    correct = np.stack([np.stack([np.concatenate([_correct(cells, arm, seed, fold, folds[fold]["labels"], "test_predictions")
+                                                  for fold in range(len(folds))]) for seed in seeds]) for arm in kept])
+    options = _comparisons([arm.curve for arm in kept])
+    result["analysis"] = analyse(correct, groups, kept, margin=margin, **options)
+    result["late_peaks"] = _late_peaks(cells, kept, seeds)
+    cross = test_faces.get("cross")
+    if cross and cells["cross_predictions"].fillna("").astype(str).str.len().gt(0).all():
+        models = [(seed, fold) for seed in seeds for fold in range(len(folds))]  # every fold's models test every face
+        cross_correct = np.stack([np.stack([_correct(cells, arm, seed, fold, cross["labels"], "cross_predictions")
+                                            for seed, fold in models]) for arm in kept])
+        result["cross"] = analyse(cross_correct, cross["groups"], kept, margin=margin, **options)
+    else:
+        result["cross"] = None
+    return result
 
 
-def plot_accuracy(summary: dict, path: str | Path) -> Path:
-    """accuracy_vs_ratio.png: per classifier, mean accuracy over seeds against the ratio, with its 95 % CI
-    band, real-only and synthetic-only lines and the bound, and its augmentation control (dashed, squares)."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure  # not pyplot: no global backend switch, nothing left open
-
-    figure = Figure(figsize=(9.5, 5))
-    FigureCanvasAgg(figure)
-    axis = figure.subplots()
-    for index, (name, result) in enumerate(summary["classifiers"].items()):
-        colour, entries = f"C{index}", result["ratios"]
-        if entries:  # none when only synthetic-only cells succeeded
-            _plot_ratios(axis, entries, colour, (f"{name}: mean", f"{name}: 95 % CI"), 0.2, marker="o")
-        if result["augment_control"]:
-            _plot_ratios(axis, result["augment_control"]["ratios"], colour,
-                         (f"{name}: {_CONTROL}", f"{name}: {_CONTROL}, 95 % CI"), 0.08, marker="s", linestyle="--")
-        real_only = next((entry for entry in entries if entry["ratio"] == 0), None)
-        if real_only:
-            axis.axhline(100 * real_only["mean"], color=colour, linestyle=":", label=f"{name}: real only")
-        if result["synthetic_only"]:
-            axis.axhline(100 * result["synthetic_only"]["mean"], color=colour, linestyle="--",
-                         label=f"{name}: synthetic only")
-        if result["bound"]:
-            bound = next(entry for entry in entries if entry["ratio"] == result["bound"]["bound"])
-            axis.plot([bound["ratio"]], [100 * bound["mean"]], marker="*", markersize=16, color=colour,
-                      linestyle="none", label=f"{name}: bound (ratio {bound['ratio']:g})")
-    extra = "synthetic (control: augmented)" if any(r["augment_control"] for r in summary["classifiers"].values()) \
-        else "synthetic"
-    axis.set_xlabel(f"ratio k: {extra} images per real training image (0 = real only)")
-    axis.set_ylabel("accuracy on real test faces (%)")
-    axis.set_title(f"Test accuracy against synthetic ratio (budget: {summary['budget']})")
-    axis.grid(alpha=0.3)
-    axis.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5))  # outside: lines stay visible
-    return save_figure(figure, path, dpi=120)
+def _arms(cells: pd.DataFrame) -> list[Arm]:
+    """The arms of a classifier's cells: real only, each curve's ratios, synthetic only."""
+    arms = []
+    for (training, ratio), _ in cells.groupby(["training", "ratio"], dropna=False, sort=True):
+        if training == TRAINED_REAL_ONLY:
+            arms.append(Arm(REAL_ONLY, 0.0))
+        elif training == SYNTHETIC_ONLY:
+            arms.append(Arm(SYNTHETIC_ONLY_ARM, None))
+        elif training in CURVES:
+            arms.append(Arm(CURVES[training], float(ratio)))
+    order = {REAL_ONLY: 0, **{curve: i + 1 for i, curve in enumerate(CURVES.values())}, SYNTHETIC_ONLY_ARM: 9}
+    return sorted(set(arms), key=lambda arm: (order[arm.curve], arm.ratio or 0.0))
 
 
-def plot_confusions(rows: pd.DataFrame, summary: dict, directory: str | Path) -> list[Path]:
-    """confusion_<classifier>_real-only.png and confusion_<classifier>_best.png (best ratio, unless it is
-    0): confusion matrices summed over seeds, each row normalised to the faces of its true emotion."""
-    directory = Path(directory)
-    mixed = rows[(rows["status"] == "ok") & (rows["training"] == REAL_PLUS_SYNTHETIC)]
-    written = []
-    for name, result in summary["classifiers"].items():
-        wanted = {"real-only": 0.0}
-        if result["bound"] and result["bound"]["best_ratio"] != 0:
-            wanted["best"] = result["bound"]["best_ratio"]
-        for label, ratio in wanted.items():
-            cells = mixed[(mixed["classifier"] == name) & (mixed["ratio"] == ratio)]
-            if cells.empty:
-                continue
-            entry = next(entry for entry in result["ratios"] if entry["ratio"] == ratio)
-            which = "real only" if ratio == 0 else f"best ratio {ratio:g}"
-            title = f"{name}, {which}: mean accuracy {100 * entry['mean']:.1f} % over {entry['seeds']} seed(s)"
-            counts = sum(np.array(json.loads(confusion)) for confusion in cells["confusion"])
-            written.append(_plot_confusion(counts, summary["emotions"], title, directory / f"confusion_{name}_{label}.png"))
-    return written
+def _training(arm: Arm) -> str:
+    if arm.curve == REAL_ONLY:
+        return TRAINED_REAL_ONLY
+    if arm.curve == SYNTHETIC_ONLY_ARM:
+        return SYNTHETIC_ONLY
+    return next(training for training, curve in CURVES.items() if curve == arm.curve)
+
+
+def _arm_cells(cells: pd.DataFrame, arm: Arm) -> pd.DataFrame:
+    chosen = cells[cells["training"] == _training(arm)]
+    return chosen if arm.ratio is None else chosen[np.isclose(chosen["ratio"].astype(float), arm.ratio)]
+
+
+def _complete(cells: pd.DataFrame, arms: list[Arm], folds: int) -> tuple[list[int], list[Arm], list[Arm]]:
+    """The seeds to compare on and the arms kept: the seeds every arm has for every fold; if there is none
+    (an interrupted first seed), the seeds real only has in full, and the arms complete on them."""
+    have = {arm: {seed for seed, group in _arm_cells(cells, arm).groupby("seed") if group["fold"].nunique() == folds}
+            for arm in arms}
+    everyone = set.intersection(*have.values()) if have else set()
+    seeds = sorted(everyone or have.get(Arm(REAL_ONLY, 0.0), set()))
+    kept = [arm for arm in arms if set(seeds) <= have[arm]]
+    return [int(s) for s in seeds], kept, [arm for arm in arms if arm not in kept]
+
+
+def _correct(cells: pd.DataFrame, arm: Arm, seed: int, fold: int, labels: list[int], column: str) -> np.ndarray:
+    row = _arm_cells(cells, arm)
+    row = row[(row["seed"] == seed) & (row["fold"] == fold)].iloc[-1]
+    predicted = np.array([int(c) for c in str(row[column])])
+    if len(predicted) != len(labels):
+        raise FersynError(f"a row of {_arm_name(arm)} (seed {seed}, fold {fold}) holds {len(predicted)} predictions "
+                          f"for {len(labels)} test faces: the results and sweep.json do not belong together")
+    return (predicted == np.asarray(labels)).astype(float)
+
+
+def _comparisons(curves: list[str]) -> dict[str, Any]:
+    present = set(curves)
+    return {"control": POSITIVE_CONTROL if POSITIVE_CONTROL in present else None,
+            "compare": [(CURVES[REAL_PLUS_SYNTHETIC], CURVES[REAL_PLUS_AUGMENTED])]
+            if {CURVES[REAL_PLUS_SYNTHETIC], CURVES[REAL_PLUS_AUGMENTED]} <= present else []}
+
+
+def _late_peaks(cells: pd.DataFrame, arms: list[Arm], seeds: list[int]) -> dict[str, dict[str, int]]:
+    """Per arm, how many of its cells kept weights from the last 10 % of their validation rounds."""
+    counts = {}
+    for arm in arms:
+        chosen = _arm_cells(cells, arm)
+        chosen = chosen[chosen["seed"].isin(seeds)]
+        late = chosen["peaked_late"].astype(str).str.lower().eq("true") if "peaked_late" in chosen else chosen["seed"] < 0
+        counts[_arm_name(arm)] = {"late": int(late.sum()), "cells": int(len(chosen))}
+    return counts
+
+
+def _arm_name(arm: Arm) -> str:
+    return arm.curve if arm.ratio is None or arm.curve == REAL_ONLY else f"{arm.curve} {arm.ratio:g}"
 
 
 def _checked(rows: pd.DataFrame, source: str) -> pd.DataFrame:
@@ -168,89 +210,8 @@ def _checked(rows: pd.DataFrame, source: str) -> pd.DataFrame:
     if not (rows["status"] == "ok").any():
         first = str(rows["error"].dropna().iloc[0]) if rows["error"].notna().any() else "none recorded"
         raise FersynError(f"{source}: no successful cell among {len(rows)} row(s) (first error: {first})")
-    missing = [column for column in _SCORE_COLUMNS if column not in rows.columns]
-    if missing:
-        raise FersynError(f"{source}: not a fersyn results table (no column {', '.join(missing)})")
     latest = rows.sort_values("finished", kind="stable") if "finished" in rows.columns else rows
-    return latest.drop_duplicates(["classifier", "training", "ratio", "seed"], keep="last").sort_index()
-
-
-def _summarise_classifier(cells: pd.DataFrame) -> dict:
-    gan, augmented = _by_ratio(cells, REAL_PLUS_SYNTHETIC), _by_ratio(cells, REAL_PLUS_AUGMENTED)
-    real_only = _cell_statistics(gan[0.0])["mean"] if 0.0 in gan else None
-    synthetic_only = cells[cells["training"] == SYNTHETIC_ONLY]
-    ratios, bound = _ratios_and_bound(gan, real_only)
-    return {
-        "ratios": ratios,
-        "synthetic_only": None if synthetic_only.empty else _cell_statistics(synthetic_only),
-        "bound": bound,
-        "augment_control": _augment_control(gan, augmented, real_only) if augmented else None,
-    }
-
-
-def _augment_control(gan: dict[float, pd.DataFrame], augmented: dict[float, pd.DataFrame],
-                     real_only: float | None) -> dict:
-    """The augmentation control's ratios and bound, over the real-only cells and the augmented ones, and
-    the GAN's difference to it at each ratio above 0 that both ran."""
-    baseline = {0.0: gan[0.0]} if 0.0 in gan else {}
-    ratios, bound = _ratios_and_bound({**augmented, **baseline}, real_only)
-    return {
-        "ratios": ratios,
-        "bound": bound,
-        "gan_minus_augment": [_gan_minus_augment(ratio, gan[ratio], augmented[ratio])
-                              for ratio in sorted(augmented) if ratio > 0 and ratio in gan],
-    }
-
-
-def _gan_minus_augment(ratio: float, gan: pd.DataFrame, augmented: pd.DataFrame) -> dict:
-    """Mean GAN minus mean augmented accuracy over their shared seeds, in points, tested two-sided."""
-    paired = paired_difference(_accuracy_by_seed(gan), _accuracy_by_seed(augmented))
-    if paired["significant"] is None:
-        verdict = "too few seeds to test"
-    elif paired["significant"]:
-        verdict = "GAN better" if paired["difference"] > 0 else "augmentation better"
-    else:
-        verdict = "no significant difference"
-    return {"ratio": ratio, "seeds": paired["seeds"], "difference_points": 100 * paired["difference"],
-            "p_value": paired["p_value"], "verdict": verdict}
-
-
-def _by_ratio(cells: pd.DataFrame, training: str) -> dict[float, pd.DataFrame]:
-    """The cells of one kind of training, by ratio."""
-    return {float(ratio): group for ratio, group in cells[cells["training"] == training].groupby("ratio")}
-
-
-def _ratios_and_bound(by_ratio: dict[float, pd.DataFrame], real_only: float | None) -> tuple[list[dict], dict | None]:
-    """One entry per ratio, in order, with its gains over `real_only`, and the bound (None under 2 ratios)."""
-    ratios = sorted(by_ratio)
-    numbers = {ratio: _cell_statistics(by_ratio[ratio]) for ratio in ratios}
-    entries = [{"ratio": ratio, **entry, **_gains(entry["mean"], real_only)} for ratio, entry in numbers.items()]
-    accuracy = {ratio: _accuracy_by_seed(by_ratio[ratio]) for ratio in ratios}
-    return entries, find_bound(accuracy) if len(accuracy) >= 2 else None
-
-
-def _accuracy_by_seed(cells: pd.DataFrame) -> dict[int, float]:
-    return dict(zip(cells["seed"].astype(int), cells["accuracy"].astype(float)))
-
-
-def _gains(mean: float, real_only: float | None) -> dict:
-    """Gain over real only, in percentage points and in % of the real-only accuracy (None without one)."""
-    if real_only is None:
-        return {"gain_points": None, "gain_percent": None}
-    return {"gain_points": 100 * (mean - real_only),
-            "gain_percent": 100 * (mean - real_only) / real_only if real_only else None}
-
-
-def _cell_statistics(cells: pd.DataFrame) -> dict:
-    """Accuracy over the cells (one per seed) of one ratio, and the means of their other numbers."""
-    accuracy = mean_ci(cells["accuracy"])
-    cross = cells["cross_accuracy"].dropna()  # only cells tested on a second dataset have one
-    return {
-        "seeds": accuracy["n"], "mean": accuracy["mean"], "std": accuracy["std"], "ci95": accuracy["ci95"],
-        "macro_f1_mean": float(cells["macro_f1"].mean()),
-        "n_synthetic": float(cells["n_synthetic"].mean()),
-        "cross_accuracy": mean_ci(cross) if len(cross) else None,
-    }
+    return latest.drop_duplicates(["classifier", "training", "ratio", "seed", "fold"], keep="last").sort_index()
 
 
 def _json_ready(value: Any) -> Any:
@@ -261,79 +222,162 @@ def _json_ready(value: Any) -> Any:
         return [_json_ready(item) for item in value]
     if isinstance(value, np.generic):
         value = value.item()
-    if isinstance(value, float) and math.isnan(value):
+    if isinstance(value, float) and (math.isnan(value) or math.isinf(value)):
         return None
     return value
 
 
-def _control_table(name: str, control: dict) -> str:
-    """The augmentation control's table and bound, then the GAN's difference to it per ratio."""
-    lines = [_classifier_table(f"{name} · {_CONTROL} (augmented copies of real faces instead of synthetic)", control,
-                               extra="augmented")]
-    for entry in control["gan_minus_augment"]:
-        points = "no shared seed" if entry["difference_points"] is None else f"{entry['difference_points']:+.1f} pts"
-        p = "" if entry["p_value"] is None else f"p = {entry['p_value']:.2g}, "
-        lines.append(f"GAN − augment at ratio {entry['ratio']:g}: {points} ({p}{entry['verdict']})")
+def format_table(summary: dict) -> str:
+    """Per classifier: each arm's accuracy, each curve's gains, bound and verdict, efficiencies against the
+    positive control, the GAN minus augmentation, and cells whose budget may have been binding."""
+    folds = f"{summary['folds']} folds × " if summary["folds"] > 1 else ""
+    blocks = [f"Accuracy on real test faces, % (budget: {summary['budget']}; mean over {folds}seeds; "
+              f"95 % bootstrap CI over the {summary['test_faces']} test faces' {summary['grouped_by']}s and the seeds; "
+              f"margin {100 * summary['margin']:g} pt)"]
+    for name, result in summary["classifiers"].items():
+        blocks.append(_classifier_block(name, result))
+    if summary["failed_cells"]:
+        blocks.append(f"{len(summary['failed_cells'])} failed cell(s) not counted; see summary.json")
+    return "\n\n".join(blocks) + "\n"
+
+
+def _classifier_block(name: str, result: dict) -> str:
+    analysis = result["analysis"]
+    if analysis is None:
+        return f"{name}: {result['note']}"
+    lines = [f"{name} ({len(result['seeds'])} seed(s), {analysis['test_groups']} test groups)"]
+    header = ["curve", "ratio", "accuracy", "gain pts", "p (Holm)", "MDE"]
+    rows = [header]
+    for arm in analysis["arms"]:
+        if arm["curve"] in (REAL_ONLY, SYNTHETIC_ONLY_ARM):
+            rows.append([arm["curve"], "0" if arm["ratio"] == 0 else "–", _with_ci(arm["value"], arm["ci95"]), "", "", ""])
+    for curve, numbers in analysis["curves"].items():
+        for entry in numbers["ratios"]:
+            if entry["ratio"] == 0:
+                continue
+            rows.append([curve, f"{entry['ratio']:g}", _with_ci(entry["accuracy"], entry["ci95"]),
+                         _with_ci(entry["gain"], entry["gain_ci95"], signed=True),
+                         f"{entry['gain_p_holm']:.3g}" + (" *" if entry["gain_significant"] else ""),
+                         f"{100 * entry['gain_mde']:.1f}"])
+    lines += _aligned(rows)
+    for curve, numbers in analysis["curves"].items():
+        bound = numbers["bound"]
+        shown = f"ratio {bound['ratio']:g}" if bound["conclusive"] else "inconclusive"
+        lines.append(textwrap.fill(
+            f"{curve}: bound {shown} (margin {100 * bound['margin']:g} pt; estimate {bound['estimate']:g}, 95 % CI "
+            f"[{bound['estimate_ci95'][0]:g}, {bound['estimate_ci95'][1]:g}]; best ratio {numbers['best']['ratio']:g}, "
+            f"{_with_ci(numbers['best']['accuracy'], numbers['best']['ci95'])}) — {numbers['verdict']}",
+            _TABLE_WIDTH, subsequent_indent="  ", break_on_hyphens=False))
+    for curve, entries in analysis["efficiency"].items():
+        parts = [f"ratio {e['ratio']:g}: {_ratio_with_ci(e)}{'' if e['control_gain_significant'] else ' (control gain not significant)'}"
+                 for e in entries]
+        lines.append(textwrap.fill(f"efficiency of {curve} (its gain ÷ the {POSITIVE_CONTROL} positive control's): "
+                                   + "; ".join(parts), _TABLE_WIDTH, subsequent_indent="  "))
+    for comparison in analysis["comparisons"]:
+        first, second = comparison["curves"]
+        parts = [f"ratio {e['ratio']:g}: {_with_ci(e['value'], e['ci95'], signed=True)} (p Holm {e['p_holm']:.2g})"
+                 for e in comparison["ratios"]]
+        lines.append(textwrap.fill(f"{first} − {second}: " + "; ".join(parts), _TABLE_WIDTH, subsequent_indent="  "))
+    late = result.get("late_peaks", {}).get(REAL_ONLY)
+    if late and late["late"]:
+        lines.append(f"warning: {late['late']} of {late['cells']} real-only cells kept weights from the last 10 % of "
+                     "their budget: it may be binding (raise --steps or --epochs)")
+    if result.get("cross"):
+        cross = {a["curve"] + ("" if a["ratio"] in (None, 0) else f" {a['ratio']:g}"): a for a in result["cross"]["arms"]}
+        lines.append(textwrap.fill("cross-dataset test: " + "; ".join(f"{k} {_with_ci(a['value'], a['ci95'])}"
+                                                                      for k, a in cross.items()),
+                                   _TABLE_WIDTH, subsequent_indent="  "))
+    if result["incomplete_arms"]:
+        lines.append(f"left out (not every seed and fold finished): {', '.join(result['incomplete_arms'])}")
     return "\n".join(lines)
 
 
-def _classifier_table(title: str, result: dict, extra: str = "synthetic") -> str:
-    """The table of `result`'s ratios (and synthetic-only line, if any) and its bound; `extra` names the added images."""
-    synthetic_only = result.get("synthetic_only")
-    entries = result["ratios"] + ([synthetic_only] if synthetic_only else [])
-    with_cross = any(entry["cross_accuracy"] for entry in entries)
-    header = ["ratio", extra, "seeds", "accuracy", "gain pts", "gain %", "macro-F1"]
-    header += ["cross-data acc"] if with_cross else []
-    lines = [header]
-    for entry in entries:
-        line = [
-            "synthetic only" if entry is synthetic_only else f"{entry['ratio']:g}",
-            f"{entry['n_synthetic']:.0f}", str(entry["seeds"]), _percent_with_ci(entry),
-            _signed(entry.get("gain_points")), _signed(entry.get("gain_percent")), f"{100 * entry['macro_f1_mean']:.1f}",
-        ]
-        line += [_percent_with_ci(entry["cross_accuracy"]) if entry["cross_accuracy"] else "–"] if with_cross else []
-        lines.append(line)
-    widths = [max(len(line[column]) for line in lines) for column in range(len(header))]
-    text = [title] + [
-        "  ".join([line[0].ljust(widths[0])] + [cell.rjust(width) for cell, width in zip(line[1:], widths[1:])])
-        for line in lines
-    ]
-    return "\n".join(text + [_bound_line(result["bound"])])
+def _aligned(rows: list[list[str]]) -> list[str]:
+    widths = [max(len(row[c]) for row in rows) for c in range(len(rows[0]))]
+    return ["  ".join([row[0].ljust(widths[0])] + [cell.rjust(w) for cell, w in zip(row[1:], widths[1:])]).rstrip()
+            for row in rows]
 
 
-def _bound_line(bound: dict | None) -> str:
-    if bound is None:
-        return "bound: none (needs at least two ratios)"
-    verdict = ", no synthetic ratio did significantly better than real only" if bound["bound"] == 0 else ""
-    line = (f"bound: ratio {bound['bound']:g}{verdict} (best ratio {bound['best_ratio']:g}, "
-            f"{100 * bound['best_mean']:.1f} %; accuracy falls after the best: "
-            f"{'yes' if bound['falls_after_best'] else 'no'}) — {bound['method']}")
-    return textwrap.fill(line, _TABLE_WIDTH, subsequent_indent="  ", break_on_hyphens=False)
+def _with_ci(value: float, ci: list, *, signed: bool = False) -> str:
+    number = f"{100 * value:+.1f}" if signed else f"{100 * value:.1f}"
+    if ci is None or ci[0] is None:
+        return number
+    return f"{number} [{100 * ci[0]:.1f}, {100 * ci[1]:.1f}]"
 
 
-def _percent_with_ci(numbers: dict) -> str:
-    """'72.0 ± 5.0' (mean ± 95 % CI half-width, in %), or the mean alone where one seed gives no interval."""
-    low, high = numbers["ci95"]
-    mean = f"{100 * numbers['mean']:.1f}"
-    return mean if low is None else f"{mean} ± {100 * (high - low) / 2:.1f}"
-
-
-def _plot_ratios(axis: Any, entries: list[dict], colour: str, labels: tuple[str, str], band_alpha: float,
-                 **style: Any) -> None:
-    """Mean accuracy against the ratio, and its 95 % CI band."""
-    ratios = [entry["ratio"] for entry in entries]
-    axis.plot(ratios, [100 * entry["mean"] for entry in entries], color=colour, label=labels[0], **style)
-    axis.fill_between(ratios, *zip(*(_percent_interval(entry) for entry in entries)), color=colour, alpha=band_alpha,
-                      label=labels[1])
-
-
-def _percent_interval(entry: dict) -> tuple[float, float]:
+def _ratio_with_ci(entry: dict) -> str:
+    if entry["value"] is None:
+        return "undefined (no control gain)"
     low, high = entry["ci95"]
-    return (math.nan, math.nan) if low is None else (100 * low, 100 * high)
+    return f"{entry['value']:.2f}" + ("" if low is None else f" [{low:.2f}, {high:.2f}]")
 
 
-def _signed(value: float | None) -> str:
-    return "–" if value is None else f"{value:+.1f}"
+def plot_accuracy(summary: dict, path: str | Path) -> Path:
+    """accuracy_vs_ratio.png: per classifier, each curve's accuracy against the ratio with its 95 % CI band
+    (synthetic solid, augmentation dashed, positive control dotted), real-only and synthetic-only lines,
+    and the bound (a star) where it is conclusive."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure  # not pyplot: no global backend switch, nothing left open
+
+    figure = Figure(figsize=(9.5, 5))
+    FigureCanvasAgg(figure)
+    axis = figure.subplots()
+    styles = {CURVES[REAL_PLUS_SYNTHETIC]: ("o", "-", 0.2), CURVES[REAL_PLUS_AUGMENTED]: ("s", "--", 0.1),
+              POSITIVE_CONTROL: ("^", ":", 0.1)}
+    for index, (name, result) in enumerate(summary["classifiers"].items()):
+        analysis, colour = result["analysis"], f"C{index}"
+        if analysis is None:
+            continue
+        for curve, numbers in analysis["curves"].items():
+            marker, line, alpha = styles[curve]
+            entries = numbers["ratios"]
+            ratios = [e["ratio"] for e in entries]
+            axis.plot(ratios, [100 * e["accuracy"] for e in entries], color=colour, marker=marker, linestyle=line,
+                      label=f"{name}: {curve}")
+            axis.fill_between(ratios, [100 * e["ci95"][0] for e in entries], [100 * e["ci95"][1] for e in entries],
+                              color=colour, alpha=alpha)
+            bound = numbers["bound"]
+            if bound["conclusive"]:
+                at = next(e for e in entries if e["ratio"] == bound["ratio"])
+                axis.plot([at["ratio"]], [100 * at["accuracy"]], marker="*", markersize=16, color=colour,
+                          linestyle="none", label=f"{name}: {curve} bound (ratio {at['ratio']:g})")
+        for arm in analysis["arms"]:
+            if arm["curve"] == REAL_ONLY:
+                axis.axhline(100 * arm["value"], color=colour, linestyle=(0, (1, 3)), label=f"{name}: real only")
+            elif arm["curve"] == SYNTHETIC_ONLY_ARM:
+                axis.axhline(100 * arm["value"], color=colour, linestyle="-.", label=f"{name}: synthetic only")
+    axis.set_xlabel("ratio k: extra images per real training image (0 = real only)")
+    axis.set_ylabel("accuracy on real test faces (%)")
+    axis.set_title(f"Test accuracy against ratio, 95 % bootstrap CI (budget: {summary['budget']})")
+    axis.grid(alpha=0.3)
+    axis.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5))  # outside: lines stay visible
+    return save_figure(figure, path, dpi=120)
+
+
+def plot_confusions(rows: pd.DataFrame, summary: dict, directory: str | Path) -> list[Path]:
+    """confusion_<classifier>_real-only.png and, where the synthetic curve's best ratio is not 0,
+    confusion_<classifier>_best.png: summed over seeds and folds, rows normalised to each true emotion."""
+    directory = Path(directory)
+    ok = rows[rows["status"] == "ok"]
+    written = []
+    for name, result in summary["classifiers"].items():
+        analysis = result["analysis"]
+        if analysis is None:
+            continue
+        wanted = {"real-only": (TRAINED_REAL_ONLY, 0.0)}
+        synthetic = analysis["curves"].get(CURVES[REAL_PLUS_SYNTHETIC])
+        if synthetic and synthetic["best"]["ratio"] != 0:
+            wanted["best"] = (REAL_PLUS_SYNTHETIC, synthetic["best"]["ratio"])
+        for label, (training, ratio) in wanted.items():
+            cells = ok[(ok["classifier"] == name) & (ok["training"] == training) & np.isclose(ok["ratio"].astype(float), ratio)
+                       & ok["seed"].isin(result["seeds"])]
+            if cells.empty:
+                continue
+            which = "real only" if ratio == 0 else f"best ratio {ratio:g}"
+            title = f"{name}, {which}: {len(cells)} cell(s), seeds × folds"
+            counts = sum(np.array(json.loads(confusion)) for confusion in cells["confusion"])
+            written.append(_plot_confusion(counts, summary["emotions"], title, directory / f"confusion_{name}_{label}.png"))
+    return written
 
 
 def _plot_confusion(counts: np.ndarray, emotions: list[str], title: str, path: Path) -> Path:

@@ -31,11 +31,23 @@ RESULTS = "results.csv"
 _SHARD_RESULTS = re.compile(r"results\.shard-(\d+)-of-(\d+)\.csv")
 SWEEP = "sweep.json"
 SUMMARY = "summary.json"
-# The `training` column: real faces plus k × as many synthetic ones (k = 0: real only), synthetic alone,
-# or (the augmentation control) real faces plus k × as many augmented copies of real training faces.
-REAL_PLUS_SYNTHETIC = "real+synthetic"
-SYNTHETIC_ONLY = "synthetic-only"
-REAL_PLUS_AUGMENTED = "real+augmented"
+# Version of the layout of a sweep folder. 2: folds, predictions on every test face (the bootstrap
+# needs them), the test faces' subjects in sweep.json, the training kinds of fersyn.sweep.
+SCHEMA = 2
+# What a results row holds besides its cell's configuration (fersyn.sweep.Cell, the sweep's config keys):
+ROW_COLUMNS = {
+    "key": "hash of the cell's whole configuration (rows are matched on it)",
+    "classifier": "plugin name, with options that differ from their defaults", "classifier_plugin": "plugin name",
+    "n_real": "real training faces", "n_extra": "faces added (synthetic, augmented or unused real)",
+    "extra_repeated": "added faces used more than once (too few to draw from)",
+    "steps": "gradient steps", "validations": "validation rounds", "best_validation": "the round whose weights were kept",
+    "peaked_late": "best validation in the last 10 % of the rounds: the budget may be binding",
+    "accuracy": "on the fold's real test faces", "macro_f1": "", "confusion": "JSON, rows = true emotion",
+    "test_predictions": "predicted class index per test face, in sweep.json's test_faces order",
+    "cross_accuracy": "on --test-data's test faces", "cross_predictions": "as test_predictions, for --test-data",
+    "synthetic_check": "how the synthetic set was proved never to have seen a held-out face",
+    "status": "ok or failed", "error": "why a cell failed", "finished": "when",
+}
 
 
 def cell_key(config: dict[str, Any]) -> str:
@@ -90,7 +102,8 @@ def read_table(path: Path) -> "pd.DataFrame":
     if not path.is_file():
         return pd.DataFrame()
     try:
-        return pd.read_csv(path, dtype={"error": str, "test_data": str, "key": str})
+        return pd.read_csv(path, dtype={"error": str, "test_data": str, "key": str, "test_predictions": str,
+                                        "cross_predictions": str, "synthetic_check": str})
     except (ValueError, pd.errors.ParserError) as error:
         raise FersynError(f"{path} cannot be read as a results table ({error}); move it away and rerun") from None
 
@@ -128,6 +141,15 @@ def read_sweep(directory: Path) -> dict[str, Any]:
     if not isinstance(sweep, dict):
         raise FersynError(f"{path}: expected a JSON object")
     return sweep
+
+
+def check_schema(directory: Path) -> None:
+    """Refuse, in one line, a folder written by an older fersyn (its rows lack what the statistics need)."""
+    schema = read_sweep(directory).get("config", {}).get("schema")
+    if results_files(directory) and schema != SCHEMA:
+        raise FersynError(f"{directory} holds results of an older fersyn (results schema {schema or 1}, this version "
+                          f"reads {SCHEMA}: they lack per-face predictions); rerun the sweep into a new --out, or pass "
+                          "--force to move them aside")
 
 
 class ResultStore:
@@ -175,6 +197,8 @@ def check_sweep_folder(directory: Path, config: dict[str, Any], *, force: bool,
         saved = {**saved, "synthetic_fingerprint": config.get("synthetic_fingerprint")}
     if saved == config:
         return
+    if not force and saved.get("schema") != config.get("schema"):
+        check_schema(directory)
     if not force:
         names = option_names or {}
         different = sorted({names.get(k, k) for k in differing_keys(config, saved)})
@@ -189,7 +213,10 @@ def check_sweep_folder(directory: Path, config: dict[str, Any], *, force: bool,
             item.rename(aside / item.name)
 
 
-def record_sweep(directory: Path, config: dict[str, Any], provenance: dict[str, Any]) -> None:
-    """Write `sweep.json`: the configuration the folder's cells share, and how the run was made."""
+def record_sweep(directory: Path, config: dict[str, Any], provenance: dict[str, Any],
+                 test_faces: dict[str, Any] | None = None) -> None:
+    """Write `sweep.json`: the configuration the folder's cells share, how the run was made, and the
+    test faces (subject and label of each, per fold) that the rows' predictions refer to."""
     with atomic_output(directory / SWEEP) as temporary:
-        temporary.write_text(json.dumps({"config": config, "provenance": provenance}, indent=2, default=str))
+        temporary.write_text(json.dumps({"config": config, "provenance": provenance, "test_faces": test_faces},
+                                        indent=2, default=str))

@@ -1,31 +1,58 @@
-"""The numbers of a benchmark sweep: the scores of one trained classifier (one cell), and statistics
-over seeds, up to the bound: the smallest synthetic ratio that does as well as the best one.
+"""The numbers of a benchmark sweep: the scores of one trained classifier, and the statistics of the
+whole sweep — accuracies, gains, efficiencies and the bound — with uncertainty from the test faces
+and the seeds together.
 
-Pure functions, so that a report can be recomputed from results.csv without TensorFlow. numpy and
-scipy are imported inside the functions: the CLI shows BOUND_RULE in its help, which must stay light.
+Every arm of a sweep (real only; each ratio of the GAN, of the augmentation control, of the positive
+control) was scored on the same real test faces (each face in exactly one fold's test set) with the
+same seeds. `analyse` takes, per arm, seed and face, whether the prediction was right, and draws one
+joint bootstrap (scipy.stats.bootstrap) that resamples test *subjects* (clusters of near-identical
+faces; single faces where no subject is known) and seeds with replacement. Every quantity is computed
+on the same resample, so gains are paired on the same faces, seeds and folds. RULES says the rest.
+
+Pure functions, so that a report can be recomputed from the results without TensorFlow. numpy, scipy
+and statsmodels are imported inside the functions: the CLI shows RULES in its help, which must stay light.
 """
 
 from __future__ import annotations
 
-import math
-import statistics
-from typing import TYPE_CHECKING, Iterable, Mapping, Sequence
+import warnings
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Sequence
 
 if TYPE_CHECKING:
     import numpy as np
 
 ALPHA = 0.05
+POWER = 0.80
+MARGIN = 0.01  # the equivalence margin δ of the bound, as a fraction (1 point)
+RESAMPLES = 9999
+REAL_ONLY = "real only"  # the arm every curve starts from (ratio 0)
 
-BOUND_RULE = (
-    "The bound is the smallest synthetic-to-real ratio (0 = real data only) whose mean test accuracy "
-    "over seeds is not significantly below that of the best ratio (the highest mean; ties go to the "
-    f"smaller ratio). Significantly below means: p < {ALPHA:g} in a one-sided paired t-test over the "
-    "seeds both ratios share when they share 3 or more; non-overlapping 95 % confidence intervals "
-    "when they share 2; never when they share 1, since one seed allows no test."
+RULES = (
+    "Uncertainty: 95 % percentile intervals from one bootstrap that resamples test subjects (faces where no "
+    "subject is known) and seeds together, over every fold; gains are paired on the same faces, seeds and "
+    f"folds. The gain of a ratio is its accuracy minus real-only's; its two-sided p-value comes from the same "
+    f"bootstrap and is Holm-corrected for the number of ratios (significant: corrected p < {ALPHA:g}). "
+    f"The minimum detectable effect is the gain found with {POWER:.0%} power at that corrected level: "
+    "(z of the Holm-adjusted alpha + z of the power) × the bootstrap standard error of a gain (median over ratios). "
+    "The bound is the smallest ratio whose shortfall from the best ratio (the best chosen again in every resample) "
+    "is shown to be below the margin: its one-sided bootstrap p-value for 'shortfall ≥ margin', Holm-corrected, "
+    f"is below {ALPHA:g}. When no ratio is shown so, the bound is 'inconclusive'. The bound estimate (smallest ratio "
+    "whose mean is within the margin of the best mean) is given with its bootstrap 95 % interval. The verdict says "
+    "'helps up to ratio X' (X the bound) when a gain is significant, 'hurts from ratio Y' when a loss is, "
+    "'no effect larger than the margin' when real only is the bound, and 'inconclusive' otherwise, with the "
+    "largest effect its intervals still allow and the minimum detectable effect. Efficiency = a curve's gain ÷ "
+    "the positive control's gain at the same ratio (real faces of unused training subjects)."
 )
 
-# Accuracies are ratios of counts: a spread of differences this small is float noise, not variance.
-_FLOAT_NOISE = 1e-12
+
+@dataclass(frozen=True)
+class Arm:
+    """One way of training, scored on every test face: `curve` (REAL_ONLY, or a curve such as the GAN's)
+    at `ratio` (None for an arm outside the ratio axis, such as synthetic only)."""
+
+    curve: str
+    ratio: float | None
 
 
 def classification_scores(true: np.ndarray, predicted: np.ndarray, emotions: Sequence[str]) -> dict:
@@ -52,85 +79,286 @@ def classification_scores(true: np.ndarray, predicted: np.ndarray, emotions: Seq
     }
 
 
-def mean_ci(values: Iterable[float]) -> dict:
-    """Mean, sample standard deviation and Student-t 95 % confidence interval of `values`;
-    std and interval are NaN for fewer than two values."""
+def analyse(
+    correct: np.ndarray,
+    groups: Sequence[Any],
+    arms: Sequence[Arm],
+    *,
+    margin: float = MARGIN,
+    alpha: float = ALPHA,
+    control: str | None = None,
+    compare: Sequence[tuple[str, str]] = (),
+    resamples: int = RESAMPLES,
+    random_seed: int = 0,
+) -> dict:
+    """The statistics of a sweep from `correct[arm, seed, face]` (1 where that arm's model of that seed
+    got that test face right) and `groups[face]` (its subject). `control` names the positive control's
+    curve (efficiencies of the others against it); `compare` lists curve pairs (a, b) whose difference
+    a − b is given per shared ratio. Accuracies and gains are fractions; see RULES."""
     import numpy as np
     from scipy import stats
 
-    values = np.asarray(list(values), dtype=float)
-    n = values.size
-    mean = float(values.mean()) if n else math.nan
-    if n < 2:
-        return {"n": n, "mean": mean, "std": math.nan, "ci95": [math.nan, math.nan]}
-    std = float(values.std(ddof=1))
-    half_width = float(stats.t.ppf(0.975, n - 1)) * std / math.sqrt(n)
-    return {"n": n, "mean": mean, "std": std, "ci95": [mean - half_width, mean + half_width]}
+    correct = np.asarray(correct, dtype=float)
+    if correct.ndim != 3 or correct.shape[0] != len(arms) or correct.shape[2] != len(groups) or correct.size == 0:
+        raise ValueError("correct must be arms × seeds × faces, with one group per face")
+    if np.isnan(correct).any():
+        raise ValueError("correct has missing values: keep only seeds every arm has")
+    _, group_of = np.unique(np.asarray(groups, dtype=str), return_inverse=True)
+    n_groups, n_seeds = group_of.max() + 1, correct.shape[1]
+    hits = np.stack([np.bincount(group_of, weights=correct[a, s], minlength=n_groups)
+                     for a in range(len(arms)) for s in range(n_seeds)]).reshape(len(arms), n_seeds, n_groups)
+    faces = np.bincount(group_of, minlength=n_groups).astype(float)
+    plan = _Plan(list(arms), margin, control, list(compare))
+
+    def accuracy(group_draw: np.ndarray, seed_draw: np.ndarray) -> np.ndarray:
+        """Arms × draws accuracies for draws of groups (draws × groups) and seeds (draws × seeds)."""
+        group_weight = _counts(group_draw, n_groups)
+        seed_weight = _counts(seed_draw, n_seeds)
+        right = np.einsum("asg,bg,bs->ab", hits, group_weight, seed_weight, optimize=True)
+        return right / ((group_weight @ faces) * seed_weight.sum(1))
+
+    def statistic(group_draw: np.ndarray, seed_draw: np.ndarray, axis: int = -1) -> np.ndarray:
+        return plan.values(accuracy(np.atleast_2d(group_draw), np.atleast_2d(seed_draw)))
+
+    point = statistic(np.arange(n_groups), np.arange(n_seeds))[:, 0]
+    with warnings.catch_warnings(), np.errstate(invalid="ignore"):
+        # An efficiency over a zero control gain is undefined in some draws: its interval says so (NaN).
+        warnings.simplefilter("ignore", (RuntimeWarning, stats.DegenerateDataWarning))
+        result = stats.bootstrap((np.arange(n_groups), np.arange(n_seeds)), statistic, paired=False, vectorized=True,
+                                 n_resamples=resamples, method="percentile", confidence_level=1 - alpha,
+                                 random_state=np.random.default_rng(random_seed))
+    return plan.summary(point, result.bootstrap_distribution, alpha, n_groups, n_seeds, resamples)
 
 
-def find_bound(accuracy: Mapping[float, Mapping[int, float]], alpha: float = ALPHA) -> dict:
-    """The bound of BOUND_RULE from `accuracy[ratio][seed]`, the test accuracy of each cell."""
-    ratios = sorted(accuracy)
-    if not ratios or not all(accuracy[ratio] for ratio in ratios):
-        raise ValueError("need at least one ratio, each with at least one seed")
-    means = {ratio: statistics.fmean(accuracy[ratio].values()) for ratio in ratios}
-    best = max(ratios, key=lambda ratio: (means[ratio], -ratio))  # ties go to the smaller ratio
-    below, p_values, methods = {best: False}, {str(best): None}, []
-    for ratio in ratios:
-        if ratio != best:
-            below[ratio], p_values[str(ratio)], method = _significantly_below(accuracy[ratio], accuracy[best], alpha)
-            if method not in methods:  # seeds lost to failed cells can make comparisons differ
-                methods.append(method)
-    return {
-        "bound": next(ratio for ratio in ratios if not below[ratio]),
-        "best_ratio": best,
-        "best_mean": means[best],
-        "falls_after_best": any(below[ratio] for ratio in ratios if ratio > best),
-        "method": "; ".join(methods) or "one ratio only: nothing to compare",
-        "p_values": {str(ratio): p_values[str(ratio)] for ratio in ratios},
+def _counts(draw: np.ndarray, size: int) -> np.ndarray:
+    """How often each of `size` items occurs in each row of `draw`."""
+    import numpy as np
+
+    weights = np.zeros((draw.shape[0], size))
+    np.add.at(weights, (np.repeat(np.arange(draw.shape[0]), draw.shape[1]), draw.ravel()), 1)
+    return weights
+
+
+class _Plan:
+    """Which quantities `analyse` bootstraps — every arm's accuracy, every gain, shortfall, efficiency and
+    comparison — laid out in one vector, and their summary."""
+
+    def __init__(self, arms: list[Arm], margin: float, control: str | None, compare: list[tuple[str, str]]) -> None:
+        self.arms, self.margin, self.control, self.compare = arms, margin, control, compare
+        try:
+            self.baseline = arms.index(Arm(REAL_ONLY, 0.0))
+        except ValueError:
+            raise ValueError("the arms must include real only at ratio 0") from None
+        self.curves: dict[str, dict[float, int]] = {}
+        for index, arm in enumerate(arms):
+            if arm.curve != REAL_ONLY and arm.ratio is not None:
+                self.curves.setdefault(arm.curve, {0.0: self.baseline})[arm.ratio] = index
+        for name in self.curves:
+            self.curves[name] = dict(sorted(self.curves[name].items()))
+        missing = [c for pair in compare for c in pair if c not in self.curves] + \
+            ([control] if control is not None and control not in self.curves else [])
+        if missing:
+            raise ValueError(f"no arms of curve(s) {', '.join(missing)}")
+
+    def values(self, accuracy: np.ndarray) -> np.ndarray:
+        """The vector of every quantity, from arms × draws accuracies (rows: quantities, columns: draws)."""
+        import numpy as np
+
+        with np.errstate(invalid="ignore", divide="ignore"):  # an efficiency over a zero control gain
+            return np.concatenate(self._rows(accuracy))
+
+    def _rows(self, accuracy: np.ndarray) -> list[np.ndarray]:
+        rows = [accuracy]
+        for name, by_ratio in self.curves.items():
+            curve = accuracy[list(by_ratio.values())]
+            rows += [curve - accuracy[self.baseline], curve.max(0) - curve]  # gains, shortfalls from the best
+        for name in self._efficiency_curves():
+            rows.append(self._gains(accuracy, name, self._shared(name, self.control)) /
+                        self._gains(accuracy, self.control, self._shared(name, self.control)))
+        for first, second in self.compare:
+            shared = self._shared(first, second)
+            rows.append(self._gains(accuracy, first, shared) - self._gains(accuracy, second, shared))
+        return rows
+
+    def _gains(self, accuracy: np.ndarray, curve: str, ratios: list[float]) -> np.ndarray:
+        return accuracy[[self.curves[curve][r] for r in ratios]] - accuracy[self.baseline]
+
+    def _shared(self, first: str, second: str) -> list[float]:
+        return [r for r in self.curves[first] if r > 0 and r in self.curves[second]]
+
+    def _efficiency_curves(self) -> list[str]:
+        return [] if self.control is None else [c for c in self.curves if c != self.control and self._shared(c, self.control)]
+
+    def summary(self, point: np.ndarray, draws: np.ndarray, alpha: float, n_groups: int, n_seeds: int,
+                resamples: int) -> dict:
+        import numpy as np
+
+        parts = _Parts(point, draws, alpha)
+        arms = [{"curve": arm.curve, "ratio": arm.ratio, **parts.take_interval()} for arm in self.arms]
+        curves = {}
+        for name, by_ratio in self.curves.items():
+            gains, shortfalls = parts.take(len(by_ratio)), parts.take(len(by_ratio))
+            curves[name] = _curve_summary(list(by_ratio), [arms[i] for i in by_ratio.values()], gains, shortfalls,
+                                          self.margin, alpha)
+        efficiency = {}
+        for name in self._efficiency_curves():
+            shared = self._shared(name, self.control)
+            block = parts.take(len(shared))
+            control_gain = {e["ratio"]: e for e in curves[self.control]["ratios"]}
+            efficiency[name] = [{"ratio": r, **block.interval(i),
+                                 "control_gain_significant": control_gain[r]["gain_significant"]}
+                                for i, r in enumerate(shared)]
+        comparisons = []
+        for first, second in self.compare:
+            shared = self._shared(first, second)
+            block = parts.take(len(shared))
+            p = [block.two_sided_p(i) for i in range(len(shared))]
+            corrected = _holm(p, alpha)
+            comparisons.append({"curves": [first, second], "ratios": [
+                {"ratio": r, **block.interval(i), "p": p[i], "p_holm": corrected[i], "significant": corrected[i] < alpha}
+                for i, r in enumerate(shared)]})
+        return {
+            "rules": RULES, "alpha": alpha, "margin": self.margin, "resamples": resamples,
+            "test_groups": int(n_groups), "seeds": int(n_seeds),
+            "arms": arms, "curves": curves, "efficiency": efficiency, "comparisons": comparisons,
+            "control": self.control,
+        }
+
+
+class _Parts:
+    """Reads consecutive blocks of the bootstrapped vector: point estimates, draws, intervals, p-values."""
+
+    def __init__(self, point: np.ndarray, draws: np.ndarray, alpha: float, start: int = 0, size: int | None = None) -> None:
+        self.point, self.draws, self.alpha, self.start = point, draws, alpha, start
+        self.size = len(point) if size is None else size
+        self.next = start
+
+    def take(self, size: int) -> "_Parts":
+        block = _Parts(self.point, self.draws, self.alpha, self.next, size)
+        self.next += size
+        return block
+
+    def take_interval(self) -> dict:
+        return self.take(1).interval(0)
+
+    def interval(self, i: int) -> dict:
+        import numpy as np
+
+        values = self.draws[self.start + i]
+        values = values[np.isfinite(values)]
+        low, high = (np.quantile(values, [self.alpha / 2, 1 - self.alpha / 2]) if len(values) else (np.nan, np.nan))
+        return {"value": float(self.point[self.start + i]), "ci95": [float(low), float(high)],
+                "se": float(values.std(ddof=1)) if len(values) > 1 else float("nan")}
+
+    def draws_of(self, i: int) -> np.ndarray:
+        return self.draws[self.start + i]
+
+    def two_sided_p(self, i: int) -> float:
+        """Percentile-bootstrap p-value of 'no difference' (consistent with the interval)."""
+        values = self.draws_of(i)
+        below, above = (values <= 0).sum(), (values >= 0).sum()
+        return float(min(1.0, 2 * (min(below, above) + 1) / (len(values) + 1)))
+
+
+def _holm(p_values: list[float], alpha: float) -> list[float]:
+    if not p_values:
+        return []
+    from statsmodels.stats.multitest import multipletests
+
+    return [float(p) for p in multipletests(p_values, alpha=alpha, method="holm")[1]]
+
+
+def _curve_summary(ratios: list[float], arms: list[dict], gains: _Parts, shortfalls: _Parts, margin: float,
+                   alpha: float) -> dict:
+    """One curve's gains (Holm over its ratios above 0), shortfalls, bound, minimum detectable effect and verdict."""
+    import numpy as np
+    from scipy import stats
+
+    above = [i for i, r in enumerate(ratios) if r > 0]
+    gain_p = {i: gains.two_sided_p(i) for i in above}
+    gain_holm = dict(zip(above, _holm(list(gain_p.values()), alpha)))
+    equivalence_p = [float(((shortfalls.draws_of(i) >= margin).sum() + 1) / (shortfalls.draws.shape[1] + 1))
+                     for i in range(len(ratios))]
+    equivalence_holm = _holm(equivalence_p, alpha)
+    z = stats.norm.ppf(1 - alpha / (2 * max(len(above), 1))) + stats.norm.ppf(POWER)
+    standard_errors = [gains.interval(i)["se"] for i in above]
+    mde = float(z * np.median(standard_errors)) if standard_errors else float("nan")
+    entries = []
+    for i, ratio in enumerate(ratios):
+        entry = {"ratio": ratio, "accuracy": arms[i]["value"], "ci95": arms[i]["ci95"]}
+        if i in gain_p:
+            gain = gains.interval(i)
+            entry.update(gain=gain["value"], gain_ci95=gain["ci95"], gain_se=gain["se"], gain_p=gain_p[i],
+                         gain_p_holm=gain_holm[i], gain_significant=gain_holm[i] < alpha,
+                         gain_mde=float(z * gain["se"]))
+        shortfall = shortfalls.interval(i)
+        entry.update(shortfall=shortfall["value"], shortfall_ci95=shortfall["ci95"],
+                     equivalence_p_holm=equivalence_holm[i], within_margin=equivalence_holm[i] < alpha)
+        entries.append(entry)
+    best = int(np.argmax([e["accuracy"] for e in entries]))  # ties: the smaller ratio
+    bound = next((e["ratio"] for e in entries if e["within_margin"]), None)
+    estimate = _bound_estimate(ratios, shortfalls, margin, alpha)
+    result = {
+        "ratios": entries,
+        "best": {"ratio": ratios[best], "accuracy": entries[best]["accuracy"], "ci95": entries[best]["ci95"]},
+        "bound": {"ratio": bound, "conclusive": bound is not None, "margin": margin, **estimate},
+        "mde": mde,
     }
+    result["verdict"] = verdict(result)
+    return result
 
 
-def paired_difference(a: Mapping[int, float], b: Mapping[int, float], alpha: float = ALPHA) -> dict:
-    """Mean of a[seed] − b[seed] over the seeds both share, the p-value of a two-sided paired t-test
-    (3 or more shared seeds whose differences vary; else None) and whether the difference is
-    significant: p < alpha, or, for a difference equal on every seed, whether it is non-zero (None
-    under 3 seeds)."""
+def _bound_estimate(ratios: list[float], shortfalls: _Parts, margin: float, alpha: float) -> dict:
+    """The smallest ratio whose mean shortfall is under the margin, and the interval of that choice over the
+    bootstrap draws (each draw's own smallest ratio under the margin)."""
     import numpy as np
-    from scipy import stats
 
-    shared = sorted(set(a) & set(b))
-    differences = np.array([a[seed] - b[seed] for seed in shared], dtype=float)
-    mean = float(differences.mean()) if shared else math.nan
-    p, significant = None, None
-    if len(shared) >= 3:
-        if np.ptp(differences) <= _FLOAT_NOISE:  # no variance, no t: as in BOUND_RULE, the sign decides
-            significant = abs(mean) > _FLOAT_NOISE
+    point = [shortfalls.point[shortfalls.start + i] for i in range(len(ratios))]
+    draws = np.stack([shortfalls.draws_of(i) for i in range(len(ratios))])
+    first = np.argmax(draws < margin, axis=0)  # the best itself has shortfall 0: every draw has one
+    chosen = np.asarray(ratios)[first]
+    low, high = np.quantile(chosen, [alpha / 2, 1 - alpha / 2], method="inverted_cdf")
+    return {"estimate": ratios[next(i for i, s in enumerate(point) if s < margin)],
+            "estimate_ci95": [float(low), float(high)]}
+
+
+def verdict(curve: dict) -> str:
+    """The plain-words verdict of one curve's summary; see RULES. It cannot contradict the numbers it
+    is made from: each clause restates a test the summary holds."""
+    margin, mde = 100 * curve["bound"]["margin"], 100 * curve["mde"]
+    tested = [e for e in curve["ratios"] if "gain" in e]
+    helps = [e for e in tested if e["gain_significant"] and e["gain"] > 0]
+    hurts = [e for e in tested if e["gain_significant"] and e["gain"] < 0]
+    bound = curve["bound"]["ratio"]
+    clauses = []
+    if helps:
+        top = max(helps, key=lambda e: e["gain"])
+        shown = f"ratio {top['ratio']:g}: {_points(top['gain'])} points {_interval(top['gain_ci95'])}"
+        if bound is None:
+            clauses.append(f"synthetic data helps ({shown}); where the help stops is inconclusive at a margin of "
+                           f"{margin:g} point(s) (minimum detectable effect {mde:.1f} points)")
+        elif bound == 0:
+            clauses.append(f"synthetic data helps, but by less than the margin: real only is within {margin:g} "
+                           f"point(s) of the best ratio ({shown})")
         else:
-            p = float(stats.ttest_1samp(differences, 0.0).pvalue)
-            significant = p < alpha
-    return {"seeds": len(shared), "difference": mean, "p_value": p, "significant": significant}
+            clauses.append(f"synthetic data helps up to ratio {bound:g} (more adds less than {margin:g} point(s); "
+                           f"{shown})")
+    if hurts:
+        first = min(hurts, key=lambda e: e["ratio"])
+        clauses.append(f"it hurts from ratio {first['ratio']:g} ({_points(first['gain'])} points "
+                       f"{_interval(first['gain_ci95'])})")
+    if clauses:
+        return "; ".join(clauses)
+    if bound == 0:
+        return f"no effect larger than {margin:g} point(s): real only is within that margin of the best ratio"
+    allowed = max((abs(x) for e in tested for x in e["gain_ci95"]), default=float("nan"))
+    return (f"inconclusive: no gain or loss is significant and none is shown to be within {margin:g} point(s); "
+            f"effects up to {100 * allowed:.1f} points remain possible (minimum detectable effect {mde:.1f} points)")
 
 
-def _significantly_below(
-    candidate: Mapping[int, float], best: Mapping[int, float], alpha: float
-) -> tuple[bool, float | None, str]:
-    """Whether `candidate` is significantly below `best` over their shared seeds, the p-value where
-    a test gives one, and the test used in words."""
-    import numpy as np
-    from scipy import stats
+def _points(fraction: float) -> str:
+    return f"{100 * fraction:+.1f}"
 
-    shared = sorted(set(candidate) & set(best))
-    ours, theirs = np.array([candidate[s] for s in shared]), np.array([best[s] for s in shared])
-    if len(shared) >= 3:
-        differences = ours - theirs
-        if np.ptp(differences) <= _FLOAT_NOISE:  # no variance, no t: the sign of the difference decides
-            p = 0.0 if differences.mean() < -_FLOAT_NOISE else 1.0
-        else:
-            p = float(stats.ttest_rel(ours, theirs, alternative="less").pvalue)
-        return p < alpha, p, f"one-sided paired t-test over {len(shared)} seeds, alpha {alpha:g}"
-    if len(shared) == 2:
-        below = mean_ci(ours)["ci95"][1] < mean_ci(theirs)["ci95"][0]
-        return below, None, "95 % confidence-interval overlap over 2 seeds (too few for a t-test)"
-    seeds = "one seed allows" if shared else "no seed shared with the best ratio allows"
-    return False, None, f"no test: {seeds} none, so no ratio counts as significantly below the best"
+
+def _interval(ci: Sequence[float]) -> str:
+    return f"[{100 * ci[0]:+.1f}, {100 * ci[1]:+.1f}]"

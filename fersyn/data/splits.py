@@ -10,14 +10,22 @@ since FER2013 carries such leaks; how many is recorded.
 
 `train_fraction` < 1 (a low-data regime) then keeps only part of the training split, whole subjects
 where ids are known, else per emotion; validation and test stay exactly those of the full split, so
-scores of the full and the reduced regimes are comparable.
+scores of the full and the reduced regimes are comparable. The training faces it leaves out are kept
+apart (`Split.unused`): the positive control fills its ratios with them.
+
+`fold_splits` makes K such splits for cross-validation (the standard CK+ protocol): scikit-learn's
+StratifiedGroupKFold deals the subjects into K folds balanced by emotion (StratifiedKFold over faces
+where no subject is known; a predefined split is then not used); each fold is the test set once, and
+validation comes from the other folds' subjects by the same method.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import logging
-from dataclasses import dataclass
+import warnings
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -41,6 +49,13 @@ class Split:
     seed: int
     leaks_removed: int = 0
     train_fraction: float = 1.0
+    unused: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))  # training faces a low-data regime left out
+    fold: int = 0
+    folds: int = 1
+
+    @property
+    def name(self) -> str:
+        return "the split" if self.folds == 1 else f"fold {self.fold + 1} of {self.folds}"
 
     def parts(self) -> dict[str, np.ndarray]:
         return {"train": self.train, "val": self.val, "test": self.test}
@@ -78,6 +93,50 @@ def split_dataset(
     else:
         train, val, test = _stratified(faces.labels, rng, val_fraction, test_fraction)
         method = "stratified by emotion"
+    return _finished(faces, train, val, test, method, seed, rng, drop_leaks, train_fraction, val_fraction)
+
+
+def fold_splits(faces: FaceSet, folds: int, *, seed: int = 0, val_fraction: float = 0.1, train_fraction: float = 1.0,
+                drop_leaks: bool = True) -> list[Split]:
+    """K cross-validation splits of `faces` (see the module doc); `folds` 1 is `split_dataset`'s one split."""
+    if folds == 1:
+        return [split_dataset(faces, seed=seed, val_fraction=val_fraction, train_fraction=train_fraction,
+                              drop_leaks=drop_leaks)]
+    from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
+
+    if not 0 < train_fraction <= 1:
+        raise FersynError(f"--train-fraction must be above 0 and at most 1 (got {train_fraction})")
+    groups = faces.subjects if faces.subjects is not None else np.arange(len(faces))
+    if len(np.unique(groups)) < folds:
+        raise FersynError(f"{faces.source}: {len(np.unique(groups))} subjects are too few for --folds {folds}")
+    if faces.usage is not None:
+        log.info("%s: cross-validation folds replace its predefined split", faces.source)
+    method = "subject-disjoint" if faces.subjects is not None else "stratified by emotion"
+
+    def deal(indices: np.ndarray, parts: int, random_state: int) -> list[tuple[np.ndarray, np.ndarray]]:
+        splitter = (StratifiedGroupKFold(parts, shuffle=True, random_state=random_state) if faces.subjects is not None
+                    else StratifiedKFold(parts, shuffle=True, random_state=random_state))
+        with warnings.catch_warnings():  # an emotion rarer than the folds: sklearn warns, the split stays usable
+            warnings.simplefilter("ignore", UserWarning)
+            return [(indices[a], indices[b]) for a, b in
+                    splitter.split(indices, faces.labels[indices], groups[indices])]
+
+    everything = np.arange(len(faces))
+    inner = max(2, round((1 - 1 / folds) / val_fraction))  # validation: about val_fraction of all faces
+    splits = []
+    for fold, (rest, test) in enumerate(deal(everything, folds, seed)):
+        train, val = deal(rest, inner, seed + 1 + fold)[0]
+        rng = np.random.default_rng([seed, fold])
+        splits.append(dataclasses.replace(
+            _finished(faces, train, val, test, f"{method}, {folds} folds", seed, rng, drop_leaks, train_fraction,
+                      val_fraction), fold=fold, folds=folds))
+    return splits
+
+
+def _finished(faces: FaceSet, train: np.ndarray, val: np.ndarray, test: np.ndarray, method: str, seed: int,
+              rng: np.random.Generator, drop_leaks: bool, train_fraction: float, val_fraction: float) -> Split:
+    """The split after dropping val/test faces identical to a training face (and test faces identical to
+    a validation one), and reducing the training part to `train_fraction`."""
     leaks = 0
     if drop_leaks:
         hashes = image_hashes(faces.images)
@@ -85,10 +144,12 @@ def split_dataset(
         test_leaks = shared_images(hashes, np.concatenate([train, val]), test)
         val, test = np.setdiff1d(val, val_leaks), np.setdiff1d(test, test_leaks)
         leaks = len(val_leaks) + len(test_leaks)
+    unused = np.zeros(0, np.int64)
     if train_fraction < 1:
-        train = _reduced(faces, train, rng, train_fraction)
+        kept = _reduced(faces, train, rng, train_fraction)
+        train, unused = kept, np.setdiff1d(train, kept)
     _check_usable(faces, train, val, test, val_fraction)
-    return Split(np.sort(train), np.sort(val), np.sort(test), method, seed, leaks, train_fraction)
+    return Split(np.sort(train), np.sort(val), np.sort(test), method, seed, leaks, train_fraction, np.sort(unused))
 
 
 def _reduced(faces: FaceSet, train: np.ndarray, rng: np.random.Generator, fraction: float) -> np.ndarray:

@@ -1,11 +1,14 @@
 """The synthetic set on disk: one HDF5 file, written in chunks.
 
 Layout: `images` uint8 N×H×W×C (chunked, gzip), `labels` int16 N (indices into the `emotions`
-attribute), `identity` int64 N (which sampled identity each face came from), `training_names` (the
-names of the real faces the generators were fitted on: file paths relative to the dataset, CSV rows;
-they let a benchmark prove that no test face of its own split was among them); attributes hold the
-provenance as JSON (`provenance`: plugins, options, seeds, data fingerprint, package versions) and
-the quality metrics (`metrics`).
+attribute), `identity` int64 N (which sampled identity each face came from), `training_hashes` (one
+content hash per real face the generators were fitted on, fixed-length ASCII: the blake2b hex digest
+of its exact uint8 pixels, see fersyn.data.duplicates.image_hashes; they let a benchmark prove that
+no validation or test face reached the generators, whatever the data's folder is called, see
+fersyn.leaks), `training_names` (the names of those faces: file paths relative to the dataset, CSV
+rows; for people reading the file). Attributes hold JSON: `provenance` (plugins, options, seeds,
+data fingerprint, package versions), the quality `metrics`, and `training_image_size` (the side of
+the faces the training hashes were taken of).
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from fersyn.data.duplicates import image_hashes
 from fersyn.errors import FersynError
 
 _CHUNK = 256  # images per HDF5 chunk: small enough to stream, large enough to compress well
@@ -57,6 +61,13 @@ class SyntheticWriter:
 
         self.file.create_dataset("training_names", data=np.array(names, dtype=object),
                                  dtype=h5py.string_dtype(), compression="gzip")
+
+    def set_training_faces(self, images: np.ndarray) -> None:
+        """Record which real faces (uint8 N×S×S×C, as fitted) the generators were fitted on, by content:
+        a renamed copy of the data has the same hashes."""
+        hashes = np.char.encode(image_hashes(images), "ascii")  # fixed-length bytes: compact, any h5py reads them
+        self.file.create_dataset("training_hashes", data=hashes, compression="gzip")
+        self.set_attributes(training_image_size=int(images.shape[1]))
 
     def set_attributes(self, **attributes: Any) -> None:
         for key, value in attributes.items():

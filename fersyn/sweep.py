@@ -1,0 +1,185 @@
+"""What a benchmark sweep is: a frozen, self-validating specification (data, regime, folds, budget,
+generators, controls, classifiers, seeds) and the cells it yields.
+
+One cell = (classifier, training, ratio, seed, fold). Training is one of TRAININGS: real only
+(ratio 0), real + k × |real train| synthetic faces, real + k × augmented copies of real training faces
+(the augmentation control), real + k × real faces of training subjects a low-data regime left out (the
+positive control: what perfect synthetic data would give), or synthetic only. The CLI and
+benchmarks/reproduce.py build a SweepSpec; `fersyn.benchmark.benchmark` runs it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator, Mapping, Sequence
+
+from fersyn.errors import FersynError
+from fersyn.stats import MARGIN
+
+BUDGETS = ("steps", "epochs")
+# The `training` column of a results row.
+REAL_ONLY = "real-only"
+REAL_PLUS_SYNTHETIC = "real+synthetic"
+REAL_PLUS_AUGMENTED = "real+augmented"
+REAL_PLUS_REAL = "real+real"  # the positive control
+SYNTHETIC_ONLY = "synthetic-only"
+TRAININGS = (REAL_ONLY, REAL_PLUS_SYNTHETIC, REAL_PLUS_AUGMENTED, REAL_PLUS_REAL, SYNTHETIC_ONLY)
+CONTROLS = {"augment": REAL_PLUS_AUGMENTED, "real": REAL_PLUS_REAL}
+
+
+@dataclass(frozen=True)
+class Cell:
+    classifier: str
+    training: str
+    ratio: float | None  # None: synthetic only
+    seed: int
+    fold: int = 0
+
+    @property
+    def needs_synthetic(self) -> bool:
+        return self.training in (REAL_PLUS_SYNTHETIC, SYNTHETIC_ONLY)
+
+    def describe(self, folds: int = 1) -> str:
+        mix = {REAL_ONLY: "real only", SYNTHETIC_ONLY: "synthetic only"}.get(
+            self.training, f"ratio {self.ratio:g}" + {REAL_PLUS_AUGMENTED: ", augmented copies",
+                                                    REAL_PLUS_REAL: ", unused real faces"}.get(self.training, ""))
+        where = f", fold {self.fold + 1}/{folds}" if folds > 1 else ""
+        return f"{self.classifier}, {mix}, seed {self.seed}{where}"
+
+
+def parse_ratios(values: str | float | Sequence[str | float]) -> tuple[float, ...]:
+    """'0,1,2.5' (or several such) → sorted unique ratios; negative, non-numeric or none → error."""
+    parts = [values] if isinstance(values, (str, int, float)) else list(values)
+    texts = [t.strip() for part in parts for t in str(part).split(",") if t.strip()]
+    if not texts:
+        raise FersynError("no ratios given: pass --ratio with a comma list such as 0,1,2,5")
+    ratios = []
+    for text in texts:
+        try:
+            ratio = float(text)
+        except ValueError:
+            raise FersynError(f"--ratio: '{text}' is not a number (use a comma list such as 0,1,2.5)") from None
+        if not math.isfinite(ratio) or ratio < 0:
+            raise FersynError(f"--ratio: {text} is not allowed; ratios are finite and ≥ 0 (0 = real only)")
+        ratios.append(ratio)
+    return tuple(sorted(set(ratios)))
+
+
+@dataclass(frozen=True)
+class SweepSpec:
+    """Everything that decides a sweep's numbers; checked when made (FersynError, one line each)."""
+
+    data: str = "toy"
+    ratios: tuple[float, ...] = (0.0, 1.0, 2.0, 5.0, 10.0)
+    classifiers: tuple[str, ...] = ("small-cnn",)
+    classifier_options: Mapping[str, Any] = field(default_factory=dict)  # KEY or NAME.KEY → value
+    seeds: int = 3
+    folds: int = 1  # > 1: subject k-fold cross-validation
+    # The regime: which faces, how large, how split, how much of the training split is kept.
+    emotions: str | tuple[str, ...] | None = None
+    image_size: int = 48
+    split_seed: int = 0
+    train_fraction: float = 1.0
+    # The budget every cell gets the same of.
+    budget: str = "steps"
+    epochs: int = 50
+    steps: int | None = None
+    patience: int = 5
+    # Where synthetic faces come from: a set (a file, or a folder of fold-I.h5), or generators to fit.
+    synthetic: str | None = None
+    identity: str | None = None
+    expression: str | None = None
+    identity_options: Mapping[str, Any] = field(default_factory=dict)
+    expression_options: Mapping[str, Any] = field(default_factory=dict)
+    generator_steps: int | None = None
+    allow_unverified_synthetic: bool = False
+    # Controls and extra arms.
+    controls: tuple[str, ...] = ()
+    controls_only: bool = False  # no synthetic cell: real only and the controls (no generator is fitted)
+    synthetic_only: bool = False
+    test_data: str | None = None
+    margin: float = MARGIN  # the bound's equivalence margin, a fraction
+
+    def __post_init__(self) -> None:
+        set_ = lambda name, value: object.__setattr__(self, name, value)  # noqa: E731 (frozen: normalise once)
+        set_("data", str(self.data))
+        set_("ratios", tuple(sorted({0.0, *parse_ratios(self.ratios)})))  # every gain is measured against real only
+        set_("classifiers", tuple(dict.fromkeys(self.classifiers)))
+        set_("controls", tuple(dict.fromkeys(self.controls)))
+        for name in ("synthetic", "test_data"):
+            if getattr(self, name) is not None:
+                set_(name, str(getattr(self, name)))
+        unknown = sorted(set(self.controls) - set(CONTROLS))
+        if unknown:
+            raise FersynError(f"--control {', '.join(unknown)}: unknown (known: {', '.join(CONTROLS)})")
+        if not self.classifiers:
+            raise FersynError("no classifier given: pass --classifier NAME (see `fersyn plugins --kind classifier`)")
+        if self.seeds < 1:
+            raise FersynError(f"--seeds must be at least 1 (got {self.seeds})")
+        if self.folds < 1:
+            raise FersynError(f"--folds must be at least 1 (got {self.folds}); 1 is a single split")
+        if self.budget not in BUDGETS:
+            raise FersynError(f"--budget must be one of {', '.join(BUDGETS)} (got {self.budget!r})")
+        if self.epochs < 1 or self.patience < 1 or (self.steps is not None and self.steps < 1):
+            raise FersynError("--epochs, --steps and --patience must be positive whole numbers")
+        if not 0 < self.train_fraction <= 1:
+            raise FersynError(f"--train-fraction must be above 0 and at most 1 (got {self.train_fraction})")
+        if not 0 < self.margin < 1:
+            raise FersynError(f"--margin must be between 0 and 100 points (got {100 * self.margin:g})")
+        if self.synthetic is not None and (self.identity or self.expression):
+            raise FersynError("give either --synthetic FILE or --identity/--expression (which generate a set), not both")
+        if "real" in self.controls and self.train_fraction >= 1:
+            raise FersynError("--control real needs a low-data regime (--train-fraction below 1): it fills each ratio "
+                              "with real faces of the training subjects that the regime leaves out")
+        if self.controls_only and not self.controls:
+            raise FersynError("--controls-only needs --control augment and/or --control real")
+        if self.controls_only and (self.synthetic_only or self.synthetic or self.identity or self.expression):
+            raise FersynError("--controls-only runs no synthetic cell: drop --synthetic, --identity, --expression "
+                              "and --synthetic-only")
+        if not self.needs_synthetic and (self.identity_options or self.expression_options):
+            raise FersynError("--identity-opt/--expression-opt set generators, which run only with a ratio above 0 "
+                              "(or --synthetic-only)")
+        if self.synthetic is not None and (self.identity_options or self.expression_options):
+            raise FersynError("--identity-opt/--expression-opt set generators, which run only without --synthetic")
+        if self.needs_synthetic and self.synthetic is None:  # the built-in generators unless named
+            set_("identity", self.identity or "dcgan")
+            set_("expression", self.expression or "stargan")
+
+    @property
+    def needs_synthetic(self) -> bool:
+        return self.synthetic_only or (not self.controls_only and any(r > 0 for r in self.ratios))
+
+    @property
+    def fits_generators(self) -> bool:
+        return self.needs_synthetic and self.synthetic is None
+
+    def with_options(self, **changes: Any) -> "SweepSpec":
+        return dataclasses.replace(self, **changes)
+
+    def cells(self) -> Iterator[Cell]:
+        """Every cell, seed by seed and fold by fold, so that an interrupted sweep has whole seeds."""
+        trainings = ([] if self.controls_only else [REAL_PLUS_SYNTHETIC]) + [CONTROLS[c] for c in self.controls]
+        for seed in range(self.seeds):
+            for fold in range(self.folds):
+                for name in self.classifiers:
+                    for ratio in self.ratios:
+                        if ratio == 0:
+                            yield Cell(name, REAL_ONLY, 0.0, seed, fold)
+                            continue
+                        for training in trainings:
+                            yield Cell(name, training, ratio, seed, fold)
+                    if self.synthetic_only:
+                        yield Cell(name, SYNTHETIC_ONLY, None, seed, fold)
+
+    def synthetic_path(self, fold: int) -> Path:
+        """The set fold `fold` mixes in: --synthetic itself, or its fold-I.h5 where it is a folder."""
+        path = Path(self.synthetic)
+        return fold_set_path(path, fold) if path.is_dir() else path
+
+
+def fold_set_path(folder: Path, fold: int) -> Path:
+    """Where `fersyn generate --folds K --out FOLDER` writes fold `fold`'s set."""
+    return Path(folder) / f"fold-{fold}.h5"
