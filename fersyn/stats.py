@@ -117,14 +117,19 @@ def analyse(
         right = np.einsum("asg,bg,bs->ab", hits, group_weight, seed_weight, optimize=True)
         return right / ((group_weight @ faces) * seed_weight.sum(1))
 
-    def statistic(group_draw: np.ndarray, seed_draw: np.ndarray, axis: int = -1) -> np.ndarray:
-        return plan.values(accuracy(np.atleast_2d(group_draw), np.atleast_2d(seed_draw)))
+    every_seed = np.arange(n_seeds)
 
-    point = statistic(np.arange(n_groups), np.arange(n_seeds))[:, 0]
+    def statistic(group_draw: np.ndarray, seed_draw: np.ndarray | None = None, axis: int = -1) -> np.ndarray:
+        group_draw = np.atleast_2d(group_draw)
+        seed_draw = np.broadcast_to(every_seed, (len(group_draw), n_seeds)) if seed_draw is None else np.atleast_2d(seed_draw)
+        return plan.values(accuracy(group_draw, seed_draw))
+
+    point = statistic(np.arange(n_groups))[:, 0]
+    samples = (np.arange(n_groups),) + ((every_seed,) if n_seeds > 1 else ())  # one seed cannot be resampled
     with warnings.catch_warnings(), np.errstate(invalid="ignore"):
         # An efficiency over a zero control gain is undefined in some draws: its interval says so (NaN).
         warnings.simplefilter("ignore", (RuntimeWarning, stats.DegenerateDataWarning))
-        result = stats.bootstrap((np.arange(n_groups), np.arange(n_seeds)), statistic, paired=False, vectorized=True,
+        result = stats.bootstrap(samples, statistic, paired=False, vectorized=True,
                                  n_resamples=resamples, method="percentile", confidence_level=1 - alpha,
                                  random_state=np.random.default_rng(random_seed))
     return plan.summary(point, result.bootstrap_distribution, alpha, n_groups, n_seeds, resamples)
