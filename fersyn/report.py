@@ -159,14 +159,20 @@ def _arm_cells(cells: pd.DataFrame, arm: Arm) -> pd.DataFrame:
 
 
 def _complete(cells: pd.DataFrame, arms: list[Arm], folds: int) -> tuple[list[int], list[Arm], list[Arm]]:
-    """The seeds to compare on and the arms kept: the seeds every arm has for every fold; if there is none
-    (an interrupted first seed), the seeds real only has in full, and the arms complete on them."""
-    have = {arm: {seed for seed, group in _arm_cells(cells, arm).groupby("seed") if group["fold"].nunique() == folds}
+    """The seeds to compare on and the arms kept. A joint bootstrap needs every kept arm on every fold of the
+    same seeds: among the seed sets that real only has in full, the one keeping the most arm × seed pairs
+    (an interrupted sweep keeps its finished seeds; an arm run on fewer seeds is left out, not the seeds)."""
+    have = {arm: {int(seed) for seed, group in _arm_cells(cells, arm).groupby("seed") if group["fold"].nunique() == folds}
             for arm in arms}
-    everyone = set.intersection(*have.values()) if have else set()
-    seeds = sorted(everyone or have.get(Arm(REAL_ONLY, 0.0), set()))
-    kept = [arm for arm in arms if set(seeds) <= have[arm]]
-    return [int(s) for s in seeds], kept, [arm for arm in arms if arm not in kept]
+    baseline = have.get(Arm(REAL_ONLY, 0.0), set())
+    candidates = {frozenset(baseline & seeds) for seeds in have.values()} | {frozenset(baseline)}
+
+    def kept_with(seeds: frozenset) -> list[Arm]:
+        return [arm for arm in arms if seeds <= have[arm]]
+
+    best = max((c for c in candidates if c), key=lambda c: (len(kept_with(c)) * len(c), len(c)), default=frozenset())
+    kept = kept_with(best) if best else []
+    return sorted(best), kept, [arm for arm in arms if arm not in kept]
 
 
 def _correct(cells: pd.DataFrame, arm: Arm, seed: int, fold: int, labels: list[int], column: str) -> np.ndarray:
@@ -231,9 +237,10 @@ def format_table(summary: dict) -> str:
     """Per classifier: each arm's accuracy, each curve's gains, bound and verdict, efficiencies against the
     positive control, the GAN minus augmentation, and cells whose budget may have been binding."""
     folds = f"{summary['folds']} folds × " if summary["folds"] > 1 else ""
-    blocks = [f"Accuracy on real test faces, % (budget: {summary['budget']}; mean over {folds}seeds; "
-              f"95 % bootstrap CI over the {summary['test_faces']} test faces' {summary['grouped_by']}s and the seeds; "
-              f"margin {100 * summary['margin']:g} pt)"]
+    blocks = [textwrap.fill(
+        f"Accuracy on real test faces, % (budget: {summary['budget']}; mean over {folds}seeds; 95 % bootstrap CI over "
+        f"the {summary['test_faces']} test faces' {summary['grouped_by']}s and the seeds; margin {100 * summary['margin']:g} pt)",
+        _TABLE_WIDTH, subsequent_indent="  ")]
     for name, result in summary["classifiers"].items():
         blocks.append(_classifier_block(name, result))
     if summary["failed_cells"]:
@@ -280,8 +287,9 @@ def _classifier_block(name: str, result: dict) -> str:
         lines.append(textwrap.fill(f"{first} − {second}: " + "; ".join(parts), _TABLE_WIDTH, subsequent_indent="  "))
     late = result.get("late_peaks", {}).get(REAL_ONLY)
     if late and late["late"]:
-        lines.append(f"warning: {late['late']} of {late['cells']} real-only cells kept weights from the last 10 % of "
-                     "their budget: it may be binding (raise --steps or --epochs)")
+        lines.append(textwrap.fill(f"warning: {late['late']} of {late['cells']} real-only cells kept weights from the last "
+                                   "10 % of their budget: it may be binding (raise --steps or --epochs)", _TABLE_WIDTH,
+                                   subsequent_indent="  "))
     if result.get("cross"):
         cross = {a["curve"] + ("" if a["ratio"] in (None, 0) else f" {a['ratio']:g}"): a for a in result["cross"]["arms"]}
         lines.append(textwrap.fill("cross-dataset test: " + "; ".join(f"{k} {_with_ci(a['value'], a['ci95'])}"

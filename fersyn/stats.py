@@ -203,7 +203,7 @@ class _Plan:
         curves = {}
         for name, by_ratio in self.curves.items():
             gains, shortfalls = parts.take(len(by_ratio)), parts.take(len(by_ratio))
-            curves[name] = _curve_summary(list(by_ratio), [arms[i] for i in by_ratio.values()], gains, shortfalls,
+            curves[name] = _curve_summary(name, list(by_ratio), [arms[i] for i in by_ratio.values()], gains, shortfalls,
                                           self.margin, alpha)
         efficiency = {}
         for name in self._efficiency_curves():
@@ -273,8 +273,8 @@ def _holm(p_values: list[float], alpha: float) -> list[float]:
     return [float(p) for p in multipletests(p_values, alpha=alpha, method="holm")[1]]
 
 
-def _curve_summary(ratios: list[float], arms: list[dict], gains: _Parts, shortfalls: _Parts, margin: float,
-                   alpha: float) -> dict:
+def _curve_summary(name: str, ratios: list[float], arms: list[dict], gains: _Parts, shortfalls: _Parts,
+                   margin: float, alpha: float) -> dict:
     """One curve's gains (Holm over its ratios above 0), shortfalls, bound, minimum detectable effect and verdict."""
     import numpy as np
     from scipy import stats
@@ -309,7 +309,7 @@ def _curve_summary(ratios: list[float], arms: list[dict], gains: _Parts, shortfa
         "bound": {"ratio": bound, "conclusive": bound is not None, "margin": margin, **estimate},
         "mde": mde,
     }
-    result["verdict"] = verdict(result)
+    result["verdict"] = verdict(result, name)
     return result
 
 
@@ -327,9 +327,9 @@ def _bound_estimate(ratios: list[float], shortfalls: _Parts, margin: float, alph
             "estimate_ci95": [float(low), float(high)]}
 
 
-def verdict(curve: dict) -> str:
-    """The plain-words verdict of one curve's summary; see RULES. It cannot contradict the numbers it
-    is made from: each clause restates a test the summary holds."""
+def verdict(curve: dict, name: str = "synthetic") -> str:
+    """The plain-words verdict of one curve's summary (`name`: what its extra faces are); see RULES. It
+    cannot contradict the numbers it is made from: each clause restates a test the summary holds."""
     margin, mde = 100 * curve["bound"]["margin"], 100 * curve["mde"]
     tested = [e for e in curve["ratios"] if "gain" in e]
     helps = [e for e in tested if e["gain_significant"] and e["gain"] > 0]
@@ -340,25 +340,27 @@ def verdict(curve: dict) -> str:
         top = max(helps, key=lambda e: e["gain"])
         shown = f"ratio {top['ratio']:g}: {_points(top['gain'])} points {_interval(top['gain_ci95'])}"
         if bound is None:
-            clauses.append(f"synthetic data helps ({shown}); where the help stops is inconclusive at a margin of "
+            clauses.append(f"{name} data helps ({shown}); where the help stops is inconclusive at a margin of "
                            f"{margin:g} point(s) (minimum detectable effect {mde:.1f} points)")
         elif bound == 0:
-            clauses.append(f"synthetic data helps, but by less than the margin: real only is within {margin:g} "
+            clauses.append(f"{name} data helps, but by less than the margin: real only is within {margin:g} "
                            f"point(s) of the best ratio ({shown})")
         else:
-            clauses.append(f"synthetic data helps up to ratio {bound:g} (more adds less than {margin:g} point(s); "
+            clauses.append(f"{name} data helps up to ratio {bound:g} (more adds less than {margin:g} point(s); "
                            f"{shown})")
     if hurts:
         first = min(hurts, key=lambda e: e["ratio"])
-        clauses.append(f"it hurts from ratio {first['ratio']:g} ({_points(first['gain'])} points "
+        clauses.append(f"{name} data hurts from ratio {first['ratio']:g} ({_points(first['gain'])} points "
                        f"{_interval(first['gain_ci95'])})")
     if clauses:
         return "; ".join(clauses)
     if bound == 0:
         return f"no effect larger than {margin:g} point(s): real only is within that margin of the best ratio"
     allowed = max((abs(x) for e in tested for x in e["gain_ci95"]), default=float("nan"))
-    return (f"inconclusive: no gain or loss is significant and none is shown to be within {margin:g} point(s); "
-            f"effects up to {100 * allowed:.1f} points remain possible (minimum detectable effect {mde:.1f} points)")
+    close = (f"; ratio {bound:g} is shown within {margin:g} point(s) of the best, real only is not" if bound is not None
+             else f"; no ratio is shown within {margin:g} point(s) of the best")
+    return (f"inconclusive: no gain or loss is significant{close}; effects up to {100 * allowed:.1f} points remain "
+            f"possible (minimum detectable effect {mde:.1f} points)")
 
 
 def _points(fraction: float) -> str:

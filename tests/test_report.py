@@ -1,194 +1,174 @@
+"""The report of a sweep folder: arms, curves, efficiencies and verdicts from the rows' predictions and
+sweep.json's test faces; incomplete seeds and failed cells; the table, plots, and refusals."""
+
 import json
 import math
-import statistics
 
+import numpy as np
 import pandas as pd
 import pytest
 from PIL import Image
-from scipy.stats import t as student_t
-from scipy.stats import ttest_rel
 
 from fersyn.errors import FersynError
 from fersyn.report import format_table, summarise, write_report
+from fersyn.results import SCHEMA
 
-# Accuracy per seed (0, 1, 2) of each ratio; 50 test faces of each of two emotions.
-CNN = {0.0: [0.60, 0.62, 0.64], 1.0: [0.70, 0.74, 0.72], 2.0: [0.72, 0.72, 0.74]}
-CNN_SYNTHETIC_ONLY = 0.40
-TINY_REAL_ONLY = [0.50, 0.56, 0.53]
-# The augmentation control of cnn: clearly below the GAN at ratio 1, level with it at 2; 4 has no GAN cells.
-AUGMENTED = {1.0: [0.63, 0.66, 0.65], 2.0: [0.73, 0.71, 0.75], 4.0: [0.70, 0.72, 0.71]}
-CONTROL_TITLE = "cnn · augmentation control (augmented copies of real faces instead of synthetic)"
-N_REAL = 200
+FOLDS, SUBJECTS_PER_FOLD, FACES_PER_SUBJECT = 2, 5, 8
+FACES = SUBJECTS_PER_FOLD * FACES_PER_SUBJECT  # test faces per fold
+# Accuracy per seed of each (training, ratio); the same in both folds.
+CNN = {
+    ("real-only", 0.0): [0.60, 0.625, 0.65],
+    ("real+synthetic", 1.0): [0.70, 0.725, 0.75],
+    ("real+synthetic", 2.0): [0.70, 0.725, 0.75],
+    ("real+augmented", 1.0): [0.65, 0.675, 0.70],
+    ("real+real", 1.0): [0.80, 0.825, 0.85],
+}
+TINY_REAL_ONLY = [0.50, 0.55, 0.525]
 
 
-def _row(classifier, training, ratio, seed, accuracy, cross=math.nan, status="ok", error=""):
-    right = round(50 * accuracy) if status == "ok" else 0  # correct faces of each emotion
-    synthetic = N_REAL * (1 if training == "synthetic-only" else ratio)
+def _predictions(accuracy, labels):
+    """The easiest round(accuracy × n) faces right, the others given the other class."""
+    right = np.arange(len(labels)) < round(accuracy * len(labels))
+    return "".join(str(label if ok else 1 - label) for label, ok in zip(labels, right))
+
+
+def _labels(fold):
+    return [(i + fold) % 2 for i in range(FACES)]
+
+
+def _row(classifier, training, ratio, seed, fold, accuracy, status="ok"):
+    labels = _labels(fold)
     return {
-        "key": f"{classifier}-{training}-{ratio}-{seed}", "status": status, "error": error, "classifier": classifier,
-        "training": training, "ratio": ratio, "seed": seed, "data": "toy", "emotions": "anger,happiness",
-        "budget": "epochs", "n_real": N_REAL, "n_synthetic": synthetic, "steps": 100, "epochs": 5,
-        "train_seconds": 1.5, "accuracy": accuracy, "macro_f1": accuracy - 0.01, "recall_anger": accuracy,
-        "recall_happiness": accuracy, "cross_accuracy": cross, "cross_macro_f1": cross,
-        "confusion": json.dumps([[right, 50 - right], [50 - right, right]]) if status == "ok" else "",
-        "test_data": "fer" if not math.isnan(cross) else "",
+        "key": f"{classifier}-{training}-{ratio}-{seed}-{fold}", "status": status,
+        "error": "" if status == "ok" else "out of memory", "classifier": classifier, "training": training,
+        "ratio": ratio, "seed": seed, "fold": fold, "emotions": "anger,happiness", "budget": "steps",
+        "n_real": 100, "n_extra": 0 if math.isnan(ratio) else int(100 * ratio), "steps": 50, "validations": 10,
+        "best_validation": 10 if training == "real-only" and seed == 0 else 4,
+        "peaked_late": training == "real-only" and seed == 0, "accuracy": accuracy, "macro_f1": accuracy,
+        "confusion": json.dumps([[10, 10], [10, 10]]),
+        "test_predictions": _predictions(accuracy, labels) if status == "ok" else "",
+        "cross_predictions": _predictions(accuracy - 0.2, [0] * 10) if status == "ok" else "",
+        "finished": "2026-11-30T00:00:00",
     }
 
 
-def _results(directory, augmented=False):
-    rows = [_row("cnn", "real+synthetic", ratio, seed, accuracy, cross=accuracy - 0.2)
-            for ratio, values in CNN.items() for seed, accuracy in enumerate(values)]
-    rows.append(_row("cnn", "synthetic-only", math.nan, 0, CNN_SYNTHETIC_ONLY))
-    rows.append(_row("cnn", "real+synthetic", 2.0, 3, math.nan, status="failed", error="out of memory"))
-    rows += [_row("tiny", "real+synthetic", 0.0, seed, accuracy) for seed, accuracy in enumerate(TINY_REAL_ONLY)]
-    if augmented:
-        rows += [_row("cnn", "real+augmented", ratio, seed, accuracy)
-                 for ratio, values in AUGMENTED.items() for seed, accuracy in enumerate(values)]
+def _sweep(directory, *, cnn=CNN, synthetic_only=True, failed=True):
+    rows = [_row("cnn", training, ratio, seed, fold, accuracy)
+            for (training, ratio), per_seed in cnn.items() for seed, accuracy in enumerate(per_seed)
+            for fold in range(FOLDS)]
+    rows += [_row("tiny", "real-only", 0.0, seed, fold, accuracy)
+             for seed, accuracy in enumerate(TINY_REAL_ONLY) for fold in range(FOLDS)]
+    if synthetic_only:  # one seed only: left out of a comparison paired over three seeds
+        rows += [_row("cnn", "synthetic-only", math.nan, 0, fold, 0.4) for fold in range(FOLDS)]
+    if failed:
+        rows.append(_row("cnn", "real+synthetic", 2.0, 3, 0, math.nan, status="failed"))
     pd.DataFrame(rows).to_csv(directory / "results.csv", index=False)
+    groups = lambda fold: [f"S{fold}{i // FACES_PER_SUBJECT}" for i in range(FACES)]  # noqa: E731
+    test_faces = {"folds": [{"names": [f"f{fold}-{i}" for i in range(FACES)], "groups": groups(fold),
+                             "labels": _labels(fold)} for fold in range(FOLDS)],
+                  "cross": {"names": [f"c{i}" for i in range(10)], "groups": [f"c{i}" for i in range(10)],
+                            "labels": [0] * 10},
+                  "grouped_by": "subject"}
+    (directory / "sweep.json").write_text(json.dumps({"config": {"schema": SCHEMA}, "provenance": {"margin": 0.01},
+                                                      "test_faces": test_faces}))
     return directory
 
 
-def _mean_and_half_width(values):
-    half = student_t.ppf(0.975, len(values) - 1) * statistics.stdev(values) / math.sqrt(len(values))
-    return statistics.mean(values), half
+def _expected_accuracy(per_seed):
+    """Mean over seeds of the pooled accuracy over both folds, from the predictions as written."""
+    pooled = []
+    for accuracy in per_seed:
+        right = sum(sum(p == str(label) for p, label in zip(_predictions(accuracy, _labels(fold)), _labels(fold)))
+                    for fold in range(FOLDS))
+        pooled.append(right / (FOLDS * FACES))
+    return np.mean(pooled)
 
 
-def test_summary_statistics_and_gains(tmp_path):
-    summary = summarise(pd.read_csv(_results(tmp_path) / "results.csv"), {"commit": "abc"})
-    assert summary["budget"] == "epochs" and summary["emotions"] == ["anger", "happiness"]
-    assert summary["provenance"] == {"commit": "abc"} and "paired t-test" in summary["rule"]
+def _summary(directory, **options):
+    sweep = json.loads((_sweep(directory, **options) / "sweep.json").read_text())
+    return summarise(pd.read_csv(directory / "results.csv", dtype={"test_predictions": str, "cross_predictions": str}),
+                     sweep)
+
+
+def test_arms_and_curves_come_from_the_predictions(tmp_path):
+    summary = _summary(tmp_path)
+    assert summary["folds"] == FOLDS and summary["test_faces"] == FOLDS * FACES and summary["margin"] == 0.01
     cnn = summary["classifiers"]["cnn"]
-    assert [entry["ratio"] for entry in cnn["ratios"]] == [0.0, 1.0, 2.0]
-    real_only = statistics.mean(CNN[0.0])
-    for entry in cnn["ratios"]:
-        values = CNN[entry["ratio"]]
-        mean, half = _mean_and_half_width(values)
-        assert entry["seeds"] == 3
-        assert entry["mean"] == pytest.approx(mean) and entry["std"] == pytest.approx(statistics.stdev(values))
-        assert entry["ci95"] == pytest.approx([mean - half, mean + half])
-        assert entry["gain_points"] == pytest.approx(100 * (mean - real_only))
-        assert entry["gain_percent"] == pytest.approx(100 * (mean - real_only) / real_only)
-        assert entry["macro_f1_mean"] == pytest.approx(mean - 0.01)
-        assert entry["n_synthetic"] == pytest.approx(N_REAL * entry["ratio"])
-        assert entry["cross_accuracy"]["mean"] == pytest.approx(mean - 0.2)
-    assert cnn["ratios"][1]["gain_points"] == pytest.approx(10.0)  # 72 % against 62 %
-    synthetic_only = cnn["synthetic_only"]
-    assert synthetic_only["seeds"] == 1 and synthetic_only["mean"] == pytest.approx(CNN_SYNTHETIC_ONLY)
-    assert synthetic_only["std"] is None and synthetic_only["ci95"] == [None, None]
-    assert synthetic_only["cross_accuracy"] is None and "gain_points" not in synthetic_only
-    # 1 vs 2 differ by -2, +2, -2 points (not significant); 0 is about 11 points below 2 on every seed.
-    bound = cnn["bound"]
-    assert (bound["bound"], bound["best_ratio"], bound["falls_after_best"]) == (1.0, 2.0, False)
-    assert bound["best_mean"] == pytest.approx(statistics.mean(CNN[2.0]))
-    tiny = summary["classifiers"]["tiny"]
-    assert tiny["bound"] is None and tiny["synthetic_only"] is None
-    assert tiny["ratios"][0]["mean"] == pytest.approx(statistics.mean(TINY_REAL_ONLY))
-    assert summary["failed_cells"] == [
-        {"classifier": "cnn", "training": "real+synthetic", "ratio": 2.0, "seed": 3, "error": "out of memory"}
-    ]
+    assert cnn["seeds"] == [0, 1, 2] and cnn["incomplete_arms"] == ["synthetic only"]
+    analysis = cnn["analysis"]
+    assert analysis["test_groups"] == FOLDS * SUBJECTS_PER_FOLD and analysis["seeds"] == 3
+    arms = {(arm["curve"], arm["ratio"]): arm for arm in analysis["arms"]}
+    names = {"real-only": "real only", "real+synthetic": "synthetic", "real+augmented": "augmented",
+             "real+real": "unused real"}
+    for (training, ratio), per_seed in CNN.items():
+        arm = arms[(names[training], ratio)]
+        assert arm["value"] == pytest.approx(_expected_accuracy(per_seed))
+        assert arm["ci95"][0] <= arm["value"] <= arm["ci95"][1]
+    assert set(analysis["curves"]) == {"synthetic", "augmented", "unused real"}
+    synthetic = {e["ratio"]: e for e in analysis["curves"]["synthetic"]["ratios"]}
+    assert synthetic[1.0]["gain"] == pytest.approx(arms[("synthetic", 1.0)]["value"] - arms[("real only", 0.0)]["value"])
+    assert [e["ratio"] for e in analysis["efficiency"]["synthetic"]] == [1.0]
+    assert analysis["efficiency"]["synthetic"][0]["value"] == pytest.approx(
+        synthetic[1.0]["gain"] / (arms[("unused real", 1.0)]["value"] - arms[("real only", 0.0)]["value"]))
+    assert analysis["comparisons"][0]["curves"] == ["synthetic", "augmented"]
+    assert cnn["late_peaks"]["real only"] == {"late": 2, "cells": 6}  # seed 0 in both folds
+    cross = {(arm["curve"], arm["ratio"]): arm["value"] for arm in cnn["cross"]["arms"]}
+    assert cross[("real only", 0.0)] == pytest.approx(np.mean([round(10 * (a - 0.2)) / 10 for a in CNN[("real-only", 0.0)]]))
+    tiny = summary["classifiers"]["tiny"]["analysis"]
+    assert tiny["curves"] == {} and tiny["arms"][0]["value"] == pytest.approx(_expected_accuracy(TINY_REAL_ONLY))
+    assert summary["failed_cells"] == [{"classifier": "cnn", "training": "real+synthetic", "ratio": 2.0, "seed": 3,
+                                        "fold": 0, "error": "out of memory"}]
+
+
+def test_an_interrupted_seed_leaves_out_the_seed_not_the_arms(tmp_path):
+    cut = {key: values[:2] for key, values in CNN.items()}
+    cut[("real-only", 0.0)] = CNN[("real-only", 0.0)]  # seed 2 finished only its real-only cells
+    summary = _summary(tmp_path, cnn=cut, synthetic_only=False, failed=False)
+    cnn = summary["classifiers"]["cnn"]
+    assert cnn["seeds"] == [0, 1] and cnn["incomplete_arms"] == []
+    assert len(cnn["analysis"]["arms"]) == len(CNN)
 
 
 def test_write_report_writes_summary_table_and_plots(tmp_path):
-    _results(tmp_path)
-    (tmp_path / "sweep.json").write_text(json.dumps({"data": "toy", "seeds": [0, 1, 2]}))
-    result = write_report(tmp_path)
-
+    result = write_report(_sweep(tmp_path))
     written = json.loads((tmp_path / "summary.json").read_text())
-    assert written == result.summary and written["provenance"] == {"data": "toy", "seeds": [0, 1, 2]}
+    assert written == result.summary and written["schema"] == SCHEMA and "Holm" in written["rules"]
     pngs = ["accuracy_vs_ratio.png", "confusion_cnn_real-only.png", "confusion_cnn_best.png",
             "confusion_tiny_real-only.png"]
     assert [path.name for path in result.files] == ["summary.json", *pngs]
     for name in pngs:
-        assert (tmp_path / name).stat().st_size > 0
         with Image.open(tmp_path / name) as image:
             assert image.format == "PNG" and min(image.size) > 100
-    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["results.csv", "sweep.json", "summary.json", *pngs])
-
     table = result.table
-    for values in CNN.values():
-        mean, half = _mean_and_half_width(values)
-        assert f"{100 * mean:.1f} ± {100 * half:.1f}" in table
-    assert f"{100 * statistics.mean(CNN[1.0]) - 100 * statistics.mean(CNN[0.0]):+.1f}" in table  # gain in points
-    assert "synthetic only" in table and "40.0" in table
-    assert "bound: ratio 1 (best ratio 2, 72.7 %; accuracy falls after the best: no) — one-sided paired t-test" in table
-    assert "bound: none" in table and "1 failed cell(s)" in table
-    assert max(len(line) for line in table.splitlines()) <= 100
+    real_only = _expected_accuracy(CNN[("real-only", 0.0)])
+    [line] = [line for line in table.splitlines() if line.startswith("real only") and "[" in line][:1]
+    assert line.split()[2:4] == ["0", f"{100 * real_only:.1f}"]
+    analysis = result.summary["classifiers"]["cnn"]["analysis"]
+    for curve, numbers in analysis["curves"].items():
+        assert f"{curve}: bound " in table and numbers["verdict"][:40] in table.replace("\n  ", " ")
+    assert "efficiency of synthetic (its gain ÷ the unused real positive control's): ratio 1:" in table
+    assert "synthetic − augmented: ratio 1:" in table
+    assert "warning: 2 of 6 real-only cells kept weights from the last 10 % of their budget" in table.replace("\n  ", " ")
+    assert "cross-dataset test:" in table and "left out (not every seed and fold finished): synthetic only" in table
+    assert "1 failed cell(s)" in table and max(len(line) for line in table.splitlines()) <= 100
+    assert format_table(result.summary) == table
 
 
-def test_augment_control_summary(tmp_path):
-    summary = summarise(pd.read_csv(_results(tmp_path, augmented=True) / "results.csv"))
-    cnn, without = summary["classifiers"]["cnn"], summarise(pd.read_csv(_results(tmp_path) / "results.csv"))
-    control = cnn.pop("augment_control")
-    assert {**cnn, "augment_control": None} == without["classifiers"]["cnn"]  # augmented rows leave the GAN alone
-    assert summary["classifiers"]["tiny"]["augment_control"] is None  # no augmented rows of its own
-    assert [entry["ratio"] for entry in control["ratios"]] == [0.0, 1.0, 2.0, 4.0]
-    assert control["ratios"][0] == cnn["ratios"][0]  # the shared real-only baseline
-    real_only = statistics.mean(CNN[0.0])
-    for entry in control["ratios"][1:]:
-        values = AUGMENTED[entry["ratio"]]
-        mean, half = _mean_and_half_width(values)
-        assert entry["seeds"] == 3 and entry["n_synthetic"] == pytest.approx(N_REAL * entry["ratio"])
-        assert entry["mean"] == pytest.approx(mean) and entry["ci95"] == pytest.approx([mean - half, mean + half])
-        assert entry["gain_points"] == pytest.approx(100 * (mean - real_only))
-        assert entry["gain_percent"] == pytest.approx(100 * (mean - real_only) / real_only)
-    # Ratio 2 is best (73 %); 1 is below it on every seed (p < 0.05), 4 is not significantly below.
-    bound = control["bound"]
-    assert (bound["bound"], bound["best_ratio"], bound["falls_after_best"]) == (2.0, 2.0, False)
-    assert bound["p_values"]["1.0"] == pytest.approx(ttest_rel(AUGMENTED[1.0], AUGMENTED[2.0], alternative="less").pvalue)
-    assert bound["p_values"]["1.0"] < 0.05 < bound["p_values"]["4.0"]
-    differences = control["gan_minus_augment"]
-    assert [entry["ratio"] for entry in differences] == [1.0, 2.0]  # 4 has no GAN cells
-    for entry, verdict in zip(differences, ["GAN better", "no significant difference"]):
-        gan, augmented = CNN[entry["ratio"]], AUGMENTED[entry["ratio"]]
-        assert entry["seeds"] == 3 and entry["verdict"] == verdict
-        assert entry["difference_points"] == pytest.approx(100 * (statistics.mean(gan) - statistics.mean(augmented)))
-        assert entry["p_value"] == pytest.approx(ttest_rel(gan, augmented).pvalue)
-    assert differences[0]["p_value"] < 0.01 and differences[1]["p_value"] > 0.3
+def test_a_margin_given_to_the_report_overrides_the_sweeps(tmp_path):
+    wide = write_report(_sweep(tmp_path), margin=0.2).summary
+    assert wide["margin"] == 0.2
+    synthetic = wide["classifiers"]["cnn"]["analysis"]["curves"]["synthetic"]
+    assert synthetic["bound"]["margin"] == 0.2 and "20 point(s)" in synthetic["verdict"]
+    narrow = json.loads((tmp_path / "summary.json").read_text())["classifiers"]["cnn"]["analysis"]["curves"]["synthetic"]
+    assert narrow == synthetic  # the summary written is the one with the margin asked for
+    assert write_report(tmp_path).summary["margin"] == 0.01  # without one, the sweep's
 
 
-def test_augment_control_table_and_plot(tmp_path):
-    result = write_report(_results(tmp_path, augmented=True))
-    assert [path.name for path in result.files][:2] == ["summary.json", "accuracy_vs_ratio.png"]
-    with Image.open(tmp_path / "accuracy_vs_ratio.png") as image:
-        assert image.format == "PNG" and min(image.size) > 100
-    table = result.table
-    blocks = table.split("\n\n")
-    control = next(block for block in blocks if block.startswith(CONTROL_TITLE))
-    assert blocks[blocks.index(control) - 1].startswith("cnn\n")  # right after the classifier's GAN block
-    assert control.splitlines()[1].split() == ["ratio", "augmented", "seeds", "accuracy", "gain", "pts", "gain", "%",
-                                               "macro-F1", "cross-data", "acc"]  # the real-only cells have one
-    mean, half = _mean_and_half_width(AUGMENTED[4.0])
-    assert f"{100 * mean:.1f} ± {100 * half:.1f}" in control
-    assert "bound: ratio 2 (best ratio 2, 73.0 %; accuracy falls after the best: no)" in control
-    p_better = ttest_rel(CNN[1.0], AUGMENTED[1.0]).pvalue
-    p_level = ttest_rel(CNN[2.0], AUGMENTED[2.0]).pvalue
-    assert control.splitlines()[-2:] == [
-        f"GAN − augment at ratio 1: +7.3 pts (p = {p_better:.2g}, GAN better)",
-        f"GAN − augment at ratio 2: -0.3 pts (p = {p_level:.2g}, no significant difference)",
-    ]
-    assert max(len(line) for line in table.splitlines()) <= 100
-    # Without the control block, the table is the one of the same sweep without the control.
-    (tmp_path / "plain").mkdir()
-    plain = format_table(summarise(pd.read_csv(_results(tmp_path / "plain") / "results.csv")))
-    assert "\n\n".join(block for block in blocks if block is not control) == plain
-
-
-def test_without_augmented_rows_there_is_no_control(tmp_path):
-    summary = summarise(pd.read_csv(_results(tmp_path) / "results.csv"))
-    assert all(result["augment_control"] is None for result in summary["classifiers"].values())
-    table = format_table(summary)
-    assert "augmentation control" not in table and "GAN − augment" not in table
-    assert [block.splitlines()[0] for block in table.split("\n\n")][1:3] == ["cnn", "tiny"]
-
-
-def test_one_shared_seed_is_too_few_to_test(tmp_path):
-    rows = [_row("cnn", "real+synthetic", 0.0, 0, 0.6), _row("cnn", "real+synthetic", 1.0, 0, 0.7),
-            _row("cnn", "real+augmented", 1.0, 0, 0.64), _row("cnn", "real+augmented", 1.0, 1, 0.9)]
-    summary = summarise(pd.DataFrame(rows))
-    [difference] = summary["classifiers"]["cnn"]["augment_control"]["gan_minus_augment"]
-    assert difference["seeds"] == 1 and difference["p_value"] is None
-    assert difference["difference_points"] == pytest.approx(6.0) and difference["verdict"] == "too few seeds to test"
-    assert "GAN − augment at ratio 1: +6.0 pts (too few seeds to test)" in format_table(summary)
+def test_an_older_folder_is_refused_in_one_line(tmp_path):
+    _sweep(tmp_path)
+    (tmp_path / "sweep.json").write_text(json.dumps({"config": {"data_fingerprint": "abc"}, "provenance": {}}))
+    with pytest.raises(FersynError, match="results of an older fersyn \\(results schema 1"):
+        write_report(tmp_path)
 
 
 def test_missing_results_is_a_user_error(tmp_path):
@@ -197,13 +177,24 @@ def test_missing_results_is_a_user_error(tmp_path):
 
 
 def test_results_without_a_successful_cell_are_a_user_error(tmp_path):
-    pd.DataFrame([_row("cnn", "real+synthetic", 0.0, 0, math.nan, status="failed", error="boom")]).to_csv(
+    _sweep(tmp_path)
+    pd.DataFrame([_row("cnn", "real-only", 0.0, 0, 0, math.nan, status="failed")]).to_csv(
         tmp_path / "results.csv", index=False)
     with pytest.raises(FersynError, match="no successful cell"):
         write_report(tmp_path)
 
 
 def test_unreadable_results_are_a_user_error(tmp_path):
+    _sweep(tmp_path)
     (tmp_path / "results.csv").write_text("")
     with pytest.raises(FersynError, match="cannot be read"):
+        write_report(tmp_path)
+
+
+def test_predictions_that_do_not_match_the_test_faces_are_refused(tmp_path):
+    _sweep(tmp_path)
+    rows = pd.read_csv(tmp_path / "results.csv", dtype={"test_predictions": str})
+    rows.loc[0, "test_predictions"] = rows.loc[0, "test_predictions"][:-1]
+    rows.to_csv(tmp_path / "results.csv", index=False)
+    with pytest.raises(FersynError, match="do not belong together"):
         write_report(tmp_path)

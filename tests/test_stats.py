@@ -95,7 +95,7 @@ def test_harm_from_a_ratio_and_real_only_as_the_bound():
     curve = curve_of(analyse(correct, groups, arms, resamples=2000))
     assert curve["bound"]["ratio"] == 0.0
     assert by_ratio(curve)[2.0]["gain_significant"] and not by_ratio(curve)[1.0]["gain_significant"]
-    assert curve["verdict"].startswith("it hurts from ratio 2 (-9.0 points")
+    assert curve["verdict"].startswith("synthetic data hurts from ratio 2 (-9.0 points")
 
 
 def test_noise_alone_is_inconclusive_with_the_minimum_detectable_effect():
@@ -120,7 +120,7 @@ def test_the_verdict_only_claims_what_the_tests_show():
         entries, text = by_ratio(curve), curve["verdict"]
         helped = [e for e in entries.values() if e.get("gain_significant") and e["gain"] > 0]
         hurt = [e for e in entries.values() if e.get("gain_significant") and e["gain"] < 0]
-        assert ("helps" in text) == bool(helped), text
+        assert ("data helps" in text) == bool(helped), text
         found = re.search(r"hurts from ratio (\S+) ", text)
         assert (found is not None) == bool(hurt), text
         if found:
@@ -130,6 +130,7 @@ def test_the_verdict_only_claims_what_the_tests_show():
             assert entries[float(found[1])]["within_margin"] and float(found[1]) == curve["bound"]["ratio"]
         if text.startswith("inconclusive"):
             assert not helped and not hurt and curve["bound"]["ratio"] != 0
+            assert ("real only is not" in text) == (curve["bound"]["ratio"] is not None)
         if text.startswith("no effect larger than"):
             assert curve["bound"]["ratio"] == 0 and not helped and not hurt
         bound = curve["bound"]["ratio"]
