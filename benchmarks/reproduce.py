@@ -269,9 +269,9 @@ def plot_regimes(results: Path, available: list[str]) -> Path:
             if name not in available:
                 continue
             (result,) = json.loads((results / name / "summary.json").read_text())["classifiers"].values()
-            entries = result["augment_control"]["ratios"] if control else result["ratios"]
+            entries = result["analysis"]["curves"]["augmented" if control else "synthetic"]["ratios"]
             ratios = [entry["ratio"] for entry in entries]
-            axis.plot(ratios, [100 * e["mean"] for e in entries], marker="os^vd"[index], color=f"C{index}", label=label)
+            axis.plot(ratios, [100 * e["accuracy"] for e in entries], marker="os^vd"[index], color=f"C{index}", label=label)
             axis.fill_between(ratios, [100 * e["ci95"][0] for e in entries], [100 * e["ci95"][1] for e in entries],
                               color=f"C{index}", alpha=0.12)
         axis.set(title=title, xlabel="synthetic images per real training image", ylabel="CK+48 test accuracy, %")
@@ -300,13 +300,13 @@ def _overview_markdown(settings: list[Setting], results: Path, quality: dict, ov
     lines = ["# Reproduction of the VISAPP 2023 study on CK+48 and the FER2013 subset", "",
              f"Made by `python benchmarks/reproduce.py` in {_minutes(overview['seconds_total'])} on a 2-core CPU "
              "(the commands are in reproduction.json). Accuracy on the CK+48 test subjects (cross-data: the "
-             "FER2013 subset's test rows), mean ± 95 % CI half-width over 3 seeds, in %.", "",
-             "| setting | classifier, budget | real only | ratio 5 | gain at 5: pts (%) | best ratio | bound "
+             "FER2013 subset's test rows), mean and 95 % bootstrap interval over test subjects and seeds, in %.", "",
+             "| setting | classifier, budget | real only | ratio 5 | gain at 5, pts | best ratio | bound "
              "| GAN − augment at 5 | cross-data: real only → ratio 5 |",
              "|---|---|---|---|---|---|---|---|---|"]
     lines += [_headline_row(setting, json.loads((results / setting.name / "summary.json").read_text()))
               for setting in settings]
-    lines += ["", "Bound: " + json.loads((results / settings[0].name / "summary.json").read_text())["rule"], "",
+    lines += ["", "Rules: " + json.loads((results / settings[0].name / "summary.json").read_text())["rules"], "",
               "## Generated sets (quality measured by `fersyn generate`)", "",
               "| set | fitted on | steps | expression fidelity | FD-fer | identity retrieval |",
               "|---|---|---|---|---|---|"]
@@ -322,20 +322,25 @@ def _overview_markdown(settings: list[Setting], results: Path, quality: dict, ov
 
 def _headline_row(setting: Setting, summary: dict) -> str:
     (result,) = summary["classifiers"].values()
-    by_ratio = {entry["ratio"]: entry for entry in result["ratios"]}
+    curve = result["analysis"]["curves"]["synthetic"]
+    by_ratio = {entry["ratio"]: entry for entry in curve["ratios"]}
     real, five = by_ratio[0.0], by_ratio[5.0]
-    bound = result["bound"]
-    control = {entry["ratio"]: entry for entry in (result["augment_control"] or {}).get("gan_minus_augment", [])}
-    versus = (f"{control[5.0]['difference_points']:+.1f} ({control[5.0]['verdict']})" if 5.0 in control else "–")
+    bound = curve["bound"]
+    versus = next((e for c in result["analysis"]["comparisons"] for e in c["ratios"] if e["ratio"] == 5.0), None)
+    cross = {(arm["curve"], arm["ratio"]): arm for arm in (result["cross"] or {}).get("arms", [])}
+    cross_line = (f"{_with_ci(cross[('real only', 0.0)]['value'], cross[('real only', 0.0)]['ci95'])} → "
+                  f"{_with_ci(cross[('synthetic', 5.0)]['value'], cross[('synthetic', 5.0)]['ci95'])}" if cross else "–")
     return " | ".join([
         f"| [{setting.name}]({setting.name}/table.md)", f"{setting.classifier}, {setting.budget}",
-        _with_ci(real), _with_ci(five), f"{five['gain_points']:+.1f} ({five['gain_percent']:+.1f} %)",
-        f"{bound['best_ratio']:g}", f"{bound['bound']:g}" if bound["bound"] is not None else "none", versus,
-        f"{_with_ci(real['cross_accuracy'])} → {_with_ci(five['cross_accuracy'])} |"])
+        _with_ci(real["accuracy"], real["ci95"]), _with_ci(five["accuracy"], five["ci95"]),
+        _with_ci(five["gain"], five["gain_ci95"]), f"{curve['best']['ratio']:g}",
+        f"{bound['ratio']:g}" if bound["conclusive"] else "inconclusive",
+        "–" if versus is None else f"{_with_ci(versus['value'], versus['ci95'])} (p Holm {versus['p_holm']:.2g})",
+        f"{cross_line} |"])
 
 
-def _with_ci(entry: dict) -> str:
-    return f"{100 * entry['mean']:.1f} ± {100 * (entry['ci95'][1] - entry['mean']):.1f}"
+def _with_ci(value: float, ci: list) -> str:
+    return f"{100 * value:.1f} [{100 * ci[0]:.1f}, {100 * ci[1]:.1f}]"
 
 
 def main() -> None:
