@@ -148,7 +148,6 @@ def benchmark(
                  "identity": made_by.get("identity", {}).get("plugin"), "expression": made_by.get("expression", {}).get("plugin"),
                  "generator_steps": None if recipe is None else spec.generator_steps,
                  "test_data": None if cross is None else spec.test_data,
-                 "synthetic_check": "; ".join(dict.fromkeys(checks)) if checks else None,
                  "strategy": "{name} ({replicas} replica(s))".format(**describe(strategy, distribution))}
         if chief:
             record_sweep(out, config, {
@@ -164,7 +163,8 @@ def benchmark(
             }, test_faces=_test_faces(faces, splits, cross))
         cells = list(spec.cells())
         store = ResultStore(out, shard.results_name if shard else RESULTS, write=chief)
-        runner = _CellRunner(spec, faces, splits, sources, cross, config, names, store, per_classifier, distribution)
+        runner = _CellRunner(spec, faces, splits, sources, checks, cross, config, names, store, per_classifier,
+                             distribution)
         if shard is not None:
             held = [cell for cell in cells if shard.holds(runner.key(cell))]
             log.info("shard %d/%d: %d of the sweep's %d cells", shard.index, shard.count, len(held), len(cells))
@@ -350,9 +350,10 @@ class _CellRunner:
     """Trains and scores one cell at a time, and records its row."""
 
     def __init__(self, spec: SweepSpec, faces: FaceSet, splits: list[Split], sources: list[SyntheticSource],
-                 cross: _CrossTest | None, config: dict[str, Any], names: dict[str, Any], store: ResultStore,
+                 checks: list[str], cross: _CrossTest | None, config: dict[str, Any], names: dict[str, Any], store: ResultStore,
                  classifier_options: dict[str, dict[str, Any]], strategy: "tf.distribute.Strategy") -> None:
         self.spec, self.faces, self.splits, self.sources, self.cross = spec, faces, splits, sources, cross
+        self.checks = checks  # per fold: how its synthetic set was proved never to have seen a held-out face
         self.config, self.names, self.store = config, names, store
         self.classifier_options, self.strategy = classifier_options, strategy
 
@@ -419,7 +420,8 @@ class _CellRunner:
         key_config = self.key_config(cell)
         row = {"key": cell_key(key_config), **self.names, **_flat(key_config),
                "classifier": _label(cell.classifier, self.classifier(cell.classifier).options),
-               "classifier_plugin": cell.classifier}
+               "classifier_plugin": cell.classifier,
+               "synthetic_check": self.checks[cell.fold] if cell.needs_synthetic else None}
         try:
             with distributed(self.strategy):  # per cell: clearing the session below resets the scope's graph
                 row.update(self._train_and_score(cell, progress))
