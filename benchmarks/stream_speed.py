@@ -35,10 +35,11 @@ def main() -> None:
     from fersyn.data import load_dataset, split_dataset
     from fersyn.data.synthetic import SyntheticWriter
     from fersyn.data.toy import toy_faceset
-    from fersyn.benchmark import Cell, SweepProgress
+    from fersyn.benchmark import SweepProgress
     from fersyn.classifiers.training import Budget, train_classifier
     from fersyn.mix import SyntheticSource, TrainingStream
     from fersyn.registry import create_plugin, load_plugins
+    from fersyn.sweep import REAL_PLUS_SYNTHETIC, Cell
 
     load_plugins()
     real = load_dataset("toy")
@@ -81,7 +82,8 @@ def main() -> None:
 
         def benchmark_cell(classifier, timer):  # what a sweep cell runs: stream, protocol, progress callback
             stream = TrainingStream(train.images, train.labels, classifier.batch_size, seed=0, source=source, draw=draw)
-            progress = SweepProgress([arguments.epochs * stream.steps_per_epoch], exact=False).for_cell(1, Cell(arguments.classifier, arguments.ratio, 0))
+            cell = Cell(arguments.classifier, REAL_PLUS_SYNTHETIC, arguments.ratio, seed=0, fold=0)
+            progress = SweepProgress([arguments.epochs * stream.steps_per_epoch], exact=False).for_cell(1, cell)
             train_classifier(classifier, stream, val_images, val_labels, len(real.emotions),
                              budget=Budget("epochs", epochs=arguments.epochs, patience=arguments.epochs),
                              callbacks=[timer, progress])

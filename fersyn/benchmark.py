@@ -144,7 +144,7 @@ def benchmark(
         for source in sources[:1]:
             log.info("synthetic set %s", source.describe())
         made_by = sources[0].provenance if sources else {}
-        names = {"data": spec.data, "synthetic": None if not sources else str(sources[0].path if spec.folds == 1 else sources[0].path.parent),
+        names = {"data": spec.data, "synthetic": None if not sources else spec.synthetic or str(sources[0].path if spec.folds == 1 else sources[0].path.parent),
                  "identity": made_by.get("identity", {}).get("plugin"), "expression": made_by.get("expression", {}).get("plugin"),
                  "generator_steps": None if recipe is None else spec.generator_steps,
                  "test_data": None if cross is None else spec.test_data,

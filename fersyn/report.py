@@ -23,7 +23,8 @@ import pandas as pd
 from fersyn.errors import FersynError
 from fersyn.files import atomic_output
 from fersyn.grid import save_figure
-from fersyn.results import (RESULTS, SCHEMA, SUMMARY, check_schema, merge_sweeps, record_sweep, results_files)
+from fersyn.results import (RESULTS, SCHEMA, SUMMARY, check_schema, merge_sweeps, missing_columns,
+                            record_sweep, results_files)
 from fersyn.stats import MARGIN, REAL_ONLY, RULES, Arm, analyse
 from fersyn.sweep import (REAL_ONLY as TRAINED_REAL_ONLY, REAL_PLUS_AUGMENTED, REAL_PLUS_REAL, REAL_PLUS_SYNTHETIC,
                           SYNTHETIC_ONLY)
@@ -32,7 +33,6 @@ from fersyn.sweep import (REAL_ONLY as TRAINED_REAL_ONLY, REAL_PLUS_AUGMENTED, R
 CURVES = {REAL_PLUS_SYNTHETIC: "synthetic", REAL_PLUS_AUGMENTED: "augmented", REAL_PLUS_REAL: "unused real"}
 SYNTHETIC_ONLY_ARM = "synthetic only"
 POSITIVE_CONTROL = CURVES[REAL_PLUS_REAL]
-_ROW_COLUMNS = ("status", "error", "classifier", "training", "ratio", "seed", "fold", "emotions", "budget")
 _TABLE_WIDTH = 100
 
 
@@ -210,12 +210,12 @@ def _arm_name(arm: Arm) -> str:
 def _checked(rows: pd.DataFrame, source: str) -> pd.DataFrame:
     """The successful and failed rows of a results table; of several rows for one cell (a shard's
     rerun, or a plugin's default options changed) the latest."""
-    missing = [column for column in _ROW_COLUMNS if column not in rows.columns]
-    if missing:
-        raise FersynError(f"{source}: not a fersyn results table (no column {', '.join(missing)})")
-    if not (rows["status"] == "ok").any():
+    if "status" in rows.columns and not (rows["status"] == "ok").any():
         first = str(rows["error"].dropna().iloc[0]) if rows["error"].notna().any() else "none recorded"
         raise FersynError(f"{source}: no successful cell among {len(rows)} row(s) (first error: {first})")
+    missing = missing_columns(rows)
+    if missing:
+        raise FersynError(f"{source}: not a fersyn results table (no column {', '.join(missing)})")
     latest = rows.sort_values("finished", kind="stable") if "finished" in rows.columns else rows
     return latest.drop_duplicates(["classifier", "training", "ratio", "seed", "fold"], keep="last").sort_index()
 

@@ -48,6 +48,19 @@ ROW_COLUMNS = {
     "synthetic_check": "how the synthetic set was proved never to have seen a held-out face",
     "status": "ok or failed", "error": "why a cell failed", "finished": "when",
 }
+# Of a failed cell's row only these are known (the scores are not); every row also holds its cell's
+# fields (fersyn.sweep.Cell) and the sweep's configuration.
+FAILED_ROW_COLUMNS = ("key", "classifier", "classifier_plugin", "synthetic_check", "status", "error", "finished")
+CELL_COLUMNS = ("classifier", "training", "ratio", "seed", "fold")
+
+
+def missing_columns(row: dict[str, Any] | "pd.DataFrame") -> list[str]:
+    """The columns of ROW_COLUMNS (FAILED_ROW_COLUMNS for a failed cell) and CELL_COLUMNS a row lacks: what
+    `benchmark` checks before writing a row and `report` before reading a table."""
+    columns = set(row.columns) if hasattr(row, "columns") else set(row)
+    failed = not hasattr(row, "columns") and row.get("status") != "ok"
+    wanted = (FAILED_ROW_COLUMNS if failed else tuple(ROW_COLUMNS)) + CELL_COLUMNS
+    return [column for column in wanted if column not in columns]
 
 
 def cell_key(config: dict[str, Any]) -> str:
@@ -171,6 +184,9 @@ class ResultStore:
         import pandas as pd
 
         row = {**row, "finished": time.strftime("%Y-%m-%dT%H:%M:%S")}
+        missing = missing_columns(row)
+        if missing:  # a programming error, not a user's: the row schema is ROW_COLUMNS
+            raise ValueError(f"a results row lacks {', '.join(missing)}")
         self.rows = [r for r in self.rows if r["key"] != row["key"]] + [row]
         if not self.write:  # a worker that is not the chief of a multi-worker run
             return

@@ -43,9 +43,9 @@ class Cell:
         return self.training in (REAL_PLUS_SYNTHETIC, SYNTHETIC_ONLY)
 
     def describe(self, folds: int = 1) -> str:
-        mix = {REAL_ONLY: "real only", SYNTHETIC_ONLY: "synthetic only"}.get(
-            self.training, f"ratio {self.ratio:g}" + {REAL_PLUS_AUGMENTED: ", augmented copies",
-                                                    REAL_PLUS_REAL: ", unused real faces"}.get(self.training, ""))
+        mix = {REAL_ONLY: "real only", SYNTHETIC_ONLY: "synthetic only"}.get(self.training) or (  # ratio None: no :g
+            f"ratio {self.ratio:g}" + {REAL_PLUS_AUGMENTED: ", augmented copies",
+                                       REAL_PLUS_REAL: ", unused real faces"}.get(self.training, ""))
         where = f", fold {self.fold + 1}/{folds}" if folds > 1 else ""
         return f"{self.classifier}, {mix}, seed {self.seed}{where}"
 

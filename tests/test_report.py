@@ -48,7 +48,8 @@ def _row(classifier, training, ratio, seed, fold, accuracy, status="ok"):
         "confusion": json.dumps([[10, 10], [10, 10]]),
         "test_predictions": _predictions(accuracy, labels) if status == "ok" else "",
         "cross_predictions": _predictions(accuracy - 0.2, [0] * 10) if status == "ok" else "",
-        "finished": "2026-11-30T00:00:00",
+        "finished": "2026-11-30T00:00:00", "classifier_plugin": classifier, "extra_repeated": 0,
+        "cross_accuracy": accuracy - 0.2, "synthetic_check": "verified by content",
     }
 
 
@@ -188,6 +189,13 @@ def test_unreadable_results_are_a_user_error(tmp_path):
     _sweep(tmp_path)
     (tmp_path / "results.csv").write_text("")
     with pytest.raises(FersynError, match="cannot be read"):
+        write_report(tmp_path)
+
+
+def test_a_table_without_the_row_columns_is_refused(tmp_path):
+    _sweep(tmp_path)
+    pd.read_csv(tmp_path / "results.csv").drop(columns=["test_predictions"]).to_csv(tmp_path / "results.csv", index=False)
+    with pytest.raises(FersynError, match="not a fersyn results table \\(no column test_predictions\\)"):
         write_report(tmp_path)
 
 
