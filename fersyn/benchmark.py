@@ -324,7 +324,8 @@ class _HeldOutFaces:
     def of_fold(self, fold: int) -> list[HeldOut]:
         split = self.splits[fold]
         emotions = self.spec.emotions if not isinstance(self.spec.emotions, list) else tuple(self.spec.emotions)
-        held = [HeldOut(f"{self.spec.data} {split.name}: validation and test faces",
+        where = "" if split.folds == 1 else f" {split.name}"
+        held = [HeldOut(f"{self.spec.data}{where}: validation and test faces",
                         self._at(self.spec.data, emotions, self.faces, np.r_[split.val, split.test]))]
         if self.cross is not None:
             held.append(HeldOut(f"{self.cross.spec} (--test-data): test faces",

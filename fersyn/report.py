@@ -358,7 +358,8 @@ def plot_accuracy(summary: dict, path: str | Path) -> Path:
     axis.set_ylabel("accuracy on real test faces (%)")
     axis.set_title(f"Test accuracy against ratio, 95 % bootstrap CI (budget: {summary['budget']})")
     axis.grid(alpha=0.3)
-    axis.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5))  # outside: lines stay visible
+    if axis.get_legend_handles_labels()[0]:  # a shard's folder may have nothing complete to draw yet
+        axis.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5))  # outside: lines stay visible
     return save_figure(figure, path, dpi=120)
 
 

@@ -1,8 +1,9 @@
 """The benchmark sweep: ratios parsed, synthetic sets drawn and streamed, cells written once,
-summary numbers right, resumed after a kill, bad input refused."""
+summary numbers right, folds and controls, resumed after a kill, bad input refused."""
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -12,33 +13,81 @@ import h5py
 import numpy as np
 import pandas as pd
 import pytest
-from scipy import stats as scipy_stats
 
-from fersyn.benchmark import parse_ratios
 from fersyn.data import load_dataset, split_dataset
+from fersyn.data.duplicates import image_hashes
+from fersyn.data.splits import fold_splits
 from fersyn.data.synthetic import SyntheticWriter
 from fersyn.data.toy import toy_faceset
 from fersyn.emotions import ALL_EMOTIONS
 from fersyn.errors import FersynError
+from fersyn.leaks import UNVERIFIED
 from fersyn.mix import SyntheticSource, TrainingStream
+from fersyn.results import read_results
+from fersyn.sweep import Cell, SweepSpec, parse_ratios
 
 from helpers import assert_one_line_error, run
 
-SYNTHETIC_SIZE = 40  # not the benchmark's 48: the stream must resize
+SYNTHETIC_SIZE = 40  # not the benchmark's 48: the stream must resize, and the leak check hashes at 40
+_STAND_IN = object()  # write_synthetic's default: the stand-in faces themselves, or their own provenance
 
 
-def write_synthetic(path, emotions=ALL_EMOTIONS, identities=60, size=SYNTHETIC_SIZE, provenance=None, training_names=None):
-    """A stand-in synthetic set: toy faces of other identities (seed 7), written as `fersyn generate` would."""
+def write_synthetic(path, emotions=ALL_EMOTIONS, identities=60, size=SYNTHETIC_SIZE, provenance=_STAND_IN,
+                    training_faces=_STAND_IN, training_names=None):
+    """A stand-in synthetic set: toy faces of other identities (seed 7), written as `fersyn generate` would.
+
+    It records the content hashes of `training_faces` as the faces its "generators" were fitted on:
+    by default the stand-in faces themselves, which are none of toy's faces, so any toy benchmark
+    accepts it; other faces (e.g. toy's test faces) to make a leaky set; None to record no hashes
+    at all (a set fersyn cannot verify). `provenance` None writes no provenance."""
     faces = toy_faceset(identities=identities, repeats=1, image_size=size, emotions=tuple(emotions), seed=7)
     writer = SyntheticWriter(path, faces.images.shape[1:], faces.emotions)
     for label, emotion in enumerate(faces.emotions):
         chosen = faces.labels == label
         writer.append(faces.images[chosen], emotion, np.flatnonzero(chosen))
-    writer.set_attributes(provenance=provenance or {"seed": 7, "count": len(faces)})
+    if provenance is _STAND_IN:
+        provenance = {"seed": 7, "count": len(faces)}
+    if provenance is not None:
+        writer.set_attributes(provenance=provenance)
     if training_names is not None:
         writer.set_training_names(training_names)
+    if training_faces is _STAND_IN:
+        training_faces = faces.images
+    if training_faces is not None:
+        writer.set_training_faces(training_faces)
     writer.close()
     return path
+
+
+def toy_at(size=SYNTHETIC_SIZE):
+    """Toy's faces at `size` and the benchmark's default split of them (made at 48, as a sweep makes it)."""
+    return load_dataset("toy", image_size=size), split_dataset(load_dataset("toy"), seed=0)
+
+
+def results(out):
+    """A sweep folder's rows, predictions kept as the digit strings they are."""
+    rows = read_results(out)
+    assert len(rows), f"no rows in {out}"
+    return rows
+
+
+def correct(row, labels):
+    """Per test face, whether the row's model got it right."""
+    predicted = np.array([int(c) for c in row["test_predictions"]])
+    assert len(predicted) == len(labels)
+    return predicted == np.asarray(labels)
+
+
+def arms_of(analysis):
+    return {(arm["curve"], arm["ratio"]): arm for arm in analysis["arms"]}
+
+
+def assert_in_interval(value, interval):
+    assert interval[0] - 1e-12 <= value <= interval[1] + 1e-12, (value, interval)
+
+
+def squashed(text):
+    return " ".join(text.split())
 
 
 @pytest.fixture(scope="module")
@@ -52,6 +101,25 @@ def test_ratios_parse_comma_lists_and_repeats():
                       ("inf", "ratios are finite")):
         with pytest.raises(FersynError, match=text):
             parse_ratios(bad)
+
+
+def test_a_sweep_spec_yields_whole_seeds_fold_by_fold_with_real_only_always_in():
+    spec = SweepSpec(ratios="2,1", seeds=2, folds=2, synthetic="set.h5", controls=("augment",), synthetic_only=True)
+    assert spec.ratios == (0.0, 1.0, 2.0) and spec.needs_synthetic and not spec.fits_generators
+    cells = list(spec.cells())
+    assert cells[:7] == [Cell("small-cnn", "real-only", 0.0, 0, 0), Cell("small-cnn", "real+synthetic", 1.0, 0, 0),
+                         Cell("small-cnn", "real+augmented", 1.0, 0, 0), Cell("small-cnn", "real+synthetic", 2.0, 0, 0),
+                         Cell("small-cnn", "real+augmented", 2.0, 0, 0), Cell("small-cnn", "synthetic-only", None, 0, 0),
+                         Cell("small-cnn", "real-only", 0.0, 0, 1)]
+    assert len(cells) == 2 * 2 * 6 and len(set(cells)) == len(cells)
+    assert [(cell.seed, cell.fold) for cell in cells] == sorted((cell.seed, cell.fold) for cell in cells)
+    assert cells[5].describe(2) == "small-cnn, synthetic only, seed 0, fold 1/2"
+    assert cells[2].describe() == "small-cnn, ratio 1, augmented copies, seed 0"
+    controls = SweepSpec(ratios="1", seeds=1, train_fraction=0.5, controls=("real",), controls_only=True)
+    assert not controls.needs_synthetic and controls.identity is None  # nothing to fit
+    assert [(c.training, c.ratio) for c in controls.cells()] == [("real-only", 0.0), ("real+real", 1.0)]
+    fitted = SweepSpec(ratios="1", seeds=1)
+    assert fitted.fits_generators and (fitted.identity, fitted.expression) == ("dcgan", "stargan")
 
 
 def test_draw_is_balanced_without_replacement_and_reads_few_chunks(synthetic):
@@ -93,36 +161,76 @@ def test_a_tiny_sweep_writes_rows_summary_and_plot_and_a_rerun_trains_nothing(tm
                  "--steps", "20", "--synthetic-only", "--out", out]
     result = run(*arguments)
     assert result.exit_code == 0, result.output
-    rows = pd.read_csv(out / "results.csv")
-    assert len(rows) == 6 and set(rows["status"]) == {"ok"}
-    mixed = rows[rows["training"] == "real+synthetic"]
-    assert sorted(zip(mixed["ratio"], mixed["seed"])) == [(0.0, 0), (0.0, 1), (1.0, 0), (1.0, 1)]
-    assert set(mixed["n_real"]) == {1008} and sorted(set(mixed["n_synthetic"])) == [0, 1008]
-    only = rows[rows["training"] == "synthetic-only"]
-    assert set(only["n_real"]) == {0} and set(only["n_synthetic"]) == {1008}
-    assert set(rows["synthetic_repeated"]) == {0, 648}  # 60 stand-in faces per emotion, 168 wanted
+    rows = results(out)
+    assert len(rows) == 6 and set(rows["status"]) == {"ok"} and set(rows["fold"]) == {0}
+    assert sorted(zip(rows["training"], rows["seed"])) == [("real+synthetic", 0), ("real+synthetic", 1), ("real-only", 0),
+                                                         ("real-only", 1), ("synthetic-only", 0), ("synthetic-only", 1)]
+    real_only, mixed, only = (rows[rows["training"] == t] for t in ("real-only", "real+synthetic", "synthetic-only"))
+    assert set(real_only["ratio"]) == {0.0} and set(mixed["ratio"]) == {1.0} and only["ratio"].isna().all()
+    assert set(real_only["n_real"]) == set(mixed["n_real"]) == {1008} and set(only["n_real"]) == {0}
+    assert set(real_only["n_extra"]) == {0} and set(mixed["n_extra"]) == set(only["n_extra"]) == {1008}
+    # 60 stand-in faces per emotion, 168 wanted: 108 of each emotion's are used twice.
+    assert set(real_only["extra_repeated"]) == {0} and set(mixed["extra_repeated"]) == set(only["extra_repeated"]) == {648}
     assert set(rows["steps"]) == {20} and set(rows["validations"]) == {2}  # about once per real epoch (16 steps)
-    assert set(rows["epochs"]) == {round(20 * 64 / 1008, 3), round(20 * 64 / 2016, 3)}  # passes over each cell's data
+    assert set(mixed["epochs"]) == {round(20 * 64 / 2016, 3)}  # passes over each cell's data
+    assert set(real_only["epochs"]) == set(only["epochs"]) == {round(20 * 64 / 1008, 3)}
+    assert rows["peaked_late"].tolist() == (rows["best_validation"] > 0.9 * rows["validations"]).tolist()
     assert rows["accuracy"].between(0, 1).all() and rows["key"].is_unique
     for emotion in ("anger", "surprise"):
         assert f"recall_{emotion}" in rows
-    assert np.array(json.loads(rows["confusion"][0])).sum() == 288  # every toy test face scored
+    # Every toy test face scored, its prediction kept in sweep.json's order; the accuracy is theirs.
+    sweep = json.loads((out / "sweep.json").read_text())
+    assert sweep["config"]["schema"] == 2 and len(sweep["test_faces"]["folds"]) == 1
+    labels = sweep["test_faces"]["folds"][0]["labels"]
+    toy, split = toy_at(48)
+    assert labels == toy.labels[split.test].tolist() and sweep["test_faces"]["grouped_by"] == "subject"
+    for _, row in rows.iterrows():
+        assert np.array(json.loads(row["confusion"])).sum() == len(row["test_predictions"]) == 288
+        assert row["accuracy"] == pytest.approx(correct(row, labels).mean())
+    # The set recorded the hashes of faces that are none of toy's: proved unseen, and said so in each row using it.
+    held_out = len(split.val) + len(split.test)
+    assert pd.concat([mixed, only])["synthetic_check"].str.startswith(
+        f"verified by content: none of {held_out} held-out faces (").all()
+    assert real_only["synthetic_check"].isna().all()
+    assert rows["cross_predictions"].isna().all() and rows["cross_accuracy"].isna().all()
 
     summary = json.loads((out / "summary.json").read_text())
-    ratios = summary["classifiers"]["small-cnn"]["ratios"]
-    real_only = mixed[mixed["ratio"] == 0]["accuracy"].to_numpy()
-    for entry in ratios:
-        values = mixed[mixed["ratio"] == entry["ratio"]]["accuracy"].to_numpy()
-        half = scipy_stats.t.ppf(0.975, 1) * values.std(ddof=1) / np.sqrt(2)
-        assert entry["mean"] == pytest.approx(values.mean())
-        assert entry["ci95"] == pytest.approx([values.mean() - half, values.mean() + half])
-        assert entry["gain_points"] == pytest.approx(100 * (values.mean() - real_only.mean()))
+    assert summary["schema"] == 2 and summary["folds"] == 1 and summary["test_faces"] == 288
+    assert summary["failed_cells"] == []
+    cnn = summary["classifiers"]["small-cnn"]
+    assert cnn["seeds"] == [0, 1] and cnn["incomplete_arms"] == [] and cnn["cross"] is None
+    analysis = cnn["analysis"]
+    assert analysis["seeds"] == 2 and analysis["test_groups"] == len(set(toy.subjects[split.test]))  # resampled subjects
+    means = {"real only": real_only["accuracy"].mean(), "synthetic": mixed["accuracy"].mean(),
+             "synthetic only": only["accuracy"].mean()}
+    arms = arms_of(analysis)
+    assert set(arms) == {("real only", 0.0), ("synthetic", 1.0), ("synthetic only", None)}
+    for (curve, _), arm in arms.items():  # each arm: the mean over seeds, inside its interval
+        assert arm["value"] == pytest.approx(means[curve])
+        assert_in_interval(arm["value"], arm["ci95"])
+    assert list(analysis["curves"]) == ["synthetic"] and analysis["efficiency"] == {} and analysis["comparisons"] == []
+    curve = analysis["curves"]["synthetic"]
+    baseline, entry = curve["ratios"]
+    assert (baseline["ratio"], entry["ratio"]) == (0.0, 1.0) and "gain" not in baseline
+    assert baseline["accuracy"] == pytest.approx(means["real only"]) and entry["accuracy"] == pytest.approx(means["synthetic"])
+    assert entry["gain"] == pytest.approx(means["synthetic"] - means["real only"])
+    assert_in_interval(entry["gain"], entry["gain_ci95"])
+    assert 0 < entry["gain_p_holm"] <= 1 and entry["gain_significant"] == (entry["gain_p_holm"] < 0.05)
+    assert entry["gain_mde"] > 0
+    assert curve["best"]["ratio"] == (1.0 if means["synthetic"] > means["real only"] else 0.0)
+    assert curve["bound"]["ratio"] in (None, 0.0, 1.0) and curve["bound"]["margin"] == 0.01
+    # The table shows what the summary holds.
+    table = squashed(result.stdout)
+    assert f"real only 0 {100 * means['real only']:.1f} [" in table
+    assert f"synthetic 1 {100 * means['synthetic']:.1f} [" in table and f"{100 * entry['gain']:+.1f} [" in table
+    assert f"synthetic only – {100 * means['synthetic only']:.1f} [" in table
+    assert "synthetic: bound " in table and squashed(curve["verdict"]) in table
     assert (out / "accuracy_vs_ratio.png").stat().st_size > 1000
-    assert "bound" in result.output and "small-cnn" in result.output
 
     before = (out / "results.csv").read_bytes()
     again = run(*arguments)
     assert again.exit_code == 0 and "0 cells trained" in again.output, again.output
+    assert "6 of 6 cells already finished" in again.output
     assert (out / "results.csv").read_bytes() == before
 
     report = run("report", out)
@@ -134,23 +242,28 @@ def test_a_killed_sweep_resumes_with_every_cell_once(tmp_path, synthetic):
     command = [sys.executable, "-c", "from fersyn.cli import main; main()", "benchmark", "--data", "toy",
                "--synthetic", str(synthetic), "--ratio", "0,0.5", "--seeds", "2", "--steps", "160", "--out", str(out)]
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    results = out / "results.csv"
+    table = out / "results.csv"
     deadline = time.monotonic() + 300
-    while not results.exists() and process.poll() is None and time.monotonic() < deadline:
+    while not table.exists() and process.poll() is None and time.monotonic() < deadline:
         time.sleep(0.2)
     time.sleep(2)  # well into the second cell
     assert process.poll() is None, process.stderr.read()
     process.send_signal(signal.SIGKILL)
     process.wait()
-    finished = pd.read_csv(results)
-    assert 1 <= len(finished) < 4
+    finished = results(out)
+    assert 1 <= len(finished) < 4 and set(finished["status"]) == {"ok"}
 
     result = run(*command[3:])
     assert result.exit_code == 0, result.output
-    rows = pd.read_csv(results)
+    assert f"{len(finished)} of 4 cells already finished" in result.output
+    assert f"{4 - len(finished)} cells trained (0 failed), {len(finished)} already done" in result.output
+    rows = results(out)
     assert len(rows) == 4 and rows["key"].is_unique and set(rows["status"]) == {"ok"}
     assert sorted(zip(rows["ratio"], rows["seed"])) == [(0.0, 0), (0.0, 1), (0.5, 0), (0.5, 1)]
-    assert set(finished["key"]) <= set(rows["key"])
+    # The cells finished before the kill were not trained again: their rows are untouched.
+    kept = ["finished", "train_seconds", "accuracy", "test_predictions"]
+    before = finished.set_index("key")[kept]
+    assert rows.set_index("key").loc[before.index, kept].equals(before)
     assert not [p for p in os.listdir(out) if p.endswith(".part")]
 
 
@@ -160,29 +273,40 @@ def test_bad_input_is_one_line(tmp_path, synthetic):
     truncated = tmp_path / "truncated.h5"
     truncated.write_bytes(synthetic.read_bytes()[: synthetic.stat().st_size // 2])
     neutral_only = write_synthetic(tmp_path / "neutral.h5", emotions=("neutral",), identities=10)
-    toy = load_dataset("toy")
-    test_names = toy.names[split_dataset(toy, seed=0).test]
-    saw_test = write_synthetic(tmp_path / "saw_test.h5", identities=10, training_names=test_names[:5],
-                               provenance={"data": {"source": "toy", "fingerprint": "made at another size"}})
-    old_style = write_synthetic(tmp_path / "old_style.h5", identities=10, provenance={
-        "data": {"source": "toy", "fingerprint": toy.fingerprint, "split_fingerprints": {"train": "not this split"}}})
+    # Sets whose generators saw toy's test faces, proved by content whatever the data was called.
+    toy, split = toy_at(SYNTHETIC_SIZE)
+    saw_test = write_synthetic(tmp_path / "saw_test.h5", identities=10, training_faces=toy.images[split.test],
+                               provenance={"data": {"source": "toy-copy", "fingerprint": "made from a renamed copy"}})
+    anonymous = write_synthetic(tmp_path / "anonymous.h5", identities=10, provenance=None,
+                                training_faces=toy.images[np.r_[split.train, split.test[:5]]])
+    unhashed = write_synthetic(tmp_path / "unhashed.h5", identities=10, training_faces=None)
     base = ["benchmark", "--data", "toy", "--seeds", "1", "--steps", "16", "--out", tmp_path / "out"]
+    leak = "was made by generators fitted on held-out faces of this benchmark"
     for extra, text in (
         (["--ratio", "-1"], "ratios are finite and ≥ 0"),
         (["--ratio", "x"], "'x' is not a number"),
         (["--ratio", ","], "no ratios given"),
         (["--seeds", "0", "--ratio", "0"], "--seeds must be at least 1"),
+        (["--folds", "0", "--ratio", "0"], "Invalid value for '--folds': 0 is not in the range x>=1"),
+        (["--ratio", "0,1", "--control", "real"], "--control real needs a low-data regime (--train-fraction below 1)"),
+        (["--ratio", "0,1", "--control", "real", "--train-fraction", "1"], "needs a low-data regime"),
+        (["--ratio", "0,1", "--controls-only"], "--controls-only needs --control augment and/or --control real"),
+        (["--ratio", "0,1", "--control", "augment", "--controls-only", "--synthetic", synthetic], "runs no synthetic cell"),
+        (["--synthetic", tmp_path / "absent.h5", "--ratio", "1"], "no such file or folder"),
         (["--synthetic", not_a_set, "--ratio", "1"], "not a readable fersyn synthetic set"),
         (["--synthetic", truncated, "--ratio", "1"], "not a readable fersyn synthetic set"),
         (["--synthetic", neutral_only, "--ratio", "1"], "no emotion in common"),
         (["--synthetic", synthetic, "--identity", "dcgan", "--ratio", "1"], "not both"),
-        (["--synthetic", saw_test, "--ratio", "1"], "under another split: they saw some of its held-out faces"),
-        (["--synthetic", old_style, "--ratio", "1"], "under another split: they saw some of its held-out faces"),
-        (["--synthetic", saw_test, "--ratio", "0", "--synthetic-only"], "they saw some of its held-out faces"),
+        (["--synthetic", saw_test, "--ratio", "1"], f"{leak} ({len(split.test)} of the {len(split.val) + len(split.test)} "),
+        (["--synthetic", anonymous, "--ratio", "1"], f"{leak} (5 of the "),
+        (["--synthetic", saw_test, "--ratio", "0", "--synthetic-only"], leak),
+        (["--synthetic", unhashed, "--ratio", "1"], "records no content hashes of the faces its generators were fitted "
+                                                    "on, so fersyn cannot prove"),
+        (["--synthetic", unhashed, "--ratio", "1"], "or pass --allow-unverified-synthetic to use it anyway"),
         (["--classifier", "resnet", "--ratio", "0"], "resnet"),
     ):
         assert_one_line_error(run(*base, *extra), text)
-    assert not (tmp_path / "out" / "results.csv").exists()
+    assert not (tmp_path / "out" / "results.csv").exists() and not (tmp_path / "out" / "sweep.json").exists()
 
 
 def test_results_of_another_configuration_are_refused_unless_forced(tmp_path, synthetic):
@@ -198,6 +322,12 @@ def test_results_of_another_configuration_are_refused_unless_forced(tmp_path, sy
     assert len(moved) == 1 and pd.read_csv(moved[0])["steps"].tolist() == [16]
 
 
+def stored_hashes(path):
+    """The content hashes a synthetic set records of the faces its generators were fitted on."""
+    with h5py.File(path) as store:
+        return {digest.decode() for digest in store["training_hashes"][:]}
+
+
 @pytest.mark.slow
 def test_named_generators_are_fitted_once_and_cached_under_out(tmp_path):
     out = tmp_path / "sweep"
@@ -206,22 +336,67 @@ def test_named_generators_are_fitted_once_and_cached_under_out(tmp_path):
     first = run(*arguments)
     assert first.exit_code == 0, first.output
     assert "training to 10 steps" in first.output
-    assert (out / "synthetic.h5").is_file() and len(list(out.glob("generators/*/identity-dcgan"))) == 1
-    rows = pd.read_csv(out / "results.csv")
-    assert sorted(rows["n_synthetic"]) == [0, 252] and set(rows["synthetic_repeated"]) == {0}
-    with h5py.File(out / "synthetic.h5") as store:
+    generated = out / "synthetic" / "fold-0.h5"
+    assert generated.is_file() and not (out / "synthetic.h5").exists()
+    assert len(list(out.glob("generators/*/fold-0/identity-dcgan"))) == 1
+    assert len(list(out.glob("generators/*/fold-0/expression-stargan"))) == 1
+    rows = results(out)
+    assert sorted(rows["n_extra"]) == [0, 252] and set(rows["extra_repeated"]) == {0}
+    with h5py.File(generated) as store:  # the generators saw the training split, nothing else
         provenance = json.loads(store.attrs["provenance"])
-    assert provenance["identity"]["trained_steps"] == 10 and provenance["data"]["split_seed"] == 0
-    with h5py.File(out / "synthetic.h5") as store:  # the generators saw the training split, nothing else
         training_names = {name.decode() for name in store["training_names"][:]}
+    assert provenance["identity"]["trained_steps"] == 10 and provenance["data"]["split_seed"] == 0
     toy = load_dataset("toy")
-    assert training_names == set(toy.names[split_dataset(toy, seed=0).train])
+    train = split_dataset(toy, seed=0).train
+    assert training_names == set(toy.names[train])
+    assert stored_hashes(generated) == set(image_hashes(toy.images[train]))
+    assert rows[rows["training"] == "real+synthetic"]["synthetic_check"].str.startswith("verified by content").all()
 
     again = run(*arguments, "--seeds", "2")  # one more seed: new cells, the same generators and set
     assert again.exit_code == 0, again.output
     assert "training to" not in again.output and "reusing" in again.output
     assert "2 of 4 cells already finished" in again.output
-    assert sorted(pd.read_csv(out / "results.csv")["n_synthetic"]) == [0, 0, 252, 252]
+    assert sorted(results(out)["n_extra"]) == [0, 0, 252, 252]
+
+
+@pytest.mark.slow
+def test_with_folds_generators_are_fitted_per_fold_on_that_folds_training_faces_only(tmp_path):
+    out = tmp_path / "sweep"
+    arguments = ["benchmark", "--data", "toy", "--folds", "2", "--identity", "dcgan", "--expression", "stargan",
+                 "--train-steps", "4", "--ratio", "0,0.25", "--seeds", "1", "--steps", "8", "--out", out]
+    first = run(*arguments)
+    assert first.exit_code == 0, first.output
+    assert first.output.count("training to 4 steps") == 4  # identity and expression, per fold
+    toy = load_dataset("toy")
+    splits = fold_splits(toy, 2, seed=0)
+    recipes = {path.parent.parent.name for path in out.glob("generators/*/fold-*/*-*")}
+    assert len(recipes) == 1  # one recipe, one pair of generators per fold
+    for kind in ("identity-dcgan", "expression-stargan"):
+        assert sorted(p.parent.name for p in out.glob(f"generators/*/fold-*/{kind}")) == ["fold-0", "fold-1"]
+    sets = sorted(p.name for p in (out / "synthetic").glob("*.h5"))
+    assert sets == ["fold-0.h5", "fold-1.h5"]
+    hashes = []
+    for fold, split in enumerate(splits):
+        path = out / "synthetic" / f"fold-{fold}.h5"
+        hashes.append(stored_hashes(path))
+        assert hashes[-1] == set(image_hashes(toy.images[split.train]))  # that fold's training faces, no other
+        with h5py.File(path) as store:
+            data = json.loads(store.attrs["provenance"])["data"]
+        assert (data["fold"], data["folds"]) == (fold, 2)
+    assert hashes[0] != hashes[1]
+    rows = results(out)
+    assert sorted(zip(rows["fold"], rows["n_extra"])) == sorted(
+        [(fold, 0) for fold in (0, 1)] + [(fold, round(0.25 * len(split.train))) for fold, split in enumerate(splits)])
+    sweep = json.loads((out / "sweep.json").read_text())
+    assert sweep["config"]["synthetic_fingerprint"] == recipes.pop()  # the recipe: what the sets are made by
+    assert [made["data"]["fold"] for made in sweep["provenance"]["synthetic_sets"]] == [0, 1]
+    assert set(rows["synthetic"]) == {str(out / "synthetic")}
+
+    again = run(*arguments, "--seeds", "2")  # one more seed: both folds' sets and generators reused
+    assert again.exit_code == 0, again.output
+    assert "training to" not in again.output and again.output.count("reusing") == 2
+    assert "4 of 8 cells already finished" in again.output
+    assert len(results(out)) == 8
 
 
 def test_cross_dataset_scores_use_the_other_sets_test_split_and_shared_emotions(tmp_path):
@@ -233,16 +408,22 @@ def test_cross_dataset_scores_use_the_other_sets_test_split_and_shared_emotions(
     result = run("benchmark", "--data", "toy", "--ratio", "0", "--seeds", "1", "--steps", "16",
                  "--test-data", test_data, "--out", out)
     assert result.exit_code == 0, result.output
-    row = pd.read_csv(out / "results.csv").iloc[0]
+    row = results(out).iloc[0]
     confusion = np.array(json.loads(row["cross_confusion"]))
     toy_classes = ("anger", "disgust", "fear", "happiness", "sadness", "surprise")
     shared = [toy_classes.index(e) for e in ("happiness", "sadness", "surprise")]
     assert confusion.sum(1)[shared].sum() == confusion.sum() > 0  # neutral left out: only shared emotions scored
     assert confusion.sum() < 120  # the test split only, not all 120 faces of the shared emotions
     assert row["cross_accuracy"] == pytest.approx(np.trace(confusion) / confusion.sum())
-    assert "cross-data acc" in result.stdout
+    sweep = json.loads((out / "sweep.json").read_text())
+    cross = sweep["test_faces"]["cross"]
+    assert len(row["cross_predictions"]) == len(cross["labels"]) == confusion.sum()
+    assert row["cross_accuracy"] == pytest.approx(correct({"test_predictions": row["cross_predictions"]},
+                                                          cross["labels"]).mean())
     summary = json.loads((out / "summary.json").read_text())
-    assert summary["classifiers"]["small-cnn"]["ratios"][0]["cross_accuracy"]["mean"] == pytest.approx(row["cross_accuracy"])
+    [real_only] = summary["classifiers"]["small-cnn"]["cross"]["arms"]
+    assert real_only["curve"] == "real only" and real_only["value"] == pytest.approx(row["cross_accuracy"])
+    assert f"cross-dataset test: real only {100 * row['cross_accuracy']:.1f} [" in result.stdout
     assert_one_line_error(run("benchmark", "--data", "toy", "--emotions", "anger,fear", "--ratio", "0", "--seeds", "1",
                               "--test-data", test_data, "--out", tmp_path / "none"), "no emotion in common")
 
@@ -253,25 +434,42 @@ def test_a_real_data_cell_on_ck48_scored_on_fer2013(tmp_path, ck48, fer2013):
     result = run("benchmark", "--data", ck48, "--ratio", "0", "--seeds", "1", "--steps", "48",
                  "--test-data", fer2013, "--out", out)
     assert result.exit_code == 0, result.output
-    row = pd.read_csv(out / "results.csv").iloc[0]
+    row = results(out).iloc[0]
     sweep = json.loads((out / "sweep.json").read_text())
-    assert sweep["config"]["split"] == "subject-disjoint" and row["n_real"] == sweep["provenance"]["train_images"]
-    assert np.array(json.loads(row["confusion"])).sum() == sweep["provenance"]["test_images"]
+    assert sweep["config"]["split"] == "subject-disjoint" and [row["n_real"]] == sweep["provenance"]["train_images"]
+    assert [np.array(json.loads(row["confusion"])).sum()] == sweep["provenance"]["test_images"]
+    assert len(row["test_predictions"]) == sweep["provenance"]["test_images"][0]
     assert 0 < np.array(json.loads(row["cross_confusion"])).sum() <= 415  # FER2013's test rows
     assert 0 <= row["cross_accuracy"] <= 1 and row["accuracy"] > 1 / 6
 
 
-def test_a_set_fitted_on_the_training_split_only_is_accepted(tmp_path):
-    toy = load_dataset("toy")
-    train_names = toy.names[split_dataset(toy, seed=0).train]
-    honest = write_synthetic(tmp_path / "honest.h5", identities=10, training_names=train_names,
+def test_a_set_fitted_on_the_training_split_only_is_accepted_and_an_unverified_one_only_when_asked(tmp_path):
+    toy, split = toy_at(SYNTHETIC_SIZE)
+    honest = write_synthetic(tmp_path / "honest.h5", identities=10, training_faces=toy.images[split.train],
                              provenance={"data": {"source": "toy"}})
-    real_only = ["benchmark", "--data", "toy", "--ratio", "0", "--seeds", "1", "--steps", "16", "--out", tmp_path / "out"]
-    assert run(*real_only).exit_code == 0
-    result = run(*real_only, "--synthetic", honest, "--ratio", "0.1")  # a real-only folder takes a synthetic set later
+    real_only = ["benchmark", "--data", "toy", "--ratio", "0", "--seeds", "1", "--steps", "16"]
+    assert run(*real_only, "--out", tmp_path / "out").exit_code == 0
+    shutil.copytree(tmp_path / "out", tmp_path / "unverified")  # a second real-only folder
+    # A real-only folder takes a synthetic set later (its cells do not depend on one).
+    result = run(*real_only, "--out", tmp_path / "out", "--synthetic", honest, "--ratio", "0.1")
     assert result.exit_code == 0, result.output
     assert "1 of 2 cells already finished" in result.output
-    assert pd.read_csv(tmp_path / "out" / "results.csv")["n_synthetic"].tolist() == [0, 101]
+    rows = results(tmp_path / "out")
+    assert rows["n_extra"].tolist() == [0, 101]
+    held_out = len(split.val) + len(split.test)
+    check = rows["synthetic_check"].iloc[1]
+    assert check.startswith(f"verified by content: none of {held_out} held-out faces (")
+    assert check.endswith(f"among the {len(split.train)} distinct faces its generators were fitted on")
+
+    unhashed = write_synthetic(tmp_path / "unhashed.h5", identities=10, training_faces=None)
+    unverified = [*real_only, "--out", tmp_path / "unverified", "--synthetic", unhashed, "--ratio", "0.1"]
+    assert_one_line_error(run(*unverified), "--allow-unverified-synthetic")
+    accepted = run(*unverified, "--allow-unverified-synthetic")
+    assert accepted.exit_code == 0, accepted.output
+    assert "records no content hashes" in accepted.output and "1 of 2 cells already finished" in accepted.output
+    rows = results(tmp_path / "unverified")
+    assert rows["n_extra"].tolist() == [0, 101] and rows["training"].tolist() == ["real-only", "real+synthetic"]
+    assert rows["synthetic_check"].iloc[1] == UNVERIFIED and "unverified" in UNVERIFIED
 
 
 def test_augmentation_control_and_classifier_options_sit_beside_the_gan_cells(tmp_path, synthetic):
@@ -279,17 +477,36 @@ def test_augmentation_control_and_classifier_options_sit_beside_the_gan_cells(tm
     result = run("benchmark", "--data", "toy", "--synthetic", synthetic, "--ratio", "0,1", "--seeds", "1", "--steps", "16",
                  "--control", "augment", "--classifier-opt", "small-cnn.width=8", "--out", out)
     assert result.exit_code == 0, result.output
-    rows = pd.read_csv(out / "results.csv")
-    assert sorted(zip(rows["training"], rows["ratio"])) == [("real+augmented", 1.0), ("real+synthetic", 0.0),
-                                                            ("real+synthetic", 1.0)]
+    rows = results(out)
+    assert sorted(zip(rows["training"], rows["ratio"])) == [("real+augmented", 1.0), ("real+synthetic", 1.0),
+                                                            ("real-only", 0.0)]
     augmented = rows[rows["training"] == "real+augmented"].iloc[0]
-    assert augmented["n_augmented"] == augmented["n_synthetic"] == 1008 and augmented["synthetic_repeated"] == 0
+    mixed = rows[rows["training"] == "real+synthetic"].iloc[0]
+    assert augmented["n_extra"] == mixed["n_extra"] == 1008  # the same number of extra faces
+    assert augmented["extra_repeated"] == 0 and mixed["extra_repeated"] == 648  # one copy of each real face
+    assert pd.isna(augmented["synthetic_check"]) and mixed["synthetic_check"].startswith("verified by content")
     assert set(rows["classifier"]) == {"small-cnn(width=8)"} and set(rows["classifier_plugin"]) == {"small-cnn"}
     assert {json.loads(o)["width"] for o in rows["classifier_options"]} == {8}
     summary = json.loads((out / "summary.json").read_text())
-    control = summary["classifiers"]["small-cnn(width=8)"]["augment_control"]
-    assert [entry["ratio"] for entry in control["ratios"]] == [0, 1]
-    assert "augmentation control" in result.stdout
+    analysis = summary["classifiers"]["small-cnn(width=8)"]["analysis"]
+    accuracy = {t: rows[rows["training"] == t]["accuracy"].iloc[0] for t in rows["training"]}
+    assert list(analysis["curves"]) == ["synthetic", "augmented"] and analysis["efficiency"] == {}
+    gains = {}
+    for curve, training in (("synthetic", "real+synthetic"), ("augmented", "real+augmented")):
+        baseline, entry = analysis["curves"][curve]["ratios"]
+        assert baseline["accuracy"] == pytest.approx(accuracy["real-only"])  # the shared real-only baseline
+        assert entry["ratio"] == 1.0 and entry["accuracy"] == pytest.approx(accuracy[training])
+        gains[curve] = entry["gain"]
+        assert gains[curve] == pytest.approx(accuracy[training] - accuracy["real-only"])
+    [comparison] = analysis["comparisons"]
+    assert comparison["curves"] == ["synthetic", "augmented"]
+    [difference] = comparison["ratios"]
+    assert difference["ratio"] == 1.0 and difference["value"] == pytest.approx(gains["synthetic"] - gains["augmented"])
+    assert difference["value"] == pytest.approx(accuracy["real+synthetic"] - accuracy["real+augmented"])
+    assert_in_interval(difference["value"], difference["ci95"])
+    table = squashed(result.stdout)
+    assert "synthetic: bound " in table and "augmented: bound " in table
+    assert f"synthetic − augmented: ratio 1: {100 * difference['value']:+.1f} [" in table
 
 
 def test_augmented_copies_are_fixed_per_copy_and_keep_their_label():
@@ -317,10 +534,167 @@ def test_a_low_data_sweep_trains_on_a_fraction_of_the_subjects_and_tests_on_the_
                  "--steps", "16", "--out", out]
     result = run(*arguments, "--train-fraction", "0.25")
     assert result.exit_code == 0, result.output
-    rows = pd.read_csv(out / "results.csv")
+    rows = results(out)
     assert set(rows["n_real"]) == {len(quarter.train)} and len(quarter.train) < len(full.train)
-    assert sorted(rows["n_synthetic"]) == [0, len(quarter.train)]  # the ratio is of the reduced real set
+    assert sorted(rows["n_extra"]) == [0, len(quarter.train)]  # the ratio is of the reduced real set
     assert {np.array(json.loads(c)).sum() for c in rows["confusion"]} == {len(full.test)}  # the full split's test
+    assert {len(p) for p in rows["test_predictions"]} == {len(full.test)}
     sweep = json.loads((out / "sweep.json").read_text())
     assert sweep["config"]["train_fraction"] == 0.25 and sweep["config"]["split"] == "subject-disjoint"
     assert_one_line_error(run(*arguments), "differs in: --split-seed, --train-fraction)")
+
+
+def test_a_three_fold_sweep_tests_every_face_once_and_pools_the_folds(tmp_path, synthetic):
+    out = tmp_path / "folds"
+    result = run("benchmark", "--data", "toy", "--folds", "3", "--synthetic", synthetic, "--ratio", "0,0.25",
+                 "--seeds", "2", "--steps", "8", "--out", out)
+    assert result.exit_code == 0, result.output
+    rows = results(out)
+    assert set(rows["status"]) == {"ok"}
+    assert sorted(zip(rows["training"], rows["seed"], rows["fold"])) == [
+        (training, seed, fold) for training in ("real+synthetic", "real-only") for seed in (0, 1) for fold in (0, 1, 2)]
+    toy = load_dataset("toy")
+    splits = fold_splits(toy, 3, seed=0)
+    sweep = json.loads((out / "sweep.json").read_text())
+    folds = sweep["test_faces"]["folds"]
+    assert sweep["config"]["folds"] == 3 and len(folds) == 3
+    # Each face is tested exactly once, by the fold whose subjects no model of that fold trained on.
+    assert sorted(name for fold in folds for name in fold["names"]) == sorted(toy.names.tolist())
+    subjects = [set(fold["groups"]) for fold in folds]
+    assert all(not subjects[a] & subjects[b] for a in range(3) for b in range(a + 1, 3))
+    for fold, split in enumerate(splits):
+        assert folds[fold]["names"] == toy.names[split.test].tolist()
+        assert folds[fold]["labels"] == toy.labels[split.test].tolist()
+        assert subjects[fold] == set(toy.subjects[split.test])
+        assert not subjects[fold] & set(toy.subjects[np.r_[split.train, split.val]])
+    for _, row in rows.iterrows():
+        labels = folds[row["fold"]]["labels"]
+        assert len(row["test_predictions"]) == len(labels) and row["accuracy"] == pytest.approx(correct(row, labels).mean())
+        assert row["n_real"] == len(splits[row["fold"]].train)
+        assert row["n_extra"] == (0 if row["training"] == "real-only" else round(0.25 * row["n_real"]))
+    # One set, used by every fold (and proved unseen by each fold's held-out faces).
+    fingerprint = SyntheticSource(synthetic, toy.emotions, 48).fingerprint
+    assert sweep["config"]["synthetic_fingerprint"] == [fingerprint] * 3
+    assert set(rows["synthetic"]) == {str(synthetic)} and sweep["provenance"]["synthetic"] == str(synthetic)
+    mixed = rows[rows["training"] == "real+synthetic"]
+    assert all(f"fold {fold + 1} of 3" in check for fold, check in zip(mixed["fold"], mixed["synthetic_check"]))
+
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["folds"] == 3 and summary["test_faces"] == len(toy)
+    analysis = summary["classifiers"]["small-cnn"]["analysis"]
+    assert analysis["test_groups"] == len(set(toy.subjects)) and analysis["seeds"] == 2
+    arms = arms_of(analysis)
+    assert set(arms) == {("real only", 0.0), ("synthetic", 0.25)}
+    for arm, training in ((("real only", 0.0), "real-only"), (("synthetic", 0.25), "real+synthetic")):
+        pooled = []  # per seed: right answers over all folds ÷ all test faces
+        for seed in (0, 1):
+            chosen = rows[(rows["training"] == training) & (rows["seed"] == seed)]
+            right = sum(correct(row, folds[row["fold"]]["labels"]).sum() for _, row in chosen.iterrows())
+            pooled.append(right / sum(len(fold["labels"]) for fold in folds))
+        assert arms[arm]["value"] == pytest.approx(np.mean(pooled))
+        assert_in_interval(arms[arm]["value"], arms[arm]["ci95"])
+    assert "mean over 3 folds × seeds" in squashed(result.stdout)
+
+
+def test_the_positive_control_adds_real_faces_of_the_training_subjects_the_regime_left_out(tmp_path, synthetic):
+    out = tmp_path / "control"
+    base = ["benchmark", "--data", "toy", "--train-fraction", "0.25", "--control", "real", "--ratio", "0,1",
+            "--seeds", "1", "--steps", "64", "--out", out]
+    first = run(*base, "--controls-only")
+    assert first.exit_code == 0, first.output
+    toy = load_dataset("toy")
+    full, quarter = split_dataset(toy, seed=0), split_dataset(toy, seed=0, train_fraction=0.25)
+    [folded] = fold_splits(toy, 1, seed=0, train_fraction=0.25)
+    assert np.array_equal(folded.unused, quarter.unused) and np.array_equal(folded.train, quarter.train)
+    # The unused faces: the training subjects the quarter left out, never a validation or test face or subject.
+    assert sorted(np.r_[quarter.train, quarter.unused]) == sorted(full.train) and len(quarter.unused) > len(quarter.train)
+    held_out = np.r_[quarter.val, quarter.test]
+    assert not set(quarter.unused) & set(held_out)
+    assert not set(toy.subjects[quarter.unused]) & set(toy.subjects[np.r_[held_out, quarter.train]])
+    rows = results(out)
+    assert sorted(zip(rows["training"], rows["ratio"])) == [("real+real", 1.0), ("real-only", 0.0)]
+    control = rows[rows["training"] == "real+real"].iloc[0]
+    assert control["n_real"] == control["n_extra"] == len(quarter.train) and control["extra_repeated"] == 0
+    assert pd.isna(control["synthetic_check"])
+    sweep = json.loads((out / "sweep.json").read_text())
+    assert sweep["provenance"]["unused_train_images"] == [len(quarter.unused)]
+    assert sweep["config"]["synthetic_fingerprint"] is None and not (out / "synthetic").exists()  # no generator
+    accuracy = {t: rows[rows["training"] == t]["accuracy"].iloc[0] for t in rows["training"]}
+    analysis = json.loads((out / "summary.json").read_text())["classifiers"]["small-cnn"]["analysis"]
+    assert list(analysis["curves"]) == ["unused real"] and analysis["control"] == "unused real"
+    assert analysis["efficiency"] == {}  # no curve to set against the control
+    control_gain = analysis["curves"]["unused real"]["ratios"][1]["gain"]
+    assert control_gain == pytest.approx(accuracy["real+real"] - accuracy["real-only"])
+    assert "unused real: bound " in squashed(first.stdout) and "efficiency of" not in first.stdout
+
+    # The same folder with a synthetic set: its curve's efficiency against the control.
+    second = run(*base, "--synthetic", synthetic)
+    assert second.exit_code == 0, second.output
+    assert "2 of 3 cells already finished" in second.output
+    rows = results(out)
+    mixed = rows[rows["training"] == "real+synthetic"].iloc[0]
+    assert mixed["n_real"] == mixed["n_extra"] == len(quarter.train) and mixed["ratio"] == 1.0
+    analysis = json.loads((out / "summary.json").read_text())["classifiers"]["small-cnn"]["analysis"]
+    assert list(analysis["curves"]) == ["synthetic", "unused real"]
+    assert analysis["curves"]["unused real"]["ratios"][1]["gain"] == pytest.approx(control_gain)  # the same cells
+    gain = analysis["curves"]["synthetic"]["ratios"][1]["gain"]
+    assert gain == pytest.approx(mixed["accuracy"] - accuracy["real-only"])
+    [efficiency] = analysis["efficiency"]["synthetic"]
+    assert efficiency["ratio"] == 1.0 and len(efficiency["ci95"]) == 2
+    assert control_gain != 0, "the control gained nothing: the efficiency is undefined; give the cells more --steps"
+    assert efficiency["value"] == pytest.approx(gain / control_gain)
+    assert efficiency["control_gain_significant"] == analysis["curves"]["unused real"]["ratios"][1]["gain_significant"]
+    table = squashed(second.stdout)
+    assert "efficiency of synthetic" in table and f"ratio 1: {efficiency['value']:.2f}" in table
+
+
+def test_a_folder_of_sets_gives_each_fold_its_own(tmp_path):
+    sets = tmp_path / "sets"
+    sets.mkdir()
+    write_synthetic(sets / "fold-0.h5", identities=10, provenance={"seed": 7, "fold": 0})  # 10 faces per emotion
+    write_synthetic(sets / "fold-1.h5", identities=60, provenance={"seed": 7, "fold": 1})  # 60
+    out = tmp_path / "sweep"
+    result = run("benchmark", "--data", "toy", "--folds", "2", "--synthetic", sets, "--ratio", "0,0.25", "--seeds", "1",
+                 "--steps", "8", "--out", out)
+    assert result.exit_code == 0, result.output
+    toy = load_dataset("toy")
+    splits = fold_splits(toy, 2, seed=0)
+    sweep = json.loads((out / "sweep.json").read_text())
+    fingerprints = [SyntheticSource(sets / f"fold-{fold}.h5", toy.emotions, 48).fingerprint for fold in (0, 1)]
+    assert sweep["config"]["synthetic_fingerprint"] == fingerprints and fingerprints[0] != fingerprints[1]
+    assert sweep["provenance"]["synthetic_sets"] == [{"seed": 7, "fold": 0}, {"seed": 7, "fold": 1}]
+    assert sweep["provenance"]["synthetic"] == str(sets)
+    rows = results(out)
+    mixed = rows[rows["training"] == "real+synthetic"].sort_values("fold")
+    assert mixed["fold"].tolist() == [0, 1]
+    assert mixed["n_extra"].tolist() == [round(0.25 * len(split.train)) for split in splits]
+    # About 24 faces wanted per emotion: fold 0's set has 10 of each (some repeat), fold 1's 60 (none repeats).
+    assert mixed["extra_repeated"].iloc[0] > 0 and mixed["extra_repeated"].iloc[1] == 0
+    first, second = mixed["synthetic_check"]
+    assert "fold 1 of 2" in first and "among the 80 distinct faces" in first  # 10 identities × 8 emotions
+    assert "fold 2 of 2" in second and "among the 480 distinct faces" in second
+
+    incomplete = tmp_path / "incomplete"
+    incomplete.mkdir()
+    shutil.copy(sets / "fold-0.h5", incomplete / "fold-0.h5")
+    assert_one_line_error(run("benchmark", "--data", "toy", "--folds", "2", "--synthetic", incomplete, "--ratio", "1",
+                              "--seeds", "1", "--out", tmp_path / "none"),
+                          f"--synthetic {incomplete} is a folder without fold-1.h5")
+    assert not (tmp_path / "none").exists()
+
+
+@pytest.mark.parametrize("config", [{"data_fingerprint": "toy"}, {"schema": 1, "data_fingerprint": "toy"}],
+                         ids=["no schema", "schema 1"])
+def test_results_of_an_older_fersyn_are_refused_in_one_line(tmp_path, config):
+    old = tmp_path / "old"
+    old.mkdir()
+    (old / "sweep.json").write_text(json.dumps({"config": config, "provenance": {}}))
+    pd.DataFrame([{"key": "0123456789abcdef", "classifier": "small-cnn", "training": "real+synthetic", "ratio": 0.0,
+                   "seed": 0, "n_synthetic": 0, "accuracy": 0.5, "status": "ok", "error": ""}]).to_csv(
+        old / "results.csv", index=False)
+    before = {path.name: path.read_bytes() for path in old.iterdir()}
+    older = "holds results of an older fersyn (results schema 1, this version reads 2"
+    assert_one_line_error(run("report", old), older)
+    assert_one_line_error(run("benchmark", "--data", "toy", "--ratio", "0", "--seeds", "1", "--steps", "8", "--out", old),
+                          older)
+    assert {path.name: path.read_bytes() for path in old.iterdir()} == before  # nothing written, nothing moved

@@ -14,6 +14,23 @@ def test_version_and_help_with_examples():
         assert result.exit_code == 0 and "Example" in result.output
 
 
+def test_benchmark_help_states_the_rules_and_the_sweep_options():
+    from fersyn.stats import RULES
+
+    result = run("benchmark", "--help")
+    assert result.exit_code == 0 and "Examples:" in result.output
+    def flat(text):  # as one line, undoing click's rewrapping (which may break after a hyphen)
+        return " ".join(text.split()).replace("- ", "-")
+
+    shown = flat(result.output)
+    assert flat(RULES) in shown  # the statistics it reports are explained where it is run
+    for option in ("--folds", "--control [augment|real]", "--controls-only", "--margin", "--allow-unverified-synthetic",
+                   "--synthetic", "--train-fraction"):
+        assert option in shown, option
+    report = run("report", "--help")
+    assert report.exit_code == 0 and "Examples:" in report.output and "--margin" in report.output
+
+
 def test_help_does_not_import_heavy_modules():
     """`fersyn --help` must answer at once: no numpy, pandas or TensorFlow behind it."""
     code = (

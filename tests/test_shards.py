@@ -2,12 +2,13 @@
 merges the shards (apart or in one folder) into the sweep the unsharded run would have made."""
 
 import json
+import shutil
 
 import pandas as pd
 import pytest
 
 from fersyn.errors import FersynError
-from fersyn.results import Shard
+from fersyn.results import Shard, read_results
 
 from helpers import assert_one_line_error, run
 from test_benchmark import write_synthetic
@@ -16,6 +17,10 @@ from test_benchmark import write_synthetic
 @pytest.fixture(scope="module")
 def synthetic(tmp_path_factory):
     return write_synthetic(tmp_path_factory.mktemp("synthetic") / "synth.h5", identities=30)
+
+
+ARMS = [("real only", 0.0), ("synthetic", 1.0), ("synthetic only", None)]
+TRAINING = {"real only": "real-only", "synthetic": "real+synthetic", "synthetic only": "synthetic-only"}
 
 
 def sweep(synthetic, out, *more):
@@ -44,22 +49,43 @@ def test_a_sweep_sharded_three_ways_merges_into_the_unsharded_sweeps_cells(tmp_p
     assert merged.exit_code == 0, merged.output
     assert keys(tmp_path / "merged" / "results.csv") == keys(tmp_path / "whole" / "results.csv")
     summary, reference = (json.loads((tmp_path / folder / "summary.json").read_text()) for folder in ("merged", "whole"))
-    counts = [[(entry["ratio"], entry["seeds"]) for entry in s["classifiers"]["small-cnn"]["ratios"]]
-              for s in (summary, reference)]
-    assert counts[0] == counts[1] == [(0.0, 2), (1.0, 2)]
-    assert summary["classifiers"]["small-cnn"]["synthetic_only"]["seeds"] == 2
+    merged_rows = read_results(tmp_path / "merged")
+    for result in (summary, reference):
+        cnn = result["classifiers"]["small-cnn"]
+        assert cnn["seeds"] == [0, 1] and cnn["incomplete_arms"] == []
+        assert [(arm["curve"], arm["ratio"]) for arm in cnn["analysis"]["arms"]] == ARMS
+    for arm in summary["classifiers"]["small-cnn"]["analysis"]["arms"]:  # every merged row counted
+        chosen = merged_rows[merged_rows["training"] == TRAINING[arm["curve"]]]
+        assert len(chosen) == 2 and arm["value"] == pytest.approx(chosen["accuracy"].mean())
     assert (tmp_path / "merged" / "accuracy_vs_ratio.png").is_file()
     assert json.loads((tmp_path / "merged" / "sweep.json").read_text())["config"] == \
         json.loads((tmp_path / "whole" / "sweep.json").read_text())["config"]
-    # The shared folder's own report reads both of its shards' tables.
+    # The shared folder's own report reads both of its shards' tables: it is the report of their rows as one table.
     assert run("report", tmp_path / "shared").exit_code == 0
-    shared_rows = sum(len(keys(table)) for table in tables[:2] if table.exists())
-    shared = json.loads((tmp_path / "shared" / "summary.json").read_text())["classifiers"]["small-cnn"]
-    assert sum(e["seeds"] for e in shared["ratios"]) + (shared["synthetic_only"] or {"seeds": 0})["seeds"] == shared_rows
+    shared_rows = read_results(tmp_path / "shared")
+    assert sorted(shared_rows["key"]) == sorted(key for table in tables[:2] if table.exists() for key in keys(table))
+    as_one = tmp_path / "shared-as-one-table"
+    as_one.mkdir()
+    shutil.copy(tmp_path / "shared" / "sweep.json", as_one / "sweep.json")
+    shared_rows.to_csv(as_one / "results.csv", index=False)
+    assert run("report", as_one).exit_code == 0
+    shared, one = (json.loads((folder / "summary.json").read_text())["classifiers"]["small-cnn"]
+                   for folder in (tmp_path / "shared", as_one))
+    assert shared == one
+    reported = set(shared["incomplete_arms"]) | {
+        arm["curve"] if arm["ratio"] in (None, 0.0) else f"{arm['curve']} {arm['ratio']:g}"
+        for arm in (shared["analysis"] or {"arms": []})["arms"]}
+    named = {"real-only": "real only", "real+synthetic": "synthetic 1", "synthetic-only": "synthetic only"}
+    assert reported == {named[training] for training in shared_rows["training"]}  # no row of either table ignored
 
     # A shard of another configuration is refused, naming what differs.
-    other = run(*sweep(synthetic, tmp_path / "other", "--shard", "0/3", "--steps", "16"))
-    assert other.exit_code == 0, other.output
+    for index in range(3):  # the first shard of it that holds a cell (which one does depends on the cells' keys)
+        other = run(*sweep(synthetic, tmp_path / "other", "--shard", f"{index}/3", "--steps", "16"))
+        assert other.exit_code == 0, other.output
+        if (tmp_path / "other" / f"results.shard-{index}-of-3.csv").exists():
+            break
+    else:
+        pytest.fail("no shard of the other sweep holds a cell")
     assert_one_line_error(run("report", tmp_path / "machine-2", tmp_path / "other", "--out", tmp_path / "bad"),
                           "hold different sweeps (differ in: option_steps)")
     assert not (tmp_path / "bad").exists()
