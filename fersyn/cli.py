@@ -275,7 +275,10 @@ BENCHMARK_HELP = f"""Train each classifier on real + k × |real train| extra fac
 
     With no arguments at all it runs the embedded default, a low-data sweep on toy faces with both
     controls (≈ 10 min on a 2-core CPU), equivalent to:
+
+    \b
     {EMBEDDED_COMMAND}
+
     Any argument turns that off: then every option has the default shown below.
 
     \b
