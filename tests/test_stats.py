@@ -79,6 +79,17 @@ def test_a_later_ratio_beating_real_only_never_gives_bound_zero():
     assert curve["verdict"].startswith("synthetic data helps")
 
 
+def test_a_noisy_real_only_is_not_taken_for_as_good_as_the_best():
+    # The issue's other counterexample (low-data-real-identity): real only, noisy and 7 points below the best,
+    # was "not significantly below" it, so the old bound was 0, while ratio 5, above real only, was "below".
+    correct, groups, arms = nested({0: [0.700, 0.750, 0.735], 0.5: [0.800, 0.790, 0.795], 5: [0.730, 0.735, 0.737]})
+    curve = curve_of(analyse(correct, groups, arms, resamples=2000))
+    entries = by_ratio(curve)
+    assert not entries[0.0]["within_margin"] and not entries[5.0]["within_margin"]
+    assert curve["bound"]["ratio"] != 0 and curve["best"]["ratio"] == 0.5
+    assert not curve["verdict"].startswith("no effect")
+
+
 def test_a_plateau_gives_its_first_ratio_as_the_bound():
     # Ratios 2 and 3 get exactly ratio 1's faces right: no resample can separate them.
     correct, groups, arms = nested({0: [0.60, 0.61, 0.62], 1: [0.75, 0.76, 0.74], 2: [0.75, 0.76, 0.74],
