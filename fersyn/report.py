@@ -321,29 +321,29 @@ def _ratio_with_ci(entry: dict) -> str:
 
 
 def plot_accuracy(summary: dict, path: str | Path) -> Path:
-    """accuracy_vs_ratio.png: per classifier, each curve's accuracy against the ratio with its 95 % CI band
-    (synthetic solid, augmentation dashed, positive control dotted), real-only and synthetic-only lines,
-    and the bound (a star) where it is conclusive."""
+    """accuracy_vs_ratio.png: each curve's accuracy against the ratio with its 95 % CI band (a colour per
+    curve: synthetic, augmentation, positive control; a line style per classifier), real-only and
+    synthetic-only lines, and the bound (a star) where it is conclusive."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure  # not pyplot: no global backend switch, nothing left open
 
     figure = Figure(figsize=(9.5, 5))
     FigureCanvasAgg(figure)
     axis = figure.subplots()
-    styles = {CURVES[REAL_PLUS_SYNTHETIC]: ("o", "-", 0.2), CURVES[REAL_PLUS_AUGMENTED]: ("s", "--", 0.1),
-              POSITIVE_CONTROL: ("^", ":", 0.1)}
+    colours = {CURVES[REAL_PLUS_SYNTHETIC]: ("C0", "o"), CURVES[REAL_PLUS_AUGMENTED]: ("C1", "s"),
+               POSITIVE_CONTROL: ("C2", "^")}
     for index, (name, result) in enumerate(summary["classifiers"].items()):
-        analysis, colour = result["analysis"], f"C{index}"
+        analysis, line = result["analysis"], ("-", "--", "-.", ":")[index % 4]  # a line style per classifier
         if analysis is None:
             continue
         for curve, numbers in analysis["curves"].items():
-            marker, line, alpha = styles[curve]
+            colour, marker = colours[curve]
             entries = numbers["ratios"]
             ratios = [e["ratio"] for e in entries]
             axis.plot(ratios, [100 * e["accuracy"] for e in entries], color=colour, marker=marker, linestyle=line,
                       label=f"{name}: {curve}")
             axis.fill_between(ratios, [100 * e["ci95"][0] for e in entries], [100 * e["ci95"][1] for e in entries],
-                              color=colour, alpha=alpha)
+                              color=colour, alpha=0.12)
             bound = numbers["bound"]
             if bound["conclusive"]:
                 at = next(e for e in entries if e["ratio"] == bound["ratio"])
@@ -351,9 +351,9 @@ def plot_accuracy(summary: dict, path: str | Path) -> Path:
                           linestyle="none", label=f"{name}: {curve} bound (ratio {at['ratio']:g})")
         for arm in analysis["arms"]:
             if arm["curve"] == REAL_ONLY:
-                axis.axhline(100 * arm["value"], color=colour, linestyle=(0, (1, 3)), label=f"{name}: real only")
+                axis.axhline(100 * arm["value"], color="grey", linestyle=line, linewidth=1, label=f"{name}: real only")
             elif arm["curve"] == SYNTHETIC_ONLY_ARM:
-                axis.axhline(100 * arm["value"], color=colour, linestyle="-.", label=f"{name}: synthetic only")
+                axis.axhline(100 * arm["value"], color="C3", linestyle=line, linewidth=1, label=f"{name}: synthetic only")
     axis.set_xlabel("ratio k: extra images per real training image (0 = real only)")
     axis.set_ylabel("accuracy on real test faces (%)")
     axis.set_title(f"Test accuracy against ratio, 95 % bootstrap CI (budget: {summary['budget']})")
