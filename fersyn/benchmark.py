@@ -32,7 +32,7 @@ from fersyn.distribute import describe, distributed, is_chief, make_strategy
 from fersyn.errors import FersynError
 from fersyn.files import atomic_output
 from fersyn.leaks import HeldOut, check_unseen
-from fersyn.mix import SyntheticSource, augmentation_draw
+from fersyn.mix import SyntheticSource, balanced_rows
 from fersyn.progress import format_duration
 from fersyn.provenance import package_versions
 from fersyn.results import RESULTS, SCHEMA, ResultStore, Shard, cell_key, check_sweep_folder, record_sweep
@@ -95,7 +95,7 @@ def benchmark(
     # Unknown names or options fail now, not after loading the data; options are kept as built (typed).
     per_classifier = _options_per_classifier(spec.classifiers, dict(spec.classifier_options))
     if spec.fits_generators:
-        spec = spec.with_options(**{f"{kind}_options": dataclasses.asdict(create_plugin(
+        spec = dataclasses.replace(spec, **{f"{kind}_options": dataclasses.asdict(create_plugin(
             kind, getattr(spec, kind), **dict(getattr(spec, f"{kind}_options"))).options) for kind in ("identity", "expression")})
     if shard is not None and spec.fits_generators:
         raise FersynError("--shard needs --synthetic FILE: fit the generators once (`fersyn generate`) so that every "
@@ -141,10 +141,12 @@ def benchmark(
                 sources.append(SyntheticSource(path, faces.emotions, spec.image_size))
         checks = [check_unseen(source, held_out.of_fold(fold), allow_unverified=spec.allow_unverified_synthetic)
                   for fold, source in enumerate(sources)]
-        for source in sources[:1]:
-            log.info("synthetic set %s", source.describe())
+        if sources:
+            log.info("synthetic set %s", sources[0].describe())
         made_by = sources[0].provenance if sources else {}
-        names = {"data": spec.data, "synthetic": None if not sources else spec.synthetic or str(sources[0].path if spec.folds == 1 else sources[0].path.parent),
+        generated_at = None if not sources else str(sources[0].path if spec.folds == 1 else sources[0].path.parent)
+        names = {"data": spec.data, "synthetic": spec.synthetic or generated_at,
+                 "allow_unverified_synthetic": spec.allow_unverified_synthetic,
                  "identity": made_by.get("identity", {}).get("plugin"), "expression": made_by.get("expression", {}).get("plugin"),
                  "generator_steps": None if recipe is None else spec.generator_steps,
                  "test_data": None if cross is None else spec.test_data,
@@ -163,8 +165,8 @@ def benchmark(
             }, test_faces=_test_faces(faces, splits, cross))
         cells = list(spec.cells())
         store = ResultStore(out, shard.results_name if shard else RESULTS, write=chief)
-        runner = _CellRunner(spec, faces, splits, sources, checks, cross, config, names, store, per_classifier,
-                             distribution)
+        runner = _CellRunner(spec, _SweepData(faces, splits, sources, checks, cross), config, names, store,
+                             per_classifier, distribution)
         if shard is not None:
             held = [cell for cell in cells if shard.holds(runner.key(cell))]
             log.info("shard %d/%d: %d of the sweep's %d cells", shard.index, shard.count, len(held), len(cells))
@@ -192,6 +194,9 @@ def _check_synthetic_paths(spec: SweepSpec) -> None:
     if not path.exists():
         raise FersynError(f"--synthetic {path}: no such file or folder; make one with `fersyn generate`")
     if path.is_dir():
+        if spec.folds == 1:
+            raise FersynError(f"--synthetic {path} is a folder: give one set (a .h5 file), or a folder of one set per "
+                              "fold with --folds K")
         missing = [fold_set_path(path, fold).name for fold in range(spec.folds) if not fold_set_path(path, fold).is_file()]
         if missing:
             raise FersynError(f"--synthetic {path} is a folder without {', '.join(missing)}: make one set per fold with "
@@ -347,14 +352,26 @@ def _test_faces(faces: FaceSet, splits: list[Split], cross: _CrossTest | None) -
     }
 
 
+@dataclass(frozen=True)
+class _SweepData:
+    """What the cells train and test on: the faces, each fold's split, synthetic set and the proof that the
+    set never saw a held-out face (`checks`), and the cross-dataset test."""
+
+    faces: FaceSet
+    splits: list[Split]
+    sources: list[SyntheticSource]
+    checks: list[str]
+    cross: _CrossTest | None
+
+
 class _CellRunner:
     """Trains and scores one cell at a time, and records its row."""
 
-    def __init__(self, spec: SweepSpec, faces: FaceSet, splits: list[Split], sources: list[SyntheticSource],
-                 checks: list[str], cross: _CrossTest | None, config: dict[str, Any], names: dict[str, Any], store: ResultStore,
-                 classifier_options: dict[str, dict[str, Any]], strategy: "tf.distribute.Strategy") -> None:
-        self.spec, self.faces, self.splits, self.sources, self.cross = spec, faces, splits, sources, cross
-        self.checks = checks  # per fold: how its synthetic set was proved never to have seen a held-out face
+    def __init__(self, spec: SweepSpec, data: _SweepData, config: dict[str, Any], names: dict[str, Any],
+                 store: ResultStore, classifier_options: dict[str, dict[str, Any]],
+                 strategy: "tf.distribute.Strategy") -> None:
+        self.spec, self.faces, self.splits, self.sources, self.cross = spec, data.faces, data.splits, data.sources, data.cross
+        self.checks = data.checks
         self.config, self.names, self.store = config, names, store
         self.classifier_options, self.strategy = classifier_options, strategy
 
@@ -448,10 +465,10 @@ class _CellRunner:
         source = draw = augmented = None
         repeated = 0
         if cell.training == REAL_PLUS_AUGMENTED:
-            augmented = augmentation_draw(faces.labels[real], n_extra, np.random.default_rng([cell.seed, 2]))
+            augmented = balanced_rows(faces.labels[real], n_extra, np.random.default_rng([cell.seed, 2]))
             repeated = augmented.repeated
         elif cell.training == REAL_PLUS_REAL:  # the positive control: real faces of the subjects left out
-            unused = augmentation_draw(faces.labels[split.unused], n_extra, np.random.default_rng([cell.seed, 3]))
+            unused = balanced_rows(faces.labels[split.unused], n_extra, np.random.default_rng([cell.seed, 3]))
             real, repeated = np.r_[real, split.unused[unused.rows]], unused.repeated
         elif n_extra:
             source = self.sources[cell.fold]
@@ -483,7 +500,7 @@ class _CellRunner:
             "step_budget": budget.steps if budget.kind == "steps" else None,
             "steps": record.steps, "epochs": round(record.epochs, 3), "validations": record.validations,
             "best_validation": record.best_validation,
-            "peaked_late": bool(record.best_validation > LATE_PEAK * record.validations),
+            "peaked_late": bool(record.best_validation > LATE_PEAK * budget.rounds),
             "train_seconds": round(record.seconds, 2),
             "images_per_second": round(record.steps * classifier.batch_size / record.seconds, 1),
             "accuracy": scores["accuracy"], "macro_f1": scores["macro_f1"],

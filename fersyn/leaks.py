@@ -38,7 +38,7 @@ class HeldOut:
 def check_unseen(source: "SyntheticSource", held_out: Sequence[HeldOut], *, allow_unverified: bool = False) -> str:
     """Raise FersynError unless `source`'s generators were provably fitted on none of the `held_out`
     faces; returns a note on how that was established, for the results."""
-    if source.training_hashes is None:
+    if not source.training_hashes:  # none recorded, or an empty record: neither proves anything
         problem = (f"{source.path} records no content hashes of the faces its generators were fitted on, so fersyn "
                    "cannot prove that no validation or test face reached them")
         if not allow_unverified:

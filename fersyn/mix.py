@@ -57,9 +57,10 @@ def balanced_draw(rows_by_class: dict[int, np.ndarray], count: int, rng: np.rand
     return SyntheticDraw(rows[by_row], labels[by_row], repeated)
 
 
-def augmentation_draw(labels: np.ndarray, count: int, rng: np.random.Generator) -> SyntheticDraw:
-    """Which real training faces (indices into `labels`) get an augmented copy: `count` of them,
-    balanced over the emotions like a synthetic draw."""
+def balanced_rows(labels: np.ndarray, count: int, rng: np.random.Generator) -> SyntheticDraw:
+    """`count` indices into `labels`, balanced over the emotions like a synthetic draw: which real faces
+    get an augmented copy (the augmentation control), or which unused real faces are added (the positive
+    control)."""
     rows_by_class = {c: np.flatnonzero(labels == c) for c in np.unique(labels)}
     return balanced_draw(rows_by_class, count, rng, rng.permutation)
 

@@ -25,9 +25,8 @@ from fersyn.files import atomic_output
 from fersyn.grid import save_figure
 from fersyn.results import (RESULTS, SCHEMA, SUMMARY, check_schema, merge_sweeps, missing_columns,
                             record_sweep, results_files)
-from fersyn.stats import MARGIN, REAL_ONLY, RULES, Arm, analyse
-from fersyn.sweep import (REAL_ONLY as TRAINED_REAL_ONLY, REAL_PLUS_AUGMENTED, REAL_PLUS_REAL, REAL_PLUS_SYNTHETIC,
-                          SYNTHETIC_ONLY)
+from fersyn.stats import MARGIN, REAL_ONLY_ARM, RULES, Arm, analyse
+from fersyn.sweep import REAL_ONLY, REAL_PLUS_AUGMENTED, REAL_PLUS_REAL, REAL_PLUS_SYNTHETIC, SYNTHETIC_ONLY
 
 # The curve each kind of training draws, and how tables name it.
 CURVES = {REAL_PLUS_SYNTHETIC: "synthetic", REAL_PLUS_AUGMENTED: "augmented", REAL_PLUS_REAL: "unused real"}
@@ -109,17 +108,23 @@ def _summarise_classifier(cells: pd.DataFrame, test_faces: dict, margin: float) 
     arms = _arms(cells)
     seeds, kept, incomplete = _complete(cells, arms, len(test_faces["folds"]))
     result: dict[str, Any] = {"seeds": seeds, "incomplete_arms": [_arm_name(arm) for arm in incomplete]}
-    if not seeds or Arm(REAL_ONLY, 0.0) not in kept:
+    if not seeds or Arm(REAL_ONLY_ARM, 0.0) not in kept:
         result["analysis"] = None
         result["note"] = "no seed has real-only cells for every fold yet: nothing to compare"
         return result
     folds = test_faces["folds"]
     groups = [group for fold in folds for group in fold["groups"]]
+    if len(set(groups)) < 2:
+        result["analysis"] = None
+        result["note"] = "one test subject: too few to bootstrap over (use more data or --folds)"
+        return result
     correct = np.stack([np.stack([np.concatenate([_correct(cells, arm, seed, fold, folds[fold]["labels"], "test_predictions")
                                                   for fold in range(len(folds))]) for seed in seeds]) for arm in kept])
     options = _comparisons([arm.curve for arm in kept])
     result["analysis"] = analyse(correct, groups, kept, margin=margin, **options)
     result["late_peaks"] = _late_peaks(cells, kept, seeds)
+    result["control_repeats"] = {_arm_name(arm): int(_arm_cells(cells, arm)["extra_repeated"].max())
+                                 for arm in kept if arm.curve == POSITIVE_CONTROL}
     cross = test_faces.get("cross")
     if cross and cells["cross_predictions"].fillna("").astype(str).str.len().gt(0).all():
         models = [(seed, fold) for seed in seeds for fold in range(len(folds))]  # every fold's models test every face
@@ -135,19 +140,19 @@ def _arms(cells: pd.DataFrame) -> list[Arm]:
     """The arms of a classifier's cells: real only, each curve's ratios, synthetic only."""
     arms = []
     for (training, ratio), _ in cells.groupby(["training", "ratio"], dropna=False, sort=True):
-        if training == TRAINED_REAL_ONLY:
-            arms.append(Arm(REAL_ONLY, 0.0))
+        if training == REAL_ONLY:
+            arms.append(Arm(REAL_ONLY_ARM, 0.0))
         elif training == SYNTHETIC_ONLY:
             arms.append(Arm(SYNTHETIC_ONLY_ARM, None))
         elif training in CURVES:
             arms.append(Arm(CURVES[training], float(ratio)))
-    order = {REAL_ONLY: 0, **{curve: i + 1 for i, curve in enumerate(CURVES.values())}, SYNTHETIC_ONLY_ARM: 9}
+    order = {REAL_ONLY_ARM: 0, **{curve: i + 1 for i, curve in enumerate(CURVES.values())}, SYNTHETIC_ONLY_ARM: 9}
     return sorted(set(arms), key=lambda arm: (order[arm.curve], arm.ratio or 0.0))
 
 
 def _training(arm: Arm) -> str:
-    if arm.curve == REAL_ONLY:
-        return TRAINED_REAL_ONLY
+    if arm.curve == REAL_ONLY_ARM:
+        return REAL_ONLY
     if arm.curve == SYNTHETIC_ONLY_ARM:
         return SYNTHETIC_ONLY
     return next(training for training, curve in CURVES.items() if curve == arm.curve)
@@ -164,7 +169,7 @@ def _complete(cells: pd.DataFrame, arms: list[Arm], folds: int) -> tuple[list[in
     (an interrupted sweep keeps its finished seeds; an arm run on fewer seeds is left out, not the seeds)."""
     have = {arm: {int(seed) for seed, group in _arm_cells(cells, arm).groupby("seed") if group["fold"].nunique() == folds}
             for arm in arms}
-    baseline = have.get(Arm(REAL_ONLY, 0.0), set())
+    baseline = have.get(Arm(REAL_ONLY_ARM, 0.0), set())
     candidates = {frozenset(baseline & seeds) for seeds in have.values()} | {frozenset(baseline)}
 
     def kept_with(seeds: frozenset) -> list[Arm]:
@@ -198,13 +203,13 @@ def _late_peaks(cells: pd.DataFrame, arms: list[Arm], seeds: list[int]) -> dict[
     for arm in arms:
         chosen = _arm_cells(cells, arm)
         chosen = chosen[chosen["seed"].isin(seeds)]
-        late = chosen["peaked_late"].astype(str).str.lower().eq("true") if "peaked_late" in chosen else chosen["seed"] < 0
+        late = chosen["peaked_late"].astype(str).str.lower().eq("true")
         counts[_arm_name(arm)] = {"late": int(late.sum()), "cells": int(len(chosen))}
     return counts
 
 
 def _arm_name(arm: Arm) -> str:
-    return arm.curve if arm.ratio is None or arm.curve == REAL_ONLY else f"{arm.curve} {arm.ratio:g}"
+    return arm.curve if arm.ratio is None or arm.curve == REAL_ONLY_ARM else f"{arm.curve} {arm.ratio:g}"
 
 
 def _checked(rows: pd.DataFrame, source: str) -> pd.DataFrame:
@@ -253,11 +258,14 @@ def _classifier_block(name: str, result: dict) -> str:
     if analysis is None:
         return f"{name}: {result['note']}"
     lines = [f"{name} ({len(result['seeds'])} seed(s), {analysis['test_groups']} test groups)"]
-    header = ["curve", "ratio", "accuracy", "gain pts", "p (Holm)", "MDE"]
+    late = result.get("late_peaks", {})
+    peaks = lambda arm: "{late}/{cells}".format(**late[arm]) if arm in late else ""  # noqa: E731
+    header = ["curve", "ratio", "accuracy", "gain pts", "p (Holm)", "MDE", "late"]
     rows = [header]
     for arm in analysis["arms"]:
-        if arm["curve"] in (REAL_ONLY, SYNTHETIC_ONLY_ARM):
-            rows.append([arm["curve"], "0" if arm["ratio"] == 0 else "–", _with_ci(arm["value"], arm["ci95"]), "", "", ""])
+        if arm["curve"] in (REAL_ONLY_ARM, SYNTHETIC_ONLY_ARM):
+            rows.append([arm["curve"], "0" if arm["ratio"] == 0 else "–", _with_ci(arm["value"], arm["ci95"]), "", "",
+                         "", peaks(arm["curve"])])
     for curve, numbers in analysis["curves"].items():
         for entry in numbers["ratios"]:
             if entry["ratio"] == 0:
@@ -265,7 +273,7 @@ def _classifier_block(name: str, result: dict) -> str:
             rows.append([curve, f"{entry['ratio']:g}", _with_ci(entry["accuracy"], entry["ci95"]),
                          _with_ci(entry["gain"], entry["gain_ci95"], signed=True),
                          f"{entry['gain_p_holm']:.3g}" + (" *" if entry["gain_significant"] else ""),
-                         f"{100 * entry['gain_mde']:.1f}"])
+                         f"{100 * entry['gain_mde']:.1f}", peaks(f"{curve} {entry['ratio']:g}")])
     lines += _aligned(rows)
     for curve, numbers in analysis["curves"].items():
         bound = numbers["bound"]
@@ -285,11 +293,17 @@ def _classifier_block(name: str, result: dict) -> str:
         parts = [f"ratio {e['ratio']:g}: {_with_ci(e['value'], e['ci95'], signed=True)} (p Holm {e['p_holm']:.2g})"
                  for e in comparison["ratios"]]
         lines.append(textwrap.fill(f"{first} − {second}: " + "; ".join(parts), _TABLE_WIDTH, subsequent_indent="  "))
-    late = result.get("late_peaks", {}).get(REAL_ONLY)
-    if late and late["late"]:
-        lines.append(textwrap.fill(f"warning: {late['late']} of {late['cells']} real-only cells kept weights from the last "
-                                   "10 % of their budget: it may be binding (raise --steps or --epochs)", _TABLE_WIDTH,
-                                   subsequent_indent="  "))
+    real_only = late.get(REAL_ONLY_ARM)
+    if real_only and real_only["late"]:
+        lines.append(textwrap.fill(f"warning: {real_only['late']} of {real_only['cells']} real-only cells kept weights from "
+                                   "the last 10 % of their budget: it may be binding (raise --steps or --epochs); "
+                                   "'late' counts such cells per arm", _TABLE_WIDTH, subsequent_indent="  "))
+    short = {arm: n for arm, n in result.get("control_repeats", {}).items() if n}
+    if short:
+        lines.append(textwrap.fill(f"note: the {POSITIVE_CONTROL} faces ran short, so the positive control repeats faces "
+                                   "(no longer perfect new data) at " + ", ".join(f"{arm} (up to {n} repeated)"
+                                                                                  for arm, n in short.items()),
+                                   _TABLE_WIDTH, subsequent_indent="  "))
     if result.get("cross"):
         cross = {a["curve"] + ("" if a["ratio"] in (None, 0) else f" {a['ratio']:g}"): a for a in result["cross"]["arms"]}
         lines.append(textwrap.fill("cross-dataset test: " + "; ".join(f"{k} {_with_ci(a['value'], a['ci95'])}"
@@ -350,7 +364,7 @@ def plot_accuracy(summary: dict, path: str | Path) -> Path:
                 axis.plot([at["ratio"]], [100 * at["accuracy"]], marker="*", markersize=16, color=colour,
                           linestyle="none", label=f"{name}: {curve} bound (ratio {at['ratio']:g})")
         for arm in analysis["arms"]:
-            if arm["curve"] == REAL_ONLY:
+            if arm["curve"] == REAL_ONLY_ARM:
                 axis.axhline(100 * arm["value"], color="grey", linestyle=line, linewidth=1, label=f"{name}: real only")
             elif arm["curve"] == SYNTHETIC_ONLY_ARM:
                 axis.axhline(100 * arm["value"], color="C3", linestyle=line, linewidth=1, label=f"{name}: synthetic only")
@@ -373,7 +387,7 @@ def plot_confusions(rows: pd.DataFrame, summary: dict, directory: str | Path) ->
         analysis = result["analysis"]
         if analysis is None:
             continue
-        wanted = {"real-only": (TRAINED_REAL_ONLY, 0.0)}
+        wanted = {"real-only": (REAL_ONLY, 0.0)}
         synthetic = analysis["curves"].get(CURVES[REAL_PLUS_SYNTHETIC])
         if synthetic and synthetic["best"]["ratio"] != 0:
             wanted["best"] = (REAL_PLUS_SYNTHETIC, synthetic["best"]["ratio"])

@@ -40,17 +40,23 @@ ROW_COLUMNS = {
     "classifier": "plugin name, with options that differ from their defaults", "classifier_plugin": "plugin name",
     "n_real": "real training faces", "n_extra": "faces added (synthetic, augmented or unused real)",
     "extra_repeated": "added faces used more than once (too few to draw from)",
-    "steps": "gradient steps", "validations": "validation rounds", "best_validation": "the round whose weights were kept",
-    "peaked_late": "best validation in the last 10 % of the rounds: the budget may be binding",
+    "batch_size": "", "step_budget": "gradient steps allowed (budget steps)", "steps": "gradient steps taken",
+    "epochs": "passes over the cell's training stream",
+    "validations": "validation rounds", "best_validation": "the round whose weights were kept",
+    "peaked_late": "best validation in the last 10 % of the budget's rounds: the budget may be binding",
+    "train_seconds": "", "images_per_second": "",
     "accuracy": "on the fold's real test faces", "macro_f1": "", "confusion": "JSON, rows = true emotion",
     "test_predictions": "predicted class index per test face, in sweep.json's test_faces order",
-    "cross_accuracy": "on --test-data's test faces", "cross_predictions": "as test_predictions, for --test-data",
-    "synthetic_check": "how the synthetic set was proved never to have seen a held-out face",
+    "cross_accuracy": "on --test-data's test faces", "cross_macro_f1": "", "cross_confusion": "",
+    "cross_predictions": "as test_predictions, for --test-data",
+    "synthetic_check": "how the cell's synthetic set was proved never to have seen a held-out face",
+    "allow_unverified_synthetic": "whether a set without content hashes was allowed",
     "status": "ok or failed", "error": "why a cell failed", "finished": "when",
-}
+}  # and recall_<emotion> per emotion
 # Of a failed cell's row only these are known (the scores are not); every row also holds its cell's
 # fields (fersyn.sweep.Cell) and the sweep's configuration.
-FAILED_ROW_COLUMNS = ("key", "classifier", "classifier_plugin", "synthetic_check", "status", "error", "finished")
+FAILED_ROW_COLUMNS = ("key", "classifier", "classifier_plugin", "synthetic_check", "allow_unverified_synthetic",
+                      "status", "error", "finished")
 CELL_COLUMNS = ("classifier", "training", "ratio", "seed", "fold")
 
 
@@ -161,8 +167,8 @@ def check_schema(directory: Path) -> None:
     schema = read_sweep(directory).get("config", {}).get("schema")
     if results_files(directory) and schema != SCHEMA:
         raise FersynError(f"{directory} holds results of an older fersyn (results schema {schema or 1}, this version "
-                          f"reads {SCHEMA}: they lack per-face predictions); rerun the sweep into a new --out, or pass "
-                          "--force to move them aside")
+                          f"reads {SCHEMA}: they lack per-face predictions); rerun the sweep into a new folder (`fersyn benchmark "
+                          "--force` moves them aside)")
 
 
 class ResultStore:
@@ -197,9 +203,10 @@ class ResultStore:
 def check_sweep_folder(directory: Path, config: dict[str, Any], *, force: bool,
                        option_names: dict[str, str] | None = None) -> None:
     """Make `directory` the home of the sweep `config`: refuse one that holds another configuration's
-    results, unless `force`, which moves them aside into `replaced-<time>-<random>/`. A folder of
-    real-only cells accepts a synthetic set later (its cells do not depend on one). `option_names`
-    says which user option each config key comes from, for the message."""
+    results, unless `force`, which moves them aside into `replaced-<time>-<random>/`. A folder of cells
+    without synthetic faces accepts a synthetic set later, and a run without one a folder with one:
+    `config` then takes the folder's set (updated in place). `option_names` says which user option each
+    config key comes from, for the message."""
     try:
         directory.mkdir(parents=True, exist_ok=True)
         saved = json.loads((directory / SWEEP).read_text()) if (directory / SWEEP).is_file() else None
@@ -209,8 +216,11 @@ def check_sweep_folder(directory: Path, config: dict[str, Any], *, force: bool,
         return
     saved = saved.get("config") if isinstance(saved, dict) else None
     saved = saved if isinstance(saved, dict) else {}  # results of unknown origin: never mix with them
-    if saved.get("synthetic_fingerprint") is None and "synthetic_fingerprint" in saved:
-        saved = {**saved, "synthetic_fingerprint": config.get("synthetic_fingerprint")}
+    # Cells without synthetic faces do not depend on the set: real-only or controls-only runs and a run with
+    # a set may share a folder (its set stays the one recorded).
+    if saved.get("synthetic_fingerprint") is None or config.get("synthetic_fingerprint") is None:
+        config["synthetic_fingerprint"] = config.get("synthetic_fingerprint") or saved.get("synthetic_fingerprint")
+        saved = {**saved, "synthetic_fingerprint": config["synthetic_fingerprint"]}
     if saved == config:
         return
     if not force and saved.get("schema") != config.get("schema"):

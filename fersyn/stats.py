@@ -26,29 +26,32 @@ ALPHA = 0.05
 POWER = 0.80
 MARGIN = 0.01  # the equivalence margin δ of the bound, as a fraction (1 point)
 RESAMPLES = 9999
-REAL_ONLY = "real only"  # the arm every curve starts from (ratio 0)
+_BATCH = 500  # resamples drawn at once: memory stays bounded for tens of thousands of test faces
+REAL_ONLY_ARM = "real only"  # the arm every curve starts from (ratio 0)
 
 RULES = (
     "Uncertainty: 95 % percentile intervals from one bootstrap that resamples test subjects (faces where no "
     "subject is known) and seeds together, over every fold; gains are paired on the same faces, seeds and "
     f"folds. The gain of a ratio is its accuracy minus real-only's; its two-sided p-value comes from the same "
     f"bootstrap and is Holm-corrected for the number of ratios (significant: corrected p < {ALPHA:g}). "
-    f"The minimum detectable effect is the gain found with {POWER:.0%} power at that corrected level: "
-    "(z of the Holm-adjusted alpha + z of the power) × the bootstrap standard error of a gain (median over ratios). "
+    f"The minimum detectable effect is the gain found with {POWER:.0%} power after that correction: "
+    "(z of alpha ÷ (2 × the number of ratios), Holm's strictest step, + z of the power) × the bootstrap standard "
+    "error of a gain (median over ratios). "
     "The bound is the smallest ratio whose shortfall from the best ratio (the best chosen again in every resample) "
     "is shown to be below the margin: its one-sided bootstrap p-value for 'shortfall ≥ margin', Holm-corrected, "
     f"is below {ALPHA:g}. When no ratio is shown so, the bound is 'inconclusive'. The bound estimate (smallest ratio "
     "whose mean is within the margin of the best mean) is given with its bootstrap 95 % interval. The verdict says "
-    "'helps up to ratio X' (X the bound) when a gain is significant, 'hurts from ratio Y' when a loss is, "
-    "'no effect larger than the margin' when real only is the bound, and 'inconclusive' otherwise, with the "
-    "largest effect its intervals still allow and the minimum detectable effect. Efficiency = a curve's gain ÷ "
+    "'helps up to ratio X' (X the bound) when a gain is significant, 'hurts at ratio(s) Y' where losses are, "
+    "'no gain larger than the margin' when real only is the bound (with the largest loss its intervals still "
+    "allow), and 'inconclusive' otherwise, with the largest effect its intervals still allow; each verdict that "
+    "finds no gain gives the minimum detectable effect. Efficiency = a curve's gain ÷ "
     "the positive control's gain at the same ratio (real faces of unused training subjects)."
 )
 
 
 @dataclass(frozen=True)
 class Arm:
-    """One way of training, scored on every test face: `curve` (REAL_ONLY, or a curve such as the GAN's)
+    """One way of training, scored on every test face: `curve` (REAL_ONLY_ARM, or a curve such as the GAN's)
     at `ratio` (None for an arm outside the ratio axis, such as synthetic only)."""
 
     curve: str
@@ -103,6 +106,8 @@ def analyse(
         raise ValueError("correct must be arms × seeds × faces, with one group per face")
     if np.isnan(correct).any():
         raise ValueError("correct has missing values: keep only seeds every arm has")
+    if len(set(map(str, groups))) < 2:
+        raise ValueError("a bootstrap over test subjects needs at least two of them")
     _, group_of = np.unique(np.asarray(groups, dtype=str), return_inverse=True)
     n_groups, n_seeds = group_of.max() + 1, correct.shape[1]
     hits = np.stack([np.bincount(group_of, weights=correct[a, s], minlength=n_groups)
@@ -129,9 +134,9 @@ def analyse(
     with warnings.catch_warnings(), np.errstate(invalid="ignore"):
         # An efficiency over a zero control gain is undefined in some draws: its interval says so (NaN).
         warnings.simplefilter("ignore", (RuntimeWarning, stats.DegenerateDataWarning))
-        result = stats.bootstrap(samples, statistic, paired=False, vectorized=True,
+        result = stats.bootstrap(samples, statistic, paired=False, vectorized=True, batch=_BATCH,
                                  n_resamples=resamples, method="percentile", confidence_level=1 - alpha,
-                                 random_state=np.random.default_rng(random_seed))
+                                 rng=np.random.default_rng(random_seed))
     return plan.summary(point, result.bootstrap_distribution, alpha, n_groups, n_seeds, resamples)
 
 
@@ -151,12 +156,12 @@ class _Plan:
     def __init__(self, arms: list[Arm], margin: float, control: str | None, compare: list[tuple[str, str]]) -> None:
         self.arms, self.margin, self.control, self.compare = arms, margin, control, compare
         try:
-            self.baseline = arms.index(Arm(REAL_ONLY, 0.0))
+            self.baseline = arms.index(Arm(REAL_ONLY_ARM, 0.0))
         except ValueError:
             raise ValueError("the arms must include real only at ratio 0") from None
         self.curves: dict[str, dict[float, int]] = {}
         for index, arm in enumerate(arms):
-            if arm.curve != REAL_ONLY and arm.ratio is not None:
+            if arm.curve != REAL_ONLY_ARM and arm.ratio is not None:
                 self.curves.setdefault(arm.curve, {0.0: self.baseline})[arm.ratio] = index
         for name in self.curves:
             self.curves[name] = dict(sorted(self.curves[name].items()))
@@ -174,7 +179,7 @@ class _Plan:
 
     def _rows(self, accuracy: np.ndarray) -> list[np.ndarray]:
         rows = [accuracy]
-        for name, by_ratio in self.curves.items():
+        for by_ratio in self.curves.values():
             curve = accuracy[list(by_ratio.values())]
             rows += [curve - accuracy[self.baseline], curve.max(0) - curve]  # gains, shortfalls from the best
         for name in self._efficiency_curves():
@@ -233,13 +238,12 @@ class _Plan:
 class _Parts:
     """Reads consecutive blocks of the bootstrapped vector: point estimates, draws, intervals, p-values."""
 
-    def __init__(self, point: np.ndarray, draws: np.ndarray, alpha: float, start: int = 0, size: int | None = None) -> None:
+    def __init__(self, point: np.ndarray, draws: np.ndarray, alpha: float, start: int = 0) -> None:
         self.point, self.draws, self.alpha, self.start = point, draws, alpha, start
-        self.size = len(point) if size is None else size
         self.next = start
 
     def take(self, size: int) -> "_Parts":
-        block = _Parts(self.point, self.draws, self.alpha, self.next, size)
+        block = _Parts(self.point, self.draws, self.alpha, self.next)
         self.next += size
         return block
 
@@ -349,13 +353,18 @@ def verdict(curve: dict, name: str = "synthetic") -> str:
             clauses.append(f"{name} data helps up to ratio {bound:g} (more adds less than {margin:g} point(s); "
                            f"{shown})")
     if hurts:
-        first = min(hurts, key=lambda e: e["ratio"])
-        clauses.append(f"{name} data hurts from ratio {first['ratio']:g} ({_points(first['gain'])} points "
-                       f"{_interval(first['gain_ci95'])})")
+        worst = min(hurts, key=lambda e: e["gain"])
+        at = ", ".join(f"{e['ratio']:g}" for e in hurts)
+        clauses.append(f"{name} data hurts at ratio(s) {at} (ratio {worst['ratio']:g}: {_points(worst['gain'])} points "
+                       f"{_interval(worst['gain_ci95'])})")
     if clauses:
         return "; ".join(clauses)
+    largest_loss = max((-e["gain_ci95"][0] for e in tested), default=0.0)
     if bound == 0:
-        return f"no effect larger than {margin:g} point(s): real only is within that margin of the best ratio"
+        losses = (f"; losses up to {100 * largest_loss:.1f} points are not excluded" if largest_loss > margin / 100
+                  else "")
+        return (f"no gain larger than {margin:g} point(s): real only is within that margin of the best ratio{losses} "
+                f"(minimum detectable effect {mde:.1f} points)")
     allowed = max((abs(x) for e in tested for x in e["gain_ci95"]), default=float("nan"))
     close = (f"; ratio {bound:g} is shown within {margin:g} point(s) of the best, real only is not" if bound is not None
              else f"; no ratio is shown within {margin:g} point(s) of the best")

@@ -10,7 +10,6 @@ benchmarks/reproduce.py build a SweepSpec; `fersyn.benchmark.benchmark` runs it.
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -109,6 +108,8 @@ class SweepSpec:
         set_("ratios", tuple(sorted({0.0, *parse_ratios(self.ratios)})))  # every gain is measured against real only
         set_("classifiers", tuple(dict.fromkeys(self.classifiers)))
         set_("controls", tuple(dict.fromkeys(self.controls)))
+        if isinstance(self.emotions, list):  # hashable, as a cache key of the loaded data
+            set_("emotions", tuple(self.emotions))
         for name in ("synthetic", "test_data"):
             if getattr(self, name) is not None:
                 set_(name, str(getattr(self, name)))
@@ -139,11 +140,9 @@ class SweepSpec:
         if self.controls_only and (self.synthetic_only or self.synthetic or self.identity or self.expression):
             raise FersynError("--controls-only runs no synthetic cell: drop --synthetic, --identity, --expression "
                               "and --synthetic-only")
-        if not self.needs_synthetic and (self.identity_options or self.expression_options):
-            raise FersynError("--identity-opt/--expression-opt set generators, which run only with a ratio above 0 "
-                              "(or --synthetic-only)")
-        if self.synthetic is not None and (self.identity_options or self.expression_options):
-            raise FersynError("--identity-opt/--expression-opt set generators, which run only without --synthetic")
+        if (self.identity_options or self.expression_options) and not self.fits_generators:
+            raise FersynError("--identity-opt/--expression-opt set generators, which run only without --synthetic and "
+                              "with a ratio above 0 (or --synthetic-only)")
         if self.needs_synthetic and self.synthetic is None:  # the built-in generators unless named
             set_("identity", self.identity or "dcgan")
             set_("expression", self.expression or "stargan")
@@ -155,9 +154,6 @@ class SweepSpec:
     @property
     def fits_generators(self) -> bool:
         return self.needs_synthetic and self.synthetic is None
-
-    def with_options(self, **changes: Any) -> "SweepSpec":
-        return dataclasses.replace(self, **changes)
 
     def cells(self) -> Iterator[Cell]:
         """Every cell, seed by seed and fold by fold, so that an interrupted sweep has whole seeds."""

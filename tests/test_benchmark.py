@@ -512,7 +512,7 @@ def test_augmentation_control_and_classifier_options_sit_beside_the_gan_cells(tm
 def test_augmented_copies_are_fixed_per_copy_and_keep_their_label():
     import tensorflow as tf
 
-    from fersyn.mix import augment_face, augmentation_draw
+    from fersyn.mix import augment_face, balanced_rows
 
     faces = toy_faceset(identities=4, repeats=1)
     first = augment_face(tf.constant(faces.images[0]), tf.constant([0, 5], tf.int64)).numpy()
@@ -521,7 +521,7 @@ def test_augmented_copies_are_fixed_per_copy_and_keep_their_label():
     assert np.array_equal(first, again) and not np.array_equal(first, other)
     assert first.dtype == np.uint8 and first.shape == faces.images[0].shape
     assert np.abs(first.astype(float) - faces.images[0]).mean() < 60  # a face still, not noise
-    draw = augmentation_draw(faces.labels, 30, np.random.default_rng(0))
+    draw = balanced_rows(faces.labels, 30, np.random.default_rng(0))
     assert np.array_equal(faces.labels[draw.rows], draw.labels)  # each copy keeps its face's emotion
     assert sorted(np.bincount(draw.labels)) == [5] * 6 and draw.repeated == 6  # 4 faces per emotion, 5 wanted
 

@@ -14,7 +14,7 @@ from scipy import stats as scipy_stats
 from statsmodels.stats.multitest import multipletests
 from statsmodels.stats.weightstats import ttost_paired
 
-from fersyn.stats import ALPHA, POWER, REAL_ONLY, RULES, Arm, analyse, classification_scores
+from fersyn.stats import ALPHA, POWER, REAL_ONLY_ARM, RULES, Arm, analyse, classification_scores
 
 FACES = 400
 
@@ -26,7 +26,7 @@ def nested(table, faces=FACES, curve="synthetic"):
     arms, rows = [], []
     for key, per_seed in table.items():
         name, ratio = key if isinstance(key, tuple) else (curve, key)
-        arms.append(Arm(REAL_ONLY, 0.0) if ratio == 0 else Arm(name, float(ratio)))
+        arms.append(Arm(REAL_ONLY_ARM, 0.0) if ratio == 0 else Arm(name, float(ratio)))
         rows.append([np.arange(faces) < round(accuracy * faces) for accuracy in per_seed])
     return np.array(rows, dtype=float), np.arange(faces), arms
 
@@ -87,7 +87,7 @@ def test_a_noisy_real_only_is_not_taken_for_as_good_as_the_best():
     entries = by_ratio(curve)
     assert not entries[0.0]["within_margin"] and not entries[5.0]["within_margin"]
     assert curve["bound"]["ratio"] != 0 and curve["best"]["ratio"] == 0.5
-    assert not curve["verdict"].startswith("no effect")
+    assert not curve["verdict"].startswith("no gain")
 
 
 def test_a_plateau_gives_its_first_ratio_as_the_bound():
@@ -106,13 +106,13 @@ def test_harm_from_a_ratio_and_real_only_as_the_bound():
     curve = curve_of(analyse(correct, groups, arms, resamples=2000))
     assert curve["bound"]["ratio"] == 0.0
     assert by_ratio(curve)[2.0]["gain_significant"] and not by_ratio(curve)[1.0]["gain_significant"]
-    assert curve["verdict"].startswith("synthetic data hurts from ratio 2 (-9.0 points")
+    assert curve["verdict"].startswith("synthetic data hurts at ratio(s) 2 (ratio 2: -9.0 points")
 
 
 def test_noise_alone_is_inconclusive_with_the_minimum_detectable_effect():
     rng = np.random.default_rng(3)
     correct = (rng.random((3, 3, 120)) < 0.7).astype(float)
-    arms = [Arm(REAL_ONLY, 0.0), Arm("synthetic", 1.0), Arm("synthetic", 2.0)]
+    arms = [Arm(REAL_ONLY_ARM, 0.0), Arm("synthetic", 1.0), Arm("synthetic", 2.0)]
     curve = curve_of(analyse(correct, np.arange(120), arms, resamples=2000))
     assert curve["bound"]["ratio"] is None and not curve["bound"]["conclusive"]
     assert curve["verdict"].startswith("inconclusive: no gain or loss is significant")
@@ -132,17 +132,17 @@ def test_the_verdict_only_claims_what_the_tests_show():
         helped = [e for e in entries.values() if e.get("gain_significant") and e["gain"] > 0]
         hurt = [e for e in entries.values() if e.get("gain_significant") and e["gain"] < 0]
         assert ("data helps" in text) == bool(helped), text
-        found = re.search(r"hurts from ratio (\S+) ", text)
+        found = re.search(r"hurts at ratio\(s\) ([\d., ]+) \(", text)
         assert (found is not None) == bool(hurt), text
         if found:
-            assert float(found[1]) == min(e["ratio"] for e in hurt)
+            assert [float(r) for r in found[1].split(", ")] == [e["ratio"] for e in hurt]
         found = re.search(r"helps up to ratio (\S+) ", text)
         if found:
             assert entries[float(found[1])]["within_margin"] and float(found[1]) == curve["bound"]["ratio"]
         if text.startswith("inconclusive"):
             assert not helped and not hurt and curve["bound"]["ratio"] != 0
             assert ("real only is not" in text) == (curve["bound"]["ratio"] is not None)
-        if text.startswith("no effect larger than"):
+        if text.startswith("no gain larger than"):
             assert curve["bound"]["ratio"] == 0 and not helped and not hurt
         bound = curve["bound"]["ratio"]
         if bound is not None:  # the bound is the smallest ratio shown within the margin
@@ -156,7 +156,7 @@ def test_a_gain_interval_matches_the_normal_approximation_of_paired_differences(
     real_only = rng.random(faces) < 0.70
     synthetic = np.where(rng.random(faces) < 0.5, real_only, rng.random(faces) < 0.80)
     correct = np.array([[real_only], [synthetic]], dtype=float)  # one seed: faces alone are resampled
-    curve = curve_of(analyse(correct, np.arange(faces), [Arm(REAL_ONLY, 0.0), Arm("synthetic", 1.0)], resamples=4000))
+    curve = curve_of(analyse(correct, np.arange(faces), [Arm(REAL_ONLY_ARM, 0.0), Arm("synthetic", 1.0)], resamples=4000))
     differences = synthetic.astype(float) - real_only
     half = scipy_stats.norm.ppf(0.975) * differences.std(ddof=1) / math.sqrt(faces)
     gain = by_ratio(curve)[1.0]
@@ -174,7 +174,7 @@ def test_equivalence_agrees_with_a_paired_tost():
     flipped = rng.choice(faces, 40, replace=False)  # 1 % of the faces flipped both ways: a tiny difference
     close[flipped] = 1 - close[flipped]
     correct = np.array([[real_only], [best], [close]])
-    arms = [Arm(REAL_ONLY, 0.0), Arm("synthetic", 1.0), Arm("synthetic", 2.0)]
+    arms = [Arm(REAL_ONLY_ARM, 0.0), Arm("synthetic", 1.0), Arm("synthetic", 2.0)]
     curve = curve_of(analyse(correct, np.arange(faces), arms, margin=0.01, resamples=4000))
     for ratio, scores in ((2.0, close), (0.0, real_only)):
         p_tost = ttost_paired(scores, best, -0.01, 0.01)[0]
@@ -214,7 +214,7 @@ def test_subjects_are_resampled_whole():
     rng = np.random.default_rng(4)
     per_subject = rng.random((2, 1, 60)) < np.array([0.6, 0.7])[:, None, None]
     copies = np.repeat(per_subject, 10, axis=2).astype(float)
-    arms = [Arm(REAL_ONLY, 0.0), Arm("synthetic", 1.0)]
+    arms = [Arm(REAL_ONLY_ARM, 0.0), Arm("synthetic", 1.0)]
     grouped = analyse(copies, np.repeat(np.arange(60), 10), arms, resamples=2000)["arms"][0]
     as_faces = analyse(copies, np.arange(600), arms, resamples=2000)["arms"][0]
     width = lambda arm: arm["ci95"][1] - arm["ci95"][0]  # noqa: E731

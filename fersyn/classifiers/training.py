@@ -33,6 +33,11 @@ class Budget:
     steps: int = 0  # for kind "steps"
     eval_every: int = 0  # for kind "steps": gradient steps between validations
 
+    @property
+    def rounds(self) -> int:
+        """Validation rounds the budget allows: epochs, or rounds of eval_every steps."""
+        return self.epochs if self.kind == "epochs" else -(-self.steps // self.eval_every)
+
     def __post_init__(self) -> None:
         if self.kind not in BUDGETS:
             raise ValueError(f"budget kind must be one of {BUDGETS}, not {self.kind!r}")
@@ -74,7 +79,7 @@ def train_classifier(
     if budget.kind == "epochs":
         rounds, steps_per_round, patience = budget.epochs, None, budget.patience
     else:
-        rounds = -(-budget.steps // budget.eval_every)
+        rounds = budget.rounds
         steps_per_round, patience = budget.eval_every, rounds  # never stops early: every cell gets all its steps
     keep_best = keras.callbacks.EarlyStopping(monitor="val_loss", patience=patience, restore_best_weights=True)
     started = time.perf_counter()

@@ -62,7 +62,7 @@ class Split:
 
     def fingerprints(self, faces: FaceSet) -> dict[str, str]:
         """A short hash per part, of the data fingerprint and the names of the faces in it: equal
-        hashes, same faces (how a synthetic set proves which faces its generators saw)."""
+        hashes, same faces (how a sweep folder recognises its split)."""
         return {
             name: hashlib.sha256(" ".join([faces.fingerprint, *faces.names[indices].tolist()]).encode()).hexdigest()[:16]
             for name, indices in self.parts().items()
@@ -107,6 +107,8 @@ def fold_splits(faces: FaceSet, folds: int, *, seed: int = 0, val_fraction: floa
     if not 0 < train_fraction <= 1:
         raise FersynError(f"--train-fraction must be above 0 and at most 1 (got {train_fraction})")
     groups = faces.subjects if faces.subjects is not None else np.arange(len(faces))
+    if not 0 < val_fraction < 1:
+        raise FersynError(f"the validation fraction must be between 0 and 1 (got {val_fraction})")
     if len(np.unique(groups)) < folds:
         raise FersynError(f"{faces.source}: {len(np.unique(groups))} subjects are too few for --folds {folds}")
     if faces.usage is not None:
@@ -118,8 +120,13 @@ def fold_splits(faces: FaceSet, folds: int, *, seed: int = 0, val_fraction: floa
                     else StratifiedKFold(parts, shuffle=True, random_state=random_state))
         with warnings.catch_warnings():  # an emotion rarer than the folds: sklearn warns, the split stays usable
             warnings.simplefilter("ignore", UserWarning)
-            return [(indices[a], indices[b]) for a, b in
-                    splitter.split(indices, faces.labels[indices], groups[indices])]
+            try:
+                return [(indices[a], indices[b]) for a, b in
+                        splitter.split(indices, faces.labels[indices], groups[indices])]
+            except ValueError:  # fewer subjects than parts
+                raise FersynError(f"{faces.source}: {len(np.unique(groups[indices]))} subjects are too few to deal "
+                                  f"into {parts} parts (--folds {folds}, and validation from the other folds); use "
+                                  "fewer folds") from None
 
     everything = np.arange(len(faces))
     inner = max(2, round((1 - 1 / folds) / val_fraction))  # validation: about val_fraction of all faces
