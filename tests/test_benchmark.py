@@ -647,6 +647,13 @@ def test_the_positive_control_adds_real_faces_of_the_training_subjects_the_regim
     table = squashed(second.stdout)
     assert "efficiency of synthetic" in table and f"ratio 1: {efficiency['value']:.2f}" in table
 
+    # The controls again, alone, in the folder that now holds the set: nothing retrained, the set kept.
+    fingerprint = json.loads((out / "sweep.json").read_text())["config"]["synthetic_fingerprint"]
+    third = run(*base, "--controls-only")
+    assert third.exit_code == 0 and "2 of 2 cells already finished" in third.output, third.output
+    assert json.loads((out / "sweep.json").read_text())["config"]["synthetic_fingerprint"] == fingerprint
+    assert len(results(out)) == 3
+
 
 def test_a_folder_of_sets_gives_each_fold_its_own(tmp_path):
     sets = tmp_path / "sets"

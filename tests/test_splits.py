@@ -104,3 +104,40 @@ def test_a_train_fraction_without_subjects_is_taken_per_emotion():
     assert list(np.bincount(faces.labels[half.train])) == [round(n / 2) for n in np.bincount(faces.labels[full.train])]
     with pytest.raises(Exception, match="--train-fraction"):
         split_dataset(faces, seed=0, train_fraction=0)
+
+
+def test_ck48_folds_are_subject_disjoint_stratified_and_test_every_face_once(ck48):
+    from fersyn.data.splits import fold_splits
+
+    faces = load_dataset(ck48)
+    splits = fold_splits(faces, 5, seed=0, train_fraction=0.25)
+    tested = np.concatenate([split.test for split in splits])
+    assert sorted(tested) == list(range(len(faces)))  # each face is a test face exactly once
+    overall = np.bincount(faces.labels) / len(faces)
+    for fold, split in enumerate(splits):
+        assert (split.fold, split.folds, split.name) == (fold, 5, f"fold {fold + 1} of 5")
+        parts = [subjects_of(faces, part) for part in (split.train, split.val, split.test, split.unused)]
+        assert all(not (a & b) for i, a in enumerate(parts) for b in parts[i + 1:])  # no subject in two parts
+        assert sorted(np.r_[split.train, split.unused, split.val, split.test]) == list(range(len(faces)))
+        assert len(parts[0]) == round(0.25 * len(parts[0] | parts[3]))  # a quarter of the training subjects
+        proportions = np.bincount(faces.labels[split.test], minlength=6) / len(split.test)
+        assert np.abs(proportions - overall).max() < 0.06  # stratified by emotion
+    again = fold_splits(faces, 5, seed=0, train_fraction=0.25)
+    assert all(np.array_equal(a.test, b.test) and np.array_equal(a.train, b.train) for a, b in zip(splits, again))
+    assert not np.array_equal(fold_splits(faces, 5, seed=1)[0].test, splits[0].test)
+
+
+def test_folds_without_subjects_are_stratified_over_faces_and_too_few_subjects_fail_clearly():
+    from fersyn.data.splits import fold_splits
+    from fersyn.errors import FersynError
+
+    faces = tiny_set(90)
+    splits = fold_splits(faces, 3, seed=0)
+    assert sorted(np.concatenate([s.test for s in splits])) == list(range(90))
+    assert all(np.bincount(faces.labels[s.test]).tolist() == [10, 10, 10] for s in splits)
+    assert fold_splits(faces, 1, seed=0)[0].test.tolist() == split_dataset(faces, seed=0).test.tolist()
+    few = tiny_set(24, subjects=np.repeat(np.array([f"S{i}" for i in range(8)]), 3))
+    with pytest.raises(FersynError, match="too few to deal into"):
+        fold_splits(few, 4, seed=0)
+    with pytest.raises(FersynError, match="too few for --folds 9"):
+        fold_splits(few, 9, seed=0)
