@@ -268,8 +268,8 @@ BENCHMARK_HELP = f"""Train each classifier on real + k × |real train| extra fac
 
     {RULES}
 
-    Budgets: 'steps' gives every cell the same number of gradient steps (default: --epochs epochs of
-    the real training split), so a gain from data is not a gain from compute; 'epochs' is the paper's
+    Budgets: 'steps' gives every cell the same number of gradient steps (default: 100 epochs of the
+    real training split), so a gain from data is not a gain from compute; 'epochs' is the paper's
     protocol (up to --epochs passes over the mixed set, early stopping on real validation loss). Cells
     whose best validation falls in the last 10 % of their budget are counted and warned about.
 
@@ -305,7 +305,8 @@ BENCHMARK_HELP = f"""Train each classifier on real + k × |real train| extra fac
 @click.option("--classifier", "classifiers", multiple=True, default=("small-cnn",), show_default=True, help="Classifier plugin; repeat for several.")
 @click.option("--seeds", default=3, show_default=True, type=int, help="Seeds per cell (0..N-1): classifier init, data order, synthetic draw.")
 @click.option("--budget", type=click.Choice(("steps", "epochs")), default="steps", show_default=True, help="What every cell gets the same of.")
-@click.option("--epochs", default=50, show_default=True, type=int, help="Epochs (budget epochs), or the steps budget in epochs of the real training split.")
+@click.option("--epochs", type=int, help="Budget epochs: at most this many passes (default 50, the paper's); budget "
+              "steps: the steps budget in epochs of the real training split (default 100).")
 @click.option("--steps", type=int, help="Budget steps: gradient steps per cell (overrides --epochs).")
 @click.option("--patience", default=5, show_default=True, type=int, help="Budget epochs: stop after this many epochs without a better validation loss.")
 @click.option("--synthetic-only", is_flag=True, help="Add a cell trained on synthetic faces alone (as many as real training faces).")

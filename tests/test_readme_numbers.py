@@ -1,0 +1,45 @@
+"""The README's table of the embedded default comes from benchmarks/results/embedded-default/, and that
+folder's summary is what fersyn computes from its own rows: a number edited in either place fails here."""
+
+import json
+import re
+from pathlib import Path
+
+import pandas as pd
+
+from fersyn.report import format_table, summarise
+from fersyn.results import read_results
+
+ROOT = Path(__file__).resolve().parents[1]
+RUN = ROOT / "benchmarks" / "results" / "embedded-default"
+
+
+def _readme_block() -> str:
+    text = (ROOT / "README.md").read_text()
+    found = re.search(r"<!-- embedded-default-table -->\n```\n(.*?)```", text, re.S)
+    assert found, "README.md lost its embedded-default table"
+    return found[1]
+
+
+def test_the_readme_table_is_the_recorded_runs_table():
+    assert _readme_block() == (RUN / "table.txt").read_text()
+
+
+def test_the_recorded_summary_is_what_its_rows_give():
+    sweep = json.loads((RUN / "sweep.json").read_text())
+    recomputed = summarise(read_results(RUN), sweep)
+    stored = json.loads((RUN / "summary.json").read_text())
+    assert recomputed == stored
+    assert format_table(stored) == (RUN / "table.txt").read_text()
+
+
+def test_the_recorded_run_is_the_embedded_default():
+    from fersyn.cli import EMBEDDED_DEFAULT
+
+    spec = json.loads((RUN / "sweep.json").read_text())["provenance"]["spec"]
+    assert spec["data"] == EMBEDDED_DEFAULT["data"] and spec["train_fraction"] == EMBEDDED_DEFAULT["train_fraction"]
+    assert spec["controls"] == list(EMBEDDED_DEFAULT["controls"]) and spec["seeds"] == EMBEDDED_DEFAULT["seeds"]
+    assert spec["generator_steps"] == EMBEDDED_DEFAULT["train_steps"]
+    assert spec["ratios"] == [float(r) for r in EMBEDDED_DEFAULT["ratio"][0].split(",")]
+    rows = pd.read_csv(RUN / "results.csv")
+    assert set(rows["status"]) == {"ok"} and rows["key"].is_unique
