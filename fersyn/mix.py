@@ -97,7 +97,6 @@ class SyntheticSource:
             if stored.min() < 0 or stored.max() >= len(self.file_emotions):
                 raise ValueError("labels outside the 'emotions' attribute")
             images[-1:], images[:1]  # a truncated file fails here, not in the middle of a sweep
-            names = self._file["training_names"][:] if "training_names" in self._file else None
             hashes = self._file["training_hashes"][:] if "training_hashes" in self._file else None
             attributes = self._file.attrs
             training_size = json.loads(attributes["training_image_size"]) if "training_image_size" in attributes else None
@@ -107,7 +106,6 @@ class SyntheticSource:
             raise FersynError(
                 f"{self.path}: not a readable fersyn synthetic set ({error}); make one with `fersyn generate`"
             ) from None
-        self.training_names = None if names is None else {n.decode() if isinstance(n, bytes) else str(n) for n in names}
         # Content hashes of the faces the generators were fitted on, taken at training_image_size: see fersyn.leaks.
         self.training_hashes = None if hashes is None else frozenset(h.decode() if isinstance(h, bytes) else str(h) for h in hashes)
         self.training_image_size: int | None = training_size
