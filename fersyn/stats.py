@@ -41,7 +41,8 @@ RULES = (
     "is shown to be below the margin: its one-sided bootstrap p-value for 'shortfall ≥ margin', Holm-corrected, "
     f"is below {ALPHA:g}. When no ratio is shown so, the bound is 'inconclusive'. The bound estimate (smallest ratio "
     "whose mean is within the margin of the best mean) is given with its bootstrap 95 % interval. The verdict says "
-    "'helps up to ratio X' (X the bound) when a gain is significant, 'hurts at ratio(s) Y' where losses are, "
+    "'helps up to ratio X' (X the bound) when a gain is significant ('up to at least X' when X is the largest "
+    "ratio tried), 'hurts at ratio(s) Y' where losses are, "
     "'no gain larger than the margin' when real only is the bound (with the largest loss its intervals still "
     "allow), and 'inconclusive' otherwise, with the largest effect its intervals still allow; each verdict that "
     "finds no gain gives the minimum detectable effect. Efficiency = a curve's gain ÷ "
@@ -349,6 +350,9 @@ def verdict(curve: dict, name: str = "synthetic") -> str:
         elif bound == 0:
             clauses.append(f"{name} data helps, but by less than the margin: real only is within {margin:g} "
                            f"point(s) of the best ratio ({shown})")
+        elif bound == max(e["ratio"] for e in curve["ratios"]):  # no larger ratio was tried: no plateau seen
+            clauses.append(f"{name} data helps up to at least ratio {bound:g}, the largest tried ({shown}); try "
+                           "larger ratios to find where the help stops")
         else:
             clauses.append(f"{name} data helps up to ratio {bound:g} (more adds less than {margin:g} point(s); "
                            f"{shown})")

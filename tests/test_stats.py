@@ -101,6 +101,13 @@ def test_a_plateau_gives_its_first_ratio_as_the_bound():
     assert curve["verdict"].startswith("synthetic data helps up to ratio 1 ")
 
 
+def test_a_bound_at_the_largest_ratio_tried_says_so():
+    correct, groups, arms = nested({0: [0.60, 0.61, 0.62], 1: [0.70, 0.71, 0.72], 2: [0.80, 0.81, 0.82]})
+    curve = curve_of(analyse(correct, groups, arms, resamples=2000))
+    assert curve["bound"]["ratio"] == 2.0
+    assert curve["verdict"].startswith("synthetic data helps up to at least ratio 2, the largest tried")
+
+
 def test_harm_from_a_ratio_and_real_only_as_the_bound():
     correct, groups, arms = nested({0: [0.80, 0.81, 0.79], 1: [0.80, 0.81, 0.79], 2: [0.70, 0.72, 0.71]})
     curve = curve_of(analyse(correct, groups, arms, resamples=2000))
@@ -136,7 +143,7 @@ def test_the_verdict_only_claims_what_the_tests_show():
         assert (found is not None) == bool(hurt), text
         if found:
             assert [float(r) for r in found[1].split(", ")] == [e["ratio"] for e in hurt]
-        found = re.search(r"helps up to ratio (\S+) ", text)
+        found = re.search(r"helps up to (?:at least )?ratio ([\d.]+)", text)
         if found:
             assert entries[float(found[1])]["within_margin"] and float(found[1]) == curve["bound"]["ratio"]
         if text.startswith("inconclusive"):
