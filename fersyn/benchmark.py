@@ -36,7 +36,7 @@ from fersyn.mix import SyntheticSource, balanced_rows
 from fersyn.progress import format_duration
 from fersyn.provenance import package_versions
 from fersyn.results import RESULTS, SCHEMA, ResultStore, Shard, cell_key, check_sweep_folder, record_sweep
-from fersyn.sweep import (REAL_ONLY, REAL_PLUS_AUGMENTED, REAL_PLUS_REAL, SYNTHETIC_ONLY, Cell, SweepSpec,
+from fersyn.sweep import (MIN_STEPS, REAL_ONLY, REAL_PLUS_AUGMENTED, REAL_PLUS_REAL, SYNTHETIC_ONLY, Cell, SweepSpec,
                           fold_set_path)
 
 if TYPE_CHECKING:
@@ -60,6 +60,7 @@ _OPTION_OF = {
     "folds": "--folds", "budget": "--budget", "schema": "the fersyn version (results schema)",
     "synthetic_fingerprint": "--synthetic (or --identity/--expression/--train-steps)",
     "option_epochs": "--epochs", "option_steps": "--steps", "option_patience": "--patience",
+    "option_min_steps": "the default steps budget (fersyn version)",
     "test_data_fingerprint": "--test-data",
 }
 
@@ -126,6 +127,7 @@ def benchmark(
             "synthetic_fingerprint": [s.fingerprint for s in sources] if sources else cell_key(recipe) if recipe else None,
             "budget": spec.budget, "option_epochs": spec.epochs if spec.budget == "epochs" or spec.steps is None else None,
             "option_steps": spec.steps if spec.budget == "steps" else None,
+            "option_min_steps": MIN_STEPS if spec.budget == "steps" and spec.steps is None else None,
             "option_patience": spec.patience if spec.budget == "epochs" else None,
             "test_data_fingerprint": None if cross is None else cross.fingerprint,
         }
@@ -412,7 +414,7 @@ class _CellRunner:
         if spec.budget == "epochs":
             return Budget("epochs", epochs=spec.epochs, patience=spec.patience)
         real_epoch = math.ceil(n_real / batch_size)
-        wanted = spec.steps or spec.epochs * real_epoch
+        wanted = spec.steps or max(spec.epochs * real_epoch, MIN_STEPS)
         rounds = math.ceil(wanted / real_epoch)
         eval_every = math.ceil(wanted / rounds)
         return Budget("steps", steps=rounds * eval_every, eval_every=eval_every)
