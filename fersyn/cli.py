@@ -274,7 +274,7 @@ BENCHMARK_HELP = f"""Train each classifier on real + k × |real train| extra fac
     whose best validation falls in the last 10 % of their budget are counted and warned about.
 
     With no arguments at all it runs the embedded default, a low-data sweep on toy faces with both
-    controls (≈ 13 min on a 2-core CPU), equivalent to:
+    controls (≈ 10 min on a 2-core CPU), equivalent to:
 
     \b
     {EMBEDDED_COMMAND}
