@@ -118,8 +118,13 @@ def benchmark(
     recipe = _recipe(spec, faces) if spec.fits_generators else None
     sources: list[SyntheticSource] = []
     try:
-        if spec.synthetic is not None:
-            sources = [SyntheticSource(spec.synthetic_path(fold), faces.emotions, spec.image_size) for fold in range(spec.folds)]
+        if spec.synthetic is not None:  # one set for every fold is opened once
+            opened: dict[Path, SyntheticSource] = {}
+            for fold in range(spec.folds):
+                path = spec.synthetic_path(fold)
+                if path not in opened:
+                    opened[path] = SyntheticSource(path, faces.emotions, spec.image_size)
+                sources.append(opened[path])
         config = {  # what every cell of this folder shares: contents, not names or paths
             "schema": SCHEMA, "data_fingerprint": faces.fingerprint, "emotions": ",".join(faces.emotions),
             "image_size": spec.image_size, "split": splits[0].method, "split_seed": spec.split_seed, "folds": spec.folds,
@@ -175,7 +180,7 @@ def benchmark(
             cells = held
         trained, skipped, failed = runner.run_all(cells)
     finally:
-        for source in sources:
+        for source in dict.fromkeys(sources):  # each open file once, though folds may share it
             source.close()
     seconds = time.perf_counter() - started
     if not store.rows:  # only a shard can be given no cell
@@ -330,7 +335,7 @@ class _HeldOutFaces:
 
     def of_fold(self, fold: int) -> list[HeldOut]:
         split = self.splits[fold]
-        emotions = self.spec.emotions if not isinstance(self.spec.emotions, list) else tuple(self.spec.emotions)
+        emotions = self.spec.emotions  # SweepSpec made a list a tuple: hashable, as the cache key it is
         where = "" if split.folds == 1 else f" {split.name}"
         held = [HeldOut(f"{self.spec.data}{where}: validation and test faces",
                         self._at(self.spec.data, emotions, self.faces, np.r_[split.val, split.test]))]

@@ -291,13 +291,14 @@ def _curve_summary(name: str, ratios: list[float], arms: list[dict], gains: _Par
                      for i in range(len(ratios))]
     equivalence_holm = _holm(equivalence_p, alpha)
     z = stats.norm.ppf(1 - alpha / (2 * max(len(above), 1))) + stats.norm.ppf(POWER)
-    standard_errors = [gains.interval(i)["se"] for i in above]
+    gain_intervals = {i: gains.interval(i) for i in above}
+    standard_errors = [interval["se"] for interval in gain_intervals.values()]
     mde = float(z * np.median(standard_errors)) if standard_errors else float("nan")
     entries = []
     for i, ratio in enumerate(ratios):
         entry = {"ratio": ratio, "accuracy": arms[i]["value"], "ci95": arms[i]["ci95"]}
         if i in gain_p:
-            gain = gains.interval(i)
+            gain = gain_intervals[i]
             entry.update(gain=gain["value"], gain_ci95=gain["ci95"], gain_se=gain["se"], gain_p=gain_p[i],
                          gain_p_holm=gain_holm[i], gain_significant=gain_holm[i] < alpha,
                          gain_mde=float(z * gain["se"]))
