@@ -30,7 +30,7 @@ CONTROLS = {"augment": REAL_PLUS_AUGMENTED, "real": REAL_PLUS_REAL}
 PAPER_EPOCHS = 50  # the paper's "up to 50 epochs" (with early stopping)
 # The default steps budget: this many epochs of the real training split, and at least MIN_STEPS steps.
 # 50 epochs were binding on CK+48 10-fold (10 of 30 real-only cells kept weights from the last 5 rounds;
-# with 100, 6 of 30 from the last 10, median best round 69); on a quarter of toy 100 epochs are 400 steps,
+# with 100, 6 of 30 from the last 10, median best round 70.5); on a quarter of toy 100 epochs are 400 steps,
 # and 2 of 3 real-only cells peaked in the last 10 % (800 steps: 1 of 3; 1,200: none, at 800's accuracy).
 STEPS_BUDGET_EPOCHS = 100
 MIN_STEPS = 1000

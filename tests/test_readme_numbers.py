@@ -43,3 +43,19 @@ def test_the_recorded_run_is_the_embedded_default():
     assert spec["ratios"] == [float(r) for r in EMBEDDED_DEFAULT["ratio"][0].split(",")]
     rows = pd.read_csv(RUN / "results.csv")
     assert set(rows["status"]) == {"ok"} and rows["key"].is_unique
+
+
+def test_the_budget_sentences_come_from_the_recorded_check():
+    import statistics
+
+    check = json.loads((ROOT / "benchmarks" / "results" / "budget-check.json").read_text())
+    text = " ".join((ROOT / "README.md").read_text().split())
+    fifty, hundred = check["ck48_10fold_50_epochs"], check["ck48_10fold_100_epochs"]
+    toy = [check[f"toy_quarter_{steps}_steps"] for steps in (400, 800, 1200)]
+    assert f"with 50 real epochs, {fifty['late']} of {fifty['cells']} real-only cells" in text
+    assert f"with 100 ({hundred['steps']:,} steps), {hundred['late']} of {hundred['cells']} kept weights" in text
+    assert f"(median best round {statistics.median(hundred['best_rounds']):g} of {hundred['rounds']})" in text
+    assert (f"moved only from {100 * fifty['mean_accuracy']:.1f} to {100 * hundred['mean_accuracy']:.1f} %") in text
+    assert f"100 epochs are only {toy[0]['steps']} steps, and {toy[0]['late']} of {toy[0]['cells']} real-only" in text
+    assert f"with {toy[1]['steps']} steps {toy[1]['late']} of {toy[1]['cells']}, with 1,200 none" in text
+    assert toy[2]["late"] == 0 and toy[2]["mean_accuracy"] == toy[1]["mean_accuracy"]  # "at the same accuracy as 800"
