@@ -59,3 +59,18 @@ def test_the_budget_sentences_come_from_the_recorded_check():
     assert f"100 epochs are only {toy[0]['steps']} steps, and {toy[0]['late']} of {toy[0]['cells']} real-only" in text
     assert f"with {toy[1]['steps']} steps {toy[1]['late']} of {toy[1]['cells']}, with 1,200 none" in text
     assert toy[2]["late"] == 0 and toy[2]["mean_accuracy"] == toy[1]["mean_accuracy"]  # "at the same accuracy as 800"
+
+
+def test_the_embedded_default_prose_and_time_come_from_the_recorded_run():
+    text = " ".join((ROOT / "README.md").read_text().split())
+    run = json.loads((RUN / "run.json").read_text())
+    minutes, seconds = divmod(round(run["benchmark_wall_seconds"]), 60)
+    assert f"{minutes} min {seconds} s after a {round(run['install_seconds'])} s install" in text
+    analysis = json.loads((RUN / "summary.json").read_text())["classifiers"]["small-cnn"]["analysis"]
+    gain = {curve: numbers["ratios"][-1] for curve, numbers in analysis["curves"].items()}
+    [efficiency] = analysis["efficiency"]["synthetic"]
+    assert not gain["synthetic"]["gain_significant"]
+    assert (f"mixed in at ratio 2 they do not help ({100 * gain['synthetic']['gain']:+.1f} points, not significant; "
+            f"efficiency {efficiency['value']:+.2f})").replace("-", "−") in text
+    assert f"plain augmentation ({100 * gain['augmented']['gain']:+.1f}) and, more, real faces of the subjects left " \
+           f"out ({100 * gain['unused real']['gain']:+.1f}) do" in text
