@@ -18,7 +18,7 @@ CHILD = """
 import resource, sys, time
 from fersyn.generate import generate
 started = time.perf_counter()
-generate("toy", sys.argv[1], count=int(sys.argv[2]), train_steps=5, seed=0)
+generate("toy", sys.argv[1], count=int(sys.argv[2]), train_steps=5, split_seed=0)
 peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 print(f"{peak_mib:.0f} {time.perf_counter() - started:.1f}")
 """

@@ -53,15 +53,15 @@ GENERATORS = "generators"  # and, per recipe, the fitted generators
 LATE_PEAK = 0.9  # a cell whose best validation falls after this share of its rounds may want more budget
 
 
-# The option each key of a sweep folder's configuration comes from (for "differs in: …").
-_OPTION_OF = {
-    "data_fingerprint": "--data", "emotions": "--emotions", "image_size": "--image-size", "split": "--data",
-    "split_seed": "--split-seed", "split_fingerprints": "--split-seed", "train_fraction": "--train-fraction",
-    "folds": "--folds", "budget": "--budget", "schema": "the fersyn version (results schema)",
-    "synthetic_fingerprint": "--synthetic (or --identity/--expression/--train-steps)",
-    "option_epochs": "--epochs", "option_steps": "--steps", "option_patience": "--patience",
+# The argument each key of a sweep folder's configuration comes from (for "differs in: …"; the CLI names flags).
+_ARGUMENT_OF = {
+    "data_fingerprint": "`data`", "emotions": "`emotions`", "image_size": "`image_size`", "split": "`data`",
+    "split_seed": "`split_seed`", "split_fingerprints": "`split_seed`", "train_fraction": "`train_fraction`",
+    "folds": "`folds`", "budget": "`budget`", "schema": "the fersyn version (results schema)",
+    "synthetic_fingerprint": "`synthetic` (or `identity`/`expression`/`train_steps`)",
+    "option_epochs": "`epochs`", "option_steps": "`steps`", "option_patience": "`patience`",
     "option_min_steps": "the default steps budget (fersyn version)",
-    "test_data_fingerprint": "--test-data",
+    "test_data_fingerprint": "`test_data`",
 }
 
 
@@ -99,14 +99,14 @@ def benchmark(
         spec = dataclasses.replace(spec, **{f"{kind}_options": dataclasses.asdict(create_plugin(
             kind, getattr(spec, kind), **dict(getattr(spec, f"{kind}_options"))).options) for kind in ("identity", "expression")})
     if shard is not None and spec.fits_generators:
-        raise FersynError("--shard needs --synthetic FILE: fit the generators once (`fersyn generate`) so that every "
+        raise FersynError("`shard` needs `synthetic` FILE: fit the generators once (`fersyn generate`) so that every "
                           "shard mixes the same synthetic faces")
     if strategy == "multiworker" and spec.fits_generators:
-        raise FersynError("--strategy multiworker on benchmark needs --synthetic FILE, readable by every worker: fit "
+        raise FersynError("`strategy` multiworker on benchmark needs `synthetic` FILE, readable by every worker: fit "
                           "the generators first (`fersyn generate --strategy multiworker`)")
     out = Path(out)
     if out.exists() and not out.is_dir():
-        raise FersynError(f"--out {out} is a file; give a folder for the results")
+        raise FersynError(f"`out` {out} is a file; give a folder for the results")
     if spec.synthetic is not None:
         _check_synthetic_paths(spec)
 
@@ -140,7 +140,7 @@ def benchmark(
             checked_model(create_plugin("classifier", name, image_size=spec.image_size, **per_classifier[name]),
                           len(faces.emotions))
         if chief:
-            check_sweep_folder(out, config, force=force, option_names=_OPTION_OF)  # before fitting any GAN
+            check_sweep_folder(out, config, force=force, argument_names=_ARGUMENT_OF)  # before fitting any GAN
         held_out = _HeldOutFaces(spec, faces, splits, cross)
         if recipe is not None:
             for fold, split in enumerate(splits):
@@ -155,7 +155,7 @@ def benchmark(
         names = {"data": spec.data, "synthetic": spec.synthetic or generated_at,
                  "allow_unverified_synthetic": spec.allow_unverified_synthetic,
                  "identity": made_by.get("identity", {}).get("plugin"), "expression": made_by.get("expression", {}).get("plugin"),
-                 "generator_steps": None if recipe is None else spec.generator_steps,
+                 "train_steps": None if recipe is None else spec.train_steps,
                  "test_data": None if cross is None else spec.test_data,
                  "strategy": "{name} ({replicas} replica(s))".format(**describe(strategy, distribution))}
         if chief:
@@ -199,15 +199,15 @@ def _check_synthetic_paths(spec: SweepSpec) -> None:
     """--synthetic is one set (used by every fold) or a folder holding fold-I.h5 for each fold."""
     path = Path(spec.synthetic)
     if not path.exists():
-        raise FersynError(f"--synthetic {path}: no such file or folder; make one with `fersyn generate`")
+        raise FersynError(f"`synthetic` {path}: no such file or folder; make one with `fersyn generate`")
     if path.is_dir():
         if spec.folds == 1:
-            raise FersynError(f"--synthetic {path} is a folder: give one set (a .h5 file), or a folder of one set per "
-                              "fold with --folds K")
+            raise FersynError(f"`synthetic` {path} is a folder: give one set (a .h5 file), or a folder of one set per "
+                              "fold with `folds` K")
         missing = [fold_set_path(path, fold).name for fold in range(spec.folds) if not fold_set_path(path, fold).is_file()]
         if missing:
-            raise FersynError(f"--synthetic {path} is a folder without {', '.join(missing)}: make one set per fold with "
-                              f"`fersyn generate --folds {spec.folds} --out {path}` (same --seed and --train-fraction)")
+            raise FersynError(f"`synthetic` {path} is a folder without {', '.join(missing)}: make one set per fold with "
+                              f"`fersyn generate --folds {spec.folds} --out {path}` (same `split_seed` and `train_fraction`)")
 
 
 def _jsonable(value: Any) -> Any:
@@ -222,7 +222,7 @@ def _options_per_classifier(classifiers: Sequence[str], settings: dict[str, Any]
     targeted = {key.partition(".")[0] for key in settings if "." in key}
     strangers = sorted(targeted - set(classifiers))
     if strangers:
-        raise FersynError(f"--classifier-opt names {', '.join(strangers)}, which is not among --classifier "
+        raise FersynError(f"`classifier_options` names {', '.join(strangers)}, which is not among `classifiers` "
                           f"{', '.join(classifiers)}")
     per_classifier = {}
     for name in classifiers:
@@ -241,9 +241,11 @@ def _label(name: str, options: Any) -> str:
 
 def _recipe(spec: SweepSpec, faces: FaceSet) -> dict[str, Any]:
     """What decides the generators a sweep fits itself (their cache key, without the fold)."""
+    # Its keys are stored (OUT/synthetic/*.recipe.json) and hashed (the cache key, the synthetic fingerprint of
+    # sweep.json): "seed" stays the name of the split seed there, so that existing sweeps resume.
     return {"data": faces.fingerprint, "emotions": list(faces.emotions), "image_size": spec.image_size,
             "seed": spec.split_seed, "train_fraction": spec.train_fraction, "folds": spec.folds,
-            "identity": spec.identity, "expression": spec.expression, "train_steps": spec.generator_steps,
+            "identity": spec.identity, "expression": spec.expression, "train_steps": spec.train_steps,
             "identity_options": dict(spec.identity_options), "expression_options": dict(spec.expression_options)}
 
 
@@ -271,7 +273,7 @@ def _generated_set(spec: SweepSpec, recipe: dict[str, Any], fold: int, n_train: 
              spec.folds, recipe["identity"], recipe["expression"], checkpoints)
     result = generate(spec.data, path, identity=recipe["identity"], expression=recipe["expression"], count=count,
                       identity_options=recipe["identity_options"], expression_options=recipe["expression_options"],
-                      emotions=recipe["emotions"], seed=recipe["seed"], train_steps=recipe["train_steps"],
+                      emotions=recipe["emotions"], split_seed=recipe["seed"], train_steps=recipe["train_steps"],
                       checkpoints=checkpoints, image_size=recipe["image_size"], train_fraction=recipe["train_fraction"],
                       folds=spec.folds, fold=fold, strategy=strategy, overwrite=True, plugins_dir=plugins_dir)
     if is_chief(strategy):
@@ -297,14 +299,14 @@ class _CrossTest:
         return self.faces.fingerprint
 
 
-def _cross_dataset_test(test_data: str | Path, faces: FaceSet, image_size: int, seed: int) -> _CrossTest:
+def _cross_dataset_test(test_data: str | Path, faces: FaceSet, image_size: int, split_seed: int) -> _CrossTest:
     other = load_dataset(test_data, image_size=image_size, emotions="present")
     common = tuple(e for e in other.emotions if e in faces.emotions)
     if not common:
-        raise FersynError(f"--test-data {test_data} has {', '.join(other.emotions)}: no emotion in common with "
+        raise FersynError(f"`test_data` {test_data} has {', '.join(other.emotions)}: no emotion in common with "
                           f"{', '.join(faces.emotions)}")
     other = other.only(common)
-    other_split = split_dataset(other, seed=seed)  # its test split: its training split may have fed a generator
+    other_split = split_dataset(other, seed=split_seed)  # its test split: its training split may have fed a generator
     labels = np.array([faces.emotions.index(common[label]) for label in other.labels[other_split.test]])
     log.info("cross-dataset test: %d faces of %s (%s)", len(labels), test_data, ", ".join(common))
     return _CrossTest(other, other_split, labels, str(test_data), common)
@@ -340,7 +342,7 @@ class _HeldOutFaces:
         held = [HeldOut(f"{self.spec.data}{where}: validation and test faces",
                         self._at(self.spec.data, emotions, self.faces, np.r_[split.val, split.test]))]
         if self.cross is not None:
-            held.append(HeldOut(f"{self.cross.spec} (--test-data): test faces",
+            held.append(HeldOut(f"{self.cross.spec} (`test_data`): test faces",
                                 self._at(self.cross.spec, "present", self.cross.faces, self.cross.split.test)))
         return held
 
@@ -495,7 +497,7 @@ class _CellRunner:
         stream, n_extra, repeated = self._stream(cell, classifier.batch_size)
         budget = self.budget(classifier.batch_size, len(split.train))
         if budget.kind == "steps" and self.spec.steps and budget.steps != self.spec.steps:
-            log.info("%s: --steps %d rounded up to %d (%d validation rounds of %d steps)", cell.describe(self.spec.folds),
+            log.info("%s: `steps` %d rounded up to %d (%d validation rounds of %d steps)", cell.describe(self.spec.folds),
                      self.spec.steps, budget.steps, budget.steps // budget.eval_every, budget.eval_every)
         record = train_classifier(classifier, stream, faces.images[split.val], faces.labels[split.val],
                                   len(faces.emotions), budget=budget, seed=cell.seed, callbacks=[progress])

@@ -6,8 +6,10 @@ answers at once.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
+import re
 import sys
 from typing import Any
 
@@ -18,6 +20,31 @@ from fersyn.errors import FersynError
 from fersyn.stats import RULES
 
 KIND_CHOICES = ("identity", "expression", "classifier")
+_ARGUMENT = re.compile(r"`([A-Za-z_][A-Za-z0-9_]*)`")
+
+
+def flags_of(command: click.Command) -> dict[str, set[str]]:
+    """Each option's Python name → the flags that set it, over `command` and all its subcommands
+    (one flag per option: its first long spelling)."""
+    table: dict[str, set[str]] = {}
+    for param in command.params:
+        if isinstance(param, click.Option) and param.name != "version":
+            table.setdefault(param.name, set()).add(next((o for o in param.opts if o.startswith("--")), param.opts[0]))
+    for sub in getattr(command, "commands", {}).values():
+        for name, flags in flags_of(sub).items():
+            table.setdefault(name, set()).update(flags)
+    return table
+
+
+@functools.cache
+def _flag() -> dict[str, str]:
+    return {name: min(flags) for name, flags in flags_of(main).items()}
+
+
+def with_flags(message: str) -> str:
+    """A library message names Python arguments in backticks (`count`); on the command line, their flags
+    (--count). Other backticked text (`fersyn generate`) is left as it is."""
+    return _ARGUMENT.sub(lambda match: _flag().get(match[1], match[0]), message)
 
 
 class FersynGroup(click.Group):
@@ -28,7 +55,7 @@ class FersynGroup(click.Group):
         try:
             return super().invoke(ctx)
         except FersynError as error:
-            raise click.ClickException(str(error)) from None
+            raise click.ClickException(with_flags(str(error))) from None
         except click.UsageError as error:
             one_line = click.ClickException(error.format_message())
             one_line.exit_code = error.exit_code
@@ -47,12 +74,17 @@ class _CurrentStderr(logging.StreamHandler):
         pass
 
 
+class _FlagFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        return with_flags(super().format(record))
+
+
 def _setup_logging(quiet: bool) -> None:
     """Progress (INFO) and warnings from the library go to stderr, results to stdout."""
     logger = logging.getLogger("fersyn")
     if not any(isinstance(h, _CurrentStderr) for h in logger.handlers):
         handler = _CurrentStderr()
-        handler.setFormatter(logging.Formatter("%(message)s"))
+        handler.setFormatter(_FlagFormatter("%(message)s"))
         logger.addHandler(handler)
     logger.setLevel(logging.WARNING if quiet else logging.INFO)
     logging.getLogger("tensorflow").setLevel(logging.ERROR)  # retracing notes are not the user's concern
@@ -67,8 +99,9 @@ def _setup_logging(quiet: bool) -> None:
     help="Folder of loose plugin *.py files to load (env: FERSYN_PLUGINS_DIR).",
 )
 @click.option("-q", "--quiet", is_flag=True, help="Print no progress, only results and errors.")
+@click.option("--verbose", is_flag=True, help="Also show TensorFlow's native start-up messages on stderr.")
 @click.pass_context
-def main(ctx: click.Context, plugins_dir: str | None, quiet: bool) -> None:
+def main(ctx: click.Context, plugins_dir: str | None, quiet: bool, verbose: bool) -> None:
     """fersyn: how far can GAN-generated facial-expression data help a CNN recognise emotions?
 
     \b
@@ -78,6 +111,10 @@ def main(ctx: click.Context, plugins_dir: str | None, quiet: bool) -> None:
       fersyn plugins --kind classifier
     """
     _setup_logging(quiet)
+    if not verbose:
+        from fersyn.quiet_stderr import filter_native_stderr
+
+        ctx.call_on_close(filter_native_stderr())
     ctx.obj = {"plugins_dir": plugins_dir}
 
 
@@ -108,11 +145,12 @@ _image_size_option = click.option("--image-size", default=48, show_default=True,
 
 def _plugin_options_flag(kind: str) -> Any:
     one = " (NAME.KEY=VALUE: for classifier NAME only)" if kind == "classifier" else ""
-    return click.option(f"--{kind}-opt", f"{kind}_opt", multiple=True, metavar="KEY=VALUE",
+    return click.option(f"--{kind}-opt", f"{kind}_options", multiple=True, metavar="KEY=VALUE",
                         help=f"An option of the {kind} plugin{one}, repeatable; `fersyn plugins NAME` lists them.")
 
 
-_seed_option = click.option("--seed", default=0, show_default=True, type=int, help="Seed of the train/val/test split.")
+_split_seed_option = click.option("--split-seed", "--seed", "split_seed", default=0, show_default=True, type=int,
+                                  help="Seed of the train/val/test split.")
 
 
 @data.command("info")
@@ -124,9 +162,9 @@ _seed_option = click.option("--seed", default=0, show_default=True, type=int, he
     help="Class set: 'present' (every emotion the data has), 'ekman', 'ekman+neutral', 'all', or a comma list.",
 )
 @_image_size_option
-@_seed_option
+@_split_seed_option
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
-def data_info(dataset: str, emotions: str, image_size: int, seed: int, as_json: bool) -> None:
+def data_info(dataset: str, emotions: str, image_size: int, split_seed: int, as_json: bool) -> None:
     """Counts per emotion and split, subjects, image size, duplicates and cross-split leaks.
 
     \b
@@ -138,7 +176,7 @@ def data_info(dataset: str, emotions: str, image_size: int, seed: int, as_json: 
     from fersyn.data import load_dataset
     from fersyn.data.info import describe_dataset, format_description
 
-    info = describe_dataset(load_dataset(dataset, image_size=image_size, emotions=emotions), seed=seed)
+    info = describe_dataset(load_dataset(dataset, image_size=image_size, emotions=emotions), split_seed=split_seed)
     click.echo(json.dumps(info, indent=2) if as_json else format_description(info))
 
 
@@ -148,7 +186,7 @@ def data_info(dataset: str, emotions: str, image_size: int, seed: int, as_json: 
 @click.option("--rows", default=6, show_default=True, type=click.IntRange(1, 100), help="Rows of faces.")
 @_emotions_option
 @_image_size_option
-@_seed_option
+@click.option("--seed", default=0, show_default=True, type=int, help="Seed of the choice of faces shown.")
 def data_preview(dataset: str, out: str, rows: int, emotions: str, image_size: int, seed: int) -> None:
     """Write a grid of faces, one column per emotion (one subject per row where known).
 
@@ -197,7 +235,8 @@ def plugins(ctx: click.Context, name: str | None, kind: str | None, as_json: boo
 @click.option("--identity", default="dcgan", show_default=True, help="Identity generator plugin (see `fersyn plugins`).")
 @click.option("--expression", default="stargan", show_default=True, help="Expression generator plugin.")
 @_emotions_option
-@click.option("--seed", default=0, show_default=True, type=int, help="Seed of the split, the training and the sampling.")
+@click.option("--split-seed", "--seed", "split_seed", default=0, show_default=True, type=int,
+              help="Seed of the split, the training and the sampling.")
 @click.option("--train-steps", type=click.IntRange(min=1), help="Train each generator for this many steps (default: each plugin's own budget).")
 @click.option("--checkpoints", type=click.Path(file_okay=False), help="Folder to load fitted generators from, or save them to (resumes an interrupted fit).")
 @_image_size_option
@@ -211,9 +250,9 @@ def plugins(ctx: click.Context, name: str | None, kind: str | None, as_json: boo
 @_plugin_options_flag("expression")
 @click.pass_context
 def generate_command(ctx: click.Context, data: str, out: str, count: int, identity: str, expression: str, emotions: str,
-                     seed: int, train_steps: int | None, checkpoints: str | None, image_size: int,
-                     train_fraction: float, folds: int, strategy: str, overwrite: bool, identity_opt: tuple[str, ...],
-                     expression_opt: tuple[str, ...]) -> None:
+                     split_seed: int, train_steps: int | None, checkpoints: str | None, image_size: int,
+                     train_fraction: float, folds: int, strategy: str, overwrite: bool,
+                     identity_options: tuple[str, ...], expression_options: tuple[str, ...]) -> None:
     """Fit an identity and an expression generator on DATA's training split, then write a synthetic set.
 
     Writes OUT (HDF5: images, labels, identity, provenance and quality metrics) and OUT_grid.png
@@ -231,11 +270,11 @@ def generate_command(ctx: click.Context, data: str, out: str, count: int, identi
     from fersyn.options import parse_pairs
 
     options = dict(
-        identity=identity, expression=expression, count=count, emotions=emotions, seed=seed,
+        identity=identity, expression=expression, count=count, emotions=emotions, split_seed=split_seed,
         train_steps=train_steps, checkpoints=checkpoints, image_size=image_size, train_fraction=train_fraction,
         strategy=strategy, overwrite=overwrite,
-        identity_options=parse_pairs(identity_opt, "--identity-opt"),
-        expression_options=parse_pairs(expression_opt, "--expression-opt"), plugins_dir=ctx.obj["plugins_dir"],
+        identity_options=parse_pairs(identity_options, "--identity-opt"),
+        expression_options=parse_pairs(expression_options, "--expression-opt"), plugins_dir=ctx.obj["plugins_dir"],
     )
     results = generate_folds(data, out, folds=folds, **options) if folds > 1 else [generate(data, out, **options)]
     for result in results:
@@ -248,7 +287,7 @@ def generate_command(ctx: click.Context, data: str, out: str, count: int, identi
 
 # `fersyn benchmark` with no arguments at all: a low-data sweep on the embedded toy faces with the GAN,
 # the augmentation control and the positive control, so that a first run shows all three curves.
-EMBEDDED_DEFAULT = {"data": "toy", "train_fraction": 0.25, "ratio": ("0,2",), "seeds": 3, "train_steps": 600,
+EMBEDDED_DEFAULT = {"data": "toy", "train_fraction": 0.25, "ratios": ("0,2",), "seeds": 3, "train_steps": 600,
                     "controls": ("augment", "real")}
 EMBEDDED_COMMAND = ("fersyn benchmark --data toy --train-fraction 0.25 --ratio 0,2 --seeds 3 --train-steps 600 "
                     "--control augment --control real")
@@ -294,7 +333,7 @@ BENCHMARK_HELP = f"""Train each classifier on real + k × |real train| extra fac
 
 @main.command("benchmark", help=BENCHMARK_HELP)
 @click.option("--data", default="toy", show_default=True, help="Real dataset: its training split is mixed, its test split scores.")
-@click.option("--ratio", "ratio", multiple=True, default=("0,1,2,5,10",), show_default=True,
+@click.option("--ratio", "ratios", multiple=True, default=("0,1,2,5,10",), show_default=True,
               help="Extra images per real training image: a comma list, repeatable; fractions allowed; 0 (real only) is always run.")
 @click.option("--folds", default=1, show_default=True, type=click.IntRange(min=1),
               help="Subject K-fold cross-validation (StratifiedGroupKFold); 1 = one train/val/test split.")
@@ -345,18 +384,11 @@ def benchmark_command(ctx: click.Context, **options: Any) -> None:
     if all(ctx.get_parameter_source(name) == ParameterSource.DEFAULT for name in options):
         options.update(EMBEDDED_DEFAULT)
         click.echo(f"no arguments: running the embedded default ({EMBEDDED_COMMAND})", err=True)
-    spec = SweepSpec(
-        data=options["data"], ratios=options["ratio"], classifiers=options["classifiers"], seeds=options["seeds"],
-        folds=options["folds"], emotions=options["emotions"], image_size=options["image_size"],
-        split_seed=options["split_seed"], train_fraction=options["train_fraction"], budget=options["budget"],
-        epochs=options["epochs"], steps=options["steps"], patience=options["patience"], synthetic=options["synthetic"],
-        identity=options["identity"], expression=options["expression"], generator_steps=options["train_steps"],
-        allow_unverified_synthetic=options["allow_unverified_synthetic"], controls=options["controls"],
-        controls_only=options["controls_only"], synthetic_only=options["synthetic_only"], test_data=options["test_data"], margin=options["margin"] / 100,
-        **{f"{kind}_options": parse_pairs(options[f"{kind}_opt"], f"--{kind}-opt") for kind in KIND_CHOICES},
-    )
-    result = benchmark(spec, options["out"], force=options["force"], shard=options["shard"],
-                       strategy=options["strategy"], plugins_dir=ctx.obj["plugins_dir"])
+    run = {name: options.pop(name) for name in ("out", "force", "shard", "strategy")}
+    # Every other option is a SweepSpec field of the same name; the margin is given in points.
+    options.update(margin=options["margin"] / 100,
+                   **{f"{kind}_options": parse_pairs(options[f"{kind}_options"], f"--{kind}-opt") for kind in KIND_CHOICES})
+    result = benchmark(SweepSpec(**options), **run, plugins_dir=ctx.obj["plugins_dir"])
     click.echo(result.table)
     click.echo(f"{result.trained} cells trained ({result.failed} failed), {result.skipped} already done; "
                f"{result.seconds / 60:.1f} min; results in {result.directory}/")

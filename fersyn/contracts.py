@@ -36,7 +36,11 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
+import hashlib
+import importlib.metadata
 import json
+import sys
 import traceback
 from abc import ABC, abstractmethod
 from pathlib import Path
@@ -46,12 +50,17 @@ import numpy as np
 
 from fersyn.errors import FersynError
 from fersyn.options import build_options, option  # noqa: F401 - `option` is part of the contract
+from fersyn.pixels import to_unit_interval
 
 if TYPE_CHECKING:  # keras is imported lazily: only code that builds a model pays for TensorFlow
     import keras
 
 
 MANIFEST = "fersyn-plugin.json"
+
+
+class NotFittedError(FersynError):
+    """A plugin was asked for output before it was fitted or loaded."""
 
 
 class ContractError(FersynError):
@@ -83,6 +92,26 @@ def plugin_call(plugin: "Plugin | type[Plugin]", call: str) -> Iterator[None]:
         message = " ".join(str(error).split())[:300]
         raise ContractError(f"{plugin.kind} plugin '{plugin.name}' failed in {call}: {type(error).__name__}: {message} "
                             f"({Path(last.filename).name}:{last.lineno})") from error
+
+
+def code_version(cls: type) -> str:
+    """What identifies the code of plugin class `cls`, for caches: the version of the distribution that
+    ships it, and a hash of the source files of the class and of its bases outside the standard library
+    (so an edited plugin, even an editable install, is retrained rather than read from a cache). Edits to
+    other modules a plugin imports are seen only through its distribution's version."""
+    digest = hashlib.sha256()
+    for base in cls.__mro__:
+        source = getattr(sys.modules.get(base.__module__), "__file__", None)
+        if source and base.__module__.split(".")[0] not in sys.stdlib_module_names and Path(source).is_file():
+            digest.update(Path(source).read_bytes())
+    distributions = _distributions().get(cls.__module__.split(".")[0], [])
+    version = f"{distributions[0]}=={importlib.metadata.version(distributions[0])} " if distributions else ""
+    return f"{version}{digest.hexdigest()[:12]}"
+
+
+@functools.lru_cache(maxsize=1)
+def _distributions() -> dict[str, list[str]]:
+    return importlib.metadata.packages_distributions()
 
 
 @dataclasses.dataclass
@@ -123,21 +152,37 @@ class Plugin(ABC):
         lines = (cls.__doc__ or "").strip().splitlines()
         return lines[0] if lines else ""
 
-    @abstractmethod
     def save(self, directory: Path) -> None:
-        """Write everything needed to rebuild this plugin into `directory` (which exists)."""
-
-    def write_manifest(self, directory: Path) -> None:
-        """Record which plugin, image shape and options a checkpoint holds (call from `save`)."""
+        """Write this plugin into the existing folder `directory`: the manifest (kind, name, image
+        shape, options), then the plugin's own `save_state`."""
         manifest = {
             "kind": self.kind, "name": self.name, "image_size": self.image_size, "channels": self.channels,
-            "options": dataclasses.asdict(self.options),
+            "options": dataclasses.asdict(self.options), "code_version": code_version(type(self)),
         }
         (Path(directory) / MANIFEST).write_text(json.dumps(manifest, indent=2))
+        self.save_state(Path(directory))
+
+    @classmethod
+    def load(cls, directory: Path) -> "Plugin":
+        """The plugin `save` wrote into `directory`: a new instance with the manifest's options and image
+        shape, then its own `load_state`. A checkpoint of another plugin is refused."""
+        manifest = cls.read_manifest(directory)
+        options = build_options(cls.Options, manifest["options"], f"checkpoint of {cls.kind} plugin '{cls.name}'")
+        plugin = cls(options, image_size=manifest["image_size"], channels=manifest["channels"])
+        plugin.load_state(Path(directory))
+        return plugin
+
+    @abstractmethod
+    def save_state(self, directory: Path) -> None:
+        """Write what a fitted plugin has learnt (weights, arrays) into `directory`; the manifest is fersyn's."""
+
+    @abstractmethod
+    def load_state(self, directory: Path) -> None:
+        """Read back, into this new instance (options and image shape already set), what `save_state` wrote."""
 
     @classmethod
     def read_manifest(cls, directory: Path) -> dict[str, Any]:
-        """The manifest `write_manifest` wrote; refuses a checkpoint of another plugin (call from `load`)."""
+        """The manifest `save` wrote; refuses a checkpoint of another plugin."""
         path = Path(directory) / MANIFEST
         if not path.is_file():
             raise FersynError(f"{directory}: not a fersyn checkpoint (no {MANIFEST})")
@@ -152,16 +197,9 @@ class Plugin(ABC):
             )
         return manifest
 
-    @classmethod
-    def from_manifest(cls, manifest: dict[str, Any]) -> "Plugin":
-        """A new, untrained instance with the manifest's options and image shape."""
-        options = build_options(cls.Options, manifest["options"], f"checkpoint of {cls.kind} plugin '{cls.name}'")
-        return cls(options, image_size=manifest["image_size"], channels=manifest["channels"])
-
-    @classmethod
-    @abstractmethod
-    def load(cls, directory: Path) -> "Plugin":
-        """Rebuild the plugin `save` wrote into `directory`."""
+    def not_fitted(self, call: str) -> "NotFittedError":
+        """The error for `call` on a plugin that has not been fitted or loaded yet (raise it)."""
+        return NotFittedError(f"{self.kind} plugin '{self.name}' is not fitted: fit or load it before {call}")
 
 
 class Generator(Plugin):
@@ -232,20 +270,18 @@ class Classifier(Plugin):
     def predict_proba(self, images: np.ndarray) -> np.ndarray:
         """Class probabilities N×C for uint8 images."""
         if self.model is None:
-            raise RuntimeError(f"{type(self).__name__}: train or load the model before predicting")
-        return self.model.predict(images.astype(np.float32) / 255.0, batch_size=256, verbose=0)
+            raise self.not_fitted("predict_proba()")
+        return self.model.predict(to_unit_interval(images), batch_size=256, verbose=0)
 
-    def save(self, directory: Path) -> None:
-        self.write_manifest(directory)
-        self.model.save(Path(directory) / "model.keras")
+    def save_state(self, directory: Path) -> None:
+        if self.model is None:
+            raise self.not_fitted("save()")
+        self.model.save(directory / "model.keras")
 
-    @classmethod
-    def load(cls, directory: Path) -> "Classifier":
+    def load_state(self, directory: Path) -> None:
         import keras
 
-        classifier = cls.from_manifest(cls.read_manifest(directory))
-        classifier.model = keras.saving.load_model(Path(directory) / "model.keras")
-        return classifier
+        self.model = keras.saving.load_model(directory / "model.keras")
 
 
 KINDS: dict[str, type[Plugin]] = {

@@ -50,12 +50,12 @@ def make_strategy(name: "str | tf.distribute.Strategy") -> "tf.distribute.Strate
     if isinstance(name, tf.distribute.Strategy):
         return name
     if name not in STRATEGIES:
-        raise FersynError(f"--strategy {name}: unknown (known: {', '.join(STRATEGIES)})")
+        raise FersynError(f"`strategy` {name}: unknown (known: {', '.join(STRATEGIES)})")
     if name == "default":
         return tf.distribute.get_strategy()
     if name == "multiworker":
         if not os.environ.get("TF_CONFIG"):
-            raise FersynError("--strategy multiworker needs the TF_CONFIG environment variable describing the "
+            raise FersynError("`strategy` multiworker needs the TF_CONFIG environment variable describing the "
                               "workers on every worker (see docs/scale.md)")
         try:
             json.loads(os.environ["TF_CONFIG"])

@@ -24,7 +24,7 @@ def check_output_path(path: str | Path, *, overwrite: bool = True) -> None:
     if not os.access(path.parent, os.W_OK):
         raise FersynError(f"{path.parent}: output directory is not writable")
     if path.exists() and not overwrite:
-        raise FersynError(f"{path} already exists; pass --overwrite to replace it")
+        raise FersynError(f"{path} already exists; pass `overwrite` to replace it")
 
 
 @contextlib.contextmanager

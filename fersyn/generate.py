@@ -58,7 +58,7 @@ def generate(
     expression: str = "stargan",
     count: int = 1000,
     emotions: str | Sequence[str] | None = None,
-    seed: int = 0,
+    split_seed: int = 0,
     train_steps: int | None = None,
     checkpoints: str | Path | None = None,
     identity_options: dict[str, Any] | None = None,
@@ -72,15 +72,16 @@ def generate(
     plugins_dir: str | Path | None = None,
 ) -> GenerateResult:
     """Write `count` synthetic faces, balanced over `emotions`, to the HDF5 file `out` (see module doc).
-    With `folds` K > 1 the generators are fitted on the training faces of fold `fold` of the K-fold
-    cross-validation that `fersyn benchmark --folds K` makes with the same seed."""
+    `split_seed` seeds the split, and the generators' training and sampling. With `folds` K > 1 the
+    generators are fitted on the training faces of fold `fold` of the K-fold cross-validation that a
+    benchmark with the same `split_seed` and `folds` makes."""
     from fersyn.registry import create_plugin, get_plugin, load_plugins
 
     started = time.perf_counter()
     if not isinstance(count, int) or isinstance(count, bool) or count <= 0:
-        raise FersynError(f"--count must be a positive whole number (got {count!r})")
+        raise FersynError(f"`count` must be a positive whole number (got {count!r})")
     if train_steps is not None and train_steps <= 0:
-        raise FersynError(f"--train-steps must be a positive whole number (got {train_steps})")
+        raise FersynError(f"`train_steps` must be a positive whole number (got {train_steps})")
     out = Path(out)
     grid_path = out.with_name(out.stem + "_grid.png")
     for path in (out, grid_path):  # before training, not after
@@ -93,7 +94,7 @@ def generate(
     faces = load_dataset(data, image_size=image_size, emotions=emotions)
     if not 0 <= fold < folds:
         raise FersynError(f"fold {fold} does not exist among {folds} folds")
-    split = fold_splits(faces, folds, seed=seed, train_fraction=train_fraction)[fold]
+    split = fold_splits(faces, folds, seed=split_seed, train_fraction=train_fraction)[fold]
     train = faces.subset(split.train)
     if len(train) < MIN_TRAINING_IMAGES:
         raise FersynError(
@@ -110,22 +111,22 @@ def generate(
             _make_folder(Path(checkpoints))
         identity_generator = _fitted_generator(
             create_plugin("identity", identity, image_size=image_size, channels=channels, **(identity_options or {})),
-            lambda g, steps: g.fit(train.images, steps=steps, seed=seed),
+            lambda g, steps: g.fit(train.images, steps=steps, seed=split_seed),
             train_steps, checkpoints, trained_on,
         )
         expression_generator = _fitted_generator(
             create_plugin("expression", expression, image_size=image_size, channels=channels, **(expression_options or {})),
-            lambda g, steps: g.fit(train.images, train.labels, train.emotions, steps=steps, seed=seed),
+            lambda g, steps: g.fit(train.images, train.labels, train.emotions, steps=steps, seed=split_seed),
             train_steps, checkpoints, trained_on,
         )
 
         from fersyn.metrics import identity_preservation, quality_metrics, train_reference
 
         log.info("training the reference classifier (small-cnn) on the real training split")
-        reference = train_reference(faces, split, seed=seed)
+        reference = train_reference(faces, split, seed=split_seed)
         provenance = {
             "data": {"source": faces.source, "fingerprint": faces.fingerprint, "image_size": image_size,
-                     "emotions": list(faces.emotions), "split": split.method, "split_seed": seed,
+                     "emotions": list(faces.emotions), "split": split.method, "split_seed": split_seed,
                      "train_fraction": train_fraction, "folds": folds, "fold": fold,
                      "split_fingerprints": fingerprints, "leaks_removed": split.leaks_removed,
                      "train_images": len(train), "val_images": int(len(split.val)), "test_images": int(len(split.test))},
@@ -133,7 +134,7 @@ def generate(
                          "trained_steps": identity_generator.trained_steps},
             "expression": {"plugin": expression, "options": dataclasses.asdict(expression_generator.options),
                            "trained_steps": expression_generator.trained_steps},
-            "seed": seed,
+            "seed": split_seed,  # the seed of training and sampling; a stored key (a set's fingerprint reads it)
             "count": count,
             "strategy": describe(strategy, distribution),
             "versions": package_versions(),
@@ -141,8 +142,8 @@ def generate(
         with atomic_output(written, overwrite=overwrite) as temporary:
             writer = SyntheticWriter(temporary, faces.images.shape[1:], faces.emotions)
             try:
-                sample = _write_faces(writer, identity_generator, expression_generator, faces.emotions, count, seed)
-                metrics = quality_metrics(reference, sample["images"], sample["emotions"], faces.images[split.test], seed=seed)
+                sample = _write_faces(writer, identity_generator, expression_generator, faces.emotions, count, split_seed)
+                metrics = quality_metrics(reference, sample["images"], sample["emotions"], faces.images[split.test], seed=split_seed)
                 metrics.update(identity_preservation(sample["sources"], sample["edits"]))
                 writer.set_attributes(provenance=provenance, metrics=metrics)
                 writer.set_training_names(train.names)
@@ -162,10 +163,10 @@ def generate_folds(data: str | Path, out: str | Path, *, folds: int, checkpoints
     from fersyn.sweep import fold_set_path
 
     if folds < 2:
-        raise FersynError(f"--folds {folds}: give 2 or more for one set per fold, or leave it out for one set")
+        raise FersynError(f"`folds` {folds}: give 2 or more for one set per fold, or leave it out for one set")
     out = Path(out)
     if out.exists() and not out.is_dir():
-        raise FersynError(f"--out {out} is a file; with --folds give a folder (it gets fold-0.h5 … fold-{folds - 1}.h5)")
+        raise FersynError(f"`out` {out} is a file; with `folds` give a folder (it gets fold-0.h5 … fold-{folds - 1}.h5)")
     _make_folder(out)
     results = []
     for fold in range(folds):
@@ -190,10 +191,10 @@ def _fitted_generator(
     checkpoints: str | Path | None,
     trained_on: dict[str, Any],
 ) -> Generator:
-    """Load `generator` from its checkpoint if there is one, and train whatever is left of its budget
-    in pieces of a few hundred steps, saving a checkpoint after each so that an interrupted run
-    resumes. The pieces are the same with or without checkpoints, so a seed gives one result."""
-    budget = train_steps if train_steps is not None else getattr(generator.options, "steps", None)
+    """Load `generator` from its checkpoint if there is one, and train it up to `train_steps` (default:
+    its own `steps` option) in pieces of a few hundred steps, saving a checkpoint after each so that an
+    interrupted run resumes. The pieces are the same with or without checkpoints, so a seed gives one result."""
+    target_steps = train_steps if train_steps is not None else getattr(generator.options, "steps", None)
     directory = Path(checkpoints) / f"{generator.kind}-{generator.name}" if checkpoints else None
     if directory is not None and directory.exists():
         _check_trained_on(directory, trained_on)
@@ -202,18 +203,18 @@ def _fitted_generator(
         _check_same_options(directory, generator, loaded)
         generator = loaded
         log.info("%s %s: loaded from %s (%d steps trained)", generator.kind, generator.name, directory, generator.trained_steps)
-    elif budget is None or type(generator).trained_steps is Generator.trained_steps:
+    elif target_steps is None or type(generator).trained_steps is Generator.trained_steps:
         with plugin_call(generator, "fit()"):
-            fit(generator, budget)  # a plugin that counts no steps trains its whole budget in one call
+            fit(generator, target_steps)  # a plugin that counts no steps trains them all in one call
         _save_checkpoint(generator, directory, trained_on)
         return generator
-    if generator.trained_steps < budget:
+    if generator.trained_steps < target_steps:
         saving = f", saving a checkpoint every {_CHECKPOINT_EVERY} steps in {directory}" if directory else ""
-        log.info("%s %s: training to %d steps%s", generator.kind, generator.name, budget, saving)
-    while generator.trained_steps < budget:
+        log.info("%s %s: training to %d steps%s", generator.kind, generator.name, target_steps, saving)
+    while generator.trained_steps < target_steps:
         before = generator.trained_steps
         with plugin_call(generator, "fit()"):
-            fit(generator, min(budget - before, _CHECKPOINT_EVERY))
+            fit(generator, min(target_steps - before, _CHECKPOINT_EVERY))
         if generator.trained_steps <= before:
             raise FersynError(f"{generator.kind} plugin '{generator.name}': fit() did not advance trained_steps")
         _save_checkpoint(generator, directory, trained_on)
@@ -230,7 +231,7 @@ def _check_trained_on(directory: Path, trained_on: dict[str, Any]) -> None:
         detail = (f"{saved.get('image_size')}×{saved.get('image_size')} images, not "
                   f"{trained_on['image_size']}×{trained_on['image_size']}") if "image_size" in differences else ", ".join(differences)
         raise FersynError(
-            f"{directory} holds a generator fitted on different data ({detail}); use another --checkpoints folder"
+            f"{directory} holds a generator fitted on different data ({detail}); use another `checkpoints` folder"
         )
 
 
@@ -242,7 +243,7 @@ def _check_same_options(directory: Path, requested: Generator, loaded: Generator
                  if key != "steps" and saved.get(key) != value]
     if different:
         raise FersynError(f"{directory} holds an {requested.kind} generator trained with other options "
-                          f"({'; '.join(different)}); use another --checkpoints folder")
+                          f"({'; '.join(different)}); use another `checkpoints` folder")
 
 
 def _save_checkpoint(generator: Generator, directory: Path | None, trained_on: dict[str, Any]) -> None:

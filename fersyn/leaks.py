@@ -42,9 +42,9 @@ def check_unseen(source: "SyntheticSource", held_out: Sequence[HeldOut], *, allo
         problem = (f"{source.path} records no content hashes of the faces its generators were fitted on, so fersyn "
                    "cannot prove that no validation or test face reached them")
         if not allow_unverified:
-            raise FersynError(f"{problem}; make it again with `fersyn generate`, or pass --allow-unverified-synthetic "
+            raise FersynError(f"{problem}; make it again with `fersyn generate`, or pass `allow_unverified_synthetic` "
                               "to use it anyway (recorded in every row)")
-        log.warning("%s; using it anyway, as --allow-unverified-synthetic asks", problem)
+        log.warning("%s; using it anyway, as `allow_unverified_synthetic` asks", problem)
         return UNVERIFIED
     # The hashes are of exact pixels at the size the generators saw, which may not be this sweep's size.
     size = source.training_image_size or source.stored_size
@@ -60,8 +60,8 @@ def check_unseen(source: "SyntheticSource", held_out: Sequence[HeldOut], *, allo
     if seen:
         raise FersynError(
             f"{source.path} was made by generators fitted on held-out faces of this benchmark ({'; '.join(seen)}); "
-            "fit the generators on this split's training faces: `fersyn generate` with the same --seed/--folds, "
-            "or use --identity/--expression"
+            "fit the generators on this split's training faces: `fersyn generate` with the same `split_seed`/`folds`, "
+            "or use `identity`/`expression`"
         )
     labels = "; ".join(group.label for group in held_out)
     return (f"verified by content: none of {checked} held-out faces ({labels}) among the "

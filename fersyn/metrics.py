@@ -23,8 +23,10 @@ import numpy as np
 from fersyn.contracts import Classifier
 from fersyn.data import FaceSet, Split
 from fersyn.errors import FersynError
+from fersyn.pixels import to_unit_interval
 
 _MAX_FEATURE_SAMPLES = 2000
+REFERENCE_CLASSIFIER = "small-cnn"
 _IDENTITY_SOURCES = 100
 _IDENTITY_RESOLUTION = 12
 
@@ -48,17 +50,18 @@ class Reference:
         if self._penultimate is None:
             model = self.classifier.model
             self._penultimate = keras.Model(model.inputs, model.layers[-2].output)
-        return self._penultimate.predict(images.astype(np.float32) / 255.0, batch_size=256, verbose=0)
+        return self._penultimate.predict(to_unit_interval(images), batch_size=256, verbose=0)
 
 
 def train_reference(faces: FaceSet, split: Split, *, seed: int = 0, epochs: int = 25, min_steps: int = 300) -> Reference:
-    """A `small-cnn` fitted on `split.train` for `epochs` epochs but at least `min_steps` steps (the best
+    """A REFERENCE_CLASSIFIER fitted on `split.train` for `epochs` epochs but at least `min_steps` steps (the best
     weights on `split.val` kept), scored on `split.test`."""
-    from fersyn.classifiers.cnn import SmallCNN
     from fersyn.classifiers.training import Budget, train_classifier
     from fersyn.mix import TrainingStream
+    from fersyn.registry import create_plugin, load_plugins
 
-    classifier = SmallCNN(image_size=faces.image_size, channels=faces.images.shape[-1])
+    load_plugins()
+    classifier = create_plugin("classifier", REFERENCE_CLASSIFIER, image_size=faces.image_size, channels=faces.images.shape[-1])
     stream = TrainingStream(faces.images[split.train], faces.labels[split.train], classifier.batch_size, seed)
     per_epoch = -(-len(split.train) // classifier.batch_size)
     # Steps, not early stopping: on a small training split (a quarter of CK+) batch norm's validation

@@ -121,7 +121,7 @@ class SyntheticSource:
         if not self.rows_by_class:
             raise FersynError(
                 f"{self.path} holds {', '.join(self.file_emotions)}; the real data has {', '.join(emotions)}: no emotion in "
-                "common (pick --emotions both have, or another synthetic set)"
+                "common (pick `emotions` both have, or another synthetic set)"
             )
         self.fingerprint = self._fingerprint(stored)
 

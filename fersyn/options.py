@@ -6,6 +6,7 @@ A plugin declares each option as a dataclass field with a type, a default and on
     @dataclasses.dataclass
     class Options:
         steps: int = option(3000, "training steps")
+        strength: float = option(1.0, "how strongly apply() edits", apply_time=True)
 
 Supported types: int, float, bool, str (and `X | None`). A setting for an unknown key fails with
 the list of valid keys; a value that does not parse as the option's type fails with both.
@@ -27,9 +28,17 @@ _TRUE, _FALSE = {"true", "yes", "1", "on"}, {"false", "no", "0", "off"}
 _TYPES = (int, float, bool, str)
 
 
-def option(default: Any, text: str) -> Any:
-    """One plugin option in an `Options` dataclass: its default and one line of help text."""
-    return dataclasses.field(default=default, metadata={"help": text})
+def option(default: Any, text: str, *, apply_time: bool = False) -> Any:
+    """One plugin option in an `Options` dataclass: its default and one line of help text. An
+    `apply_time` option only changes how a fitted generator is used (sample/apply), not what it learns:
+    a checkpoint or cached generator fitted with another value is reused, with this value."""
+    return dataclasses.field(default=default, metadata={"help": text, "apply_time": apply_time})
+
+
+def fit_options(options: Any) -> dict[str, Any]:
+    """The options a fit depends on: all of `options` but those declared apply-time."""
+    apply_time = {spec.name for spec in option_specs(type(options)) if spec.apply_time}
+    return {key: value for key, value in dataclasses.asdict(options).items() if key not in apply_time}
 
 
 @dataclass(frozen=True)
@@ -39,6 +48,7 @@ class OptionSpec:
     optional: bool  # accepts None ("none" on the command line)
     default: Any
     help: str
+    apply_time: bool = False
 
     @property
     def type_name(self) -> str:
@@ -60,7 +70,8 @@ def option_specs(options_class: type, plugin: str = "plugin") -> list[OptionSpec
         if hint not in _TYPES or field.default is dataclasses.MISSING:
             raise FersynError(f"{plugin}: option {field.name} must be int, float, bool or str (or that | None) with a "
                               f"default, declared as `{field.name}: int = option(1, 'help')`")
-        specs.append(OptionSpec(field.name, hint, optional, field.default, field.metadata.get("help", "")))
+        specs.append(OptionSpec(field.name, hint, optional, field.default, field.metadata.get("help", ""),
+                                field.metadata.get("apply_time", False)))
     return specs
 
 

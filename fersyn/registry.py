@@ -22,6 +22,8 @@ import contextvars
 import fnmatch
 import importlib.metadata
 import importlib.util
+import inspect
+import logging
 import os
 import sys
 import traceback
@@ -29,7 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterator, NoReturn, TypeVar
 
-from fersyn.contracts import KINDS, Plugin, plugin_call
+from fersyn.contracts import KINDS, Plugin, code_version, plugin_call
 from fersyn.emotions import closest
 from fersyn.errors import FersynError
 from fersyn.options import build_options, option_specs
@@ -39,6 +41,7 @@ PLUGINS_DIR_ENV = "FERSYN_PLUGINS_DIR"
 BUILT_IN = "built-in"
 
 P = TypeVar("P", bound=type[Plugin])
+log = logging.getLogger("fersyn")
 
 
 @dataclass(frozen=True)
@@ -52,6 +55,11 @@ class PluginInfo:
     def description(self) -> str:
         return self.cls.description()
 
+    @property
+    def source(self) -> str:
+        """The file the plugin class is defined in."""
+        return inspect.getsourcefile(self.cls) or self.cls.__module__
+
 
 @dataclass(frozen=True)
 class BrokenPlugin:
@@ -63,6 +71,7 @@ class BrokenPlugin:
 _plugins: dict[str, dict[str, PluginInfo]] = {kind: {} for kind in KINDS}
 _broken: list[BrokenPlugin] = []
 _loaded_sources: set[str] = set()
+_contested: set[tuple[str, str]] = set()  # (kind, name) that a second plugin tried to register
 _origin = contextvars.ContextVar("fersyn_plugin_origin", default="runtime")
 
 
@@ -76,7 +85,9 @@ def register(kind: str, name: str) -> Callable[[P], P]:
             raise TypeError(f"{cls!r} cannot be registered as {kind} '{name}': it must subclass {KINDS[kind].__name__}")
         existing = _plugins[kind].get(name)
         if existing is not None and (existing.cls.__module__, existing.cls.__qualname__) != (cls.__module__, cls.__qualname__):
-            raise FersynError(f"{kind} plugin name '{name}' is already taken (by {existing.origin})")
+            _contested.add((kind, name))
+            raise FersynError(f"{kind} plugin name '{name}' is already taken: {existing.source} ({existing.origin}) "
+                              f"is used, {inspect.getsourcefile(cls) or cls.__module__} is not")
         cls.name = name
         _plugins[kind][name] = PluginInfo(name, kind, cls, _origin.get())
         return cls
@@ -180,7 +191,11 @@ def get_plugin(kind: str, name: str) -> PluginInfo:
     if kind not in KINDS:
         raise FersynError(f"unknown plugin kind '{kind}'; kinds: {', '.join(KINDS)}")
     if name in _plugins[kind]:
-        return _plugins[kind][name]
+        info = _plugins[kind][name]
+        if (kind, name) in _contested:
+            log.warning("%s plugin name '%s' is registered by more than one plugin: using %s (%s); "
+                        "see `fersyn plugins`", kind, name, info.source, info.origin)
+        return info
     _unknown(name, sorted(_plugins[kind]), f"{kind} plugin")
 
 
@@ -217,16 +232,18 @@ def describe_plugin(name: str, kind: str | None = None) -> dict[str, Any]:
     if len(matches) > 1:
         raise FersynError(f"'{name}' names plugins of several kinds ({', '.join(m.kind for m in matches)}); add --kind")
     info = matches[0]
-    options = [{"name": o.name, "type": o.type_name, "default": o.default, "help": o.help}
+    options = [{"name": o.name, "type": o.type_name, "default": o.default,
+                "help": o.help + (" (apply-time: not part of the fit)" if o.apply_time else "")}
                for o in option_specs(info.cls.Options, f"{info.kind} plugin '{name}'")]
     return {"name": info.name, "kind": info.kind, "origin": info.origin, "description": info.description,
-            "module": info.cls.__module__, "options": options}
+            "module": info.cls.__module__, "file": info.source, "code_version": code_version(info.cls),
+            "options": options}
 
 
 def format_plugin(plugin: dict[str, Any]) -> str:
     """What `fersyn plugins NAME` prints."""
     lines = [f"{plugin['name']} ({plugin['kind']} plugin, origin: {plugin['origin']}, module {plugin['module']})",
-             f"  {plugin['description']}", ""]
+             f"  {plugin['description']}", f"  file {plugin['file']}, code version {plugin['code_version']}", ""]
     if not plugin["options"]:
         return "\n".join(lines + ["options: none"])
     rows = [("OPTION", "TYPE", "DEFAULT", "HELP")] + [(o["name"], o["type"], repr(o["default"]), o["help"]) for o in plugin["options"]]

@@ -56,7 +56,7 @@ def write_report(directory: str | Path, *more: str | Path, out: str | Path | Non
             raise FersynError(f"{folder}: no {RESULTS}; run `fersyn benchmark --out {folder}` first")
         check_schema(folder)
     if more and out is None:
-        raise FersynError("merging several folders needs --out: the folder to write the merged sweep to")
+        raise FersynError("merging several folders needs `out`: the folder to write the merged sweep to")
     rows, sweep = merge_sweeps(directories)
     rows = _checked(rows, ", ".join(map(str, directories)))
     target = Path(out) if out is not None else directories[0]

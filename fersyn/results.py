@@ -86,8 +86,8 @@ class Shard:
     def parse(cls, text: str) -> "Shard":
         match = re.fullmatch(r"\s*(\d+)\s*/\s*(\d+)\s*", str(text))
         if not match or not 0 <= int(match[1]) < int(match[2]):
-            raise FersynError(f"--shard {text}: expected I/N with 0 ≤ I < N, e.g. 0/4 "
-                              "(with SLURM: --shard $SLURM_ARRAY_TASK_ID/$SLURM_ARRAY_TASK_COUNT and --array=0-N)")
+            raise FersynError(f"`shard` {text}: expected I/N with 0 ≤ I < N, e.g. 0/4 "
+                              "(with SLURM: `shard` $SLURM_ARRAY_TASK_ID/$SLURM_ARRAY_TASK_COUNT and sbatch --array=0-N)")
         return cls(int(match[1]), int(match[2]))
 
     def holds(self, key: str) -> bool:
@@ -201,11 +201,11 @@ class ResultStore:
 
 
 def check_sweep_folder(directory: Path, config: dict[str, Any], *, force: bool,
-                       option_names: dict[str, str] | None = None) -> None:
+                       argument_names: dict[str, str] | None = None) -> None:
     """Make `directory` the home of the sweep `config`: refuse one that holds another configuration's
     results, unless `force`, which moves them aside into `replaced-<time>-<random>/`. A folder of cells
     without synthetic faces accepts a synthetic set later, and a run without one a folder with one:
-    `config` then takes the folder's set (updated in place). `option_names` says which user option each
+    `config` then takes the folder's set (updated in place). `argument_names` says which argument each
     config key comes from, for the message."""
     try:
         directory.mkdir(parents=True, exist_ok=True)
@@ -226,11 +226,11 @@ def check_sweep_folder(directory: Path, config: dict[str, Any], *, force: bool,
     if not force and saved.get("schema") != config.get("schema"):
         check_schema(directory)
     if not force:
-        names = option_names or {}
+        names = argument_names or {}
         different = sorted({names.get(k, k) for k in differing_keys(config, saved)})
         raise FersynError(
             f"{directory} holds results of a different sweep (differs in: {', '.join(different)}); "
-            "use another --out, or pass --force to move them aside"
+            "use another `out`, or pass `force` to move them aside"
         )
     aside = Path(tempfile.mkdtemp(prefix=time.strftime("replaced-%Y%m%d-%H%M%S-"), dir=directory))
     aside.chmod(0o755)  # mkdtemp makes it private; moved results should stay readable

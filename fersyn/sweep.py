@@ -61,15 +61,15 @@ def parse_ratios(values: str | float | Sequence[str | float]) -> tuple[float, ..
     parts = [values] if isinstance(values, (str, int, float)) else list(values)
     texts = [t.strip() for part in parts for t in str(part).split(",") if t.strip()]
     if not texts:
-        raise FersynError("no ratios given: pass --ratio with a comma list such as 0,1,2,5")
+        raise FersynError("no ratios given: pass `ratios` with a comma list such as 0,1,2,5")
     ratios = []
     for text in texts:
         try:
             ratio = float(text)
         except ValueError:
-            raise FersynError(f"--ratio: '{text}' is not a number (use a comma list such as 0,1,2.5)") from None
+            raise FersynError(f"`ratios`: '{text}' is not a number (use a comma list such as 0,1,2.5)") from None
         if not math.isfinite(ratio) or ratio < 0:
-            raise FersynError(f"--ratio: {text} is not allowed; ratios are finite and ≥ 0 (0 = real only)")
+            raise FersynError(f"`ratios`: {text} is not allowed; ratios are finite and ≥ 0 (0 = real only)")
         ratios.append(ratio)
     return tuple(sorted(set(ratios)))
 
@@ -100,7 +100,7 @@ class SweepSpec:
     expression: str | None = None
     identity_options: Mapping[str, Any] = field(default_factory=dict)
     expression_options: Mapping[str, Any] = field(default_factory=dict)
-    generator_steps: int | None = None
+    train_steps: int | None = None  # of each generator fitted (None: each plugin's own)
     allow_unverified_synthetic: bool = False
     # Controls and extra arms.
     controls: tuple[str, ...] = ()
@@ -122,36 +122,36 @@ class SweepSpec:
                 set_(name, str(getattr(self, name)))
         unknown = sorted(set(self.controls) - set(CONTROLS))
         if unknown:
-            raise FersynError(f"--control {', '.join(unknown)}: unknown (known: {', '.join(CONTROLS)})")
+            raise FersynError(f"`controls` {', '.join(unknown)}: unknown (known: {', '.join(CONTROLS)})")
         if not self.classifiers:
-            raise FersynError("no classifier given: pass --classifier NAME (see `fersyn plugins --kind classifier`)")
+            raise FersynError("no classifier given: pass `classifiers` NAME (see `fersyn plugins --kind classifier`)")
         if self.seeds < 1:
-            raise FersynError(f"--seeds must be at least 1 (got {self.seeds})")
+            raise FersynError(f"`seeds` must be at least 1 (got {self.seeds})")
         if self.folds < 1:
-            raise FersynError(f"--folds must be at least 1 (got {self.folds}); 1 is a single split")
+            raise FersynError(f"`folds` must be at least 1 (got {self.folds}); 1 is a single split")
         if self.budget not in BUDGETS:
-            raise FersynError(f"--budget must be one of {', '.join(BUDGETS)} (got {self.budget!r})")
+            raise FersynError(f"`budget` must be one of {', '.join(BUDGETS)} (got {self.budget!r})")
         if self.epochs is None:
             set_("epochs", PAPER_EPOCHS if self.budget == "epochs" else STEPS_BUDGET_EPOCHS)
         if self.epochs < 1 or self.patience < 1 or (self.steps is not None and self.steps < 1):
-            raise FersynError("--epochs, --steps and --patience must be positive whole numbers")
+            raise FersynError("`epochs`, `steps` and `patience` must be positive whole numbers")
         if not 0 < self.train_fraction <= 1:
-            raise FersynError(f"--train-fraction must be above 0 and at most 1 (got {self.train_fraction})")
+            raise FersynError(f"`train_fraction` must be above 0 and at most 1 (got {self.train_fraction})")
         if not 0 < self.margin < 1:
-            raise FersynError(f"--margin must be between 0 and 100 points (got {100 * self.margin:g})")
+            raise FersynError(f"`margin` must be a fraction between 0 and 1 (got {self.margin:g})")
         if self.synthetic is not None and (self.identity or self.expression):
-            raise FersynError("give either --synthetic FILE or --identity/--expression (which generate a set), not both")
+            raise FersynError("give either `synthetic` FILE or `identity`/`expression` (which generate a set), not both")
         if "real" in self.controls and self.train_fraction >= 1:
-            raise FersynError("--control real needs a low-data regime (--train-fraction below 1): it fills each ratio "
+            raise FersynError("`controls` real needs a low-data regime (`train_fraction` below 1): it fills each ratio "
                               "with real faces of the training subjects that the regime leaves out")
         if self.controls_only and not self.controls:
-            raise FersynError("--controls-only needs --control augment and/or --control real")
+            raise FersynError("`controls_only` needs `controls` augment and/or `controls` real")
         if self.controls_only and (self.synthetic_only or self.synthetic or self.identity or self.expression):
-            raise FersynError("--controls-only runs no synthetic cell: drop --synthetic, --identity, --expression "
-                              "and --synthetic-only")
+            raise FersynError("`controls_only` runs no synthetic cell: drop `synthetic`, `identity`, `expression` "
+                              "and `synthetic_only`")
         if (self.identity_options or self.expression_options) and not self.fits_generators:
-            raise FersynError("--identity-opt/--expression-opt set generators, which run only without --synthetic and "
-                              "with a ratio above 0 (or --synthetic-only)")
+            raise FersynError("`identity_options`/`expression_options` set generators, which run only without `synthetic` and "
+                              "with a ratio above 0 (or `synthetic_only`)")
         if self.needs_synthetic and self.synthetic is None:  # the built-in generators unless named
             set_("identity", self.identity or "dcgan")
             set_("expression", self.expression or "stargan")

@@ -16,7 +16,7 @@ TINY = ["--train-steps", "8", "--emotions", "happiness,sadness,surprise"]
 def generated(tmp_path_factory):
     folder = tmp_path_factory.mktemp("generate")
     result = run("generate", "--data", "toy", "--count", 100, "--out", folder / "synth.h5",
-                 "--checkpoints", folder / "ckpt", "--seed", 3, *TINY)
+                 "--checkpoints", folder / "ckpt", "--split-seed", 3, *TINY)
     assert result.exit_code == 0, result.output
     return folder, result
 
@@ -52,7 +52,7 @@ def test_grid_png_beside_and_nothing_half_written(generated):
 def test_second_run_loads_the_checkpoints_instead_of_training(generated):
     folder, _ = generated
     result = run("generate", "--data", "toy", "--count", 12, "--out", folder / "again.h5",
-                 "--checkpoints", folder / "ckpt", "--seed", 3, *TINY)
+                 "--checkpoints", folder / "ckpt", "--split-seed", 3, *TINY)
     assert result.exit_code == 0, result.output
     assert "loaded from" in result.output and "dcgan: step" not in result.output
     with h5py.File(folder / "again.h5") as again, h5py.File(folder / "synth.h5") as first:

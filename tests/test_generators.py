@@ -1,9 +1,12 @@
 """The built-in generators, trained briefly on `toy` in the test run, and their outputs checked."""
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
 from fersyn.data import load_dataset, split_dataset
+from fersyn.contracts import NotFittedError
 from fersyn.errors import FersynError
 from fersyn.registry import create_plugin, get_plugin, load_plugins
 
@@ -81,7 +84,7 @@ def test_stargan_moves_faces_towards_the_target_emotion(toy_train, tmp_path):
 
 def test_real_identities_are_training_faces_drawn_without_replacement(toy_train, tmp_path):
     real = create_plugin("identity", "real")
-    with pytest.raises(FersynError, match="fit it on the training faces before sampling"):
+    with pytest.raises(NotFittedError, match="is not fitted: fit or load it before sample"):
         real.sample(3, seed=0)
     all_faces, split = toy_train
     faces = all_faces.images[split.train[:50]]
@@ -94,3 +97,17 @@ def test_real_identities_are_training_faces_drawn_without_replacement(toy_train,
     assert np.array_equal(real.sample(120, seed=1), sample) and not np.array_equal(real.sample(120, seed=2), sample)
     real.save(tmp_path)
     assert np.array_equal(get_plugin("identity", "real").cls.load(tmp_path).sample(120, seed=1), sample)
+
+
+@pytest.mark.parametrize("kind, name, call", [
+    ("identity", "dcgan", lambda plugin: plugin.sample(2, seed=0)),
+    ("identity", "real", lambda plugin: plugin.sample(2, seed=0)),
+    ("expression", "stargan", lambda plugin: plugin.apply(np.zeros((1, 48, 48, 1), np.uint8), ["anger"], seed=0)),
+    ("classifier", "small-cnn", lambda plugin: plugin.predict_proba(np.zeros((1, 48, 48, 1), np.uint8))),
+    ("identity", "dcgan", lambda plugin: plugin.save(Path("."))),
+])
+def test_every_unfitted_plugin_raises_the_one_not_fitted_error(kind, name, call, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    load_plugins()
+    with pytest.raises(NotFittedError, match=f"{kind} plugin '{name}' is not fitted: fit or load it before"):
+        call(create_plugin(kind, name))

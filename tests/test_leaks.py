@@ -83,7 +83,7 @@ def test_a_set_that_saw_test_faces_is_refused_whatever_its_data_was_called(tmp_p
     held_out = len(split.val) + len(split.test)
     with pytest.raises(FersynError, match=f"fitted on held-out faces of this benchmark \\(5 of the {held_out} toy seed 0") as refused:
         check_unseen(source, [toy_held_out()], allow_unverified=True)  # a proven leak is refused, allowed or not
-    assert "\n" not in str(refused.value) and "--seed/--folds" in str(refused.value)
+    assert "\n" not in str(refused.value) and "`split_seed`/`folds`" in str(refused.value)
     source.close()
 
 
@@ -95,7 +95,7 @@ def test_a_set_without_content_hashes_is_refused_unless_allowed_unverified(tmp_p
     asked = []
     with pytest.raises(FersynError, match="records no content hashes of the faces its generators were fitted on") as refused:
         check_unseen(source, [toy_held_out(asked)])
-    assert "\n" not in str(refused.value) and "--allow-unverified-synthetic" in str(refused.value)
+    assert "\n" not in str(refused.value) and "`allow_unverified_synthetic`" in str(refused.value)
     with caplog.at_level(logging.WARNING, logger="fersyn"):
         assert check_unseen(source, [toy_held_out(asked)], allow_unverified=True) == UNVERIFIED
     assert [r.levelname for r in caplog.records] == ["WARNING"] and "records no content hashes" in caplog.text
@@ -136,7 +136,7 @@ def test_generate_records_the_hashes_of_exactly_its_training_split(tmp_path):
     from fersyn.generate import generate
 
     emotions = ("happiness", "sadness", "surprise")
-    generate("toy", tmp_path / "synth.h5", count=12, train_steps=2, image_size=24, emotions=emotions, seed=0)
+    generate("toy", tmp_path / "synth.h5", count=12, train_steps=2, image_size=24, emotions=emotions, split_seed=0)
     faces, split = toy_split(24, emotions)
     with h5py.File(tmp_path / "synth.h5") as store:
         recorded = [digest.decode() for digest in store["training_hashes"][:]]

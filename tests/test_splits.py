@@ -102,7 +102,7 @@ def test_a_train_fraction_without_subjects_is_taken_per_emotion():
     full, half = split_dataset(faces, seed=0), split_dataset(faces, seed=0, train_fraction=0.5)
     assert set(half.train.tolist()) < set(full.train.tolist())
     assert list(np.bincount(faces.labels[half.train])) == [round(n / 2) for n in np.bincount(faces.labels[full.train])]
-    with pytest.raises(Exception, match="--train-fraction"):
+    with pytest.raises(Exception, match="`train_fraction`"):
         split_dataset(faces, seed=0, train_fraction=0)
 
 
@@ -139,5 +139,5 @@ def test_folds_without_subjects_are_stratified_over_faces_and_too_few_subjects_f
     few = tiny_set(24, subjects=np.repeat(np.array([f"S{i}" for i in range(8)]), 3))
     with pytest.raises(FersynError, match="too few to deal into"):
         fold_splits(few, 4, seed=0)
-    with pytest.raises(FersynError, match="too few for --folds 9"):
+    with pytest.raises(FersynError, match="too few for `folds` 9"):
         fold_splits(few, 9, seed=0)

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Literal, Sequence
 import numpy as np
 
 from fersyn.contracts import Classifier, checked_model
+from fersyn.pixels import to_unit_interval
 
 if TYPE_CHECKING:
     import keras
@@ -85,7 +86,7 @@ def train_classifier(
     started = time.perf_counter()
     history = model.fit(
         stream.dataset(repeat=budget.kind == "steps"),
-        validation_data=(val_images.astype(np.float32) / 255.0, val_labels),
+        validation_data=(to_unit_interval(val_images), val_labels),
         epochs=rounds,
         steps_per_epoch=steps_per_round,
         callbacks=[keep_best, *callbacks],

@@ -134,7 +134,7 @@ def _assemble(
         have = ", ".join(e for e in ALL_EMOTIONS if e in present) or "nothing"
         raise FersynError(
             f"{source} has no images of {', '.join(missing)} (it has {have}); "
-            f"choose --emotions among those it has"
+            f"choose `emotions` among those it has"
         )
     index = {e: i for i, e in enumerate(wanted)}
     kept = np.flatnonzero(keep)

@@ -13,9 +13,9 @@ from fersyn.data.splits import split_dataset
 _MAX_LISTED = 5  # duplicate groups spelled out by name; the rest are counted
 
 
-def describe_dataset(faces: FaceSet, *, seed: int = 0) -> dict[str, Any]:
-    """A JSON-ready description of `faces` and of the split fersyn would make of it under `seed`."""
-    split = split_dataset(faces, seed=seed, drop_leaks=False)
+def describe_dataset(faces: FaceSet, *, split_seed: int = 0) -> dict[str, Any]:
+    """A JSON-ready description of `faces` and of the split fersyn would make of it under `split_seed`."""
+    split = split_dataset(faces, seed=split_seed, drop_leaks=False)
     hashes = image_hashes(faces.images)
     groups = duplicate_groups(hashes)
     conflicting = [g for g in groups if len(set(faces.labels[g].tolist())) > 1]
@@ -36,7 +36,7 @@ def describe_dataset(faces: FaceSet, *, seed: int = 0) -> dict[str, Any]:
         "unreadable_files": list(faces.skipped),
         "split": {
             "method": split.method,
-            "seed": seed,
+            "seed": split_seed,
             "counts": {name: _counts(faces, idx) for name, idx in parts.items()},
             "subjects": None if subjects_in is None else {k: len(v) for k, v in subjects_in.items()},
             "subjects_in_two_splits": None if subjects_in is None else len(

@@ -82,7 +82,7 @@ def split_dataset(
     if not (0 < test_fraction < 1 and 0 <= val_fraction < 1 and val_fraction + test_fraction < 1):
         raise FersynError("split fractions must be between 0 and 1 and leave room for training data")
     if not 0 < train_fraction <= 1:
-        raise FersynError(f"--train-fraction must be above 0 and at most 1 (got {train_fraction})")
+        raise FersynError(f"`train_fraction` must be above 0 and at most 1 (got {train_fraction})")
     rng = np.random.default_rng(seed)
     if faces.usage is not None and {"train", "test"} <= set(faces.usage.tolist()):
         train, val, test = _predefined(faces, rng, val_fraction)
@@ -105,12 +105,12 @@ def fold_splits(faces: FaceSet, folds: int, *, seed: int = 0, val_fraction: floa
     from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
 
     if not 0 < train_fraction <= 1:
-        raise FersynError(f"--train-fraction must be above 0 and at most 1 (got {train_fraction})")
+        raise FersynError(f"`train_fraction` must be above 0 and at most 1 (got {train_fraction})")
     groups = faces.subjects if faces.subjects is not None else np.arange(len(faces))
     if not 0 < val_fraction < 1:
         raise FersynError(f"the validation fraction must be between 0 and 1 (got {val_fraction})")
     if len(np.unique(groups)) < folds:
-        raise FersynError(f"{faces.source}: {len(np.unique(groups))} subjects are too few for --folds {folds}")
+        raise FersynError(f"{faces.source}: {len(np.unique(groups))} subjects are too few for `folds` {folds}")
     if faces.usage is not None:
         log.info("%s: cross-validation folds replace its predefined split", faces.source)
     method = "subject-disjoint" if faces.subjects is not None else "stratified by emotion"
@@ -125,7 +125,7 @@ def fold_splits(faces: FaceSet, folds: int, *, seed: int = 0, val_fraction: floa
                         splitter.split(indices, faces.labels[indices], groups[indices])]
             except ValueError:  # fewer subjects than parts
                 raise FersynError(f"{faces.source}: {len(np.unique(groups[indices]))} subjects are too few to deal "
-                                  f"into {parts} parts (--folds {folds}, and validation from the other folds); use "
+                                  f"into {parts} parts (`folds` {folds}, and validation from the other folds); use "
                                   "fewer folds") from None
 
     everything = np.arange(len(faces))
@@ -184,7 +184,7 @@ def _check_usable(faces: FaceSet, train: np.ndarray, val: np.ndarray, test: np.n
     if missing:
         raise FersynError(
             f"{faces.source}: no {', '.join(missing)} face is left for training after the split; "
-            f"add data, leave that emotion out with --emotions, or try another --seed"
+            f"add data, leave that emotion out with `emotions`, or try another `split_seed`"
         )
 
 

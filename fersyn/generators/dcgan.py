@@ -18,7 +18,8 @@ from keras import layers
 
 from fersyn.contracts import IdentityGenerator, option
 from fersyn.distribute import per_replica_loss, replica_share
-from fersyn.generators.training import GANModel, GANPlugin, batches, diff_augment, fit_for_steps, to_uint8
+from fersyn.generators.training import GANModel, GANPlugin, batches, diff_augment, fit_for_steps
+from fersyn.pixels import from_signed_unit
 from fersyn.registry import register_identity
 
 
@@ -60,18 +61,27 @@ def _cross_entropy(labels: tf.Tensor, logits: tf.Tensor) -> tf.Tensor:
     return tf.reduce_mean(keras.losses.binary_crossentropy(labels, logits, from_logits=True))
 
 
+@dataclasses.dataclass
+class DCGANOptions:
+    steps: int = option(3000, "training steps (≈ 7 min on a 2-core CPU at 48×48)")
+    batch_size: int = option(32, "faces per step")
+    latent_dim: int = option(128, "size of the random code behind each identity")
+    width: int = option(24, "generator channels 8w-4w-2w-w (32 trains 1.6× slower)")
+    learning_rate: float = option(2e-4, "Adam learning rate of both networks")
+    augment: bool = option(True, "differentiable augmentation of the discriminator's inputs")
+
+
 @keras.saving.register_keras_serializable(package="fersyn")
 class DCGAN(GANModel):
     """The GAN itself, trained with `fit` through a custom `train_step` (the keras.io GAN idiom)."""
 
-    def __init__(self, image_size: int = 48, channels: int = 1, latent_dim: int = 128, width: int = 32,
-                 augment: bool = True, seed: int = 0, **kwargs) -> None:
-        super().__init__(**kwargs)
-        self.config = dict(image_size=image_size, channels=channels, latent_dim=latent_dim, width=width,
-                           augment=augment, seed=seed)
-        self.latent_dim, self.augment = latent_dim, augment
-        self.generator = build_generator(image_size, channels, latent_dim, width)
-        self.discriminator = build_discriminator(image_size, channels, width)
+    Options = DCGANOptions
+
+    def __init__(self, image_size: int, channels: int, options: DCGANOptions | dict, seed: int = 0, **kwargs) -> None:
+        super().__init__(image_size, channels, options, seed, **kwargs)
+        o = self.options
+        self.generator = build_generator(image_size, channels, o.latent_dim, o.width)
+        self.discriminator = build_discriminator(image_size, channels, o.width)
         self.seed_generator = keras.random.SeedGenerator(seed)
         self.trackers = {name: keras.metrics.Mean(name=name) for name in ("d_loss", "g_loss")}
         self.built = True
@@ -80,10 +90,10 @@ class DCGAN(GANModel):
         return self.generator(latent, training=training)
 
     def _latent(self, n: tf.Tensor) -> tf.Tensor:
-        return replica_share(lambda m: keras.random.normal((m, self.latent_dim), seed=self.seed_generator), n)
+        return replica_share(lambda m: keras.random.normal((m, self.options.latent_dim), seed=self.seed_generator), n)
 
     def _seen(self, images: tf.Tensor) -> tf.Tensor:
-        return self.discriminator(diff_augment(images, self.seed_generator) if self.augment else images, training=True)
+        return self.discriminator(diff_augment(images, self.seed_generator) if self.options.augment else images, training=True)
 
     def train_step(self, data: tuple) -> dict:
         real = data[0] if isinstance(data, tuple) else data
@@ -108,16 +118,6 @@ class DCGAN(GANModel):
         return self.tracked(d_loss=d_loss, g_loss=g_loss)
 
 
-@dataclasses.dataclass
-class DCGANOptions:
-    steps: int = option(3000, "training steps (≈ 7 min on a 2-core CPU at 48×48)")
-    batch_size: int = option(32, "faces per step")
-    latent_dim: int = option(128, "size of the random code behind each identity")
-    width: int = option(24, "generator channels 8w-4w-2w-w (32 trains 1.6× slower)")
-    learning_rate: float = option(2e-4, "Adam learning rate of both networks")
-    augment: bool = option(True, "differentiable augmentation of the discriminator's inputs")
-
-
 @register_identity("dcgan")
 class DCGANIdentity(GANPlugin, IdentityGenerator):
     """DCGAN (non-saturating loss, batch norm, differentiable augmentation) drawing new identities."""
@@ -132,7 +132,7 @@ class DCGANIdentity(GANPlugin, IdentityGenerator):
         o = self.options
         if self.gan is None:
             keras.utils.set_random_seed(seed)
-            self.gan = DCGAN(self.image_size, self.channels, o.latent_dim, o.width, o.augment, seed)
+            self.gan = DCGAN(self.image_size, self.channels, o, seed)
             self.gan.compile(d_optimizer=keras.optimizers.Adam(o.learning_rate, beta_1=0.5),
                              g_optimizer=keras.optimizers.Adam(o.learning_rate, beta_1=0.5))
         already = self.trained_steps
@@ -141,4 +141,4 @@ class DCGANIdentity(GANPlugin, IdentityGenerator):
 
     def sample(self, n: int, *, seed: int) -> np.ndarray:
         latent = np.random.default_rng(seed).standard_normal((n, self.options.latent_dim)).astype(np.float32)
-        return to_uint8(self.fitted_gan().generator.predict(latent, batch_size=256, verbose=0))
+        return from_signed_unit(self.fitted_gan().generator.predict(latent, batch_size=256, verbose=0))

@@ -33,7 +33,7 @@ class RealIdentities(IdentityGenerator):
     def sample(self, n: int, *, seed: int) -> np.ndarray:
         """`n` training faces drawn at random: without replacement while they last."""
         if self.faces is None:
-            raise FersynError("identity plugin 'real': fit it on the training faces before sampling")
+            raise self.not_fitted("sample()")
         if n < 0:
             raise FersynError(f"identity plugin 'real': cannot sample {n} faces")
         rng = np.random.default_rng(seed)
@@ -41,13 +41,11 @@ class RealIdentities(IdentityGenerator):
         order = [rng.permutation(len(self.faces)) for _ in range(whole)] + [rng.permutation(len(self.faces))[:rest]]
         return self.faces[np.concatenate(order)]
 
-    def save(self, directory: Path) -> None:
-        self.write_manifest(directory)
-        np.savez_compressed(Path(directory) / FACES, faces=self.faces)
+    def save_state(self, directory: Path) -> None:
+        if self.faces is None:
+            raise self.not_fitted("save()")
+        np.savez_compressed(directory / FACES, faces=self.faces)
 
-    @classmethod
-    def load(cls, directory: Path) -> "RealIdentities":
-        plugin = cls.from_manifest(cls.read_manifest(directory))
-        with np.load(Path(directory) / FACES) as stored:
-            plugin.faces = stored["faces"]
-        return plugin
+    def load_state(self, directory: Path) -> None:
+        with np.load(directory / FACES) as stored:
+            self.faces = stored["faces"]

@@ -22,7 +22,8 @@ from keras import layers
 from fersyn.contracts import ExpressionGenerator, option
 from fersyn.distribute import per_replica_loss, replica_share
 from fersyn.errors import FersynError
-from fersyn.generators.training import GANModel, GANPlugin, batches, diff_augment, fit_for_steps, to_uint8, to_unit_range
+from fersyn.generators.training import GANModel, GANPlugin, batches, diff_augment, fit_for_steps
+from fersyn.pixels import from_signed_unit, to_signed_unit
 from fersyn.registry import register_expression
 
 
@@ -82,28 +83,41 @@ def build_discriminator(image_size: int, channels: int, num_classes: int, width:
     return keras.Model(image, [source, logits], name="discriminator")
 
 
+@dataclasses.dataclass
+class StarGANOptions:
+    steps: int = option(4000, "generator iterations (≈ 16 min on a 2-core CPU at 48×48)")
+    batch_size: int = option(16, "faces per step")
+    width: int = option(16, "channels of the first layer, doubled twice (32 runs 2.5× slower)")
+    res_blocks: int = option(3, "residual blocks at the bottleneck")
+    n_critic: int = option(2, "critic updates per generator update")
+    lambda_cls: float = option(1.0, "weight of the emotion-classification loss")
+    lambda_rec: float = option(10.0, "weight of the cycle-reconstruction loss")
+    lambda_gp: float = option(10.0, "weight of the WGAN gradient penalty")
+    lambda_mask: float = option(0.05, "weight of the attention-mask sparsity loss")
+    lambda_expr: float = option(0.5, "weight of the frozen-classifier expression loss (0: off)")
+    augment: bool = option(False, "augment the critic's inputs (lowered fidelity on CK+)")
+    learning_rate: float = option(1e-4, "Adam learning rate of both networks")
+
+
 @keras.saving.register_keras_serializable(package="fersyn")
 class StarGAN(GANModel):
     """The GAN itself; one `train_step` = `n_critic` discriminator updates, then one generator update."""
 
-    def __init__(self, image_size: int = 48, channels: int = 1, emotions: Sequence[str] = (), width: int = 32,
-                 res_blocks: int = 3, n_critic: int = 2, lambda_cls: float = 1.0, lambda_rec: float = 10.0,
-                 lambda_gp: float = 10.0, lambda_mask: float = 0.05, lambda_expr: float = 0.0, augment: bool = True,
+    Options = StarGANOptions
+
+    def __init__(self, image_size: int, channels: int, options: StarGANOptions | dict, emotions: Sequence[str] = (),
                  seed: int = 0, **kwargs) -> None:
-        super().__init__(**kwargs)
-        self.config = dict(image_size=image_size, channels=channels, emotions=list(emotions), width=width,
-                           res_blocks=res_blocks, n_critic=n_critic, lambda_cls=lambda_cls, lambda_rec=lambda_rec,
-                           lambda_gp=lambda_gp, lambda_mask=lambda_mask, lambda_expr=lambda_expr, augment=augment,
-                           seed=seed)
-        self.emotions, self.num_classes, self.n_critic = list(emotions), len(emotions), n_critic
-        self.lambda_cls, self.lambda_rec, self.lambda_gp, self.lambda_mask = lambda_cls, lambda_rec, lambda_gp, lambda_mask
-        self.lambda_expr, self.augment = lambda_expr, augment
-        self.generator = build_generator(image_size, channels, self.num_classes, width, res_blocks)
-        self.discriminator = build_discriminator(image_size, channels, self.num_classes, width)
+        super().__init__(image_size, channels, options, seed, **kwargs)
+        self.emotions, self.num_classes = list(emotions), len(emotions)
+        self.generator = build_generator(image_size, channels, self.num_classes, self.options.width, self.options.res_blocks)
+        self.discriminator = build_discriminator(image_size, channels, self.num_classes, self.options.width)
         self.expression_critic = build_expression_critic(image_size, channels, self.num_classes)
         self.seed_generator = keras.random.SeedGenerator(seed)
         self.trackers = {name: keras.metrics.Mean(name=name) for name in ("d_adv", "d_cls", "gp", "g_adv", "g_cls", "g_rec", "g_expr")}
         self.built = True
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "emotions": self.emotions}
 
     def call(self, inputs: tuple, training: bool = False) -> tf.Tensor:
         return self.generator(inputs, training=training)[0]
@@ -115,7 +129,7 @@ class StarGAN(GANModel):
         """The discriminator's (patch scores, emotion logits), on augmented images when augmenting:
         on a few hundred faces its emotion head otherwise memorises them, and the generator learns
         to please it with invisible changes."""
-        return self.discriminator(diff_augment(images, self.seed_generator) if self.augment else images, training=True)
+        return self.discriminator(diff_augment(images, self.seed_generator) if self.options.augment else images, training=True)
 
     def _random_targets(self, n: tf.Tensor) -> tf.Tensor:
         return replica_share(lambda m: keras.random.randint((m,), 0, self.num_classes, seed=self.seed_generator), n)
@@ -136,7 +150,7 @@ class StarGAN(GANModel):
             gp = tf.reduce_mean(tf.square(slopes - 1.0))
             adversarial = tf.reduce_mean(fake_source) - tf.reduce_mean(real_source)
             classification = self._classification_loss(labels, real_logits)
-            loss = per_replica_loss(adversarial + self.lambda_cls * classification + self.lambda_gp * gp)
+            loss = per_replica_loss(adversarial + self.options.lambda_cls * classification + self.options.lambda_gp * gp)
         grads = tape.gradient(loss, self.discriminator.trainable_weights)
         self.d_optimizer.apply(grads, self.discriminator.trainable_weights)
         return self.tracked(d_adv=adversarial, d_cls=classification, gp=gp)
@@ -151,12 +165,12 @@ class StarGAN(GANModel):
             classification = self._classification_loss(target_ids, fake_logits)
             reconstruction = tf.reduce_mean(tf.abs(real - reconstructed))
             # GANimation's attention penalty: without it the mask saturates at "copy the input".
-            loss = (adversarial + self.lambda_cls * classification + self.lambda_rec * reconstruction
-                    + self.lambda_mask * tf.reduce_mean(mask))
+            loss = (adversarial + self.options.lambda_cls * classification + self.options.lambda_rec * reconstruction
+                    + self.options.lambda_mask * tf.reduce_mean(mask))
             expression = tf.constant(0.0)
-            if self.lambda_expr > 0:  # decided when the step is traced: no cost when off
+            if self.options.lambda_expr > 0:  # decided when the step is traced: no cost when off
                 expression = self._classification_loss(target_ids, self.expression_critic(fake, training=False))
-                loss += self.lambda_expr * expression
+                loss += self.options.lambda_expr * expression
             loss = per_replica_loss(loss)
         grads = tape.gradient(loss, self.generator.trainable_weights)
         self.g_optimizer.apply(grads, self.generator.trainable_weights)
@@ -169,33 +183,17 @@ class StarGAN(GANModel):
         held_out, used = order[: max(1, len(faces) // 10)], order[max(1, len(faces) // 10):]
         critic.compile(optimizer=keras.optimizers.Adam(1e-3),
                        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
-        critic.fit(to_unit_range(faces[used]), labels[used], validation_data=(to_unit_range(faces[held_out]), labels[held_out]),
+        critic.fit(to_signed_unit(faces[used]), labels[used], validation_data=(to_signed_unit(faces[held_out]), labels[held_out]),
                    epochs=40, batch_size=64, verbose=0,
                    callbacks=[keras.callbacks.EarlyStopping(patience=5, restore_best_weights=True)])
         critic.trainable = False
 
     def train_step(self, data: tuple) -> dict:
         images, labels = data
-        image_chunks, label_chunks = tf.split(images, self.n_critic), tf.split(labels, self.n_critic)
+        image_chunks, label_chunks = tf.split(images, self.options.n_critic), tf.split(labels, self.options.n_critic)
         for real, real_labels in zip(image_chunks, label_chunks):
             self._discriminator_step(real, real_labels)
         return self._generator_step(image_chunks[-1], label_chunks[-1])
-
-
-@dataclasses.dataclass
-class StarGANOptions:
-    steps: int = option(4000, "generator iterations (≈ 16 min on a 2-core CPU at 48×48)")
-    batch_size: int = option(16, "faces per step")
-    width: int = option(16, "channels of the first layer, doubled twice (32 runs 2.5× slower)")
-    res_blocks: int = option(3, "residual blocks at the bottleneck")
-    n_critic: int = option(2, "critic updates per generator update")
-    lambda_cls: float = option(1.0, "weight of the emotion-classification loss")
-    lambda_rec: float = option(10.0, "weight of the cycle-reconstruction loss")
-    lambda_gp: float = option(10.0, "weight of the WGAN gradient penalty")
-    lambda_mask: float = option(0.05, "weight of the attention-mask sparsity loss")
-    lambda_expr: float = option(0.5, "weight of the frozen-classifier expression loss (0: off)")
-    augment: bool = option(False, "augment the critic's inputs (lowered fidelity on CK+)")
-    learning_rate: float = option(1e-4, "Adam learning rate of both networks")
 
 
 @register_expression("stargan")
@@ -218,8 +216,7 @@ class StarGANExpression(GANPlugin, ExpressionGenerator):
         o = self.options
         if self.gan is None:
             keras.utils.set_random_seed(seed)
-            self.gan = StarGAN(self.image_size, self.channels, emotions, o.width, o.res_blocks, o.n_critic,
-                               o.lambda_cls, o.lambda_rec, o.lambda_gp, o.lambda_mask, o.lambda_expr, o.augment, seed)
+            self.gan = StarGAN(self.image_size, self.channels, o, emotions, seed)
             if o.lambda_expr > 0:
                 self.gan.train_expression_critic(faces, np.asarray(labels), seed)
             self.gan.compile(d_optimizer=keras.optimizers.Adam(o.learning_rate, beta_1=0.5, beta_2=0.999),
@@ -237,5 +234,5 @@ class StarGANExpression(GANPlugin, ExpressionGenerator):
             raise FersynError(f"stargan was trained on {', '.join(self.emotions)}, not {', '.join(unknown)}")
         index = {emotion: i for i, emotion in enumerate(self.emotions)}
         targets = np.eye(len(self.emotions), dtype=np.float32)[[index[e] for e in emotions]]
-        edited, _ = self.gan.generator.predict([to_unit_range(faces), targets], batch_size=256, verbose=0)
-        return to_uint8(edited)
+        edited, _ = self.gan.generator.predict([to_signed_unit(faces), targets], batch_size=256, verbose=0)
+        return from_signed_unit(edited)

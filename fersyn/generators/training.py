@@ -1,12 +1,14 @@
-"""What the built-in GANs share: pixel scaling, the input pipeline, a step-budget fit with progress,
+"""What the built-in GANs share: the input pipeline, a step-budget fit with progress,
 differentiable augmentation, a `keras.Model` base that saves and resumes with both optimizers, and a
 plugin base that keeps such a model as one Keras 3 checkpoint beside its manifest."""
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from pathlib import Path
+from typing import Any, ClassVar
 
 import keras
 import numpy as np
@@ -14,6 +16,7 @@ import tensorflow as tf
 
 from fersyn.distribute import replica_share
 from fersyn.errors import FersynError
+from fersyn.pixels import to_signed_unit
 from fersyn.progress import format_duration
 
 log = logging.getLogger("fersyn")
@@ -21,20 +24,10 @@ log = logging.getLogger("fersyn")
 CHECKPOINT = "gan.keras"
 
 
-def to_unit_range(images: np.ndarray) -> np.ndarray:
-    """uint8 0..255 → float32 -1..1 (what tanh generators produce)."""
-    return images.astype(np.float32) / 127.5 - 1.0
-
-
-def to_uint8(images: np.ndarray) -> np.ndarray:
-    """float -1..1 → uint8 0..255."""
-    return np.clip(np.round((np.asarray(images) + 1.0) * 127.5), 0, 255).astype(np.uint8)
-
-
 def batches(arrays: tuple[np.ndarray, ...], batch_size: int, seed: int) -> tf.data.Dataset:
     """An endless, shuffled stream of full batches of `arrays` (images first, scaled to -1..1)."""
     images, *rest = arrays
-    dataset = tf.data.Dataset.from_tensor_slices((to_unit_range(images), *rest))
+    dataset = tf.data.Dataset.from_tensor_slices((to_signed_unit(images), *rest))
     dataset = dataset.shuffle(len(images), seed=seed, reshuffle_each_iteration=True).repeat()
     return dataset.batch(batch_size, drop_remainder=True).prefetch(2).with_options(quick_teardown())
 
@@ -93,16 +86,23 @@ def diff_augment(images: tf.Tensor, seed_generator: keras.random.SeedGenerator) 
 
 class GANModel(keras.Model):
     """A GAN as one `keras.Model` with a `generator`, a `discriminator`, an optimizer for each
-    (passed to `compile`), loss trackers in `self.trackers`, and its constructor arguments in
-    `self.config`. Saved with `save`, it loads back with both optimizers' state, so training resumes."""
+    (passed to `compile`) and loss trackers in `self.trackers`. It is built from its plugin's Options
+    object (a dict when Keras rebuilds it from a saved config); saved with `save`, it loads back with
+    both optimizers' state, so training resumes."""
 
+    Options: ClassVar[type]
     generator: keras.Model
     discriminator: keras.Model
-    config: dict
     trackers: dict[str, keras.metrics.Mean]
 
+    def __init__(self, image_size: int, channels: int, options: Any, seed: int = 0, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.image_size, self.channels, self.seed = image_size, channels, seed
+        self.options = options if isinstance(options, self.Options) else self.Options(**options)
+
     def get_config(self) -> dict:
-        return {**super().get_config(), **self.config}
+        return {**super().get_config(), "image_size": self.image_size, "channels": self.channels,
+                "options": dataclasses.asdict(self.options), "seed": self.seed}
 
     @property
     def metrics(self) -> list:
@@ -139,18 +139,14 @@ class GANPlugin:
 
     def fitted_gan(self) -> GANModel:
         if self.gan is None:
-            raise FersynError(f"{self.name}: fit or load the generator before using it")
+            raise self.not_fitted("using it")
         return self.gan
 
-    def save(self, directory: Path) -> None:
-        self.write_manifest(directory)
-        self.fitted_gan().save(Path(directory) / CHECKPOINT)
+    def save_state(self, directory: Path) -> None:
+        self.fitted_gan().save(directory / CHECKPOINT)
 
-    @classmethod
-    def load(cls, directory: Path):
-        plugin = cls.from_manifest(cls.read_manifest(directory))
+    def load_state(self, directory: Path) -> None:
         try:
-            plugin.gan = keras.saving.load_model(Path(directory) / CHECKPOINT)
+            self.gan = keras.saving.load_model(directory / CHECKPOINT)
         except (OSError, ValueError) as error:
             raise FersynError(f"{directory}: cannot load {CHECKPOINT} ({error})") from None
-        return plugin

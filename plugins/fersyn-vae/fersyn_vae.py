@@ -17,6 +17,7 @@ import tensorflow as tf
 from keras import layers
 
 from fersyn.contracts import IdentityGenerator, option
+from fersyn.pixels import from_unit_interval, to_unit_interval
 
 WEIGHTS = "vae.keras"
 
@@ -96,7 +97,7 @@ class VAEIdentity(IdentityGenerator):
     def fit(self, faces: np.ndarray, *, steps: int | None = None, seed: int = 0) -> None:
         steps = self.options.steps if steps is None else steps
         keras.utils.set_random_seed(seed + self.trained_steps)  # a resumed fit continues, not repeats
-        images = tf.data.Dataset.from_tensor_slices(faces.astype(np.float32) / 255.0)
+        images = tf.data.Dataset.from_tensor_slices(to_unit_interval(faces))
         batches = images.shuffle(len(faces), seed=seed).repeat().batch(self.options.batch_size, drop_remainder=True)
         self.vae.fit(batches, steps_per_epoch=steps, epochs=1, verbose=0, shuffle=False)
 
@@ -105,14 +106,10 @@ class VAEIdentity(IdentityGenerator):
             raise ValueError(f"cannot sample {n} faces")
         codes = np.random.default_rng(seed).standard_normal((n, self.options.latent_dim)).astype(np.float32)
         decoded = self.vae.decoder.predict(codes, batch_size=256, verbose=0) if n else np.zeros((0, *self.image_shape))
-        return np.clip(np.round(decoded * 255.0), 0, 255).astype(np.uint8)
+        return from_unit_interval(decoded)
 
-    def save(self, directory: Path) -> None:
-        self.write_manifest(directory)
-        self.vae.save(Path(directory) / WEIGHTS)
+    def save_state(self, directory: Path) -> None:
+        self.vae.save(directory / WEIGHTS)
 
-    @classmethod
-    def load(cls, directory: Path) -> "VAEIdentity":
-        plugin = cls.from_manifest(cls.read_manifest(directory))
-        plugin.vae = keras.saving.load_model(Path(directory) / WEIGHTS)
-        return plugin
+    def load_state(self, directory: Path) -> None:
+        self.vae = keras.saving.load_model(directory / WEIGHTS)
