@@ -256,13 +256,9 @@ REGIMES = (
 
 def plot_regimes(results: Path, available: list[str]) -> Path:
     """results/comparison.png: accuracy against ratio per regime, the GAN beside its controls."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
+    from fersyn.figures import new_figure, save_figure
 
-    from fersyn.grid import save_figure
-
-    figure = Figure(figsize=(13, 5))
-    FigureCanvasAgg(figure)
+    figure = new_figure(13, 5)
     for axis, (title, curves) in zip(figure.subplots(1, len(REGIMES), sharey=True), REGIMES):
         for index, (curve, label) in enumerate(curves):
             name, _, control = curve.partition(":")

@@ -33,11 +33,11 @@ def main() -> None:
     import tensorflow as tf
 
     from fersyn.data import load_dataset, split_dataset
-    from fersyn.data.synthetic import SyntheticWriter
+    from fersyn.data.synthetic import SyntheticSource, SyntheticWriter
     from fersyn.data.toy import toy_faceset
-    from fersyn.benchmark import SweepProgress
     from fersyn.classifiers.training import Budget, train_classifier
-    from fersyn.mix import SyntheticSource, TrainingStream
+    from fersyn.mix import TrainingStream
+    from fersyn.progress import SweepProgress
     from fersyn.registry import create_plugin, load_plugins
     from fersyn.sweep import REAL_PLUS_SYNTHETIC, Cell
 

@@ -28,12 +28,13 @@ from fersyn.classifiers.training import Budget
 from fersyn.contracts import ContractError, checked_model
 from fersyn.data import FaceSet, Split, load_dataset, split_dataset
 from fersyn.data.splits import fold_splits
+from fersyn.data.synthetic import SyntheticSource
 from fersyn.distribute import describe, distributed, is_chief, make_strategy
 from fersyn.errors import FersynError
 from fersyn.files import atomic_output
 from fersyn.leaks import HeldOut, check_unseen
-from fersyn.mix import SyntheticSource, balanced_rows
-from fersyn.progress import format_duration
+from fersyn.mix import balanced_rows
+from fersyn.progress import SweepProgress
 from fersyn.provenance import package_versions
 from fersyn.results import RESULTS, SCHEMA, ResultStore, Shard, cell_key, check_sweep_folder, record_sweep
 from fersyn.sweep import (MIN_STEPS, REAL_ONLY, REAL_PLUS_AUGMENTED, REAL_PLUS_REAL, SYNTHETIC_ONLY, Cell, SweepSpec,
@@ -539,36 +540,3 @@ def _flat(config: dict[str, Any]) -> dict[str, Any]:
     """A cell's configuration as CSV columns (nested values as JSON)."""
     return {k: json.dumps(v, sort_keys=True) if isinstance(v, (dict, list)) else v for k, v in config.items()}
 
-
-class SweepProgress:
-    """Logs, after each validation round, the cell, its round, and the time left for the whole run."""
-
-    def __init__(self, planned_steps: list[int], *, exact: bool, folds: int = 1) -> None:
-        self.planned, self.exact, self.folds = planned_steps, exact, folds
-        self.done_steps, self.training_seconds = 0, 0.0
-
-    def for_cell(self, number: int, cell: Cell) -> "keras.callbacks.Callback":
-        import keras
-
-        sweep = self
-
-        class CellProgress(keras.callbacks.Callback):
-            # Only epoch-end hooks: a per-batch hook would make Keras sync after every step.
-            def on_train_begin(self, logs=None) -> None:
-                self.started, self.steps = time.perf_counter(), 0
-
-            def on_epoch_end(self, epoch: int, logs=None) -> None:
-                self.steps += self.params["steps"] or 0
-                elapsed = time.perf_counter() - self.started
-                rate = (sweep.done_steps + self.steps) / max(sweep.training_seconds + elapsed, 1e-9)
-                left_steps = max(sweep.planned[number - 1] - self.steps, 0) + sum(sweep.planned[number:])
-                log.info("[cell %d/%d] %s: %s %d/%d, val loss %.3f · time left %s%s", number, len(sweep.planned),
-                         cell.describe(sweep.folds), "round" if sweep.exact else "epoch", epoch + 1, self.params["epochs"],
-                         (logs or {}).get("val_loss", float("nan")), "" if sweep.exact else "≤ ",
-                         format_duration(left_steps / max(rate, 1e-9)))
-
-            def on_train_end(self, logs=None) -> None:
-                sweep.done_steps += self.steps
-                sweep.training_seconds += time.perf_counter() - self.started
-
-        return CellProgress()

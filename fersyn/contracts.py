@@ -1,28 +1,57 @@
-"""The plugin contract: the three things fersyn lets you swap, and what each must do.
+"""The plugin contract: the three things fersyn lets you swap, and every hook each must provide.
 
 Write a subclass of one base class below, register it, and every fersyn command can use it:
 
-    from fersyn.contracts import IdentityGenerator
-    from fersyn.registry import register_identity
-
-    @register_identity("my-gan")
+    @register_identity("my-gan")            # fersyn.registry; or an entry point (see docs/plugins.md)
     class MyGAN(IdentityGenerator):
         '''One line shown by `fersyn plugins`.'''
+        Options = MyOptions                  # optional: a dataclass of options (below)
         def fit(self, faces, *, steps=None, seed=0): ...
         def sample(self, n, *, seed): ...
-        def save(self, directory): ...
-        @classmethod
-        def load(cls, directory): ...
+        def save_state(self, directory): ...
+        def load_state(self, directory): ...
 
-Put the file in a plugins directory (`--plugins-dir` / FERSYN_PLUGINS_DIR), or ship it in a package
-with an entry point in the group `fersyn.identity`, `fersyn.expression` or `fersyn.classifiers`.
+What every plugin has and provides
+- Attributes set by fersyn before any call: `options` (an instance of `Options`), `image_size`,
+  `channels`, `image_shape` = (size, size, channels), `name` (its registered name), `kind`.
+- `Options`: a dataclass, one field per option with a type (int, float, bool, str, or that | None),
+  a default and one line of help: `steps: int = option(3000, "training steps")`. Users set them
+  with `--identity-opt KEY=VALUE` (`--expression-opt`, `--classifier-opt`); fersyn checks them,
+  records them in every output and passes them in. `option(…, apply_time=True)` marks an option
+  that only changes sample/apply, not the fit: a cached or checkpointed fit is reused with it.
+- `save_state(directory)` / `load_state(directory)`: write / read back what a fitted plugin has
+  learnt. fersyn's `save` writes the manifest (kind, name, image shape, options, code version)
+  beside it, and `load` builds the new instance from the manifest before calling `load_state`.
+- Before it is fitted or loaded, a call that needs a fit raises `self.not_fitted("sample()")`.
 
-Data conventions, everywhere: images are uint8 arrays N×H×W×C (C = 1, grayscale; values 0-255);
-emotions are canonical names (fersyn.emotions); randomness comes only from the `seed` arguments,
-so the same seed gives the same output. Options: each plugin declares a dataclass `Options`, one
-field per option with a type (int, float, bool, str), a default and one line of help —
-`steps: int = option(3000, "training steps")`; fersyn builds it from the user's settings
-(`--identity-opt steps=500`), checks them, records them in every output and passes it in.
+Generators (identity and expression)
+- `fit(…, steps=None, seed=0)`: `steps` is `--train-steps` (None: the plugin's own budget, by
+  convention `options.steps`). To make long fits resumable, report `trained_steps` (steps done so
+  far): fersyn then calls `fit` in pieces of at most 500 steps, saving a checkpoint after each under
+  `--checkpoints`, and a later run resumes from it; each call must continue from where the model is.
+  Without `trained_steps`, `fit` is called once with the whole budget.
+- Identity: `sample(n, *, seed)` → n new faces of `image_shape`.
+- Expression: `fit(faces, labels, emotions, …)` (labels index into `emotions`), and
+  `apply(faces, emotions, *, seed)` → each face showing the emotion at the same position in
+  `emotions` (one canonical name per face), same shape; an emotion it was not fitted on is an error.
+- Before a long fit, fersyn fits a fresh instance for 1 step on a few faces and checks one
+  sample/apply: a contract break costs seconds, not the whole fit.
+
+Classifiers
+- `build_model(input_shape, num_classes)` → an uncompiled Keras model taking float32 images scaled to
+  [0, 1] (`fersyn.pixels.to_unit_interval`; a keras.applications network must not rescale again:
+  pass `include_preprocessing=False` or equivalent) and returning class probabilities (softmax).
+- fersyn trains every classifier with one protocol (Adam at the class attribute `learning_rate`,
+  batches of `batch_size`, cross-entropy, best weights on the real validation loss) and predicts
+  with `predict_proba` (uint8 in, N×classes probabilities out): override neither.
+
+Conventions everywhere: images are numpy uint8 arrays N×H×W×C (C = 1, grayscale; 0–255), emotions
+canonical names (fersyn.emotions); randomness comes only from the `seed` arguments, so the same
+seed gives the same output. Errors inside a plugin reach the user as one line naming the plugin and
+the call. Caches (fitted generators, finished benchmark cells) are keyed on each plugin's code
+version (`code_version`): edit a plugin and the next run retrains it.
+
+`fersyn.testing` checks all of this on a plugin in one call (`check_identity_generator(MyGAN)`).
 
 Several devices or machines (`--strategy mirrored|multiworker`): fersyn calls `fit` (and a
 classifier's `build_model`, compile and training) inside the strategy's scope, so a plugin that
@@ -120,13 +149,19 @@ class NoOptions:
 
 
 def checked_model(classifier: "Classifier", num_classes: int) -> "keras.Model":
-    """`classifier.build_model(...)`, refused with ContractError unless it gives one probability per class."""
+    """`classifier.build_model(...)`, refused with ContractError unless, on two blank faces, it returns
+    one probability per class (each row summing to 1: a softmax, not logits)."""
     with plugin_call(classifier, "build_model()"):
         model = classifier.build_model(classifier.image_shape, num_classes)
     shape = tuple(getattr(model, "output_shape", ()) or ())
     if shape != (None, num_classes):
         raise ContractError.broke(classifier, f"build_model(shape, {num_classes}) must return a Keras model with output "
                                               f"(None, {num_classes}), not {shape or type(model).__name__}")
+    with plugin_call(classifier, "its model, called on 2 faces"):
+        probabilities = np.asarray(model(np.full((2, *classifier.image_shape), 0.5, np.float32), training=False))
+    if not np.allclose(probabilities.sum(axis=1), 1.0, atol=1e-3) or probabilities.min() < 0:
+        raise ContractError.broke(classifier, "build_model() must return a model whose outputs are probabilities "
+                                              "(a softmax: each row ≥ 0, summing to 1), not logits")
     return model
 
 

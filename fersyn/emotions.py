@@ -6,10 +6,10 @@ the Ekman six; neutral and contempt exist in some datasets and are used only whe
 
 from __future__ import annotations
 
-import difflib
 from typing import Iterable
 
 from fersyn.errors import FersynError
+from fersyn.text import closest
 
 EKMAN: tuple[str, ...] = ("anger", "disgust", "fear", "happiness", "sadness", "surprise")
 ALL_EMOTIONS: tuple[str, ...] = EKMAN + ("neutral", "contempt")
@@ -50,12 +50,6 @@ _SETS: dict[str, tuple[str, ...]] = {
     "ekman+neutral": EKMAN + ("neutral",),
     "all": ALL_EMOTIONS,
 }
-
-
-def closest(word: str, choices: Iterable[str]) -> str | None:
-    """The closest of `choices` to `word`, or None when nothing is close."""
-    matches = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.5)
-    return matches[0] if matches else None
 
 
 def canonical_emotion(label: object) -> str:

@@ -23,7 +23,7 @@ from fersyn.contracts import ExpressionGenerator, Generator, IdentityGenerator, 
 from fersyn.options import build_options
 from fersyn.data import load_dataset
 from fersyn.data.splits import fold_splits
-from fersyn.data.synthetic import SyntheticWriter
+from fersyn.data.synthetic import SyntheticWriter, balanced_counts
 from fersyn.distribute import describe, distributed, is_chief, make_strategy, output_of_this_worker
 from fersyn.errors import FersynError
 from fersyn.files import atomic_output, check_output_path
@@ -274,8 +274,8 @@ def _write_faces(
 ) -> dict[str, np.ndarray]:
     """Sample identities chunk by chunk, impose every emotion on each, append; returns a scoring sample."""
     identities = math.ceil(count / len(emotions))
-    # Balanced: each emotion gets count // E faces, the first count % E emotions one more.
-    quota = {e: count // len(emotions) + (i < count % len(emotions)) for i, e in enumerate(emotions)}
+    # Balanced by the rule a benchmark draws by: count // E faces each, count % E emotions (seeded) one more.
+    quota = dict(zip(emotions, balanced_counts(count, len(emotions), np.random.default_rng(seed)).tolist()))
     written = dict.fromkeys(emotions, 0)
     sample: dict[str, Any] = {}
     for first in range(0, identities, _IDENTITY_CHUNK):

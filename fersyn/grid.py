@@ -1,17 +1,13 @@
-"""Face grids as PNG: rows of faces under column titles (emotions), for previews and samples; and
-the safe PNG writing every fersyn figure shares."""
+"""Face grids as PNG: rows of faces under column titles (emotions), for previews and samples."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Sequence
+from typing import Sequence
 
 import numpy as np
 
-from fersyn.files import atomic_output
-
-if TYPE_CHECKING:
-    from matplotlib.figure import Figure
+from fersyn.figures import new_figure, save_figure
 
 
 def save_face_grid(
@@ -22,12 +18,8 @@ def save_face_grid(
     title: str = "",
 ) -> Path:
     """Write `cells` (uint8 R×C×H×W×1) as one PNG grid with titled columns (and rows)."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure  # not pyplot: no global backend switch, nothing left open
-
     rows, columns = cells.shape[:2]
-    figure = Figure(figsize=(1.1 * columns + 0.6, 1.1 * rows + 0.5))
-    FigureCanvasAgg(figure)
+    figure = new_figure(1.1 * columns + 0.6, 1.1 * rows + 0.5)
     axes = figure.subplots(rows, columns, squeeze=False)
     for r in range(rows):
         for c in range(columns):
@@ -43,10 +35,3 @@ def save_face_grid(
         figure.suptitle(title, fontsize=9)
     return save_figure(figure, path, dpi=100)
 
-
-def save_figure(figure: "Figure", path: str | Path, *, dpi: int) -> Path:
-    """Lay out `figure` and write it as a PNG that appears under `path` only once complete."""
-    figure.tight_layout()
-    with atomic_output(path) as temporary:
-        figure.savefig(temporary, format="png", dpi=dpi)
-    return Path(path)

@@ -20,7 +20,7 @@ from fersyn.data.duplicates import image_hashes
 from fersyn.errors import FersynError
 
 if TYPE_CHECKING:
-    from fersyn.mix import SyntheticSource
+    from fersyn.data.synthetic import SyntheticSource
 
 log = logging.getLogger("fersyn")
 

@@ -17,7 +17,7 @@ from typing import Callable
 
 _NOISE = re.compile(
     rb"WARNING: All log messages before absl::InitializeLog\(\) is called are written to STDERR\s*$"
-    rb"|[IW]\d{4} \d\d:\d\d:\d\d\.\d+\s+\d+ [^\s\]]+:\d+\] "  # absl INFO and WARNING lines; E and F pass
+    rb"|[IW]\d{4} [\d:.]+\s+\d+ [^\s\]]+:\d+\] "  # absl INFO and WARNING lines; E and F pass
 )
 # The second line of cpu_feature_guard's two-line INFO message.
 _CONTINUED = re.compile(rb"To enable the following instructions: .* rebuild TensorFlow with the appropriate compiler flags")

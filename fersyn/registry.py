@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator, NoReturn, TypeVar
 
 from fersyn.contracts import KINDS, Plugin, code_version, plugin_call
-from fersyn.emotions import closest
+from fersyn.text import closest
 from fersyn.errors import FersynError
 from fersyn.options import build_options, option_specs
 

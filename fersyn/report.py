@@ -22,7 +22,7 @@ import pandas as pd
 
 from fersyn.errors import FersynError
 from fersyn.files import atomic_output
-from fersyn.grid import save_figure
+from fersyn.figures import new_figure, save_figure
 from fersyn.results import (RESULTS, SCHEMA, SUMMARY, check_schema, merge_sweeps, missing_columns,
                             record_sweep, results_files)
 from fersyn.stats import MARGIN, REAL_ONLY_ARM, RULES, Arm, analyse
@@ -338,11 +338,7 @@ def plot_accuracy(summary: dict, path: str | Path) -> Path:
     """accuracy_vs_ratio.png: each curve's accuracy against the ratio with its 95 % CI band (a colour per
     curve: synthetic, augmentation, positive control; a line style per classifier), real-only and
     synthetic-only lines, and the bound (a star) where it is conclusive."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure  # not pyplot: no global backend switch, nothing left open
-
-    figure = Figure(figsize=(9.5, 5))
-    FigureCanvasAgg(figure)
+    figure = new_figure(9.5, 5)
     axis = figure.subplots()
     colours = {CURVES[REAL_PLUS_SYNTHETIC]: ("C0", "o"), CURVES[REAL_PLUS_AUGMENTED]: ("C1", "s"),
                POSITIVE_CONTROL: ("C2", "^")}
@@ -404,13 +400,9 @@ def plot_confusions(rows: pd.DataFrame, summary: dict, directory: str | Path) ->
 
 
 def _plot_confusion(counts: np.ndarray, emotions: list[str], title: str, path: Path) -> Path:
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
     percent = 100 * counts / np.maximum(counts.sum(1, keepdims=True), 1)  # an absent emotion: a row of zeros
     size = 2.5 + 0.7 * len(emotions)
-    figure = Figure(figsize=(size + 1, size))
-    FigureCanvasAgg(figure)
+    figure = new_figure(size + 1, size)
     axis = figure.subplots()
     image = axis.imshow(percent, cmap="Blues", vmin=0, vmax=100)
     for (row, column), value in np.ndenumerate(percent):

@@ -17,12 +17,12 @@ import pytest
 from fersyn.data import load_dataset, split_dataset
 from fersyn.data.duplicates import image_hashes
 from fersyn.data.splits import fold_splits
-from fersyn.data.synthetic import SyntheticWriter
+from fersyn.data.synthetic import SyntheticSource, SyntheticWriter
 from fersyn.data.toy import toy_faceset
 from fersyn.emotions import ALL_EMOTIONS
 from fersyn.errors import FersynError
 from fersyn.leaks import UNVERIFIED
-from fersyn.mix import SyntheticSource, TrainingStream
+from fersyn.mix import TrainingStream
 from fersyn.results import read_results
 from fersyn.sweep import Cell, SweepSpec, parse_ratios
 
@@ -137,6 +137,15 @@ def test_draw_is_balanced_without_replacement_and_reads_few_chunks(synthetic):
     images, labels = zip(*source.blocks(draw, np.random.default_rng(1)))
     assert sum(map(len, labels)) == 100 and images[0].shape[1:] == (SYNTHETIC_SIZE, SYNTHETIC_SIZE, 1)
     source.close()
+
+
+def test_the_remainder_of_a_balanced_split_goes_to_emotions_drawn_by_the_seed():
+    from fersyn.data.synthetic import balanced_counts
+
+    splits = [balanced_counts(100, 6, np.random.default_rng(seed)) for seed in range(20)]
+    assert all(sorted(s.tolist()) == [16, 16, 17, 17, 17, 17] for s in splits)  # 100 = 6 × 16 + 4
+    assert len({tuple(s) for s in splits}) > 1 and np.array_equal(splits[0], balanced_counts(100, 6, np.random.default_rng(0)))
+    assert balanced_counts(12, 6, np.random.default_rng(0)).tolist() == [2] * 6
 
 
 def test_stream_mixes_every_face_once_per_epoch_resized(synthetic):

@@ -77,3 +77,16 @@ def test_steps_budget_gives_exactly_its_steps_whatever_the_data():
                                   budget=Budget("steps", steps=12, eval_every=4), seed=0, callbacks=[counter])
         assert (record.steps, record.validations, len(batches)) == (12, 3, 12)
         assert record.epochs == pytest.approx(12 * 64 / size)  # passes over the data: more data, fewer passes
+
+
+def test_a_classifier_returning_logits_is_refused_before_any_training():
+    from fersyn.contracts import Classifier, ContractError, checked_model
+
+    class Logits(Classifier):
+        name = "logits"
+
+        def build_model(self, input_shape, num_classes):
+            return keras.Sequential([keras.Input(input_shape), keras.layers.Flatten(), keras.layers.Dense(num_classes)])
+
+    with pytest.raises(ContractError, match="outputs are probabilities .* not logits"):
+        checked_model(Logits(), 6)

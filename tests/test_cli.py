@@ -135,3 +135,73 @@ def cleanup_classifier():
     yield names
     for name in names:
         unregister("classifier", name)
+
+
+def test_every_argument_name_has_one_flag_across_commands():
+    from fersyn.cli import flags_of, main
+
+    table = flags_of(main)
+    assert {name: flags for name, flags in table.items() if len(flags) > 1} == {}
+    assert table["split_seed"] == {"--split-seed"} and table["ratios"] == {"--ratio"}
+    assert table["identity_options"] == {"--identity-opt"} and table["train_steps"] == {"--train-steps"}
+
+
+def test_library_errors_name_arguments_and_the_cli_names_flags(tmp_path):
+    from fersyn import FersynError
+    from fersyn.cli import with_flags
+    from fersyn.generate import generate
+    from fersyn.sweep import SweepSpec
+
+    with pytest.raises(FersynError, match="^`seeds` must be at least 1 \\(got 0\\)$"):
+        SweepSpec(seeds=0, ratios="0")
+    assert_one_line_error(run("benchmark", "--seeds", "0", "--ratio", "0", "--out", tmp_path / "b"),
+                          "Error: --seeds must be at least 1 (got 0)")
+    with pytest.raises(FersynError, match="^`ratios`: 'x' is not a number"):
+        SweepSpec(ratios="x")
+    assert_one_line_error(run("benchmark", "--ratio", "x", "--out", tmp_path / "b"), "Error: --ratio: 'x' is not a number")
+    with pytest.raises(FersynError, match="^`count` must be a positive whole number \\(got 0\\)$"):
+        generate("toy", tmp_path / "s.h5", count=0)
+    assert with_flags("`count` must be positive") == "--count must be positive"
+    # Only argument names become flags: a command to run stays as written.
+    assert with_flags("make one with `fersyn generate`, or pass `allow_unverified_synthetic`; `fold` 2") == \
+        "make one with `fersyn generate`, or pass --allow-unverified-synthetic; `fold` 2"
+
+
+def test_seed_is_an_alias_of_split_seed():
+    assert run("data", "info", "toy", "--seed", "4", "--json").output == run("data", "info", "toy", "--split-seed", "4", "--json").output
+
+
+def _cli(*args):
+    """`fersyn ARGS` in a fresh process, as a user runs it (stderr is the real fd 2)."""
+    return subprocess.run([sys.executable, "-m", "fersyn", *map(str, args)], capture_output=True, text=True, timeout=300)
+
+
+STARTUP_NOISE = ("absl::InitializeLog", "port.cc", "cudart_stub.cc", "cpu_feature_guard.cc", "rebuild TensorFlow")
+
+
+@pytest.mark.slow
+def test_tensorflow_start_up_noise_stays_off_stderr_unless_verbose(tmp_path):
+    listed = _cli("plugins")
+    assert listed.returncode == 0 and "dcgan" in listed.stdout
+    assert not [line for line in listed.stderr.splitlines() if any(n in line for n in STARTUP_NOISE)], listed.stderr
+    refused = _cli("generate", "--identity", "nope", "--out", tmp_path / "s.h5")
+    assert refused.returncode == 1
+    assert not [line for line in refused.stderr.splitlines() if any(n in line for n in STARTUP_NOISE)], refused.stderr
+    assert [line for line in refused.stderr.splitlines() if line.startswith("Error:")] == [
+        "Error: unknown identity plugin 'nope' (known: dcgan, real; see `fersyn plugins`)"]
+    verbose = _cli("--verbose", "generate", "--identity", "nope", "--out", tmp_path / "s.h5")
+    assert verbose.returncode == 1 and verbose.stderr.splitlines()[-1].startswith("Error: unknown identity plugin")
+
+
+def test_the_noise_filter_passes_errors_and_drops_info_and_warnings():
+    from fersyn.quiet_stderr import is_noise
+
+    assert is_noise(b"WARNING: All log messages before absl::InitializeLog() is called are written to STDERR\n")
+    assert is_noise(b"I0000 00:00:1796030384.485859   27726 port.cc:153] oneDNN custom operations are on.\n")
+    assert is_noise(b"W0523 14:03:22.123456 12345 file.cc:12] a warning\n")
+    assert is_noise(b"To enable the following instructions: AVX2 FMA, in other operations, rebuild TensorFlow with the "
+                    b"appropriate compiler flags.\n", after_noise=True)
+    for kept in (b"E0000 00:00:1796030391.196748   27730 cuda_platform.cc:52] failed call to cuInit\n",
+                 b"F0000 00:00:1.2 1 check.cc:1] Check failed\n", b"Traceback (most recent call last):\n",
+                 b"Error: --count must be positive\n", b"WARNING: something of ours\n"):
+        assert not is_noise(kept, after_noise=True), kept

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import time
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -14,10 +13,11 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from fersyn.data.pipeline import quick_teardown
 from fersyn.distribute import replica_share
 from fersyn.errors import FersynError
 from fersyn.pixels import to_signed_unit
-from fersyn.progress import format_duration
+from fersyn.progress import StepProgress
 
 log = logging.getLogger("fersyn")
 
@@ -30,39 +30,6 @@ def batches(arrays: tuple[np.ndarray, ...], batch_size: int, seed: int) -> tf.da
     dataset = tf.data.Dataset.from_tensor_slices((to_signed_unit(images), *rest))
     dataset = dataset.shuffle(len(images), seed=seed, reshuffle_each_iteration=True).repeat()
     return dataset.batch(batch_size, drop_remainder=True).prefetch(2).with_options(quick_teardown())
-
-
-def quick_teardown() -> tf.data.Options:
-    """tf.data options without autotuning: with it, deleting an endless iterator at the end of `fit`
-    sporadically blocked ~9 s on this CPU, waiting for the autotuner's thread."""
-    options = tf.data.Options()
-    options.autotune.enabled = False
-    return options
-
-
-class StepProgress(keras.callbacks.Callback):
-    """Logs steps done, speed, losses and time left about every 10 % of the budget or 30 s."""
-
-    def __init__(self, label: str, steps: int, already: int = 0) -> None:
-        super().__init__()
-        self.label, self.steps, self.already = label, steps, already
-        self.every = max(1, steps // 10)
-
-    def on_train_begin(self, logs=None) -> None:
-        self.started = self.last = time.perf_counter()
-
-    def on_train_batch_end(self, batch: int, logs=None) -> None:
-        done, now = batch + 1, time.perf_counter()
-        if done % self.every and now - self.last < 30 and done != self.steps:
-            return
-        self.last = now
-        rate = done / (now - self.started)
-        losses = " ".join(f"{k} {float(v):.3f}" for k, v in (logs or {}).items())
-        log.info(
-            "%s: step %d/%d, %.1f steps/s, %s, %s left",
-            self.label, self.already + done, self.already + self.steps, rate, losses,
-            format_duration((self.steps - done) / rate),
-        )
 
 
 def fit_for_steps(model: keras.Model, dataset: tf.data.Dataset, steps: int, label: str, already: int) -> None:
