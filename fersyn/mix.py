@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Iterator
 
 import numpy as np
 
+from fersyn.data.pipeline import quick_teardown
 from fersyn.data.synthetic import SyntheticDraw, SyntheticSource, balanced_draw
 
 if TYPE_CHECKING:
@@ -73,8 +74,6 @@ class TrainingStream:
         if repeat:
             mixed = mixed.repeat()
         mixed = mixed.batch(self.batch_size).map(lambda x, y: (tf.cast(x, tf.float32) / 255.0, y))
-        from fersyn.generators.training import quick_teardown
-
         return mixed.prefetch(2).with_options(quick_teardown())
 
     def _synthetic_dataset(self) -> "tf.data.Dataset":

@@ -14,12 +14,26 @@ emotions honoured (expression: each target changes the faces, an unknown one is 
 one probability per emotion, summing to 1); steps counted (a generator that reports `trained_steps`
 must add exactly the steps it was asked to train); save → load → same output, options and image
 size; and an error, not a silent result, on bad arguments.
+
+And that a plugin works, not only that it has the right shape:
+- identity: fit is deterministic under its seed (two fresh instances fitted on the same faces with
+  the same seed sample the same faces: seeds fix everything), and fit learns from the data (fitted
+  on other faces, the toy faces' negatives, with the same seed, it samples other faces);
+- expression: the output depends on the input face (different faces given the same target emotion
+  come out different), and keeps its identity (each edited face is nearest its own source among
+  16 toy identities at low resolution, as fersyn.metrics.identity_preservation measures it);
+- classifier: it learns (trained up to a few hundred steps on toy faces of 64 identities, it names
+  the emotions of 16 other identities well above chance).
+A plugin that does not learn from the faces by design (one that loads a pretrained model in `fit`, a
+classifier too slow to learn toy in the budget) passes `learns=False` to skip that one check.
+The kit logs one line per stage to the "fersyn" logger (INFO), so a long check shows progress.
 """
 
 from __future__ import annotations
 
 import contextlib
 import dataclasses
+import logging
 import tempfile
 from pathlib import Path
 from typing import Any, Callable, Iterator
@@ -33,32 +47,76 @@ from fersyn.options import build_options, option_specs
 
 _IMAGE_SIZE = 40
 _EMOTIONS = ("anger", "disgust", "fear", "happiness", "sadness", "surprise")
+_IDENTITIES = 16  # toy identities the generators are fitted on (16 × 6 emotions = 96 faces)
+
+# Expression generators: each edited face must be nearest its own source (12×12-ish zero-mean thumbnails,
+# fersyn.metrics.identity_preservation) among the 16 sources for at least this share of the 6 × 16 edits.
+# Chance is 1/16 ≈ 0.06; a generator that draws one fixed face per emotion scores at most 1/16 (each of its
+# six faces is nearest one source), and one that hands back another face scores 0. The built-in stargan,
+# trained only the kit's few steps, scores 1.00 (its attention mask keeps it near its input); a usable
+# generator keeps identity far above 0.5, and 0.5 is 8 times chance: no blind edit reaches it by luck.
+_MIN_IDENTITY_RETRIEVAL = 0.5
+
+# Classifiers: trained on the toy faces of 64 identities (384 faces) for up to _LEARNING_STEPS steps,
+# validated every _LEARNING_ROUND steps on 96 faces of 16 other identities, stopping once its accuracy
+# there reaches _MIN_ACCURACY. Chance is 1/6; a classifier that cannot see the image predicts one
+# class for all and scores exactly 1/6. 1/3, twice chance, is 4.5 standard deviations above it on 96
+# faces. Measured (seeds 0-2): small-cnn passes 1/3 after 48-64 steps (0.9 by 320), paper-cnn (Adam at
+# 1e-4, the slow one) after 128-192 steps (0.6-0.75 by 320); the budget allows twice paper-cnn's.
+_LEARNING_IDENTITIES, _HELD_OUT_IDENTITIES = 64, 16
+_LEARNING_STEPS, _LEARNING_ROUND = 384, 16
+_MIN_ACCURACY = 1 / 3
+
+log = logging.getLogger("fersyn")
 
 
-def check_identity_generator(plugin: str | type[IdentityGenerator], *, steps: int = 3, **options: Any) -> None:
-    """Train `plugin` (a class or a registered name) for `steps` steps on toy faces and check the contract."""
+def check_identity_generator(plugin: str | type[IdentityGenerator], *, steps: int = 3, learns: bool = True,
+                             **options: Any) -> None:
+    """Train `plugin` (a class or a registered name) for `steps` steps on toy faces and check the contract.
+    `learns=False`: a plugin that ignores the faces by design (a pretrained model loaded in `fit`) is
+    not required to sample other faces when fitted on other faces."""
     with _instance("identity", plugin, options) as generator:
         faces, _ = _toy_faces()
-        _check_fit(generator, lambda g, n: g.fit(faces, steps=n, seed=0), steps)
+        stages = 3 if learns else 2
+
+        def fitted(g: IdentityGenerator, data: np.ndarray) -> IdentityGenerator:
+            _check_fit(g, lambda g, n: g.fit(data, steps=n, seed=0), steps)
+            return g
 
         def sample(g: IdentityGenerator, seed: int) -> np.ndarray:
             with plugin_call(g, "sample()"):
                 return check_faces(g.sample(6, seed=seed), (6, *generator.image_shape), g, "sample(6)")
 
+        _progress("check_identity_generator", generator, 1, stages, f"fitting {steps} + 2 steps on {len(faces)} toy faces")
+        fitted(generator, faces)
         _check_outputs(generator, sample, "sample()")
         _refuses(generator, "sample(-1)", lambda: generator.sample(-1, seed=0))
+        first = sample(generator, 1)
+        _progress("check_identity_generator", generator, 2, stages, "fitting a new instance on the same faces with the same seed")
+        _require(np.array_equal(sample(fitted(_fresh(generator, options), faces), 1), first), generator,
+                 "fit must be deterministic under its seed: two new instances fitted on the same faces with seed 0 "
+                 "sampled other faces (seeds fix everything)")
+        if learns:
+            _progress("check_identity_generator", generator, 3, stages, "fitting a new instance on other faces (their negatives)")
+            _require(not np.array_equal(sample(fitted(_fresh(generator, options), 255 - faces), 1), first), generator,
+                     "fit must depend on the data: two fits on different faces (the toy faces and their negatives, "
+                     "seed 0) gave the same samples")
 
 
 def check_expression_generator(plugin: str | type[ExpressionGenerator], *, steps: int = 3, **options: Any) -> None:
     """Train `plugin` for `steps` steps on toy faces and check the contract (see the module doc)."""
+    from fersyn.metrics import identity_preservation
+
     with _instance("expression", plugin, options) as generator:
         faces, labels = _toy_faces()
+        _progress("check_expression_generator", generator, 1, 2, f"fitting {steps} + 2 steps on {len(faces)} toy faces")
         _check_fit(generator, lambda g, n: g.fit(faces, labels, _EMOTIONS, steps=n, seed=0), steps)
         sources = faces[: len(_EMOTIONS)]
 
-        def apply(g: ExpressionGenerator, seed: int, targets: tuple[str, ...] = _EMOTIONS) -> np.ndarray:
+        def apply(g: ExpressionGenerator, seed: int, targets: tuple[str, ...] = _EMOTIONS,
+                  inputs: np.ndarray = sources) -> np.ndarray:
             with plugin_call(g, "apply()"):
-                return check_faces(g.apply(sources, list(targets), seed=seed), sources.shape, g, "apply(faces, emotions)")
+                return check_faces(g.apply(inputs, list(targets), seed=seed), inputs.shape, g, "apply(faces, emotions)")
 
         _check_outputs(generator, apply, "apply()", seeds_must_differ=False)
         happy, sad = apply(generator, 1, ("happiness",) * len(sources)), apply(generator, 1, ("sadness",) * len(sources))
@@ -68,15 +126,34 @@ def check_expression_generator(plugin: str | type[ExpressionGenerator], *, steps
                  lambda: generator.apply(sources[:1], ["contempt"], seed=0))
         _refuses(generator, "apply() with fewer emotions than faces", lambda: generator.apply(sources, ["anger"], seed=0))
 
+        _progress("check_expression_generator", generator, 2, 2,
+                  f"imposing each emotion on {_IDENTITIES} faces of different identities")
+        people = faces[np.arange(_IDENTITIES) * len(_EMOTIONS) + np.arange(_IDENTITIES) % len(_EMOTIONS)]  # varied emotions
+        edits = np.stack([apply(generator, 1, (emotion,) * len(people), people) for emotion in _EMOTIONS])
+        for emotion, edited in zip(_EMOTIONS, edits):
+            _require(any(not np.array_equal(face, edited[0]) for face in edited[1:]), generator,
+                     f"the output must depend on the input face: {len(people)} different faces given '{emotion}' "
+                     "all came out the same")
+        retrieval = identity_preservation(people, edits)["identity_retrieval"]
+        log.info("check_expression_generator %s: identity retrieval %.2f (at least %.2f required; chance %.2f)",
+                 generator.name, retrieval, _MIN_IDENTITY_RETRIEVAL, 1 / len(people))
+        _require(retrieval >= _MIN_IDENTITY_RETRIEVAL, generator,
+                 f"apply() must keep the identity of the face: only {retrieval:.2f} of the edits of {len(people)} faces "
+                 f"(6 emotions each) were nearest their own source at low resolution (at least {_MIN_IDENTITY_RETRIEVAL:.2f} "
+                 f"required; chance {1 / len(people):.2f})")
 
-def check_classifier(plugin: str | type[Classifier], *, steps: int = 4, **options: Any) -> None:
-    """Build `plugin`, train it `steps` steps with fersyn's protocol on toy faces, check the contract."""
+
+def check_classifier(plugin: str | type[Classifier], *, steps: int = 4, learns: bool = True, **options: Any) -> None:
+    """Build `plugin`, train it `steps` steps with fersyn's protocol on toy faces, check the contract;
+    then train it longer (up to a few hundred steps) and check that it learns. `learns=False` skips
+    that: for a network that cannot learn toy faces within the budget."""
     from fersyn.classifiers.training import Budget, train_classifier
     from fersyn.mix import TrainingStream
 
     with _instance("classifier", plugin, options) as classifier:
         faces, labels = _toy_faces()
         checked_model(classifier, len(_EMOTIONS))
+        stages = 3 if learns else 2
 
         def trained(c: Classifier, seed: int) -> np.ndarray:
             stream = TrainingStream(faces, labels, c.batch_size, seed=seed)
@@ -89,15 +166,58 @@ def check_classifier(plugin: str | type[Classifier], *, steps: int = 4, **option
             with plugin_call(c, "predict_proba()"):
                 return np.asarray(c.predict_proba(faces[:12]))
 
+        _progress("check_classifier", classifier, 1, stages, f"training {steps} steps")
         first = trained(classifier, 0)
         _require(first.shape == (12, len(_EMOTIONS)), classifier,
                  f"predict_proba(12 faces) must return 12×{len(_EMOTIONS)} probabilities, not {first.shape}")
         _require(np.all((first >= 0) & (first <= 1)) and np.allclose(first.sum(1), 1, atol=1e-3), classifier,
                  "predict_proba() must return probabilities: each in [0, 1], each row summing to 1")
-        with _instance("classifier", plugin, options) as again:
-            _require(np.allclose(trained(again, 0), first, atol=1e-4), classifier,
-                     "training under the same seed must give the same model (predictions differed)")
+        _progress("check_classifier", classifier, 2, stages, f"training a new instance {steps} steps with the same seed")
+        _require(np.allclose(trained(_fresh(classifier, options), 0), first, atol=1e-4), classifier,
+                 "training under the same seed must give the same model (predictions differed)")
         _check_round_trip(classifier, predict, first)
+        if learns:
+            _progress("check_classifier", classifier, 3, stages,
+                      f"training a new instance up to {_LEARNING_STEPS} steps until it beats chance on unseen identities")
+            accuracy, taken = _learned_accuracy(_fresh(classifier, options))
+            log.info("check_classifier %s: accuracy %.2f on unseen identities after %d steps (at least %.2f required; "
+                     "chance %.2f)", classifier.name, accuracy, taken, _MIN_ACCURACY, 1 / len(_EMOTIONS))
+            _require(accuracy >= _MIN_ACCURACY, classifier,
+                     f"brief training must beat chance: after {taken} steps on toy faces of {_LEARNING_IDENTITIES} identities, "
+                     f"its best accuracy on the faces of {_HELD_OUT_IDENTITIES} other identities was {accuracy:.2f} (at least "
+                     f"{_MIN_ACCURACY:.2f} required; chance {1 / len(_EMOTIONS):.2f}): it must see the image and learn from it")
+
+
+def _learned_accuracy(classifier: Classifier) -> tuple[float, int]:
+    """Train `classifier` on toy faces with fersyn's protocol, validating every _LEARNING_ROUND steps on
+    faces of other identities; stop once accuracy there reaches _MIN_ACCURACY or after _LEARNING_STEPS.
+    Returns the best accuracy seen and the steps taken."""
+    import keras
+
+    from fersyn.classifiers.training import Budget, train_classifier
+    from fersyn.mix import TrainingStream
+
+    faces, labels = _toy_faces(_LEARNING_IDENTITIES + _HELD_OUT_IDENTITIES)
+    split = _LEARNING_IDENTITIES * len(_EMOTIONS)
+    unseen, unseen_labels = faces[split:], labels[split:]
+
+    class UntilLearned(keras.callbacks.Callback):
+        best, rounds = 0.0, 0
+
+        def on_epoch_end(self, epoch: int, logs: Any = None) -> None:
+            probabilities = keras.ops.convert_to_numpy(self.model(unseen.astype(np.float32) / 255.0, training=False))
+            self.best = max(self.best, float(np.mean(probabilities.argmax(1) == unseen_labels)))
+            self.rounds = epoch + 1
+            if self.best >= _MIN_ACCURACY:
+                self.model.stop_training = True
+
+    progress = UntilLearned()
+    stream = TrainingStream(faces[:split], labels[:split], classifier.batch_size, seed=0)
+    with plugin_call(classifier, "training"):
+        train_classifier(classifier, stream, unseen, unseen_labels, len(_EMOTIONS),
+                         budget=Budget("steps", steps=_LEARNING_STEPS, eval_every=_LEARNING_ROUND), seed=0,
+                         callbacks=[progress])
+    return progress.best, progress.rounds * _LEARNING_ROUND
 
 
 def check_plugin(kind: str, name: str, **kwargs: Any) -> None:
@@ -135,10 +255,23 @@ def _instance(kind: str, plugin: str | type[Plugin], options: dict[str, Any]) ->
             del plugin.name
 
 
-def _toy_faces() -> tuple[np.ndarray, np.ndarray]:
+def _fresh(plugin: Plugin, options: dict[str, Any]) -> Any:
+    """Another new instance of `plugin`'s class, with the same options and image size (while `_instance`
+    keeps the class registered)."""
+    from fersyn.registry import create_plugin
+
+    return create_plugin(plugin.kind, plugin.name, image_size=_IMAGE_SIZE, **options)
+
+
+def _progress(check: str, plugin: Plugin, stage: int, stages: int, what: str) -> None:
+    log.info("%s %s: %s (%d/%d)", check, plugin.name, what, stage, stages)
+
+
+def _toy_faces(identities: int = _IDENTITIES) -> tuple[np.ndarray, np.ndarray]:
+    """Every identity showing each of the six emotions once, identity by identity."""
     from fersyn.data.toy import toy_faceset
 
-    faces = toy_faceset(identities=16, repeats=1, image_size=_IMAGE_SIZE)
+    faces = toy_faceset(identities=identities, repeats=1, image_size=_IMAGE_SIZE)
     return faces.images, faces.labels
 
 

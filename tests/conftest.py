@@ -30,3 +30,30 @@ def ck48() -> Path:
 @pytest.fixture
 def fer2013() -> Path:
     return _shared("fer2013-subset.csv.gz")
+
+
+@pytest.fixture
+def registry_snapshot():
+    """The plugin registry as it was before the test, restored after it: every test that registers or
+    loads a plugin of its own uses this, so no test leaves a plugin behind for the next."""
+    from fersyn import registry
+
+    plugins = {kind: dict(named) for kind, named in registry._plugins.items()}
+    broken, loaded, contested = list(registry._broken), set(registry._loaded_sources), set(registry._contested)
+    yield
+    for kind, named in plugins.items():
+        registry._plugins[kind].clear()
+        registry._plugins[kind].update(named)
+    registry._broken[:] = broken
+    registry._loaded_sources.clear()
+    registry._loaded_sources.update(loaded)
+    registry._contested.clear()
+    registry._contested.update(contested)
+
+
+@pytest.fixture(scope="session")
+def plugins():
+    """Every installed plugin registered (entry points), once per session."""
+    from fersyn.registry import load_plugins
+
+    load_plugins()

@@ -6,12 +6,10 @@ from fersyn.classifiers.training import Budget, train_classifier
 from fersyn.mix import TrainingStream
 from fersyn.data import load_dataset, split_dataset
 from fersyn.errors import FersynError
-from fersyn.registry import create_plugin, get_plugin, load_plugins
+from fersyn.registry import create_plugin, get_plugin
 
 
-@pytest.fixture(scope="module", autouse=True)
-def plugins():
-    load_plugins()
+pytestmark = pytest.mark.usefixtures("plugins")
 
 
 def test_paper_cnn_is_the_papers_network():

@@ -9,19 +9,16 @@ from pathlib import Path
 
 import pytest
 
-from fersyn.registry import load_plugins, unregister
+from fersyn.registry import load_plugins
 from fersyn.testing import check_classifier
 
 PLUGINS = Path(__file__).resolve().parents[1] / "plugins"
 
 
 @pytest.mark.slow
-def test_the_keras_applications_classifier_meets_the_contract():
+def test_the_keras_applications_classifier_meets_the_contract(registry_snapshot):
     load_plugins(PLUGINS)
-    try:
-        check_classifier("mobilenet-v3-small", steps=2)
-    finally:
-        unregister("classifier", "mobilenet-v3-small")
+    check_classifier("mobilenet-v3-small", steps=2)
 
 
 @pytest.mark.slow

@@ -8,7 +8,7 @@ import pytest
 from fersyn.contracts import option
 from fersyn.errors import FersynError
 from fersyn.options import build_options, option_specs, parse_pairs
-from fersyn.registry import create_plugin, load_plugins
+from fersyn.registry import create_plugin
 
 from helpers import assert_one_line_error, run
 
@@ -22,9 +22,7 @@ class Settings:
     limit: int | None = option(None, "an optional limit")
 
 
-@pytest.fixture(scope="module", autouse=True)
-def plugins():
-    load_plugins()
+pytestmark = pytest.mark.usefixtures("plugins")
 
 
 def test_specs_give_type_default_and_help():
@@ -103,3 +101,16 @@ def test_cli_option_flags_are_checked_before_any_work(tmp_path):
     assert_one_line_error(run("benchmark", "--ratio", "0", "--expression-opt", "steps=3", "--out", tmp_path / "b"),
                           "--identity-opt/--expression-opt set generators")
     assert not (tmp_path / "b").exists()
+
+
+def test_apply_time_options_are_listed_as_such_and_left_out_of_what_a_fit_depends_on():
+    from fersyn.options import fit_options
+
+    @dataclasses.dataclass
+    class EditOptions:
+        steps: int = option(10, "training steps")
+        strength: float = option(1.0, "how strongly apply() edits", apply_time=True)
+
+    specs = {spec.name: spec for spec in option_specs(EditOptions)}
+    assert specs["strength"].apply_time and not specs["steps"].apply_time
+    assert fit_options(EditOptions(steps=3, strength=0.5)) == {"steps": 3}

@@ -7,7 +7,7 @@ import pytest
 from fersyn.contracts import IdentityGenerator
 from fersyn.errors import FersynError
 from fersyn.registry import (
-    broken_plugins, create_plugin, get_plugin, list_plugins, load_plugins, register_identity, unregister,
+    broken_plugins, create_plugin, get_plugin, list_plugins, load_plugins, register_identity,
 )
 
 LOOSE_PLUGIN = '''
@@ -45,14 +45,6 @@ class Constant(IdentityGenerator):
         pass
 
 
-@pytest.fixture
-def cleanup():
-    names = []
-    yield names
-    for kind, name in names:
-        unregister(kind, name)
-
-
 def test_builtins_come_through_the_entry_points_of_the_fersyn_package():
     load_plugins()
     origins = {p.name: p.origin for p in list_plugins("classifier")}
@@ -60,9 +52,8 @@ def test_builtins_come_through_the_entry_points_of_the_fersyn_package():
     assert [p.name for p in list_plugins("classifier", "*small*")] == ["small-cnn"]
 
 
-def test_runtime_registration_and_creation(cleanup):
+def test_runtime_registration_and_creation(registry_snapshot):
     register_identity("const-test")(Constant)
-    cleanup.append(("identity", "const-test"))
     info = get_plugin("identity", "const-test")
     assert info.origin == "runtime" and info.description == "Constant faces."
     generator = create_plugin("identity", "const-test", image_size=16)
@@ -75,15 +66,39 @@ def test_unknown_name_lists_known_names_and_the_closest():
         get_plugin("classifier", "smal-cnn")
 
 
-def test_a_name_cannot_be_taken_twice(cleanup):
+def test_a_name_cannot_be_taken_twice(registry_snapshot):
     register_identity("taken-test")(Constant)
-    cleanup.append(("identity", "taken-test"))
 
     class Other(Constant):
         pass
 
-    with pytest.raises(FersynError, match="already taken"):
+    with pytest.raises(FersynError, match="already taken: .*test_registry.py \\(runtime\\) is used"):
         register_identity("taken-test")(Other)
+
+
+def test_a_duplicate_name_is_listed_with_the_file_that_won_and_warned_about_on_use(tmp_path, registry_snapshot, caplog):
+    (tmp_path / "a.py").write_text(LOOSE_PLUGIN.format(name="twice-test"))
+    (tmp_path / "b.py").write_text(LOOSE_PLUGIN.format(name="twice-test").replace("class Flat", "class Flat2"))
+    load_plugins(tmp_path)
+    [broken] = [b for b in broken_plugins() if b.source.endswith("b.py")]
+    assert f"'twice-test' is already taken: {tmp_path / 'a.py'}" in broken.error and f"{tmp_path / 'b.py'} is not" in broken.error
+    with caplog.at_level("WARNING", logger="fersyn"):
+        assert get_plugin("identity", "twice-test").source == str(tmp_path / "a.py")
+    assert "registered by more than one plugin: using " + str(tmp_path / "a.py") in caplog.text
+
+
+def test_the_code_version_changes_when_the_plugin_file_is_edited(tmp_path, registry_snapshot):
+    from fersyn.contracts import code_version
+    from fersyn.registry import describe_plugin
+
+    plugin_file = tmp_path / "flat.py"
+    plugin_file.write_text(LOOSE_PLUGIN.format(name="edited-test"))
+    load_plugins(tmp_path)
+    before = code_version(get_plugin("identity", "edited-test").cls)
+    assert describe_plugin("edited-test")["code_version"] == before
+    assert code_version(get_plugin("identity", "edited-test").cls) == before  # stable while the file is unchanged
+    plugin_file.write_text(LOOSE_PLUGIN.format(name="edited-test").replace("faces.mean()", "faces.mean() + 0"))
+    assert code_version(get_plugin("identity", "edited-test").cls) != before
 
 
 def test_registering_a_class_of_the_wrong_kind_fails():
@@ -91,11 +106,10 @@ def test_registering_a_class_of_the_wrong_kind_fails():
         register_identity("wrong-test")(dict)
 
 
-def test_plugins_dir_loads_loose_files_and_keeps_broken_ones_apart(tmp_path, cleanup):
+def test_plugins_dir_loads_loose_files_and_keeps_broken_ones_apart(tmp_path, registry_snapshot):
     (tmp_path / "flat.py").write_text(LOOSE_PLUGIN.format(name="flat-test"))
     (tmp_path / "broken.py").write_text("import no_such_module_anywhere\n")
     load_plugins(tmp_path)
-    cleanup.append(("identity", "flat-test"))
     info = get_plugin("identity", "flat-test")
     assert info.origin == f"plugins dir {tmp_path}"
     generator = info.cls(image_size=8)
@@ -105,7 +119,7 @@ def test_plugins_dir_loads_loose_files_and_keeps_broken_ones_apart(tmp_path, cle
     assert len(broken) == 1 and "ModuleNotFoundError" in broken[0].error
 
 
-def test_installed_package_entry_point_registers_a_bare_class(tmp_path, monkeypatch, cleanup):
+def test_installed_package_entry_point_registers_a_bare_class(tmp_path, monkeypatch, registry_snapshot):
     """A third-party distribution on sys.path, with an entry point naming one class."""
     (tmp_path / "thirdparty_flat.py").write_text(textwrap.dedent(LOOSE_PLUGIN.replace('@register_identity("{name}")', "")))
     info_dir = tmp_path / "thirdparty_flat-1.0.dist-info"
@@ -114,7 +128,6 @@ def test_installed_package_entry_point_registers_a_bare_class(tmp_path, monkeypa
     (info_dir / "entry_points.txt").write_text("[fersyn.identity]\nflat-pkg = thirdparty_flat:Flat\n")
     monkeypatch.syspath_prepend(str(tmp_path))
     load_plugins()
-    cleanup.append(("identity", "flat-pkg"))
     assert get_plugin("identity", "flat-pkg").origin == "thirdparty-flat"
     sys.modules.pop("thirdparty_flat", None)
 

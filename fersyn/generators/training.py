@@ -5,7 +5,6 @@ plugin base that keeps such a model as one Keras 3 checkpoint beside its manifes
 from __future__ import annotations
 
 import dataclasses
-import logging
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -18,8 +17,6 @@ from fersyn.distribute import replica_share
 from fersyn.errors import FersynError
 from fersyn.pixels import to_signed_unit
 from fersyn.progress import StepProgress
-
-log = logging.getLogger("fersyn")
 
 CHECKPOINT = "gan.keras"
 
