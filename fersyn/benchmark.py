@@ -343,7 +343,7 @@ class _HeldOutFaces:
         held = [HeldOut(f"{self.spec.data}{where}: validation and test faces",
                         self._at(self.spec.data, emotions, self.faces, np.r_[split.val, split.test]))]
         if self.cross is not None:
-            held.append(HeldOut(f"{self.cross.spec} (`test_data`): test faces",
+            held.append(HeldOut(f"{self.cross.spec} (the cross-dataset test): test faces",
                                 self._at(self.cross.spec, "present", self.cross.faces, self.cross.split.test)))
         return held
 

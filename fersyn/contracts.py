@@ -108,6 +108,18 @@ def check_faces(images: Any, shape: tuple[int, ...], plugin: "Plugin", call: str
     return images
 
 
+def checked_samples(generator: "IdentityGenerator", n: int, seed: int) -> np.ndarray:
+    """`generator.sample(n, seed=seed)`, refused with ContractError unless it keeps the contract."""
+    with plugin_call(generator, "sample()"):
+        return check_faces(generator.sample(n, seed=seed), (n, *generator.image_shape), generator, f"sample({n})")
+
+
+def checked_edits(generator: "ExpressionGenerator", faces: np.ndarray, emotions: Sequence[str], seed: int) -> np.ndarray:
+    """`generator.apply(faces, emotions, seed=seed)`, refused with ContractError unless it keeps the contract."""
+    with plugin_call(generator, "apply()"):
+        return check_faces(generator.apply(faces, list(emotions), seed=seed), faces.shape, generator, "apply(faces, emotions)")
+
+
 @contextlib.contextmanager
 def plugin_call(plugin: "Plugin | type[Plugin]", call: str) -> Iterator[None]:
     """Run a call into plugin code: an error in it becomes one line naming the plugin, the call, the

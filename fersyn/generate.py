@@ -8,18 +8,16 @@ reference classifier and the synthetic set against real held-out faces.
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
 import math
-import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Sequence
 
 import numpy as np
 
-from fersyn.contracts import ExpressionGenerator, Generator, IdentityGenerator, check_faces, plugin_call
+from fersyn.contracts import ExpressionGenerator, IdentityGenerator, checked_edits, checked_samples, code_version
 from fersyn.options import build_options
 from fersyn.data import load_dataset
 from fersyn.data.splits import fold_splits
@@ -27,16 +25,15 @@ from fersyn.data.synthetic import SyntheticWriter, balanced_counts
 from fersyn.distribute import describe, distributed, is_chief, make_strategy, output_of_this_worker
 from fersyn.errors import FersynError
 from fersyn.files import atomic_output, check_output_path
+from fersyn.fitting import GeneratorFit, fitted_generator
 from fersyn.provenance import package_versions
 
 log = logging.getLogger("fersyn")
 
 MIN_TRAINING_IMAGES = 64  # below this a GAN has too little to learn from (and a batch may not fill)
 _IDENTITY_CHUNK = 256  # identities sampled at a time: bounds memory whatever the count
-_CHECKPOINT_EVERY = 500  # steps between checkpoints while fitting
 _METRIC_SAMPLES = 2000
 _GRID_IDENTITIES = 8
-TRAINED_ON = "fersyn-trained-on.json"  # beside a checkpoint: the data and split it was fitted on
 
 
 @dataclass
@@ -109,16 +106,22 @@ def generate(
                       "image_size": image_size}
         if checkpoints is not None:
             _make_folder(Path(checkpoints))
-        identity_generator = _fitted_generator(
-            create_plugin("identity", identity, image_size=image_size, channels=channels, **(identity_options or {})),
-            lambda g, steps: g.fit(train.images, steps=steps, seed=split_seed),
-            train_steps, checkpoints, trained_on,
-        )
-        expression_generator = _fitted_generator(
-            create_plugin("expression", expression, image_size=image_size, channels=channels, **(expression_options or {})),
-            lambda g, steps: g.fit(train.images, train.labels, train.emotions, steps=steps, seed=split_seed),
-            train_steps, checkpoints, trained_on,
-        )
+        probe = train.images[:len(train.emotions)]
+        jobs = {
+            "identity": GeneratorFit(
+                lambda: create_plugin("identity", identity, image_size=image_size, channels=channels, **(identity_options or {})),
+                lambda g, steps, part: g.fit(part.images, steps=steps, seed=split_seed),
+                lambda g: checked_samples(g, 2, split_seed)),
+            "expression": GeneratorFit(
+                lambda: create_plugin("expression", expression, image_size=image_size, channels=channels,
+                                      **(expression_options or {})),
+                lambda g, steps, part: g.fit(part.images, part.labels, part.emotions, steps=steps, seed=split_seed),
+                lambda g: checked_edits(g, probe, train.emotions, split_seed)),
+        }
+        identity_generator, expression_generator = (
+            fitted_generator(job, train, train_steps=train_steps, checkpoints=None if checkpoints is None else Path(checkpoints),
+                             rescue=out.with_name(out.stem + "_generators"), trained_on=trained_on, seed=split_seed)
+            for job in jobs.values())
 
         from fersyn.metrics import identity_preservation, quality_metrics, train_reference
 
@@ -131,9 +134,11 @@ def generate(
                      "split_fingerprints": fingerprints, "leaks_removed": split.leaks_removed,
                      "train_images": len(train), "val_images": int(len(split.val)), "test_images": int(len(split.test))},
             "identity": {"plugin": identity, "options": dataclasses.asdict(identity_generator.options),
-                         "trained_steps": identity_generator.trained_steps},
+                         "trained_steps": identity_generator.trained_steps,
+                         "code_version": code_version(type(identity_generator))},
             "expression": {"plugin": expression, "options": dataclasses.asdict(expression_generator.options),
-                           "trained_steps": expression_generator.trained_steps},
+                           "trained_steps": expression_generator.trained_steps,
+                           "code_version": code_version(type(expression_generator))},
             "seed": split_seed,  # the seed of training and sampling; a stored key (a set's fingerprint reads it)
             "count": count,
             "strategy": describe(strategy, distribution),
@@ -184,86 +189,6 @@ def _make_folder(folder: Path) -> None:
         raise FersynError(f"cannot use {folder} as the checkpoints folder ({error.strerror})") from None
 
 
-def _fitted_generator(
-    generator: Generator,
-    fit: Callable[[Generator, int | None], None],
-    train_steps: int | None,
-    checkpoints: str | Path | None,
-    trained_on: dict[str, Any],
-) -> Generator:
-    """Load `generator` from its checkpoint if there is one, and train it up to `train_steps` (default:
-    its own `steps` option) in pieces of a few hundred steps, saving a checkpoint after each so that an
-    interrupted run resumes. The pieces are the same with or without checkpoints, so a seed gives one result."""
-    target_steps = train_steps if train_steps is not None else getattr(generator.options, "steps", None)
-    directory = Path(checkpoints) / f"{generator.kind}-{generator.name}" if checkpoints else None
-    if directory is not None and directory.exists():
-        _check_trained_on(directory, trained_on)
-        with plugin_call(generator, "load()"):
-            loaded = type(generator).load(directory)
-        _check_same_options(directory, generator, loaded)
-        generator = loaded
-        log.info("%s %s: loaded from %s (%d steps trained)", generator.kind, generator.name, directory, generator.trained_steps)
-    elif target_steps is None or type(generator).trained_steps is Generator.trained_steps:
-        with plugin_call(generator, "fit()"):
-            fit(generator, target_steps)  # a plugin that counts no steps trains them all in one call
-        _save_checkpoint(generator, directory, trained_on)
-        return generator
-    if generator.trained_steps < target_steps:
-        saving = f", saving a checkpoint every {_CHECKPOINT_EVERY} steps in {directory}" if directory else ""
-        log.info("%s %s: training to %d steps%s", generator.kind, generator.name, target_steps, saving)
-    while generator.trained_steps < target_steps:
-        before = generator.trained_steps
-        with plugin_call(generator, "fit()"):
-            fit(generator, min(target_steps - before, _CHECKPOINT_EVERY))
-        if generator.trained_steps <= before:
-            raise FersynError(f"{generator.kind} plugin '{generator.name}': fit() did not advance trained_steps")
-        _save_checkpoint(generator, directory, trained_on)
-    return generator
-
-
-def _check_trained_on(directory: Path, trained_on: dict[str, Any]) -> None:
-    """Refuse a checkpoint fitted on other data, another split, other emotions or another image size:
-    it may have seen faces that are test faces now."""
-    record = directory / TRAINED_ON
-    saved = json.loads(record.read_text()) if record.is_file() else {}
-    differences = [key for key, value in trained_on.items() if saved.get(key) != value]
-    if differences:
-        detail = (f"{saved.get('image_size')}×{saved.get('image_size')} images, not "
-                  f"{trained_on['image_size']}×{trained_on['image_size']}") if "image_size" in differences else ", ".join(differences)
-        raise FersynError(
-            f"{directory} holds a generator fitted on different data ({detail}); use another `checkpoints` folder"
-        )
-
-
-def _check_same_options(directory: Path, requested: Generator, loaded: Generator) -> None:
-    """Refuse a checkpoint trained with other options than those asked for (the step budget may
-    differ: a larger one resumes training)."""
-    wanted, saved = dataclasses.asdict(requested.options), dataclasses.asdict(loaded.options)
-    different = [f"{key} {saved.get(key)!r} there, {value!r} asked" for key, value in wanted.items()
-                 if key != "steps" and saved.get(key) != value]
-    if different:
-        raise FersynError(f"{directory} holds an {requested.kind} generator trained with other options "
-                          f"({'; '.join(different)}); use another `checkpoints` folder")
-
-
-def _save_checkpoint(generator: Generator, directory: Path | None, trained_on: dict[str, Any]) -> None:
-    """Save into a fresh folder, then swap it in: a crash never leaves a half-written checkpoint."""
-    if directory is None or not is_chief():
-        return
-    fresh = directory.with_name(directory.name + ".saving")
-    old = directory.with_name(directory.name + ".old")
-    for leftover in (fresh, old):
-        shutil.rmtree(leftover, ignore_errors=True)
-    fresh.mkdir()
-    with plugin_call(generator, "save()"):
-        generator.save(fresh)
-    (fresh / TRAINED_ON).write_text(json.dumps(trained_on, indent=2))
-    if directory.exists():
-        directory.rename(old)
-    fresh.rename(directory)
-    shutil.rmtree(old, ignore_errors=True)
-
-
 def _write_faces(
     writer: SyntheticWriter,
     identity: IdentityGenerator,
@@ -281,12 +206,9 @@ def _write_faces(
     for first in range(0, identities, _IDENTITY_CHUNK):
         chunk = min(_IDENTITY_CHUNK, identities - first)
         chunk_seed = int(np.random.SeedSequence([seed, first]).generate_state(1)[0])
-        with plugin_call(identity, "sample()"):
-            faces = check_faces(identity.sample(chunk, seed=chunk_seed), (chunk, *writer.image_shape), identity, "sample()")
+        faces = checked_samples(identity, chunk, chunk_seed)
         ids = np.arange(first, first + chunk)
-        with plugin_call(expression, "apply()"):
-            edits = [check_faces(expression.apply(faces, [emotion] * chunk, seed=chunk_seed), faces.shape, expression, "apply()")
-                     for emotion in emotions]
+        edits = [checked_edits(expression, faces, [emotion] * chunk, chunk_seed) for emotion in emotions]
         for emotion, edited in zip(emotions, edits):
             room = quota[emotion] - written[emotion]
             writer.append(edited[:room], emotion, ids[:room])

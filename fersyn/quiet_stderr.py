@@ -20,7 +20,7 @@ _NOISE = re.compile(
     rb"|[IW]\d{4} [\d:.]+\s+\d+ [^\s\]]+:\d+\] "  # absl INFO and WARNING lines; E and F pass
 )
 # The second line of cpu_feature_guard's two-line INFO message.
-_CONTINUED = re.compile(rb"To enable the following instructions: .* rebuild TensorFlow with the appropriate compiler flags")
+_CONTINUED = re.compile(rb"To enable the following instructions: .* rebuild TensorFlow with the appropriate compiler")
 
 
 def is_noise(line: bytes, after_noise: bool = False) -> bool:

@@ -150,8 +150,8 @@ class SweepSpec:
             raise FersynError("`controls_only` runs no synthetic cell: drop `synthetic`, `identity`, `expression` "
                               "and `synthetic_only`")
         if (self.identity_options or self.expression_options) and not self.fits_generators:
-            raise FersynError("`identity_options`/`expression_options` set generators, which run only without `synthetic` and "
-                              "with a ratio above 0 (or `synthetic_only`)")
+            raise FersynError("`identity_options`/`expression_options` set generators, which run only without "
+                              "`synthetic` and with a ratio above 0 (or `synthetic_only`)")
         if self.needs_synthetic and self.synthetic is None:  # the built-in generators unless named
             set_("identity", self.identity or "dcgan")
             set_("expression", self.expression or "stargan")

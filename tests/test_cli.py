@@ -167,6 +167,27 @@ def test_library_errors_name_arguments_and_the_cli_names_flags(tmp_path):
         "make one with `fersyn generate`, or pass --allow-unverified-synthetic; `fold` 2"
 
 
+def test_benchmark_options_are_the_sweep_specs_fields_and_no_arguments_give_the_embedded_default(monkeypatch, tmp_path):
+    import fersyn.benchmark
+    from fersyn import FersynError
+
+    asked = []
+
+    def stand_in(spec, **run):
+        asked.append((spec, run))
+        raise FersynError("stopped before training")
+
+    monkeypatch.setattr(fersyn.benchmark, "benchmark", stand_in)
+    assert "Error: stopped before training" in run("benchmark").output
+    spec, where = asked[-1]
+    assert (spec.ratios, spec.train_steps, spec.train_fraction, spec.seeds) == ((0.0, 2.0), 600, 0.25, 3)
+    assert spec.controls == ("augment", "real") and where["out"] == "fersyn-benchmark"
+    run("benchmark", "--margin", "2", "--split-seed", "5", "--classifier-opt", "width=8", "--out", tmp_path)
+    spec, where = asked[-1]
+    assert (spec.margin, spec.split_seed, dict(spec.classifier_options)) == (0.02, 5, {"width": "8"})
+    assert where["out"] == str(tmp_path) and spec.ratios == (0.0, 1.0, 2.0, 5.0, 10.0)
+
+
 def test_seed_is_an_alias_of_split_seed():
     assert run("data", "info", "toy", "--seed", "4", "--json").output == run("data", "info", "toy", "--split-seed", "4", "--json").output
 
@@ -205,3 +226,19 @@ def test_the_noise_filter_passes_errors_and_drops_info_and_warnings():
                  b"F0000 00:00:1.2 1 check.cc:1] Check failed\n", b"Traceback (most recent call last):\n",
                  b"Error: --count must be positive\n", b"WARNING: something of ours\n"):
         assert not is_noise(kept, after_noise=True), kept
+
+
+def test_the_filter_forwards_every_other_line_in_order_until_the_end():
+    import os
+
+    from fersyn.quiet_stderr import forward
+
+    source_read, source_write = os.pipe()
+    target_read, target_write = os.pipe()
+    os.write(source_write, b"WARNING: All log messages before absl::InitializeLog() is called are written to STDERR\n"
+                           b"first\nI0000 00:00:1.5  7 port.cc:153] oneDNN\nE0000 00:00:1.5  7 x.cc:1] bad\nlast, unended")
+    os.close(source_write)
+    forward(source_read, target_write)
+    os.close(target_write)
+    with os.fdopen(target_read, "rb") as forwarded:
+        assert forwarded.read() == b"first\nE0000 00:00:1.5  7 x.cc:1] bad\nlast, unended"

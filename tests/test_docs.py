@@ -3,6 +3,7 @@
 A block whose first line is `# file: PATH` is written to PATH; other Python blocks run in one
 namespace; each line of a bash block runs as a command (`fersyn` as this Python's `-m fersyn`,
 `pip install` into a private folder put on PYTHONPATH, so the test environment stays untouched).
+The plugins the blocks register are removed after (`registry_snapshot`, tests/conftest.py).
 """
 
 import os
@@ -13,8 +14,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
-from fersyn.registry import unregister
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "plugins.md"
 BLOCK = re.compile(r"^```(\w+)\n(.*?)^```", re.S | re.M)
@@ -43,28 +42,26 @@ def test_the_doc_has_every_kind_of_block():
 
 
 @pytest.mark.slow
-def test_every_code_block_of_the_plugin_walkthrough_runs(tmp_path, monkeypatch):
+def test_every_code_block_of_the_plugin_walkthrough_runs(tmp_path, monkeypatch, registry_snapshot):
     monkeypatch.chdir(tmp_path)
     site = tmp_path / "site"
     namespace, outputs = {"__name__": "docs"}, []
-    try:
-        for language, code in blocks():
-            first, _, rest = code.partition("\n")
-            if first.startswith("# file: "):
-                path = Path(first.removeprefix("# file: ").strip())
-                path.parent.mkdir(parents=True, exist_ok=True)
-                path.write_text(rest)
-            elif language == "python":
-                exec(compile(code, str(DOC), "exec"), namespace)
-            elif language == "bash":
-                outputs += [run_shell(line, site) for line in code.splitlines() if line.strip()]
-            else:
-                pytest.fail(f"a {language} block without '# file:' cannot be run")
-    finally:
-        for kind, name in (("identity", "pca"), ("identity", "pretrained-decoder")):
-            unregister(kind, name)
+    for language, code in blocks():
+        first, _, rest = code.partition("\n")
+        if first.startswith("# file: "):
+            path = Path(first.removeprefix("# file: ").strip())
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(rest)
+        elif language == "python":
+            exec(compile(code, str(DOC), "exec"), namespace)
+        elif language == "bash":
+            outputs += [run_shell(line, site) for line in code.splitlines() if line.strip()]
+        else:
+            pytest.fail(f"a {language} block without '# file:' cannot be run")
     text = "\n".join(outputs)
     assert "pca (identity plugin, origin: plugins dir my_plugins" in text and "components" in text
-    assert "wrote 60 faces to pca.h5" in text and "bound" in text
+    assert "code version" in text
+    assert "wrote 60 faces to synthetic.h5" in text and "bound" in text
     assert re.search(r"^pca\s+identity\s+fersyn-pca\s", text, re.M)  # the installed package, with its origin
-    assert (tmp_path / "pca-sweep" / "results.csv").is_file()
+    assert re.search(r"^BROKEN .*my_plugins/pca_identity.py .*'pca' is already taken", text, re.M)  # the duplicate
+    assert (tmp_path / "sweep" / "results.csv").is_file()
