@@ -87,21 +87,26 @@ class VAEIdentity(IdentityGenerator):
         super().__init__(options, image_size=image_size, channels=channels)
         if image_size % 4 or channels != 1:
             raise ValueError("the VAE works on grayscale faces whose size is a multiple of 4")
-        self.vae = VAE(image_size, self.options.latent_dim, self.options.kl_weight)
-        self.vae.compile(optimizer=keras.optimizers.Adam(self.options.learning_rate))
+        self.vae: VAE | None = None
 
     @property
     def trained_steps(self) -> int:
-        return int(self.vae.optimizer.iterations.numpy())
+        return 0 if self.vae is None else int(self.vae.optimizer.iterations.numpy())
 
     def fit(self, faces: np.ndarray, *, steps: int | None = None, seed: int = 0) -> None:
         steps = self.options.steps if steps is None else steps
+        if self.vae is None:  # built here, after seeding: the same seed gives the same initial weights
+            keras.utils.set_random_seed(seed)
+            self.vae = VAE(self.image_size, self.options.latent_dim, self.options.kl_weight)
+            self.vae.compile(optimizer=keras.optimizers.Adam(self.options.learning_rate))
         keras.utils.set_random_seed(seed + self.trained_steps)  # a resumed fit continues, not repeats
         images = tf.data.Dataset.from_tensor_slices(to_unit_interval(faces))
         batches = images.shuffle(len(faces), seed=seed).repeat().batch(self.options.batch_size, drop_remainder=True)
         self.vae.fit(batches, steps_per_epoch=steps, epochs=1, verbose=0, shuffle=False)
 
     def sample(self, n: int, *, seed: int) -> np.ndarray:
+        if self.vae is None:
+            raise self.not_fitted("sample()")
         if n < 0:
             raise ValueError(f"cannot sample {n} faces")
         codes = np.random.default_rng(seed).standard_normal((n, self.options.latent_dim)).astype(np.float32)
@@ -109,6 +114,8 @@ class VAEIdentity(IdentityGenerator):
         return from_unit_interval(decoded)
 
     def save_state(self, directory: Path) -> None:
+        if self.vae is None:
+            raise self.not_fitted("save()")
         self.vae.save(directory / WEIGHTS)
 
     def load_state(self, directory: Path) -> None:
