@@ -233,6 +233,6 @@ def test_generate_and_benchmark_stop_on_a_broken_plugin_naming_it_and_the_rule(t
         "with output (None, 6), not (None, 1)")
     assert not (tmp_path / "b" / "results.csv").exists()
     assert_one_line_error(
-        run("--plugins-dir", plugins, "generate", "--identity", "raiser", "--train-steps", "1", "--out", tmp_path / "s.h5"),
-        "identity plugin 'raiser' failed in fit(): RuntimeError: boom")
+        run("-q", "--plugins-dir", plugins, "generate", "--identity", "raiser", "--train-steps", "1", "--out", tmp_path / "s.h5"),
+        "identity plugin 'raiser' failed in fit() (smoke check: 1 step on a few faces): RuntimeError: boom")
     assert not (tmp_path / "s.h5").exists()
