@@ -6,7 +6,7 @@ a model, so that ``fersyn --help`` and ``fersyn data info`` start fast.
 
 import os
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 # TensorFlow's C++ start-up chatter (CUDA probes, CPU-feature notes) hides fersyn's own output.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")

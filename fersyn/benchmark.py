@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any, Callable, Sequence
 import numpy as np
 
 from fersyn.classifiers.training import Budget
-from fersyn.contracts import ContractError, checked_model
+from fersyn.contracts import ContractError, checked_model, code_version
 from fersyn.data import FaceSet, Split, load_dataset, split_dataset
 from fersyn.data.splits import fold_splits
 from fersyn.data.synthetic import SyntheticSource
@@ -33,6 +33,7 @@ from fersyn.distribute import describe, distributed, is_chief, make_strategy
 from fersyn.errors import FersynError
 from fersyn.files import atomic_output
 from fersyn.leaks import HeldOut, check_unseen
+from fersyn.options import fit_options
 from fersyn.mix import balanced_rows
 from fersyn.progress import SweepProgress
 from fersyn.provenance import package_versions
@@ -130,7 +131,8 @@ def benchmark(
             "schema": SCHEMA, "data_fingerprint": faces.fingerprint, "emotions": ",".join(faces.emotions),
             "image_size": spec.image_size, "split": splits[0].method, "split_seed": spec.split_seed, "folds": spec.folds,
             "split_fingerprints": [split.fingerprints(faces) for split in splits], "train_fraction": spec.train_fraction,
-            "synthetic_fingerprint": [s.fingerprint for s in sources] if sources else cell_key(recipe) if recipe else None,
+            "synthetic_fingerprint": ([s.fingerprint for s in sources] if sources else
+                                      cell_key({k: v for k, v in recipe.items() if k != "code"}) if recipe else None),
             "budget": spec.budget, "option_epochs": spec.epochs if spec.budget == "epochs" or spec.steps is None else None,
             "option_steps": spec.steps if spec.budget == "steps" else None,
             "option_min_steps": MIN_STEPS if spec.budget == "steps" and spec.steps is None else None,
@@ -174,7 +176,7 @@ def benchmark(
         cells = list(spec.cells())
         store = ResultStore(out, shard.results_name if shard else RESULTS, write=chief)
         runner = _CellRunner(spec, _SweepData(faces, splits, sources, checks, cross), config, names, store,
-                             per_classifier, distribution)
+                             per_classifier, distribution, recipe["code"] if recipe else None)
         if shard is not None:
             held = [cell for cell in cells if shard.holds(runner.key(cell))]
             log.info("shard %d/%d: %d of the sweep's %d cells", shard.index, shard.count, len(held), len(cells))
@@ -244,10 +246,25 @@ def _recipe(spec: SweepSpec, faces: FaceSet) -> dict[str, Any]:
     """What decides the generators a sweep fits itself (their cache key, without the fold)."""
     # Its keys are stored (OUT/synthetic/*.recipe.json) and hashed (the cache key, the synthetic fingerprint of
     # sweep.json): "seed" stays the name of the split seed there, so that existing sweeps resume.
+    # "code" (each generator's code version) is left out of sweep.json's synthetic fingerprint, so an edited
+    # plugin refits and regenerates in the same folder, and its cells run again (their keys hold it).
+    from fersyn.registry import get_plugin
+
     return {"data": faces.fingerprint, "emotions": list(faces.emotions), "image_size": spec.image_size,
             "seed": spec.split_seed, "train_fraction": spec.train_fraction, "folds": spec.folds,
             "identity": spec.identity, "expression": spec.expression, "train_steps": spec.train_steps,
-            "identity_options": dict(spec.identity_options), "expression_options": dict(spec.expression_options)}
+            "identity_options": dict(spec.identity_options), "expression_options": dict(spec.expression_options),
+            "code": {kind: code_version(get_plugin(kind, getattr(spec, kind)).cls) for kind in ("identity", "expression")}}
+
+
+def _fit_key(recipe: dict[str, Any]) -> str:
+    """The cache key of a recipe's fitted generators: the recipe without apply-time options, which change
+    the set made with the generators but not the generators."""
+    from fersyn.registry import get_plugin
+
+    fitted = {f"{kind}_options": fit_options(get_plugin(kind, recipe[kind]).cls.Options(**recipe[f"{kind}_options"]))
+              for kind in ("identity", "expression")}
+    return cell_key({**recipe, **fitted})
 
 
 def _generated_set(spec: SweepSpec, recipe: dict[str, Any], fold: int, n_train: int, out: Path,
@@ -269,7 +286,7 @@ def _generated_set(spec: SweepSpec, recipe: dict[str, Any], fold: int, n_train: 
         return path
     path.parent.mkdir(parents=True, exist_ok=True)
     recipe_path.unlink(missing_ok=True)  # the set is about to change: no stale recipe may describe it
-    checkpoints = out / GENERATORS / cell_key(recipe) / f"fold-{fold}"
+    checkpoints = out / GENERATORS / _fit_key(recipe) / f"fold-{fold}"
     log.info("generating %d synthetic faces for fold %d of %d with %s + %s (generators kept in %s)", count, fold + 1,
              spec.folds, recipe["identity"], recipe["expression"], checkpoints)
     result = generate(spec.data, path, identity=recipe["identity"], expression=recipe["expression"], count=count,
@@ -379,14 +396,22 @@ class _CellRunner:
 
     def __init__(self, spec: SweepSpec, data: _SweepData, config: dict[str, Any], names: dict[str, Any],
                  store: ResultStore, classifier_options: dict[str, dict[str, Any]],
-                 strategy: "tf.distribute.Strategy") -> None:
+                 strategy: "tf.distribute.Strategy", generator_code: dict[str, str] | None) -> None:
         self.spec, self.faces, self.splits, self.sources, self.cross = spec, data.faces, data.splits, data.sources, data.cross
         self.checks = data.checks
         self.config, self.names, self.store = config, names, store
         self.classifier_options, self.strategy = classifier_options, strategy
+        from fersyn.registry import get_plugin
+
+        # Code versions are part of every cell's key: a cell of an edited plugin runs again.
+        self.classifier_code = {name: code_version(get_plugin("classifier", name).cls) for name in spec.classifiers}
+        self.generator_code = generator_code
 
     def run_all(self, cells: list[Cell]) -> tuple[int, int, int]:
         """Run the cells not finished before; returns (trained, skipped, failed)."""
+        superseded = self.store.drop_superseded({cell: self.key(cell) for cell in cells})
+        if superseded:
+            log.info("%d results of an earlier version of a plugin's code dropped: those cells run again", superseded)
         pending = [cell for cell in cells if not self.store.finished(self.key(cell))]
         skipped = len(cells) - len(pending)
         if skipped:
@@ -407,8 +432,11 @@ class _CellRunner:
 
     def key_config(self, cell: Cell) -> dict[str, Any]:
         options = self.classifier_options[cell.classifier]
-        config = {**self.config, **dataclasses.asdict(cell), "classifier_options": options}
-        if not cell.needs_synthetic:
+        config = {**self.config, **dataclasses.asdict(cell), "classifier_options": options,
+                  "classifier_code": self.classifier_code[cell.classifier]}
+        if cell.needs_synthetic:
+            config["generator_code"] = self.generator_code  # None for a given set: its fingerprint holds its recipe
+        else:
             config["synthetic_fingerprint"] = None  # no synthetic face in it: whatever set the folder uses
         return config
 

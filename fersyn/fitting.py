@@ -80,7 +80,11 @@ def fitted_generator(job: GeneratorFit, train: FaceSet, *, train_steps: int | No
 
 
 def _smoke_check(job: GeneratorFit, train: FaceSet, seed: int) -> None:
-    few = train.subset(np.sort(np.random.default_rng(seed).permutation(len(train))[:SMOKE_FACES]))
+    # A few faces of every emotion the training faces have: an honest generator may refuse to apply an
+    # emotion it saw no face of, and a rare one (FER2013's disgust) would often be missed by a random draw.
+    rng, per_emotion = np.random.default_rng(seed), -(-SMOKE_FACES // len(train.emotions))
+    few = train.subset(np.sort(np.concatenate([rng.permutation(np.flatnonzero(train.labels == label))[:per_emotion]
+                                               for label in range(len(train.emotions))])))
     probe = job.make()
     log.info("%s %s: smoke check (1 step on %d faces, then one call)", probe.kind, probe.name, len(few))
     with plugin_call(probe, "fit() (smoke check: 1 step on a few faces)"):

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import re
 import tempfile
 import time
@@ -187,17 +188,37 @@ class ResultStore:
 
     def record(self, row: dict[str, Any]) -> None:
         """Add `row`, replacing an earlier row of the same cell (a failure being retried)."""
-        import pandas as pd
-
         row = {**row, "finished": time.strftime("%Y-%m-%dT%H:%M:%S")}
         missing = missing_columns(row)
         if missing:  # a programming error, not a user's: the row schema is ROW_COLUMNS
             raise ValueError(f"a results row lacks {', '.join(missing)}")
         self.rows = [r for r in self.rows if r["key"] != row["key"]] + [row]
+        self._save()
+
+    def drop_superseded(self, keys: dict[Any, str]) -> int:
+        """Drop the rows of the cells in `keys` (a Cell → its key now) that hold another key: results of
+        an earlier version of a plugin's code, whose cells run again. Returns how many were dropped."""
+        now = {tuple(_plain(getattr(cell, column)) for column in CELL_COLUMNS): key for cell, key in keys.items()}
+        kept = [row for row in self.rows if now.get(tuple(_plain(row.get(c)) for c in CELL_COLUMNS), row["key"]) == row["key"]]
+        dropped, self.rows = len(self.rows) - len(kept), kept
+        if dropped:
+            self._save()
+        return dropped
+
+    def _save(self) -> None:
+        import pandas as pd
+
         if not self.write:  # a worker that is not the chief of a multi-worker run
             return
         with atomic_output(self.path) as temporary:
             pd.DataFrame(self.rows).to_csv(temporary, index=False)
+
+
+def _plain(value: Any) -> Any:
+    """A cell column's value as Python compares it, whether read from a CSV (NaN, numpy numbers) or not."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return None
+    return value.item() if hasattr(value, "item") else value
 
 
 def check_sweep_folder(directory: Path, config: dict[str, Any], *, force: bool,

@@ -714,3 +714,55 @@ def test_results_of_an_older_fersyn_are_refused_in_one_line(tmp_path, config):
     assert_one_line_error(run("benchmark", "--data", "toy", "--ratio", "0", "--seeds", "1", "--steps", "8", "--out", old),
                           older)
     assert {path.name: path.read_bytes() for path in old.iterdir()} == before  # nothing written, nothing moved
+
+
+EDITABLE_CLASSIFIER = '''
+import keras
+from fersyn.contracts import Classifier
+from fersyn.registry import register_classifier
+
+@register_classifier("editable")
+class Editable(Classifier):
+    """A linear classifier a test edits."""
+    learning_rate = 1e-2
+
+    def build_model(self, input_shape, num_classes):
+        return keras.Sequential([keras.Input(input_shape), keras.layers.Flatten(),
+                                 keras.layers.Dense(num_classes, activation="softmax")])  # VERSION 1
+'''
+
+
+@pytest.mark.slow
+def test_a_rerun_after_a_plugins_code_was_edited_trains_its_cells_again(tmp_path):
+    plugins = tmp_path / "plugins"
+    plugins.mkdir()
+    (plugins / "editable.py").write_text(EDITABLE_CLASSIFIER)
+    command = [sys.executable, "-m", "fersyn", "-q", "--plugins-dir", plugins, "benchmark", "--classifier", "editable",
+               "--ratio", "0", "--seeds", "1", "--steps", "8", "--out", tmp_path / "sweep"]
+
+    def run_sweep():
+        done = subprocess.run([str(part) for part in command], capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, done.stderr
+        return done.stdout.strip().splitlines()[-1]
+
+    assert run_sweep().startswith("1 cells trained (0 failed), 0 already done")
+    assert run_sweep().startswith("0 cells trained (0 failed), 1 already done")
+    (plugins / "editable.py").write_text(EDITABLE_CLASSIFIER.replace("VERSION 1", "VERSION 2"))
+    assert run_sweep().startswith("1 cells trained (0 failed), 0 already done")
+    rows = pd.read_csv(tmp_path / "sweep" / "results.csv")
+    assert len(rows) == 1  # the earlier version's row is replaced, not pooled with the new one
+
+
+def test_a_generators_code_and_fit_options_key_its_cache(monkeypatch, plugins):
+    from fersyn import benchmark as benchmark_module
+    from fersyn.sweep import SweepSpec
+
+    faces = load_dataset("toy")
+    spec = SweepSpec(data="toy", ratios="0,1", identity="dcgan", expression="stargan")
+    recipe = benchmark_module._recipe(spec, faces)
+    assert set(recipe["code"]) == {"identity", "expression"}
+    monkeypatch.setattr(benchmark_module, "code_version", lambda cls: "edited")
+    edited = benchmark_module._recipe(spec, faces)
+    assert edited != recipe and benchmark_module._fit_key(edited) != benchmark_module._fit_key(recipe)
+    wider = SweepSpec(data="toy", ratios="0,1", identity="dcgan", expression="stargan", expression_options={"width": 8})
+    assert benchmark_module._fit_key(benchmark_module._recipe(wider, faces)) != benchmark_module._fit_key(edited)
