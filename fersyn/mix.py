@@ -15,6 +15,7 @@ import numpy as np
 
 from fersyn.data.pipeline import quick_teardown
 from fersyn.data.synthetic import SyntheticDraw, SyntheticSource, balanced_draw
+from fersyn.pixels import from_unit_interval, to_unit_interval
 
 if TYPE_CHECKING:
     import tensorflow as tf
@@ -73,7 +74,7 @@ class TrainingStream:
         mixed = mixed.apply(tf.data.experimental.assert_cardinality(self.size))
         if repeat:
             mixed = mixed.repeat()
-        mixed = mixed.batch(self.batch_size).map(lambda x, y: (tf.cast(x, tf.float32) / 255.0, y))
+        mixed = mixed.batch(self.batch_size).map(lambda x, y: (to_unit_interval(x), y))
         return mixed.prefetch(2).with_options(quick_teardown())
 
     def _synthetic_dataset(self) -> "tf.data.Dataset":
@@ -118,7 +119,7 @@ def augment_face(face: "tf.Tensor", seed: "tf.Tensor") -> "tf.Tensor":
     import tensorflow as tf
 
     seeds = tf.random.experimental.stateless_split(tf.cast(seed, tf.int64), 5)
-    image = tf.cast(face, tf.float32) / 255.0
+    image = to_unit_interval(face)
     image = tf.image.stateless_random_flip_left_right(image, seeds[0])
     angle = tf.random.stateless_uniform([], seeds[1], -10.0, 10.0) * math.pi / 180.0
     shift = tf.random.stateless_uniform([2], seeds[2], -3.0, 3.0)
@@ -133,4 +134,4 @@ def augment_face(face: "tf.Tensor", seed: "tf.Tensor") -> "tf.Tensor":
         interpolation="BILINEAR", fill_mode="REFLECT")[0]
     image = tf.image.stateless_random_brightness(image, 0.15, seeds[3])
     image = tf.image.stateless_random_contrast(image, 0.8, 1.2, seeds[4])
-    return tf.cast(tf.round(tf.clip_by_value(image, 0.0, 1.0) * 255.0), tf.uint8)
+    return from_unit_interval(image)

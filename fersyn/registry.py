@@ -129,7 +129,7 @@ def load_plugins(plugins_dir: str | Path | None = None) -> None:
     if directory:
         directory = Path(directory)
         if not directory.is_dir():
-            raise FersynError(f"plugins directory {directory} does not exist (set by --plugins-dir or {PLUGINS_DIR_ENV})")
+            raise FersynError(f"plugins directory {directory} does not exist (set by `plugins_dir` or {PLUGINS_DIR_ENV})")
         for file in sorted(directory.glob("*.py")):
             if not file.name.startswith("_"):
                 _load_source(str(file.resolve()), f"plugins dir {directory}", lambda f=file: _import_file(f))
@@ -230,7 +230,7 @@ def describe_plugin(name: str, kind: str | None = None) -> dict[str, Any]:
     if not matches:
         _unknown(name, sorted({info.name for info in list_plugins(kind)}), f"{kind} plugin" if kind else "plugin")
     if len(matches) > 1:
-        raise FersynError(f"'{name}' names plugins of several kinds ({', '.join(m.kind for m in matches)}); add --kind")
+        raise FersynError(f"'{name}' names plugins of several kinds ({', '.join(m.kind for m in matches)}); add `kind`")
     info = matches[0]
     options = [{"name": o.name, "type": o.type_name, "default": o.default,
                 "help": o.help + (" (apply-time: not part of the fit)" if o.apply_time else "")}

@@ -202,8 +202,6 @@ class _Plan:
 
     def summary(self, point: np.ndarray, draws: np.ndarray, alpha: float, n_groups: int, n_seeds: int,
                 resamples: int) -> dict:
-        import numpy as np
-
         parts = _Parts(point, draws, alpha)
         arms = [{"curve": arm.curve, "ratio": arm.ratio, **parts.take_interval()} for arm in self.arms]
         curves = {}

@@ -112,7 +112,7 @@ def test_bad_files_through_the_cli(tmp_path):
     assert_one_line_error(run("data", "info", tmp_path / "f2.csv", "--emotions", "neutral"), "has no images of neutral")
 
 
-def test_readme_plugin_example_registers_and_builds(cleanup_classifier):
+def test_readme_plugin_example_registers_and_builds(registry_snapshot):
     """The README's plugin example is run as written, so that it cannot rot."""
     import re
     from pathlib import Path
@@ -122,19 +122,8 @@ def test_readme_plugin_example_registers_and_builds(cleanup_classifier):
     readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
     block = re.search(r"## Plugins.*?```python\n(.*?)```", readme, re.S).group(1)
     exec(compile(block, "README.md", "exec"), {})
-    cleanup_classifier.append("tiny-mlp")
     model = create_plugin("classifier", "tiny-mlp").build_model((48, 48, 1), 6)
     assert model.output_shape == (None, 6)
-
-
-@pytest.fixture
-def cleanup_classifier():
-    from fersyn.registry import unregister
-
-    names = []
-    yield names
-    for name in names:
-        unregister("classifier", name)
 
 
 def test_every_argument_name_has_one_flag_across_commands():
