@@ -188,6 +188,7 @@ class Plugin(ABC):
         self.options = options if options is not None else self.Options()
         self.image_size = image_size
         self.channels = channels
+        self.fit_code_version: str | None = code_version(type(self))  # a loaded plugin: the code that fitted it
 
     @property
     def image_shape(self) -> tuple[int, int, int]:
@@ -204,7 +205,7 @@ class Plugin(ABC):
         shape, options), then the plugin's own `save_state`."""
         manifest = {
             "kind": self.kind, "name": self.name, "image_size": self.image_size, "channels": self.channels,
-            "options": dataclasses.asdict(self.options), "code_version": code_version(type(self)),
+            "options": dataclasses.asdict(self.options), "code_version": self.fit_code_version,
         }
         (Path(directory) / MANIFEST).write_text(json.dumps(manifest, indent=2))
         self.save_state(Path(directory))
@@ -217,6 +218,7 @@ class Plugin(ABC):
         options = build_options(cls.Options, manifest["options"], f"checkpoint of {cls.kind} plugin '{cls.name}'")
         plugin = cls(options, image_size=manifest["image_size"], channels=manifest["channels"])
         plugin.load_state(Path(directory))
+        plugin.fit_code_version = manifest.get("code_version")
         return plugin
 
     @abstractmethod

@@ -25,7 +25,7 @@ from fersyn.options import fit_options, option_specs
 log = logging.getLogger("fersyn")
 
 CHECKPOINT_EVERY = 500  # steps between checkpoints while fitting
-SMOKE_FACES = 64  # faces the smoke check fits on
+SMOKE_FACES = 64  # faces the smoke check fits on, at most (as many of each emotion)
 TRAINED_ON = "fersyn-trained-on.json"  # beside a checkpoint: the data and split it was fitted on
 
 
@@ -82,7 +82,7 @@ def fitted_generator(job: GeneratorFit, train: FaceSet, *, train_steps: int | No
 def _smoke_check(job: GeneratorFit, train: FaceSet, seed: int) -> None:
     # A few faces of every emotion the training faces have: an honest generator may refuse to apply an
     # emotion it saw no face of, and a rare one (FER2013's disgust) would often be missed by a random draw.
-    rng, per_emotion = np.random.default_rng(seed), -(-SMOKE_FACES // len(train.emotions))
+    rng, per_emotion = np.random.default_rng(seed), max(1, SMOKE_FACES // len(train.emotions))
     few = train.subset(np.sort(np.concatenate([rng.permutation(np.flatnonzero(train.labels == label))[:per_emotion]
                                                for label in range(len(train.emotions))])))
     probe = job.make()
@@ -101,11 +101,12 @@ def _loaded(directory: Path, requested: Generator, trained_on: dict[str, Any]) -
     _check_same_options(directory, requested, loaded)
     apply_time = {spec.name for spec in option_specs(type(requested.options)) if spec.apply_time}
     loaded.options = dataclasses.replace(loaded.options, **{k: getattr(requested.options, k) for k in apply_time})
-    saved_code = type(requested).read_manifest(directory).get("code_version")
-    if saved_code != code_version(type(requested)):
-        log.warning("%s %s: %s was fitted by other code of the plugin (%s, now %s); using it as it is", requested.kind,
-                    requested.name, directory, saved_code, code_version(type(requested)))
-    log.info("%s %s: loaded from %s (%d steps trained)", loaded.kind, loaded.name, directory, loaded.trained_steps)
+    if loaded.fit_code_version != code_version(type(requested)):
+        log.warning("%s %s: %s was fitted by other code of the plugin (%s, now %s); using it as it is (delete that "
+                    "folder to fit it again with this code)", requested.kind, requested.name, directory,
+                    loaded.fit_code_version, code_version(type(requested)))
+    counted = f" ({loaded.trained_steps} steps trained)" if type(loaded).trained_steps is not Generator.trained_steps else ""
+    log.info("%s %s: loaded from %s%s", loaded.kind, loaded.name, directory, counted)
     return loaded
 
 

@@ -17,7 +17,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from fersyn.contracts import ExpressionGenerator, IdentityGenerator, checked_edits, checked_samples, code_version
+from fersyn.contracts import ExpressionGenerator, IdentityGenerator, checked_edits, checked_samples
 from fersyn.options import build_options
 from fersyn.data import load_dataset
 from fersyn.data.splits import fold_splits
@@ -135,10 +135,10 @@ def generate(
                      "train_images": len(train), "val_images": int(len(split.val)), "test_images": int(len(split.test))},
             "identity": {"plugin": identity, "options": dataclasses.asdict(identity_generator.options),
                          "trained_steps": identity_generator.trained_steps,
-                         "code_version": code_version(type(identity_generator))},
+                         "code_version": identity_generator.fit_code_version},
             "expression": {"plugin": expression, "options": dataclasses.asdict(expression_generator.options),
                            "trained_steps": expression_generator.trained_steps,
-                           "code_version": code_version(type(expression_generator))},
+                           "code_version": expression_generator.fit_code_version},
             "seed": split_seed,  # the seed of training and sampling; a stored key (a set's fingerprint reads it)
             "count": count,
             "strategy": describe(strategy, distribution),

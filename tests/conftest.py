@@ -38,6 +38,8 @@ def registry_snapshot():
     loads a plugin of its own uses this, so no test leaves a plugin behind for the next."""
     from fersyn import registry
 
+    # Installed plugins first: their modules stay imported, so a restore that forgot them could not load them again.
+    registry.load_plugins()
     plugins = {kind: dict(named) for kind, named in registry._plugins.items()}
     broken, loaded, contested = list(registry._broken), set(registry._loaded_sources), set(registry._contested)
     yield

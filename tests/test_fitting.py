@@ -119,3 +119,14 @@ def test_generate_stops_on_the_smoke_check_in_one_line(shift, tmp_path, monkeypa
     assert_one_line_error(result, "expression plugin 'shift-test' broke the contract: apply(faces, emotions) must "
                                   "return uint8")
     assert shift.calls == [1] and not (tmp_path / "set.h5").exists()
+
+
+def test_a_checkpoint_of_other_code_is_used_with_a_warning_and_its_own_code_recorded(shift, train, tmp_path, caplog):
+    fit(train, tmp_path, checkpoints=tmp_path / "ckpt")
+    manifest = tmp_path / "ckpt" / "expression-shift-test" / "fersyn-plugin.json"
+    manifest.write_text(manifest.read_text().replace(Shift().fit_code_version, "older-code"))
+    shift.calls = []
+    with caplog.at_level("WARNING", logger="fersyn"):
+        loaded = fit(train, tmp_path, checkpoints=tmp_path / "ckpt")
+    assert shift.calls == [] and loaded.fit_code_version == "older-code"
+    assert "fitted by other code of the plugin (older-code, now" in caplog.text and "delete that folder" in caplog.text
