@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from fersyn.contracts import code_version
 from fersyn.data import load_dataset, split_dataset
 from fersyn.data.duplicates import image_hashes
 from fersyn.data.splits import fold_splits
@@ -23,7 +24,8 @@ from fersyn.emotions import ALL_EMOTIONS
 from fersyn.errors import FersynError
 from fersyn.leaks import UNVERIFIED
 from fersyn.mix import TrainingStream
-from fersyn.results import read_results
+from fersyn.registry import get_plugin
+from fersyn.results import cell_key, read_results
 from fersyn.sweep import Cell, SweepSpec, parse_ratios
 
 from helpers import assert_one_line_error, run
@@ -397,7 +399,11 @@ def test_with_folds_generators_are_fitted_per_fold_on_that_folds_training_faces_
     assert sorted(zip(rows["fold"], rows["n_extra"])) == sorted(
         [(fold, 0) for fold in (0, 1)] + [(fold, round(0.25 * len(split.train))) for fold, split in enumerate(splits)])
     sweep = json.loads((out / "sweep.json").read_text())
-    assert sweep["config"]["synthetic_fingerprint"] == recipes.pop()  # the recipe: what the sets are made by
+    recipe = json.loads((out / "synthetic" / "fold-0.recipe.json").read_text())["recipe"]
+    assert recipe.pop("code") == {kind: code_version(get_plugin(kind, name).cls)
+                                  for kind, name in (("identity", "dcgan"), ("expression", "stargan"))}
+    # What the sets are made by, but for the plugins' code: an edited plugin reruns in the same folder.
+    assert sweep["config"]["synthetic_fingerprint"] == cell_key(recipe)
     assert [made["data"]["fold"] for made in sweep["provenance"]["synthetic_sets"]] == [0, 1]
     assert set(rows["synthetic"]) == {str(out / "synthetic")}
 
