@@ -188,7 +188,12 @@ class Plugin(ABC):
         self.options = options if options is not None else self.Options()
         self.image_size = image_size
         self.channels = channels
-        self.fit_code_version: str | None = code_version(type(self))  # a loaded plugin: the code that fitted it
+        self._loaded_code_version: str | None = None
+
+    @property
+    def fit_code_version(self) -> str | None:
+        """The code version of what this plugin holds: a loaded plugin's, the code that fitted it."""
+        return self._loaded_code_version or code_version(type(self))
 
     @property
     def image_shape(self) -> tuple[int, int, int]:
@@ -218,7 +223,7 @@ class Plugin(ABC):
         options = build_options(cls.Options, manifest["options"], f"checkpoint of {cls.kind} plugin '{cls.name}'")
         plugin = cls(options, image_size=manifest["image_size"], channels=manifest["channels"])
         plugin.load_state(Path(directory))
-        plugin.fit_code_version = manifest.get("code_version")
+        plugin._loaded_code_version = manifest.get("code_version")
         return plugin
 
     @abstractmethod

@@ -101,10 +101,11 @@ def _loaded(directory: Path, requested: Generator, trained_on: dict[str, Any]) -
     _check_same_options(directory, requested, loaded)
     apply_time = {spec.name for spec in option_specs(type(requested.options)) if spec.apply_time}
     loaded.options = dataclasses.replace(loaded.options, **{k: getattr(requested.options, k) for k in apply_time})
-    if loaded.fit_code_version != code_version(type(requested)):
+    current = code_version(type(requested))
+    if loaded.fit_code_version != current:
         log.warning("%s %s: %s was fitted by other code of the plugin (%s, now %s); using it as it is (delete that "
                     "folder to fit it again with this code)", requested.kind, requested.name, directory,
-                    loaded.fit_code_version, code_version(type(requested)))
+                    loaded.fit_code_version, current)
     counted = f" ({loaded.trained_steps} steps trained)" if type(loaded).trained_steps is not Generator.trained_steps else ""
     log.info("%s %s: loaded from %s%s", loaded.kind, loaded.name, directory, counted)
     return loaded

@@ -41,7 +41,7 @@ from typing import Any, Callable, Iterator
 import numpy as np
 
 from fersyn.contracts import (Classifier, ContractError, ExpressionGenerator, Generator, IdentityGenerator, Plugin,
-                              check_faces, checked_model, plugin_call)
+                              checked_edits, checked_model, checked_samples, plugin_call)
 from fersyn.errors import FersynError
 from fersyn.options import build_options, option_specs
 
@@ -87,8 +87,7 @@ def check_identity_generator(plugin: str | type[IdentityGenerator], *, steps: in
             return g
 
         def sample(g: IdentityGenerator, seed: int) -> np.ndarray:
-            with plugin_call(g, "sample()"):
-                return check_faces(g.sample(6, seed=seed), (6, *generator.image_shape), g, "sample(6)")
+            return checked_samples(g, 6, seed)
 
         _progress("check_identity_generator", generator, 1, stages, f"fitting {steps} + 2 steps on {len(faces)} toy faces")
         fitted(generator, faces)
@@ -118,8 +117,7 @@ def check_expression_generator(plugin: str | type[ExpressionGenerator], *, steps
 
         def apply(g: ExpressionGenerator, seed: int, targets: tuple[str, ...] = _EMOTIONS,
                   inputs: np.ndarray = sources) -> np.ndarray:
-            with plugin_call(g, "apply()"):
-                return check_faces(g.apply(inputs, list(targets), seed=seed), inputs.shape, g, "apply(faces, emotions)")
+            return checked_edits(g, inputs, targets, seed)
 
         _check_outputs(generator, apply, "apply()", seeds_must_differ=False)
         happy, sad = apply(generator, 1, ("happiness",) * len(sources)), apply(generator, 1, ("sadness",) * len(sources))
