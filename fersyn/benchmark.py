@@ -178,7 +178,8 @@ def benchmark(
         runner = _CellRunner(spec, _SweepData(faces, splits, sources, checks, cross), config, names, store,
                              per_classifier, distribution, recipe["code"] if recipe else None)
         if shard is not None:
-            held = [cell for cell in cells if shard.holds(runner.key(cell))]
+            mine = shard.select([runner.key(cell) for cell in cells])
+            held = [cell for cell in cells if runner.key(cell) in mine]
             log.info("shard %d/%d: %d of the sweep's %d cells", shard.index, shard.count, len(held), len(cells))
             cells = held
         trained, skipped, failed = runner.run_all(cells)

@@ -77,8 +77,9 @@ def cell_key(config: dict[str, Any]) -> str:
 
 @dataclass(frozen=True)
 class Shard:
-    """Shard `index` (0-based) of `count`: the cells whose key, read as a number, is `index` modulo
-    `count` — stable, so N machines split one sweep without a coordinator."""
+    """Shard `index` (0-based) of `count`: with the sweep's cell keys sorted, every `count`-th cell from
+    position `index`. Every machine sorts the same keys, so N machines split one sweep without a
+    coordinator, and each shard gets ⌊cells/N⌋ or ⌈cells/N⌉ cells."""
 
     index: int
     count: int
@@ -91,8 +92,9 @@ class Shard:
                               "(with SLURM: `shard` $SLURM_ARRAY_TASK_ID/$SLURM_ARRAY_TASK_COUNT and sbatch --array=0-N)")
         return cls(int(match[1]), int(match[2]))
 
-    def holds(self, key: str) -> bool:
-        return int(key, 16) % self.count == self.index
+    def select(self, keys: list[str]) -> set[str]:
+        """The keys, out of all the sweep's `keys`, that this shard runs."""
+        return set(sorted(set(keys))[self.index::self.count])
 
     @property
     def results_name(self) -> str:
