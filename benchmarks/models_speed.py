@@ -1,11 +1,13 @@
-"""Speed of every built-in model on this machine, against a float32 matmul measured in the same run.
+"""Speed of every built-in model on this machine, in float32 and in mixed precision, side by side.
 
-For each model: training steps/s and images/s, generation (or prediction) images/s, the model's
-achieved GFLOP/s and its ratio to the matmul peak. FLOPs are counted from the layers (2·MACs of
-every convolution and dense layer); a training image costs ≈ 3× its forward pass (forward, and
-backward through activations and weights). The GAN formulas are spelled out in `_gan_flops`.
+For each model and precision: training steps/s and images/s, generation (or prediction) images/s,
+the achieved GFLOP/s and its ratio to a 2048² matmul of that precision's compute dtype, measured in
+the same run. FLOPs are counted from the layers (2·MACs of every convolution and dense layer); a
+training image costs ≈ 3× its forward pass (forward, and backward through activations and weights).
+The GAN formulas are spelled out in `_gan_flops`. The last lines give mixed's speed-up on training
+against the issue's targets (paper-cnn and dcgan ≥ 1.5×, stargan ≥ 1.4×).
 
-    python benchmarks/models_speed.py [--steps 30]
+    python benchmarks/models_speed.py [--steps 30] [--models paper-cnn,dcgan]
 """
 
 from __future__ import annotations
@@ -13,7 +15,8 @@ from __future__ import annotations
 import argparse
 import time
 
-import numpy as np
+TARGETS = {"paper-cnn": 1.5, "dcgan": 1.5, "stargan": 1.4}  # speed-up of mixed over float32 training
+MODELS = ("paper-cnn", "small-cnn", "dcgan", "stargan")
 
 
 def forward_flops(model) -> float:
@@ -33,10 +36,10 @@ def forward_flops(model) -> float:
     return total
 
 
-def matmul_gflops(size: int = 2048, repeats: int = 10) -> float:
+def matmul_gflops(dtype: str, size: int = 2048, repeats: int = 10) -> float:
     import tensorflow as tf
 
-    a, b = tf.random.normal((size, size)), tf.random.normal((size, size))
+    a, b = (tf.cast(tf.random.normal((size, size)), dtype) for _ in range(2))
     tf.matmul(a, b).numpy()
     started = time.perf_counter()
     for _ in range(repeats):
@@ -62,30 +65,19 @@ def _gan_flops(name: str, gan, batch: int) -> float:
     # (≈ forward + double backward on B); G step: two G passes (edit, cycle) and D, forward+backward.
     # With λ_expr > 0 the frozen expression critic adds a forward and a backward pass on B.
     critic = batch * (g + 3 * d * 2 + 5 * d)
-    expression = 3 * forward_flops(gan.expression_critic) if gan.lambda_expr > 0 else 0
-    return gan.n_critic * critic + batch * (3 * 2 * g + 3 * d + expression)
+    expression = 3 * forward_flops(gan.expression_critic) if gan.options.lambda_expr > 0 else 0
+    return gan.options.n_critic * critic + batch * (3 * 2 * g + 3 * d + expression)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--steps", type=int, default=30, help="Training steps timed per model.")
-    steps = parser.parse_args().steps
-
-    import keras
-
+def measure(name: str, faces, steps: int) -> dict[str, float]:
+    """Training steps/s and images/s, generation/prediction images/s and training GFLOP/s of model
+    `name`, built under the current dtype policy."""
     from fersyn.classifiers.training import Budget, train_classifier
     from fersyn.mix import TrainingStream
-    from fersyn.data import load_dataset
-    from fersyn.registry import create_plugin, load_plugins
+    from fersyn.registry import create_plugin
 
-    load_plugins()
-    faces = load_dataset("toy")
     images, labels = faces.images, faces.labels
-    peak = matmul_gflops()
-    print(f"float32 matmul (2048²): {peak:.1f} GFLOP/s  — the reference for every ratio below\n")
-    print(f"{'model':<10} {'train steps/s':>13} {'train img/s':>11} {'gen/pred img/s':>14} {'GFLOP/s':>8} {'× matmul':>8}")
-
-    for name in ("paper-cnn", "small-cnn"):
+    if name in ("paper-cnn", "small-cnn"):
         classifier = create_plugin("classifier", name)
         batch = classifier.batch_size
         n = batch * steps
@@ -93,25 +85,62 @@ def main() -> None:
         record = train_classifier(classifier, stream, images[:batch], labels[:batch], 6, budget=Budget("epochs", epochs=2))
         per_epoch = record.seconds / record.epochs  # the first epoch includes tracing; two epochs halve its weight
         train_images = n / per_epoch
-        predict = len(images) / timed(lambda: classifier.predict_proba(images))
-        flops = 3 * forward_flops(classifier.model) * train_images / 1e9
-        print(f"{name:<10} {train_images / batch:13.2f} {train_images:11.0f} {predict:14.0f} {flops:8.1f} {flops / peak:8.2f}")
+        return {"steps/s": train_images / batch, "img/s": train_images,
+                "use img/s": len(images) / timed(lambda: classifier.predict_proba(images)),
+                "GFLOP/s": 3 * forward_flops(classifier.model) * train_images / 1e9}
+    kind = "identity" if name == "dcgan" else "expression"
+    generator = create_plugin(kind, name)
+    arguments = (images,) if kind == "identity" else (images, labels, faces.emotions)
+    generator.fit(*arguments, steps=3, seed=0)  # builds and traces
+    seconds = timed(lambda: generator.fit(*arguments, steps=steps, seed=0)) / steps
+    gan = generator.gan
+    batch = generator.options.batch_size
+    if kind == "identity":
+        use = 1024 / timed(lambda: generator.sample(1024, seed=0))
+    else:
+        use = 1024 / timed(lambda: generator.apply(images[:1024], ["happiness"] * 1024, seed=0))
+    return {"steps/s": 1 / seconds, "img/s": batch * getattr(gan.options, "n_critic", 1) / seconds, "use img/s": use,
+            "GFLOP/s": _gan_flops(name, gan, batch) / seconds / 1e9}
 
-    for kind, name in (("identity", "dcgan"), ("expression", "stargan")):
-        generator = create_plugin(kind, name)
-        arguments = (images,) if kind == "identity" else (images, labels, faces.emotions)
-        generator.fit(*arguments, steps=3, seed=0)  # builds and traces
-        seconds = timed(lambda: generator.fit(*arguments, steps=steps, seed=0)) / steps
-        gan = generator.gan
-        batch = generator.options.batch_size
-        images_per_step = batch * getattr(gan, "n_critic", 1)
-        if kind == "identity":
-            generation = 1024 / timed(lambda: generator.sample(1024, seed=0))
-        else:
-            generation = 1024 / timed(lambda: generator.apply(images[:1024], ["happiness"] * 1024, seed=0))
-        flops = _gan_flops(name, gan, batch) / seconds / 1e9
-        print(f"{name:<10} {1 / seconds:13.2f} {images_per_step / seconds:11.0f} {generation:14.0f} {flops:8.1f} {flops / peak:8.2f}")
-    print(f"\nkeras {keras.__version__}; GAN 'train img/s' counts real images consumed per second")
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--steps", type=int, default=30, help="Training steps timed per model.")
+    parser.add_argument("--models", default=",".join(MODELS), help="Comma list of models to time.")
+    arguments = parser.parse_args()
+
+    import keras
+
+    from fersyn.data import load_dataset
+    from fersyn.precision import precision_scope, resolve_precision
+    from fersyn.registry import load_plugins
+
+    load_plugins()
+    faces = load_dataset("toy")
+    policies = list(dict.fromkeys(["float32", resolve_precision("mixed")]))
+    peaks = {policy: matmul_gflops(policy.removeprefix("mixed_")) for policy in policies}
+    for policy, peak in peaks.items():
+        print(f"{policy.removeprefix('mixed_')} matmul (2048²): {peak:.1f} GFLOP/s")
+    print(f"\n{'model':<10} {'precision':<15} {'train steps/s':>13} {'train img/s':>11} {'gen/pred img/s':>14} "
+          f"{'GFLOP/s':>8} {'× matmul':>8}")
+    speed: dict[tuple[str, str], dict[str, float]] = {}
+    for name in arguments.models.split(","):
+        for policy in policies:
+            with precision_scope(policy):
+                speed[name, policy] = figures = measure(name, faces, arguments.steps)
+            print(f"{name:<10} {policy:<15} {figures['steps/s']:13.2f} {figures['img/s']:11.0f} "
+                  f"{figures['use img/s']:14.0f} {figures['GFLOP/s']:8.1f} {figures['GFLOP/s'] / peaks[policy]:8.2f}")
+    if len(policies) == 2:
+        print(f"\nmixed ({policies[1]}) over float32, training steps/s:")
+        for name in arguments.models.split(","):
+            ratio = speed[name, policies[1]]["steps/s"] / speed[name, "float32"]["steps/s"]
+            target = TARGETS.get(name)
+            verdict = "" if target is None else f"  (target ≥ {target}×: {'met' if ratio >= target else 'missed'})"
+            print(f"  {name:<10} {ratio:.2f}×{verdict}")
+    else:
+        print("\nthis machine has no native 16-bit arithmetic: `mixed` trains in float32 here")
+    print(f"\nkeras {keras.__version__}; GAN 'train img/s' counts real images consumed per second; "
+          f"batch sizes are each plugin's default")
 
 
 if __name__ == "__main__":

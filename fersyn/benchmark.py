@@ -35,6 +35,7 @@ from fersyn.files import atomic_output
 from fersyn.leaks import HeldOut, check_unseen
 from fersyn.options import fit_options
 from fersyn.mix import balanced_rows
+from fersyn.precision import policy_for, precision_scope, resolve_precision
 from fersyn.progress import SweepProgress
 from fersyn.provenance import package_versions
 from fersyn.results import RESULTS, SCHEMA, ResultStore, Shard, cell_key, check_sweep_folder, record_sweep
@@ -117,7 +118,8 @@ def benchmark(
     faces = load_dataset(spec.data, image_size=spec.image_size, emotions=spec.emotions)
     splits = fold_splits(faces, spec.folds, seed=spec.split_seed, train_fraction=spec.train_fraction)
     cross = _cross_dataset_test(spec.test_data, faces, spec.image_size, spec.split_seed) if spec.test_data else None
-    recipe = _recipe(spec, faces) if spec.fits_generators else None
+    policy = resolve_precision(spec.precision)
+    recipe = _recipe(spec, faces, policy) if spec.fits_generators else None
     sources: list[SyntheticSource] = []
     try:
         if spec.synthetic is not None:  # one set for every fold is opened once
@@ -140,8 +142,9 @@ def benchmark(
             "test_data_fingerprint": None if cross is None else cross.fingerprint,
         }
         for name in spec.classifiers:  # one that breaks the contract stops the sweep before anything is written
-            checked_model(create_plugin("classifier", name, image_size=spec.image_size, **per_classifier[name]),
-                          len(faces.emotions))
+            classifier = create_plugin("classifier", name, image_size=spec.image_size, **per_classifier[name])
+            with precision_scope(policy_for(type(classifier), policy)):
+                checked_model(classifier, len(faces.emotions))
         if chief:
             check_sweep_folder(out, config, force=force, argument_names=_ARGUMENT_OF)  # before fitting any GAN
         held_out = _HeldOutFaces(spec, faces, splits, cross)
@@ -176,7 +179,7 @@ def benchmark(
         cells = list(spec.cells())
         store = ResultStore(out, shard.results_name if shard else RESULTS, write=chief)
         runner = _CellRunner(spec, _SweepData(faces, splits, sources, checks, cross), config, names, store,
-                             per_classifier, distribution, recipe["code"] if recipe else None)
+                             per_classifier, distribution, recipe["code"] if recipe else None, policy)
         if shard is not None:
             mine = shard.select([runner.key(cell) for cell in cells])
             held = [cell for cell in cells if runner.key(cell) in mine]
@@ -243,7 +246,7 @@ def _label(name: str, options: Any) -> str:
     return name + ("(" + ",".join(f"{k}={v}" for k, v in changed.items()) + ")" if changed else "")
 
 
-def _recipe(spec: SweepSpec, faces: FaceSet) -> dict[str, Any]:
+def _recipe(spec: SweepSpec, faces: FaceSet, policy: str) -> dict[str, Any]:
     """What decides the generators a sweep fits itself (their cache key, without the fold)."""
     # Its keys are stored (OUT/synthetic/*.recipe.json) and hashed (the cache key, the synthetic fingerprint of
     # sweep.json): "seed" stays the name of the split seed there, so that existing sweeps resume.
@@ -251,11 +254,15 @@ def _recipe(spec: SweepSpec, faces: FaceSet) -> dict[str, Any]:
     # plugin refits and regenerates in the same folder, and its cells run again (their keys hold it).
     from fersyn.registry import get_plugin
 
+    plugins = {kind: get_plugin(kind, getattr(spec, kind)).cls for kind in ("identity", "expression")}
+    policies = {f"{kind}_precision": policy_for(cls, policy) for kind, cls in plugins.items()}
     return {"data": faces.fingerprint, "emotions": list(faces.emotions), "image_size": spec.image_size,
             "seed": spec.split_seed, "train_fraction": spec.train_fraction, "folds": spec.folds,
             "identity": spec.identity, "expression": spec.expression, "train_steps": spec.train_steps,
             "identity_options": dict(spec.identity_options), "expression_options": dict(spec.expression_options),
-            "code": {kind: code_version(get_plugin(kind, getattr(spec, kind)).cls) for kind in ("identity", "expression")}}
+            "code": {kind: code_version(cls) for kind, cls in plugins.items()},
+            # Left out under float32, so that recipes made before fersyn had a precision keep their keys.
+            **{key: value for key, value in policies.items() if value != "float32"}}
 
 
 def _fit_key(recipe: dict[str, Any]) -> str:
@@ -294,7 +301,8 @@ def _generated_set(spec: SweepSpec, recipe: dict[str, Any], fold: int, n_train: 
                       identity_options=recipe["identity_options"], expression_options=recipe["expression_options"],
                       emotions=recipe["emotions"], split_seed=recipe["seed"], train_steps=recipe["train_steps"],
                       checkpoints=checkpoints, image_size=recipe["image_size"], train_fraction=recipe["train_fraction"],
-                      folds=spec.folds, fold=fold, strategy=strategy, overwrite=True, plugins_dir=plugins_dir)
+                      folds=spec.folds, fold=fold, strategy=strategy, overwrite=True, plugins_dir=plugins_dir,
+                      precision=spec.precision)
     if is_chief(strategy):
         with atomic_output(recipe_path) as temporary:
             temporary.write_text(json.dumps({"recipe": recipe, "count": count}, indent=2))
@@ -397,7 +405,7 @@ class _CellRunner:
 
     def __init__(self, spec: SweepSpec, data: _SweepData, config: dict[str, Any], names: dict[str, Any],
                  store: ResultStore, classifier_options: dict[str, dict[str, Any]],
-                 strategy: "tf.distribute.Strategy", generator_code: dict[str, str] | None) -> None:
+                 strategy: "tf.distribute.Strategy", generator_code: dict[str, str] | None, policy: str) -> None:
         self.spec, self.faces, self.splits, self.sources, self.cross = spec, data.faces, data.splits, data.sources, data.cross
         self.checks = data.checks
         self.config, self.names, self.store = config, names, store
@@ -407,6 +415,8 @@ class _CellRunner:
         # Code versions are part of every cell's key: a cell of an edited plugin runs again.
         self.classifier_code = {name: code_version(get_plugin("classifier", name).cls) for name in spec.classifiers}
         self.generator_code = generator_code
+        self.policy = policy  # asked for; each classifier's own follows whether it is mixed-safe
+        self.classifier_policy = {name: policy_for(get_plugin("classifier", name).cls, policy) for name in spec.classifiers}
 
     def run_all(self, cells: list[Cell]) -> tuple[int, int, int]:
         """Run the cells not finished before; returns (trained, skipped, failed)."""
@@ -435,6 +445,8 @@ class _CellRunner:
         options = self.classifier_options[cell.classifier]
         config = {**self.config, **dataclasses.asdict(cell), "classifier_options": options,
                   "classifier_code": self.classifier_code[cell.classifier]}
+        if self.classifier_policy[cell.classifier] != "float32":  # so float32 cells keep the keys they had before
+            config["precision"] = self.classifier_policy[cell.classifier]
         if cell.needs_synthetic:
             config["generator_code"] = self.generator_code  # None for a given set: its fingerprint holds its recipe
         else:
@@ -477,7 +489,7 @@ class _CellRunner:
         key_config = self.key_config(cell)
         row = {"key": cell_key(key_config), **self.names, **_flat(key_config),
                "classifier": _label(cell.classifier, self.classifier(cell.classifier).options),
-               "classifier_plugin": cell.classifier,
+               "classifier_plugin": cell.classifier, "precision": self.classifier_policy[cell.classifier],
                "synthetic_check": self.checks[cell.fold] if cell.needs_synthetic else None}
         try:
             with distributed(self.strategy):  # per cell: clearing the session below resets the scope's graph
@@ -530,7 +542,8 @@ class _CellRunner:
             log.info("%s: `steps` %d rounded up to %d (%d validation rounds of %d steps)", cell.describe(self.spec.folds),
                      self.spec.steps, budget.steps, budget.steps // budget.eval_every, budget.eval_every)
         record = train_classifier(classifier, stream, faces.images[split.val], faces.labels[split.val],
-                                  len(faces.emotions), budget=budget, seed=cell.seed, callbacks=[progress])
+                                  len(faces.emotions), budget=budget, seed=cell.seed, callbacks=[progress],
+                                  policy=self.policy)
         predicted = classifier.predict_proba(faces.images[split.test]).argmax(1)
         scores = classification_scores(faces.labels[split.test], predicted, faces.emotions)
         row = {

@@ -59,6 +59,15 @@ builds plain Keras models and trains them with `model.fit` runs distributed unch
 dataset yields is the global batch, split across replicas. A custom `train_step` needs two helpers of
 fersyn.distribute, no-ops on one device: `per_replica_loss(loss)` on each loss it differentiates,
 and `replica_share(draw, n)` for its random draws. `tf.distribute.get_strategy()` gives the strategy.
+
+Mixed precision (`--precision mixed`, the default; fersyn.precision): a plugin that sets the class
+attribute `mixed_safe = True` has its models built under Keras' `mixed_bfloat16` (or
+`mixed_float16`) policy where the machine computes natively in 16 bits, 1.5–2× faster: layers
+compute in 16 bits on float32 variables. Other plugins train in float32. To be mixed-safe, give the
+layers whose outputs feed a loss or leave the model `dtype="float32"` (a classifier's softmax, a
+GAN's output image and discriminator logits: fersyn refuses a mixed-safe classifier whose output is
+not float32), and in a custom `train_step` pass each loss you differentiate through
+`optimizer.scale_loss(loss)` inside the tape (loss scaling under float16; unchanged otherwise).
 """
 
 from __future__ import annotations
@@ -170,7 +179,12 @@ def checked_model(classifier: "Classifier", num_classes: int) -> "keras.Model":
         raise ContractError.broke(classifier, f"build_model(shape, {num_classes}) must return a Keras model with output "
                                               f"(None, {num_classes}), not {shape or type(model).__name__}")
     with plugin_call(classifier, "its model, called on 2 faces"):
-        probabilities = np.asarray(model(np.full((2, *classifier.image_shape), 0.5, np.float32), training=False))
+        output = model(np.full((2, *classifier.image_shape), 0.5, np.float32), training=False)
+    dtype = getattr(getattr(output, "dtype", None), "name", "float32")
+    if dtype != "float32":
+        raise ContractError.broke(classifier, f"build_model() must return float32 probabilities, not {dtype} (under "
+                                              "`precision` mixed, give the last layer dtype=\"float32\")")
+    probabilities = np.asarray(output)
     if not np.allclose(probabilities.sum(axis=1), 1.0, atol=1e-3) or probabilities.min() < 0:
         raise ContractError.broke(classifier, "build_model() must return a model whose outputs are probabilities "
                                               "(a softmax: each row ≥ 0, summing to 1), not logits")
@@ -183,6 +197,7 @@ class Plugin(ABC):
     kind: ClassVar[str] = ""
     Options: ClassVar[type] = NoOptions
     name: ClassVar[str] = ""  # set by registration
+    mixed_safe: ClassVar[bool] = False  # True: built under a mixed-precision policy when the run asks for one
 
     def __init__(self, options: Any = None, *, image_size: int = 48, channels: int = 1) -> None:
         self.options = options if options is not None else self.Options()

@@ -112,11 +112,14 @@ def _loaded(directory: Path, requested: Generator, trained_on: dict[str, Any]) -
 
 
 def _check_trained_on(directory: Path, trained_on: dict[str, Any]) -> None:
-    """Refuse a checkpoint fitted on other data, another split, other emotions or another image size:
-    it may have seen faces that are test faces now."""
+    """Refuse a checkpoint fitted on other data, another split, other emotions or another image size
+    (it may have seen faces that are test faces now), or under another precision."""
     record = directory / TRAINED_ON
-    saved = json.loads(record.read_text()) if record.is_file() else {}
+    saved = {"precision": "float32", **(json.loads(record.read_text()) if record.is_file() else {})}  # older: float32
     differences = [key for key, value in trained_on.items() if saved.get(key) != value]
+    if differences == ["precision"]:
+        raise FersynError(f"{directory} holds a generator fitted under the {saved['precision']} dtype policy, not "
+                          f"{trained_on['precision']}; pass the `precision` it was fitted with, or another `checkpoints` folder")
     if differences:
         detail = (f"{saved.get('image_size')}×{saved.get('image_size')} images, not "
                   f"{trained_on['image_size']}×{trained_on['image_size']}") if "image_size" in differences else ", ".join(differences)

@@ -26,6 +26,7 @@ from fersyn.distribute import describe, distributed, is_chief, make_strategy, ou
 from fersyn.errors import FersynError
 from fersyn.files import atomic_output, check_output_path
 from fersyn.fitting import GeneratorFit, fitted_generator
+from fersyn.precision import DEFAULT_PRECISION, policy_for, precision_scope, resolve_precision
 from fersyn.provenance import package_versions
 
 log = logging.getLogger("fersyn")
@@ -67,11 +68,13 @@ def generate(
     strategy: str = "default",
     overwrite: bool = False,
     plugins_dir: str | Path | None = None,
+    precision: str = DEFAULT_PRECISION,
 ) -> GenerateResult:
     """Write `count` synthetic faces, balanced over `emotions`, to the HDF5 file `out` (see module doc).
     `split_seed` seeds the split, and the generators' training and sampling. With `folds` K > 1 the
     generators are fitted on the training faces of fold `fold` of the K-fold cross-validation that a
-    benchmark with the same `split_seed` and `folds` makes."""
+    benchmark with the same `split_seed` and `folds` makes. `precision` (float32 or mixed) is that of
+    every model's training (fersyn.precision)."""
     from fersyn.registry import create_plugin, get_plugin, load_plugins
 
     started = time.perf_counter()
@@ -88,6 +91,7 @@ def generate(
         build_options(get_plugin(kind, name).cls.Options, options or {}, f"{kind} plugin '{name}'")  # fail now, not later
 
     distribution = make_strategy(strategy)  # before any TensorFlow work, as a multi-worker strategy must be
+    policy = resolve_precision(precision)
     faces = load_dataset(data, image_size=image_size, emotions=emotions)
     if not 0 <= fold < folds:
         raise FersynError(f"fold {fold} does not exist among {folds} folds")
@@ -118,15 +122,21 @@ def generate(
                 lambda g, steps, part: g.fit(part.images, part.labels, part.emotions, steps=steps, seed=split_seed),
                 lambda g: checked_edits(g, probe, train.emotions, split_seed)),
         }
-        identity_generator, expression_generator = (
-            fitted_generator(job, train, train_steps=train_steps, checkpoints=None if checkpoints is None else Path(checkpoints),
-                             rescue=out.with_name(out.stem + "_generators"), trained_on=trained_on, seed=split_seed)
-            for job in jobs.values())
+        policies = {kind: policy_for(get_plugin(kind, name).cls, policy)
+                    for kind, name in (("identity", identity), ("expression", expression))}
+        fitted = {}
+        for kind, job in jobs.items():
+            with precision_scope(policies[kind]):
+                fitted[kind] = fitted_generator(
+                    job, train, train_steps=train_steps, checkpoints=None if checkpoints is None else Path(checkpoints),
+                    rescue=out.with_name(out.stem + "_generators"), trained_on={**trained_on, "precision": policies[kind]},
+                    seed=split_seed)
+        identity_generator, expression_generator = fitted["identity"], fitted["expression"]
 
         from fersyn.metrics import identity_preservation, quality_metrics, train_reference
 
         log.info("training the reference classifier (small-cnn) on the real training split")
-        reference = train_reference(faces, split, seed=split_seed)
+        reference = train_reference(faces, split, seed=split_seed, policy=policy)
         provenance = {
             "data": {"source": faces.source, "fingerprint": faces.fingerprint, "image_size": image_size,
                      "emotions": list(faces.emotions), "split": split.method, "split_seed": split_seed,
@@ -135,13 +145,15 @@ def generate(
                      "train_images": len(train), "val_images": int(len(split.val)), "test_images": int(len(split.test))},
             "identity": {"plugin": identity, "options": dataclasses.asdict(identity_generator.options),
                          "trained_steps": identity_generator.trained_steps,
-                         "code_version": identity_generator.fit_code_version},
+                         "code_version": identity_generator.fit_code_version, "precision": policies["identity"]},
             "expression": {"plugin": expression, "options": dataclasses.asdict(expression_generator.options),
                            "trained_steps": expression_generator.trained_steps,
-                           "code_version": expression_generator.fit_code_version},
+                           "code_version": expression_generator.fit_code_version,
+                           "precision": policies["expression"]},
             "seed": split_seed,  # the seed of training and sampling; a stored key (a set's fingerprint reads it)
             "count": count,
             "strategy": describe(strategy, distribution),
+            "precision": precision,  # asked for; each generator's own is above
             "versions": package_versions(),
         }
         with atomic_output(written, overwrite=overwrite) as temporary:

@@ -53,9 +53,10 @@ class Reference:
         return self._penultimate.predict(to_unit_interval(images), batch_size=256, verbose=0)
 
 
-def train_reference(faces: FaceSet, split: Split, *, seed: int = 0, epochs: int = 25, min_steps: int = 300) -> Reference:
+def train_reference(faces: FaceSet, split: Split, *, seed: int = 0, epochs: int = 25, min_steps: int = 300,
+                    policy: str = "float32") -> Reference:
     """A REFERENCE_CLASSIFIER fitted on `split.train` for `epochs` epochs but at least `min_steps` steps (the best
-    weights on `split.val` kept), scored on `split.test`."""
+    weights on `split.val` kept) under the dtype `policy`, scored on `split.test`."""
     from fersyn.classifiers.training import Budget, train_classifier
     from fersyn.mix import TrainingStream
     from fersyn.registry import create_plugin, load_plugins
@@ -68,7 +69,7 @@ def train_reference(faces: FaceSet, split: Split, *, seed: int = 0, epochs: int 
     # loss rises for the first epochs, and early stopping kept chance-level weights.
     budget = Budget("steps", steps=max(epochs * per_epoch, min_steps), eval_every=per_epoch)
     train_classifier(classifier, stream, faces.images[split.val], faces.labels[split.val], len(faces.emotions),
-                     budget=budget, seed=seed)
+                     budget=budget, seed=seed, policy=policy)
     predicted = classifier.predict_proba(faces.images[split.test]).argmax(1)
     return Reference(classifier, faces.emotions, float(np.mean(predicted == faces.labels[split.test])))
 

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, Iterator, Mapping, Sequence
 
 from fersyn.errors import FersynError
+from fersyn.precision import DEFAULT_PRECISION, PRECISIONS
 from fersyn.stats import MARGIN
 
 BUDGETS = ("steps", "epochs")
@@ -108,6 +109,7 @@ class SweepSpec:
     synthetic_only: bool = False
     test_data: str | None = None
     margin: float = MARGIN  # the bound's equivalence margin, a fraction
+    precision: str = DEFAULT_PRECISION  # of every model's training: float32 or mixed (fersyn.precision)
 
     def __post_init__(self) -> None:
         set_ = lambda name, value: object.__setattr__(self, name, value)  # noqa: E731 (frozen: normalise once)
@@ -137,6 +139,8 @@ class SweepSpec:
             raise FersynError("`epochs`, `steps` and `patience` must be positive whole numbers")
         if not 0 < self.train_fraction <= 1:
             raise FersynError(f"`train_fraction` must be above 0 and at most 1 (got {self.train_fraction})")
+        if self.precision not in PRECISIONS:
+            raise FersynError(f"`precision` {self.precision}: unknown (known: {', '.join(PRECISIONS)})")
         if not 0 < self.margin < 1:
             raise FersynError(f"`margin` must be a fraction between 0 and 1 (got {self.margin:g})")
         if self.synthetic is not None and (self.identity or self.expression):

@@ -23,6 +23,7 @@ class PaperCNN(Classifier):
 
     Options = PaperCNNOptions
     learning_rate = 1e-4
+    mixed_safe = True
 
     def build_model(self, input_shape: tuple[int, int, int], num_classes: int) -> "keras.Model":
         from keras import layers, Sequential
@@ -42,7 +43,7 @@ class PaperCNN(Classifier):
                 layers.Flatten(),
                 layers.Dense(self.options.dense_units, activation="relu"),
                 layers.Dropout(0.5),
-                layers.Dense(num_classes, activation="softmax"),
+                layers.Dense(num_classes, activation="softmax", dtype="float32"),  # float32 under a mixed policy
             ],
             name="paper_cnn",
         )
@@ -60,6 +61,7 @@ class SmallCNN(Classifier):
 
     Options = SmallCNNOptions
     learning_rate = 1e-3
+    mixed_safe = True
 
     def build_model(self, input_shape: tuple[int, int, int], num_classes: int) -> "keras.Model":
         from keras import layers, Sequential
@@ -76,6 +78,7 @@ class SmallCNN(Classifier):
         return Sequential(
             # Flatten, not global pooling: where a feature sits (brow vs mouth) is what tells the emotion.
             [layers.Input(input_shape), *blocks, layers.Flatten(), layers.Dropout(self.options.dropout),
-             layers.Dense(64, activation="relu"), layers.Dense(num_classes, activation="softmax")],
+             layers.Dense(64, activation="relu"),
+             layers.Dense(num_classes, activation="softmax", dtype="float32")],  # float32 under a mixed policy
             name="small_cnn",
         )

@@ -17,6 +17,7 @@ import numpy as np
 
 from fersyn.contracts import Classifier, checked_model
 from fersyn.pixels import to_unit_interval
+from fersyn.precision import policy_for, precision_scope
 
 if TYPE_CHECKING:
     import keras
@@ -66,12 +67,15 @@ def train_classifier(
     budget: Budget = Budget(),
     seed: int = 0,
     callbacks: Sequence["keras.callbacks.Callback"] = (),
+    policy: str = "float32",
 ) -> TrainingRecord:
-    """Build `classifier`'s model and fit it on `stream` under `budget`; val images uint8, labels indices."""
+    """Build `classifier`'s model and fit it on `stream` under `budget`; val images uint8, labels indices.
+    The model is built under the dtype `policy` if the classifier is mixed-safe (fersyn.precision)."""
     import keras
 
     keras.utils.set_random_seed(seed)
-    model = checked_model(classifier, num_classes)
+    with precision_scope(policy_for(type(classifier), policy)):
+        model = checked_model(classifier, num_classes)
     model.compile(
         optimizer=keras.optimizers.Adam(classifier.learning_rate),
         loss="sparse_categorical_crossentropy",

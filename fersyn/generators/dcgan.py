@@ -40,9 +40,10 @@ def build_generator(image_size: int, channels: int, latent_dim: int, width: int)
             layers.BatchNormalization(),
             layers.ReLU(),
         ]
-    model += [layers.Conv2D(channels, 3, padding="same", activation="tanh")]
+    # The output layers are float32 under a mixed policy: losses and images stay full precision.
+    model += [layers.Conv2D(channels, 3, padding="same", activation="tanh", dtype="float32")]
     if base * 8 != image_size:
-        model.append(layers.CenterCrop(image_size, image_size))
+        model.append(layers.CenterCrop(image_size, image_size, dtype="float32"))
     return keras.Sequential(model, name="generator")
 
 
@@ -51,7 +52,7 @@ def build_discriminator(image_size: int, channels: int, width: int) -> keras.Mod
     model = [layers.Input((image_size, image_size, channels))]
     for multiple in (1, 2, 4):
         model += [layers.Conv2D(width * multiple, 4, strides=2, padding="same"), layers.LeakyReLU(0.2)]
-    model += [layers.Flatten(), layers.Dropout(0.3), layers.Dense(1)]
+    model += [layers.Flatten(), layers.Dropout(0.3), layers.Dense(1, dtype="float32")]
     return keras.Sequential(model, name="discriminator")
 
 
@@ -80,8 +81,9 @@ class DCGAN(GANModel):
     def __init__(self, image_size: int, channels: int, options: DCGANOptions | dict, seed: int = 0, **kwargs) -> None:
         super().__init__(image_size, channels, options, seed, **kwargs)
         o = self.options
-        self.generator = build_generator(image_size, channels, o.latent_dim, o.width)
-        self.discriminator = build_discriminator(image_size, channels, o.width)
+        with self.own_policy():
+            self.generator = build_generator(image_size, channels, o.latent_dim, o.width)
+            self.discriminator = build_discriminator(image_size, channels, o.width)
         self.seed_generator = keras.random.SeedGenerator(seed)
         self.trackers = {name: keras.metrics.Mean(name=name) for name in ("d_loss", "g_loss")}
         self.built = True
@@ -103,7 +105,7 @@ class DCGAN(GANModel):
         with tf.GradientTape() as tape:
             real_logits, fake_logits = self._seen(real), self._seen(fake)
             d_loss = _cross_entropy(tf.ones_like(real_logits), real_logits) + _cross_entropy(tf.zeros_like(fake_logits), fake_logits)
-            scaled = per_replica_loss(d_loss)
+            scaled = self.d_optimizer.scale_loss(per_replica_loss(d_loss))
         grads = tape.gradient(scaled, self.discriminator.trainable_weights)
         self.d_optimizer.apply(grads, self.discriminator.trainable_weights)
 
@@ -111,7 +113,7 @@ class DCGAN(GANModel):
         with tf.GradientTape() as tape:
             fake_logits = self._seen(self.generator(latent, training=True))
             g_loss = _cross_entropy(tf.ones_like(fake_logits), fake_logits)  # non-saturating loss
-            scaled = per_replica_loss(g_loss)
+            scaled = self.g_optimizer.scale_loss(per_replica_loss(g_loss))
         grads = tape.gradient(scaled, self.generator.trainable_weights)
         self.g_optimizer.apply(grads, self.generator.trainable_weights)
 
@@ -123,6 +125,7 @@ class DCGANIdentity(GANPlugin, IdentityGenerator):
     """DCGAN (non-saturating loss, batch norm, differentiable augmentation) drawing new identities."""
 
     Options = DCGANOptions
+    mixed_safe = True
 
     def __init__(self, options: DCGANOptions | None = None, *, image_size: int = 48, channels: int = 1) -> None:
         super().__init__(options, image_size=image_size, channels=channels)

@@ -55,9 +55,10 @@ def build_generator(image_size: int, channels: int, num_classes: int, width: int
         x = layers.Add()([x, y])
     for filters in (width * 2, width):
         x = _conv_norm_relu(layers.UpSampling2D(2)(x), filters, 3)
-    painted = layers.Conv2D(channels, 7, padding="same", activation="tanh", name="painted")(x)
-    mask = layers.Conv2D(1, 7, padding="same", activation="sigmoid", name="mask")(x)
-    return keras.Model([image, target], [AttentionBlend()(image, painted, mask), mask], name="generator")
+    # The output layers are float32 under a mixed policy: losses and images stay full precision.
+    painted = layers.Conv2D(channels, 7, padding="same", activation="tanh", name="painted", dtype="float32")(x)
+    mask = layers.Conv2D(1, 7, padding="same", activation="sigmoid", name="mask", dtype="float32")(x)
+    return keras.Model([image, target], [AttentionBlend(dtype="float32")(image, painted, mask), mask], name="generator")
 
 
 def build_expression_critic(image_size: int, channels: int, num_classes: int) -> keras.Model:
@@ -69,7 +70,7 @@ def build_expression_critic(image_size: int, channels: int, num_classes: int) ->
         x = layers.Conv2D(filters, 3, padding="same", use_bias=False)(x)
         x = layers.MaxPooling2D(2)(layers.ReLU()(layers.BatchNormalization(momentum=0.9)(x)))
     x = layers.Dense(64, activation="relu")(layers.Dropout(0.3)(layers.Flatten()(x)))
-    return keras.Model(image, layers.Dense(num_classes)(x), name="expression_critic")
+    return keras.Model(image, layers.Dense(num_classes, dtype="float32")(x), name="expression_critic")
 
 
 def build_discriminator(image_size: int, channels: int, num_classes: int, width: int) -> keras.Model:
@@ -78,8 +79,9 @@ def build_discriminator(image_size: int, channels: int, num_classes: int, width:
     x = image
     for multiple in (1, 2, 4, 8):
         x = layers.LeakyReLU(0.01)(layers.Conv2D(width * multiple, 4, strides=2, padding="same")(x))
-    source = layers.Conv2D(1, 3, padding="same", name="source")(x)
-    logits = layers.Flatten(name="emotion")(layers.Conv2D(num_classes, x.shape[1], use_bias=False)(x))
+    source = layers.Conv2D(1, 3, padding="same", name="source", dtype="float32")(x)
+    logits = layers.Flatten(name="emotion", dtype="float32")(
+        layers.Conv2D(num_classes, x.shape[1], use_bias=False, dtype="float32")(x))
     return keras.Model(image, [source, logits], name="discriminator")
 
 
@@ -109,9 +111,10 @@ class StarGAN(GANModel):
                  seed: int = 0, **kwargs) -> None:
         super().__init__(image_size, channels, options, seed, **kwargs)
         self.emotions, self.num_classes = list(emotions), len(emotions)
-        self.generator = build_generator(image_size, channels, self.num_classes, self.options.width, self.options.res_blocks)
-        self.discriminator = build_discriminator(image_size, channels, self.num_classes, self.options.width)
-        self.expression_critic = build_expression_critic(image_size, channels, self.num_classes)
+        with self.own_policy():
+            self.generator = build_generator(image_size, channels, self.num_classes, self.options.width, self.options.res_blocks)
+            self.discriminator = build_discriminator(image_size, channels, self.num_classes, self.options.width)
+            self.expression_critic = build_expression_critic(image_size, channels, self.num_classes)
         self.seed_generator = keras.random.SeedGenerator(seed)
         self.trackers = {name: keras.metrics.Mean(name=name) for name in ("d_adv", "d_cls", "gp", "g_adv", "g_cls", "g_rec", "g_expr")}
         self.built = True
@@ -150,7 +153,8 @@ class StarGAN(GANModel):
             gp = tf.reduce_mean(tf.square(slopes - 1.0))
             adversarial = tf.reduce_mean(fake_source) - tf.reduce_mean(real_source)
             classification = self._classification_loss(labels, real_logits)
-            loss = per_replica_loss(adversarial + self.options.lambda_cls * classification + self.options.lambda_gp * gp)
+            loss = self.d_optimizer.scale_loss(
+                per_replica_loss(adversarial + self.options.lambda_cls * classification + self.options.lambda_gp * gp))
         grads = tape.gradient(loss, self.discriminator.trainable_weights)
         self.d_optimizer.apply(grads, self.discriminator.trainable_weights)
         return self.tracked(d_adv=adversarial, d_cls=classification, gp=gp)
@@ -171,7 +175,7 @@ class StarGAN(GANModel):
             if self.options.lambda_expr > 0:  # decided when the step is traced: no cost when off
                 expression = self._classification_loss(target_ids, self.expression_critic(fake, training=False))
                 loss += self.options.lambda_expr * expression
-            loss = per_replica_loss(loss)
+            loss = self.g_optimizer.scale_loss(per_replica_loss(loss))
         grads = tape.gradient(loss, self.generator.trainable_weights)
         self.g_optimizer.apply(grads, self.generator.trainable_weights)
         return self.tracked(g_adv=adversarial, g_cls=classification, g_rec=reconstruction, g_expr=expression)
@@ -201,6 +205,7 @@ class StarGANExpression(GANPlugin, ExpressionGenerator):
     """Light StarGAN (WGAN-GP, PatchGAN + emotion head, cycle loss, attention mask) imposing emotions."""
 
     Options = StarGANOptions
+    mixed_safe = True
 
     def __init__(self, options: StarGANOptions | None = None, *, image_size: int = 48, channels: int = 1) -> None:
         super().__init__(options, image_size=image_size, channels=channels)

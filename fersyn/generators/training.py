@@ -4,6 +4,7 @@ plugin base that keeps such a model as one Keras 3 checkpoint beside its manifes
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 from pathlib import Path
 from typing import Any, ClassVar
@@ -16,6 +17,7 @@ from fersyn.data.pipeline import quick_teardown
 from fersyn.distribute import replica_share
 from fersyn.errors import FersynError
 from fersyn.pixels import to_signed_unit
+from fersyn.precision import precision_scope
 from fersyn.progress import StepProgress
 
 CHECKPOINT = "gan.keras"
@@ -50,7 +52,8 @@ def diff_augment(images: tf.Tensor, seed_generator: keras.random.SeedGenerator) 
 
 class GANModel(keras.Model):
     """A GAN as one `keras.Model` with a `generator`, a `discriminator`, an optimizer for each
-    (passed to `compile`) and loss trackers in `self.trackers`. It is built from its plugin's Options
+    (passed to `compile`; wrapped for loss scaling under `mixed_float16`, so a `train_step` passes each
+    loss through `optimizer.scale_loss`) and loss trackers in `self.trackers`. It is built from its plugin's Options
     object (a dict when Keras rebuilds it from a saved config); saved with `save`, it loads back with
     both optimizers' state, so training resumes."""
 
@@ -64,6 +67,11 @@ class GANModel(keras.Model):
         self.image_size, self.channels, self.seed = image_size, channels, seed
         self.options = options if isinstance(options, self.Options) else self.Options(**options)
 
+    def own_policy(self) -> contextlib.AbstractContextManager:
+        """Build the networks inside this: under the GAN's own dtype policy, the global one when it is made,
+        the saved one when Keras loads it (whatever the global policy is then)."""
+        return precision_scope(self.dtype_policy.name)
+
     def get_config(self) -> dict:
         return {**super().get_config(), "image_size": self.image_size, "channels": self.channels,
                 "options": dataclasses.asdict(self.options), "seed": self.seed}
@@ -74,6 +82,10 @@ class GANModel(keras.Model):
 
     def compile(self, d_optimizer: keras.optimizers.Optimizer, g_optimizer: keras.optimizers.Optimizer, **kwargs) -> None:
         super().compile(**kwargs)
+        if self.dtype_policy.name == "mixed_float16":  # float16 gradients underflow without loss scaling
+            d_optimizer, g_optimizer = (optimizer if isinstance(optimizer, keras.optimizers.LossScaleOptimizer)
+                                        else keras.optimizers.LossScaleOptimizer(optimizer)
+                                        for optimizer in (d_optimizer, g_optimizer))
         self.d_optimizer, self.g_optimizer = d_optimizer, g_optimizer
 
     def get_compile_config(self) -> dict:

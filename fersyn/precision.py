@@ -1,0 +1,82 @@
+"""Numeric precision of training: `float32`, or `mixed` (Keras' mixed-precision policies).
+
+`mixed` computes in 16 bits and keeps variables in float32: `mixed_bfloat16` on CPUs with native
+bfloat16 (the `avx512_bf16` or `amx_bf16` flags) and on GPUs of compute capability 8.0 or more
+(bfloat16 has float32's range, so it needs no loss scaling), `mixed_float16` with loss scaling on
+GPUs of capability 7.x. Where neither is there, `mixed` falls back
+to float32 (said once in the log), since emulated 16-bit arithmetic is slower than float32.
+
+A plugin opts in with the class attribute `mixed_safe = True` once it follows the rules in
+`fersyn.contracts` (float32 output layers; `optimizer.scale_loss` in a custom `train_step`);
+`generate` and `benchmark` then build its models inside `precision_scope`. Every other plugin is
+built and trained in float32, as before: a plugin written without mixed precision in mind never
+breaks, it only runs at float32 speed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import logging
+from pathlib import Path
+from typing import Iterator
+
+from fersyn.errors import FersynError
+
+PRECISIONS = ("float32", "mixed")
+DEFAULT_PRECISION = "mixed"
+_CPU_BFLOAT16_FLAGS = {"avx512_bf16", "amx_bf16"}
+
+log = logging.getLogger("fersyn")
+
+
+def _cpu_flags() -> set[str]:
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:  # not Linux: no way to tell without measuring, so no claim of native bfloat16
+        return set()
+    return {flag for line in text.splitlines() if line.startswith("flags") for flag in line.split(":", 1)[1].split()}
+
+
+@functools.lru_cache(maxsize=1)
+def mixed_policy() -> str | None:
+    """The mixed policy this machine runs natively (see the module doc), or None."""
+    import tensorflow as tf
+
+    gpus = tf.config.list_physical_devices("GPU")
+    if gpus:  # fersyn trains on the GPUs: the weakest decides
+        capability = min(tuple(tf.config.experimental.get_device_details(gpu).get("compute_capability") or (0, 0))
+                         for gpu in gpus)
+        return "mixed_bfloat16" if capability >= (8, 0) else "mixed_float16" if capability >= (7, 0) else None
+    return "mixed_bfloat16" if _cpu_flags() & _CPU_BFLOAT16_FLAGS else None
+
+
+def resolve_precision(precision: str) -> str:
+    """The Keras dtype policy that `precision` (float32 or mixed) means on this machine."""
+    if precision not in PRECISIONS:
+        raise FersynError(f"`precision` {precision}: unknown (known: {', '.join(PRECISIONS)})")
+    if precision == "float32":
+        return "float32"
+    policy = mixed_policy()
+    if policy is None:
+        log.info("precision mixed: no native 16-bit arithmetic on this machine; training in float32")
+        return "float32"
+    return policy
+
+
+def policy_for(plugin: type, policy: str) -> str:
+    """The policy that `plugin` (a plugin class) is built under when the run asks for `policy`."""
+    return policy if getattr(plugin, "mixed_safe", False) else "float32"
+
+
+@contextlib.contextmanager
+def precision_scope(policy: str) -> Iterator[None]:
+    """Models built inside this scope compute under the Keras dtype policy `policy`."""
+    import keras
+
+    before = keras.config.dtype_policy()
+    keras.config.set_dtype_policy(policy)
+    try:
+        yield
+    finally:
+        keras.config.set_dtype_policy(before)
