@@ -61,9 +61,10 @@ fersyn.distribute, no-ops on one device: `per_replica_loss(loss)` on each loss i
 and `replica_share(draw, n)` for its random draws. `tf.distribute.get_strategy()` gives the strategy.
 
 Mixed precision (`--precision mixed`, the default; fersyn.precision): a plugin that sets the class
-attribute `mixed_safe = True` has its models built under Keras' `mixed_bfloat16` (or
-`mixed_float16`) policy where the machine computes natively in 16 bits, 1.5–2× faster: layers
-compute in 16 bits on float32 variables. Other plugins train in float32. To be mixed-safe, give the
+attribute `mixed_precision = True` has its models built under Keras' `mixed_bfloat16` (or
+`mixed_float16`) policy where the machine computes natively in 16 bits: layers compute in 16 bits
+on float32 variables (paper-cnn trains 1.9× faster). Other plugins train in float32. Opt in once
+`benchmarks/models_speed.py` shows a gain for your model, and make it mixed-safe: give the
 layers whose outputs feed a loss or leave the model `dtype="float32"` (a classifier's softmax, a
 GAN's output image and discriminator logits: fersyn refuses a mixed-safe classifier whose output is
 not float32), and in a custom `train_step` pass each loss you differentiate through
@@ -197,7 +198,7 @@ class Plugin(ABC):
     kind: ClassVar[str] = ""
     Options: ClassVar[type] = NoOptions
     name: ClassVar[str] = ""  # set by registration
-    mixed_safe: ClassVar[bool] = False  # True: built under a mixed-precision policy when the run asks for one
+    mixed_precision: ClassVar[bool] = False  # True: built under the run's mixed-precision policy (see above)
 
     def __init__(self, options: Any = None, *, image_size: int = 48, channels: int = 1) -> None:
         self.options = options if options is not None else self.Options()

@@ -6,7 +6,7 @@ bfloat16 (the `avx512_bf16` or `amx_bf16` flags) and on GPUs of compute capabili
 GPUs of capability 7.x. Where neither is there, `mixed` falls back
 to float32 (said once in the log), since emulated 16-bit arithmetic is slower than float32.
 
-A plugin opts in with the class attribute `mixed_safe = True` once it follows the rules in
+A plugin opts in with the class attribute `mixed_precision = True` once it follows the rules in
 `fersyn.contracts` (float32 output layers; `optimizer.scale_loss` in a custom `train_step`);
 `generate` and `benchmark` then build its models inside `precision_scope`. Every other plugin is
 built and trained in float32, as before: a plugin written without mixed precision in mind never
@@ -66,7 +66,7 @@ def resolve_precision(precision: str) -> str:
 
 def policy_for(plugin: type, policy: str) -> str:
     """The policy that `plugin` (a plugin class) is built under when the run asks for `policy`."""
-    return policy if getattr(plugin, "mixed_safe", False) else "float32"
+    return policy if getattr(plugin, "mixed_precision", False) else "float32"
 
 
 @contextlib.contextmanager

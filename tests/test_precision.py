@@ -58,14 +58,14 @@ def test_built_in_classifiers_compute_in_bfloat16_and_output_float32(name, plugi
     assert model.layers[-1].compute_dtype == "float32"
 
 
-def test_only_plugins_that_say_they_are_mixed_safe_are_built_under_a_mixed_policy(plugins):
+def test_only_plugins_that_opt_in_are_built_under_a_mixed_policy(plugins):
     from keras import Sequential, layers
 
-    small_cnn = get_plugin("classifier", "small-cnn").cls
-    assert policy_for(small_cnn, "mixed_bfloat16") == "mixed_bfloat16"
+    paper_cnn = get_plugin("classifier", "paper-cnn").cls
+    assert policy_for(paper_cnn, "mixed_bfloat16") == "mixed_bfloat16"
 
-    class Plain(small_cnn):  # a plugin written without mixed precision in mind: float32, and it works
-        mixed_safe = False
+    class Plain(paper_cnn):  # a plugin written without mixed precision in mind: float32, and it works
+        mixed_precision = False
 
         def build_model(self, shape, n):
             return Sequential([layers.Input(shape), layers.Flatten(), layers.Dense(n, activation="softmax")])
@@ -73,7 +73,7 @@ def test_only_plugins_that_say_they_are_mixed_safe_are_built_under_a_mixed_polic
     assert policy_for(Plain, "mixed_bfloat16") == "float32"
 
     class Careless(Plain):  # says it is mixed-safe, but its softmax computes in bfloat16
-        mixed_safe = True
+        mixed_precision = True
 
     with precision_scope(policy_for(Careless, "mixed_bfloat16")), pytest.raises(ContractError, match='dtype="float32"'):
         checked_model(Careless(), 6)

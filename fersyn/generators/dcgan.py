@@ -125,7 +125,7 @@ class DCGANIdentity(GANPlugin, IdentityGenerator):
     """DCGAN (non-saturating loss, batch norm, differentiable augmentation) drawing new identities."""
 
     Options = DCGANOptions
-    mixed_safe = True
+    mixed_precision = True
 
     def __init__(self, options: DCGANOptions | None = None, *, image_size: int = 48, channels: int = 1) -> None:
         super().__init__(options, image_size=image_size, channels=channels)

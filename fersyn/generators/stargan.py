@@ -205,7 +205,7 @@ class StarGANExpression(GANPlugin, ExpressionGenerator):
     """Light StarGAN (WGAN-GP, PatchGAN + emotion head, cycle loss, attention mask) imposing emotions."""
 
     Options = StarGANOptions
-    mixed_safe = True
+    mixed_precision = True
 
     def __init__(self, options: StarGANOptions | None = None, *, image_size: int = 48, channels: int = 1) -> None:
         super().__init__(options, image_size=image_size, channels=channels)
