@@ -34,8 +34,9 @@ Generators (identity and expression)
 - Expression: `fit(faces, labels, emotions, …)` (labels index into `emotions`), and
   `apply(faces, emotions, *, seed)` → each face showing the emotion at the same position in
   `emotions` (one canonical name per face), same shape; an emotion it was not fitted on is an error.
-- Before a long fit, fersyn fits a fresh instance for 1 step on a few faces and checks one
-  sample/apply: a contract break costs seconds, not the whole fit.
+- Before a long fit, fersyn checks one sample/apply after the first step (with `trained_steps`;
+  without it, of a fresh instance fitted 1 step on a few faces): a contract break costs one step,
+  not the whole fit.
 
 Classifiers
 - `build_model(input_shape, num_classes)` → an uncompiled Keras model taking float32 images scaled to

@@ -1,6 +1,7 @@
-"""Fitting a generator plugin, as `generate` does: a smoke check first (a fresh instance fitted one
-step on a few faces, then one sample/apply, so a contract break costs seconds, not a whole fit); then
-the fit, resumed from a checkpoint when there is one, in pieces with a checkpoint after each; then
+"""Fitting a generator plugin, as `generate` does: a smoke check first, so that a contract break
+costs one step, not a whole fit (a plugin that counts its steps is fitted its first step, then
+used once; any other, a fresh instance is fitted 1 step on a few faces, then used once); then the
+fit, resumed from a checkpoint when there is one, in pieces with a checkpoint after each; then
 its outputs checked right away, before anything else is trained. A fit whose outputs break the
 contract is saved first (its checkpoint, or a rescue folder), so fixing the plugin does not cost the fit."""
 
@@ -52,15 +53,14 @@ def fitted_generator(job: GeneratorFit, train: FaceSet, *, train_steps: int | No
     # A plugin that counts its steps is fitted in pieces, resumably; one that does not, in one call.
     resumable = target_steps is not None and type(generator).trained_steps is not Generator.trained_steps
     if resumable and generator.trained_steps < target_steps:
-        _smoke_check(job, train, seed)
         saving = f", saving a checkpoint every {CHECKPOINT_EVERY} steps in {directory}" if directory else ""
         log.info("%s %s: training to %d steps%s", generator.kind, generator.name, target_steps, saving)
+        if generator.trained_steps == 0:  # the smoke check: its first step, then one call, before the long fit
+            _fit_piece(job, generator, 1, train, "fit() (its first step)")
+        job.use(generator)
         while generator.trained_steps < target_steps:
-            before = generator.trained_steps
-            with plugin_call(generator, "fit()"):
-                job.fit(generator, min(target_steps - before, CHECKPOINT_EVERY), train)
-            if generator.trained_steps <= before:
-                raise ContractError.broke(generator, "fit() did not advance trained_steps")
+            before = generator.trained_steps  # pieces end at multiples of CHECKPOINT_EVERY, resumed or not
+            _fit_piece(job, generator, min(target_steps - before, CHECKPOINT_EVERY - before % CHECKPOINT_EVERY), train)
             _save_checkpoint(generator, directory, trained_on)
     elif not resumable and not loaded:
         _smoke_check(job, train, seed)
@@ -79,7 +79,16 @@ def fitted_generator(job: GeneratorFit, train: FaceSet, *, train_steps: int | No
     return generator
 
 
+def _fit_piece(job: GeneratorFit, generator: Generator, steps: int, train: FaceSet, call: str = "fit()") -> None:
+    before = generator.trained_steps
+    with plugin_call(generator, call):
+        job.fit(generator, steps, train)
+    if generator.trained_steps <= before:
+        raise ContractError.broke(generator, "fit() did not advance trained_steps")
+
+
 def _smoke_check(job: GeneratorFit, train: FaceSet, seed: int) -> None:
+    """For a generator fitted in one call: a fresh instance fitted 1 step on a few faces, then used once."""
     # A few faces of every emotion the training faces have: an honest generator may refuse to apply an
     # emotion it saw no face of, and a rare one (FER2013's disgust) would often be missed by a random draw.
     rng, per_emotion = np.random.default_rng(seed), max(1, SMOKE_FACES // len(train.emotions))

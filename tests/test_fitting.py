@@ -83,7 +83,7 @@ def fit(train, tmp_path, checkpoints=None, **options):
 
 def test_a_smoke_check_of_one_step_comes_before_the_fit_in_pieces(shift, train, tmp_path):
     generator = fit(train, tmp_path)
-    assert shift.calls == [1, 500, 500, 200] and generator.trained_steps == 1200
+    assert shift.calls == [1, 499, 500, 200] and generator.trained_steps == 1200  # checkpoints at 500, 1000, 1200
 
 
 def test_a_contract_break_is_caught_by_the_smoke_check_before_the_long_fit(shift, train, tmp_path):
