@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 import numpy as np
 
-from fersyn.classifiers.training import Budget
+from fersyn.classifiers.training import MAX_VALIDATIONS, Budget
 from fersyn.contracts import ContractError, checked_model, code_version
 from fersyn.data import FaceSet, Split, load_dataset, split_dataset
 from fersyn.data.splits import fold_splits
@@ -64,6 +64,7 @@ _ARGUMENT_OF = {
     "synthetic_fingerprint": "`synthetic` (or `identity`/`expression`/`train_steps`)",
     "option_epochs": "`epochs`", "option_steps": "`steps`", "option_patience": "`patience`",
     "option_min_steps": "the default steps budget (fersyn version)",
+    "option_max_validations": "the validation rounds of a steps budget (fersyn version)",
     "test_data_fingerprint": "`test_data`",
 }
 
@@ -138,6 +139,7 @@ def benchmark(
             "budget": spec.budget, "option_epochs": spec.epochs if spec.budget == "epochs" or spec.steps is None else None,
             "option_steps": spec.steps if spec.budget == "steps" else None,
             "option_min_steps": MIN_STEPS if spec.budget == "steps" and spec.steps is None else None,
+            "option_max_validations": MAX_VALIDATIONS if spec.budget == "steps" else None,
             "option_patience": spec.patience if spec.budget == "epochs" else None,
             "test_data_fingerprint": None if cross is None else cross.fingerprint,
         }
@@ -457,16 +459,14 @@ class _CellRunner:
         return cell_key(self.key_config(cell))
 
     def budget(self, batch_size: int, n_real: int) -> Budget:
-        """The cell's budget; a steps budget is validated about once per real epoch and rounded up to
-        whole validation rounds (logged when that changes --steps)."""
+        """The cell's budget; a steps budget is validated about once per real epoch (at most
+        MAX_VALIDATIONS times) and rounded up to whole validation rounds (logged when that changes --steps)."""
         spec = self.spec
         if spec.budget == "epochs":
             return Budget("epochs", epochs=spec.epochs, patience=spec.patience)
         real_epoch = math.ceil(n_real / batch_size)
         wanted = spec.steps or max(spec.epochs * real_epoch, MIN_STEPS)
-        rounds = math.ceil(wanted / real_epoch)
-        eval_every = math.ceil(wanted / rounds)
-        return Budget("steps", steps=rounds * eval_every, eval_every=eval_every)
+        return Budget.of_steps(wanted, real_epoch)
 
     def n_extra(self, cell: Cell) -> int:
         """Faces added to the real ones: synthetic, augmented or unused real (synthetic only: as many as real)."""

@@ -67,7 +67,7 @@ def train_reference(faces: FaceSet, split: Split, *, seed: int = 0, epochs: int 
     per_epoch = -(-len(split.train) // classifier.batch_size)
     # Steps, not early stopping: on a small training split (a quarter of CK+) batch norm's validation
     # loss rises for the first epochs, and early stopping kept chance-level weights.
-    budget = Budget("steps", steps=max(epochs * per_epoch, min_steps), eval_every=per_epoch)
+    budget = Budget.of_steps(max(epochs * per_epoch, min_steps), per_epoch)
     train_classifier(classifier, stream, faces.images[split.val], faces.labels[split.val], len(faces.emotions),
                      budget=budget, seed=seed, policy=policy)
     predicted = classifier.predict_proba(faces.images[split.test]).argmax(1)

@@ -77,6 +77,13 @@ def test_steps_budget_gives_exactly_its_steps_whatever_the_data():
         assert record.epochs == pytest.approx(12 * 64 / size)  # passes over the data: more data, fewer passes
 
 
+def test_a_steps_budget_is_validated_once_per_real_epoch_but_at_most_25_times():
+    assert Budget.of_steps(20, 16) == Budget("steps", steps=20, eval_every=10)  # 2 rounds: about once per epoch
+    assert Budget.of_steps(1000, 100) == Budget("steps", steps=1000, eval_every=100)
+    assert Budget.of_steps(1000, 4) == Budget("steps", steps=1000, eval_every=40)  # not 250 rounds: 25
+    assert Budget.of_steps(1001, 4) == Budget("steps", steps=1025, eval_every=41)  # rounded up to whole rounds
+
+
 def test_a_classifier_returning_logits_is_refused_before_any_training():
     from fersyn.contracts import Classifier, ContractError, checked_model
 
