@@ -26,7 +26,9 @@ And that a plugin works, not only that it has the right shape:
   the emotions of 16 other identities well above chance).
 A plugin that does not learn from the faces by design (one that loads a pretrained model in `fit`, a
 classifier too slow to learn toy in the budget) passes `learns=False` to skip that one check.
-The kit logs one line per stage to the "fersyn" logger (INFO), so a long check shows progress.
+The kit logs one line per stage to the "fersyn" logger (INFO), so a long check shows progress. A
+plugin that opts in to mixed precision (`mixed_precision = True`) is checked under this machine's
+mixed policy, as fersyn runs it by default.
 """
 
 from __future__ import annotations
@@ -44,6 +46,7 @@ from fersyn.contracts import (Classifier, ContractError, ExpressionGenerator, Ge
                               checked_edits, checked_model, checked_samples, plugin_call)
 from fersyn.errors import FersynError
 from fersyn.options import build_options, option_specs
+from fersyn.precision import DEFAULT_PRECISION, policy_for, precision_scope, resolve_precision
 
 _IMAGE_SIZE = 40
 _EMOTIONS = ("anger", "disgust", "fear", "happiness", "sadness", "surprise")
@@ -160,7 +163,8 @@ def check_classifier(plugin: str | type[Classifier], *, steps: int = 4, learns: 
             stream = TrainingStream(faces, labels, c.batch_size, seed=seed)
             budget = Budget("steps", steps=steps, eval_every=steps)
             with plugin_call(c, "training"):
-                train_classifier(c, stream, faces[:12], labels[:12], len(_EMOTIONS), budget=budget, seed=seed)
+                train_classifier(c, stream, faces[:12], labels[:12], len(_EMOTIONS), budget=budget, seed=seed,
+                                 policy=_policy())
             return predict(c)
 
         def predict(c: Classifier) -> np.ndarray:
@@ -218,7 +222,7 @@ def _learned_accuracy(classifier: Classifier) -> tuple[float, int]:
     with plugin_call(classifier, "training"):
         train_classifier(classifier, stream, unseen, unseen_labels, len(_EMOTIONS),
                          budget=Budget("steps", steps=_LEARNING_STEPS, eval_every=_LEARNING_ROUND), seed=0,
-                         callbacks=[progress])
+                         callbacks=[progress], policy=_policy())
     return progress.best, progress.rounds * _LEARNING_ROUND
 
 
@@ -250,11 +254,17 @@ def _instance(kind: str, plugin: str | type[Plugin], options: dict[str, Any]) ->
             text = "none" if spec.default is None else str(spec.default)
             if getattr(build_options(cls.Options, {spec.name: text}, label), spec.name) != spec.default:
                 raise ContractError.broke(cls, f"option {spec.name}'s default {spec.default!r} does not read back from text")
-        yield create_plugin(kind, cls.name, image_size=_IMAGE_SIZE, **options)
+        with precision_scope(policy_for(cls, _policy())):
+            yield create_plugin(kind, cls.name, image_size=_IMAGE_SIZE, **options)
     finally:
         if temporary:
             unregister(kind, plugin.__name__)
             del plugin.name
+
+
+def _policy() -> str:
+    """The dtype policy fersyn's default precision means here (opted-in plugins are checked under it)."""
+    return resolve_precision(DEFAULT_PRECISION)
 
 
 def _fresh(plugin: Plugin, options: dict[str, Any]) -> Any:

@@ -54,6 +54,18 @@ def registry_snapshot():
 
 
 @pytest.fixture(scope="session")
+def toy_generated(tmp_path_factory):
+    """One `fersyn generate` run on toy (helpers.TOY_GENERATE), shared by every test that reads a set it
+    wrote: (folder, CLI result); the folder holds synth.h5, synth_grid.png and ckpt/."""
+    from helpers import TOY_GENERATE, run
+
+    folder = tmp_path_factory.mktemp("generate")
+    result = run("generate", *TOY_GENERATE, "--count", 100, "--out", folder / "synth.h5", "--checkpoints", folder / "ckpt")
+    assert result.exit_code == 0, result.output
+    return folder, result
+
+
+@pytest.fixture(scope="session")
 def plugins():
     """Every installed plugin registered (entry points), once per session."""
     from fersyn.registry import load_plugins

@@ -36,6 +36,12 @@ def pixels(side=4, value=None):
     return " ".join(map(str, values))
 
 
+# The shared `fersyn generate` run (conftest's `toy_generated`), and its arguments for a rerun that must
+# load its checkpoints: toy, three emotions at 32×32, 8 steps, split seed 3.
+TOY_GENERATE = ["--data", "toy", "--train-steps", "8", "--emotions", "happiness,sadness,surprise", "--image-size", "32",
+                "--split-seed", "3"]
+
+
 def run(*args):
     """Invoke the fersyn CLI in-process with `args` (anything str() can turn into an argument)."""
     return CliRunner().invoke(main, [str(a) for a in args])

@@ -41,6 +41,13 @@ def test_the_doc_has_every_kind_of_block():
     assert languages.count("python") >= 4 and languages.count("bash") >= 2 and "toml" in languages
 
 
+def test_the_keras_applications_example_is_the_shipped_file_word_for_word():
+    shipped = DOC.parents[1] / "plugins" / "mobilenet_classifier.py"
+    files = {first.removeprefix("# file: ").strip(): rest for _, code in blocks()
+             for first, _, rest in [code.partition("\n")] if first.startswith("# file: ")}
+    assert files["my_plugins/mobilenet_classifier.py"] == shipped.read_text()  # so the walkthrough's kit run checks it
+
+
 @pytest.mark.slow
 def test_every_code_block_of_the_plugin_walkthrough_runs(tmp_path, monkeypatch, registry_snapshot):
     monkeypatch.chdir(tmp_path)

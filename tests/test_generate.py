@@ -5,27 +5,20 @@ import numpy as np
 import pytest
 
 from fersyn.data.synthetic import read_synthetic_attributes
-from helpers import assert_one_line_error, make_folder_tree, run
+from fersyn.precision import policy_for, resolve_precision
+from fersyn.registry import get_plugin
+from helpers import TOY_GENERATE, assert_one_line_error, make_folder_tree, run
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("toy_generated")]  # one worker runs the shared generate
 
 TINY = ["--train-steps", "8", "--emotions", "happiness,sadness,surprise"]
 
 
-@pytest.fixture(scope="module")
-def generated(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("generate")
-    result = run("generate", "--data", "toy", "--count", 100, "--out", folder / "synth.h5",
-                 "--checkpoints", folder / "ckpt", "--split-seed", 3, *TINY)
-    assert result.exit_code == 0, result.output
-    return folder, result
-
-
-def test_synthetic_set_holds_images_labels_identity_and_provenance(generated):
-    folder, result = generated
+def test_synthetic_set_holds_images_labels_identity_and_provenance(toy_generated):
+    folder, result = toy_generated
     with h5py.File(folder / "synth.h5") as store:
         images, labels, identity = store["images"], store["labels"][:], store["identity"][:]
-        assert images.shape == (100, 48, 48, 1) and images.dtype == np.uint8
+        assert images.shape == (100, 32, 32, 1) and images.dtype == np.uint8
         assert images.chunks is not None and images.compression == "gzip"
         assert images[:].std() > 5  # faces, not blanks
         assert sorted(np.bincount(labels).tolist()) == [33, 33, 34]  # balanced over the three emotions
@@ -37,22 +30,25 @@ def test_synthetic_set_holds_images_labels_identity_and_provenance(generated):
     assert provenance["identity"]["trained_steps"] == 8 and provenance["seed"] == 3
     assert provenance["data"]["fingerprint"] and provenance["versions"]["tensorflow"]
     assert provenance["data"]["split"] == "subject-disjoint"
+    mixed = resolve_precision("mixed")  # the default: each generator that opts in trains under it
+    assert provenance["precision"] == "mixed"
+    for kind, name in (("identity", "dcgan"), ("expression", "stargan")):
+        assert provenance[kind]["precision"] == policy_for(get_plugin(kind, name).cls, mixed) == mixed
     assert 0 <= attributes["metrics"]["expression_fidelity"] <= 1
     assert attributes["metrics"]["reference_real_test_accuracy"] > 0.5
     assert "expression fidelity" in result.output and "FD-fer" in result.output
 
 
-def test_grid_png_beside_and_nothing_half_written(generated):
-    folder, _ = generated
+def test_grid_png_beside_and_nothing_half_written(toy_generated):
+    folder, _ = toy_generated
     assert (folder / "synth_grid.png").read_bytes()[:4] == b"\x89PNG"
     assert sorted(p.name for p in folder.iterdir()) == ["ckpt", "synth.h5", "synth_grid.png"]
     assert sorted(p.name for p in (folder / "ckpt").iterdir()) == ["expression-stargan", "identity-dcgan"]
 
 
-def test_second_run_loads_the_checkpoints_instead_of_training(generated):
-    folder, _ = generated
-    result = run("generate", "--data", "toy", "--count", 12, "--out", folder / "again.h5",
-                 "--checkpoints", folder / "ckpt", "--split-seed", 3, *TINY)
+def test_second_run_loads_the_checkpoints_instead_of_training(toy_generated):
+    folder, _ = toy_generated
+    result = run("generate", *TOY_GENERATE, "--count", 12, "--out", folder / "again.h5", "--checkpoints", folder / "ckpt")
     assert result.exit_code == 0, result.output
     assert "loaded from" in result.output and "dcgan: step" not in result.output
     with h5py.File(folder / "again.h5") as again, h5py.File(folder / "synth.h5") as first:
@@ -62,18 +58,18 @@ def test_second_run_loads_the_checkpoints_instead_of_training(generated):
     (folder / "again_grid.png").unlink()
 
 
-def test_checkpoint_trained_with_other_options_is_refused(generated):
-    folder, _ = generated
-    result = run("generate", "--data", "toy", "--count", 12, "--out", folder / "x.h5", "--checkpoints", folder / "ckpt",
-                 "--seed", 3, *TINY, "--identity-opt", "width=8")
+def test_checkpoint_trained_with_other_options_is_refused(toy_generated):
+    folder, _ = toy_generated
+    result = run("generate", *TOY_GENERATE, "--count", 12, "--out", folder / "x.h5", "--checkpoints", folder / "ckpt",
+                 "--identity-opt", "width=8")
     assert_one_line_error(result, "holds an identity generator trained with other options (width 24 there, 8 asked)")
 
 
-def test_checkpoint_for_another_image_size_is_refused(generated):
-    folder, _ = generated
-    result = run("generate", "--data", "toy", "--count", 12, "--out", folder / "x.h5", "--image-size", 32,
-                 "--checkpoints", folder / "ckpt", *TINY)
-    assert_one_line_error(result, "fitted on different data (48×48 images, not 32×32)")
+def test_checkpoint_for_another_image_size_is_refused(toy_generated):
+    folder, _ = toy_generated
+    result = run("generate", *TOY_GENERATE, "--count", 12, "--out", folder / "x.h5", "--image-size", 48,
+                 "--checkpoints", folder / "ckpt")
+    assert_one_line_error(result, "fitted on different data (32×32 images, not 48×48)")
 
 
 @pytest.mark.parametrize(
@@ -89,8 +85,8 @@ def test_bad_arguments(tmp_path, args, text):
     assert_one_line_error(run("generate", "--out", tmp_path / "s.h5", *TINY, *args), text)
 
 
-def test_bad_output_places(generated, tmp_path, monkeypatch):
-    folder, _ = generated
+def test_bad_output_places(toy_generated, tmp_path, monkeypatch):
+    folder, _ = toy_generated
     assert_one_line_error(run("generate", "--out", tmp_path / "missing" / "s.h5", *TINY), "output directory does not exist")
     assert_one_line_error(run("generate", "--out", folder / "synth.h5", *TINY), "already exists; pass --overwrite")
     assert_one_line_error(run("generate", "--out", tmp_path, *TINY), "is a directory")

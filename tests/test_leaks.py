@@ -18,21 +18,21 @@ TRAINING_SIZE = 32  # the size the stand-in generators were "fitted" at
 STORED_SIZE = 40  # the synthetic faces' own size: neither the training size nor the sweep's
 
 
-def toy_split(size, emotions=None):
+def toy_split(size, emotions=None, seed=0):
     faces = load_dataset("toy", image_size=size, emotions=emotions)
-    return faces, split_dataset(faces, seed=0)
+    return faces, split_dataset(faces, seed=seed)
 
 
-def toy_held_out(asked=None, emotions=None):
+def toy_held_out(asked=None, emotions=None, seed=0):
     """The toy benchmark's validation and test faces, at whatever size they are asked for."""
 
     def faces_at(size):
         if asked is not None:
             asked.append(size)
-        faces, split = toy_split(size, emotions)
+        faces, split = toy_split(size, emotions, seed)
         return faces.images[np.r_[split.val, split.test]]
 
-    return HeldOut("toy seed 0, validation and test faces", faces_at)
+    return HeldOut(f"toy seed {seed}, validation and test faces", faces_at)
 
 
 def write_set(path, *, training_faces=None, training_names=None, provenance=None, emotions=None):
@@ -131,18 +131,17 @@ def test_a_set_without_a_training_size_is_compared_at_its_stored_size(tmp_path):
 
 
 @pytest.mark.slow
-def test_generate_records_the_hashes_of_exactly_its_training_split(tmp_path):
-    from fersyn.generate import generate
-
+@pytest.mark.xdist_group("toy_generated")  # on the worker that ran the shared generate
+def test_generate_records_the_hashes_of_exactly_its_training_split(toy_generated):
+    folder, _ = toy_generated  # fitted at 32×32, three emotions, split seed 3
     emotions = ("happiness", "sadness", "surprise")
-    generate("toy", tmp_path / "synth.h5", count=12, train_steps=2, image_size=24, emotions=emotions, split_seed=0)
-    faces, split = toy_split(24, emotions)
-    with h5py.File(tmp_path / "synth.h5") as store:
+    faces, split = toy_split(32, emotions, seed=3)
+    with h5py.File(folder / "synth.h5") as store:
         recorded = [digest.decode() for digest in store["training_hashes"][:]]
     assert recorded == image_hashes(faces.images[split.train]).tolist()
-    source = SyntheticSource(tmp_path / "synth.h5", faces.emotions, 48)
-    assert source.training_image_size == 24
+    source = SyntheticSource(folder / "synth.h5", faces.emotions, 48)
+    assert source.training_image_size == 32
     asked = []
-    assert check_unseen(source, [toy_held_out(asked, emotions)]).startswith("verified by content")  # the sweep is at 48
-    assert asked == [24]
+    assert check_unseen(source, [toy_held_out(asked, emotions, seed=3)]).startswith("verified by content")  # at 48
+    assert asked == [32]
     source.close()
