@@ -5,7 +5,8 @@ the achieved GFLOP/s and its ratio to a 2048² matmul of that precision's comput
 the same run. FLOPs are counted from the layers (2·MACs of every convolution and dense layer); a
 training image costs ≈ 3× its forward pass (forward, and backward through activations and weights).
 The GAN formulas are spelled out in `_gan_flops`. The last lines give mixed's speed-up on training
-against the issue's targets (paper-cnn and dcgan ≥ 1.5×, stargan ≥ 1.4×).
+against the issue's targets (paper-cnn and dcgan ≥ 1.5×, stargan ≥ 1.4×). Writes the figures to
+benchmarks/results/models-speed.json (`--out`).
 
     python benchmarks/models_speed.py [--steps 30] [--models paper-cnn,dcgan]
 """
@@ -13,7 +14,9 @@ against the issue's targets (paper-cnn and dcgan ≥ 1.5×, stargan ≥ 1.4×).
 from __future__ import annotations
 
 import argparse
+import json
 import time
+from pathlib import Path
 
 TARGETS = {"paper-cnn": 1.5, "dcgan": 1.5, "stargan": 1.4}  # speed-up of mixed over float32 training
 MODELS = ("paper-cnn", "small-cnn", "dcgan", "stargan")
@@ -112,6 +115,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--steps", type=int, default=30, help="Training steps timed per model.")
     parser.add_argument("--models", default=",".join(MODELS), help="Comma list of models to time.")
+    parser.add_argument("--out", default=str(Path(__file__).resolve().parent / "results" / "models-speed.json"))
     arguments = parser.parse_args()
 
     import keras
@@ -135,15 +139,21 @@ def main() -> None:
                 speed[name, policy] = figures = measure(name, faces, arguments.steps)
             print(f"{name:<10} {policy:<15} {figures['steps/s']:13.2f} {figures['img/s']:11.0f} "
                   f"{figures['use img/s']:14.0f} {figures['GFLOP/s']:8.1f} {figures['GFLOP/s'] / peaks[policy]:8.2f}")
+    speedups = {}
     if len(policies) == 2:
         print(f"\nmixed ({policies[1]}) over float32, training steps/s:")
         for name in arguments.models.split(","):
-            ratio = speed[name, policies[1]]["steps/s"] / speed[name, "float32"]["steps/s"]
+            speedups[name] = ratio = speed[name, policies[1]]["steps/s"] / speed[name, "float32"]["steps/s"]
             target = TARGETS.get(name)
             verdict = "" if target is None else f"  (target ≥ {target}×: {'met' if ratio >= target else 'missed'})"
             print(f"  {name:<10} {ratio:.2f}×{verdict}")
     else:
         print("\nthis machine has no native 16-bit arithmetic: `mixed` trains in float32 here")
+    Path(arguments.out).write_text(json.dumps({
+        "matmul_gflops": peaks, "steps": arguments.steps, "keras": keras.__version__,
+        "models": {f"{name} {policy}": {key: round(value, 3) for key, value in figures.items()}
+                   for (name, policy), figures in speed.items()},
+        "mixed_speedup": {name: round(ratio, 2) for name, ratio in speedups.items()}}, indent=2) + "\n")
     print(f"\nkeras {keras.__version__}; GAN 'train img/s' counts real images consumed per second; "
           f"batch sizes are each plugin's default")
 

@@ -4,6 +4,7 @@ as .ci/run sets, so that CI always runs them."""
 
 from __future__ import annotations
 
+import fcntl
 import os
 from pathlib import Path
 
@@ -56,13 +57,22 @@ def registry_snapshot():
 @pytest.fixture(scope="session")
 def toy_generated(tmp_path_factory):
     """One `fersyn generate` run on toy (helpers.TOY_GENERATE), shared by every test that reads a set it
-    wrote: (folder, CLI result); the folder holds synth.h5, synth_grid.png and ckpt/."""
+    wrote, across xdist workers too (the first to need it runs it, the others wait for it): (folder, its
+    printed output); the folder holds synth.h5, synth_grid.png and ckpt/."""
     from helpers import TOY_GENERATE, run
 
-    folder = tmp_path_factory.mktemp("generate")
-    result = run("generate", *TOY_GENERATE, "--count", 100, "--out", folder / "synth.h5", "--checkpoints", folder / "ckpt")
-    assert result.exit_code == 0, result.output
-    return folder, result
+    base = tmp_path_factory.getbasetemp()
+    shared = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base  # this session's, whichever worker
+    folder, output = shared / "toy-generated", shared / "toy-generated.output"
+    with open(shared / "toy-generated.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not output.exists():
+            folder.mkdir()
+            result = run("generate", *TOY_GENERATE, "--count", 100, "--out", folder / "synth.h5",
+                         "--checkpoints", folder / "ckpt")
+            assert result.exit_code == 0, result.output
+            output.write_text(result.output)
+    return folder, output.read_text()
 
 
 @pytest.fixture(scope="session")

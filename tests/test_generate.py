@@ -9,13 +9,13 @@ from fersyn.precision import policy_for, resolve_precision
 from fersyn.registry import get_plugin
 from helpers import TOY_GENERATE, assert_one_line_error, make_folder_tree, run
 
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("toy_generated")]  # one worker runs the shared generate
+pytestmark = pytest.mark.slow
 
 TINY = ["--train-steps", "8", "--emotions", "happiness,sadness,surprise"]
 
 
 def test_synthetic_set_holds_images_labels_identity_and_provenance(toy_generated):
-    folder, result = toy_generated
+    folder, output = toy_generated
     with h5py.File(folder / "synth.h5") as store:
         images, labels, identity = store["images"], store["labels"][:], store["identity"][:]
         assert images.shape == (100, 32, 32, 1) and images.dtype == np.uint8
@@ -36,7 +36,7 @@ def test_synthetic_set_holds_images_labels_identity_and_provenance(toy_generated
         assert provenance[kind]["precision"] == policy_for(get_plugin(kind, name).cls, mixed) == mixed
     assert 0 <= attributes["metrics"]["expression_fidelity"] <= 1
     assert attributes["metrics"]["reference_real_test_accuracy"] > 0.5
-    assert "expression fidelity" in result.output and "FD-fer" in result.output
+    assert "expression fidelity" in output and "FD-fer" in output
 
 
 def test_grid_png_beside_and_nothing_half_written(toy_generated):
@@ -46,28 +46,26 @@ def test_grid_png_beside_and_nothing_half_written(toy_generated):
     assert sorted(p.name for p in (folder / "ckpt").iterdir()) == ["expression-stargan", "identity-dcgan"]
 
 
-def test_second_run_loads_the_checkpoints_instead_of_training(toy_generated):
-    folder, _ = toy_generated
-    result = run("generate", *TOY_GENERATE, "--count", 12, "--out", folder / "again.h5", "--checkpoints", folder / "ckpt")
+def test_second_run_loads_the_checkpoints_instead_of_training(toy_generated, tmp_path):
+    folder, _ = toy_generated  # shared: written to by no test
+    result = run("generate", *TOY_GENERATE, "--count", 12, "--out", tmp_path / "again.h5", "--checkpoints", folder / "ckpt")
     assert result.exit_code == 0, result.output
     assert "loaded from" in result.output and "dcgan: step" not in result.output
-    with h5py.File(folder / "again.h5") as again, h5py.File(folder / "synth.h5") as first:
+    with h5py.File(tmp_path / "again.h5") as again, h5py.File(folder / "synth.h5") as first:
         # same seed, same generators: the first faces are the same
         assert np.array_equal(again["images"][:4], first["images"][:4])
-    (folder / "again.h5").unlink()
-    (folder / "again_grid.png").unlink()
 
 
-def test_checkpoint_trained_with_other_options_is_refused(toy_generated):
+def test_checkpoint_trained_with_other_options_is_refused(toy_generated, tmp_path):
     folder, _ = toy_generated
-    result = run("generate", *TOY_GENERATE, "--count", 12, "--out", folder / "x.h5", "--checkpoints", folder / "ckpt",
+    result = run("generate", *TOY_GENERATE, "--count", 12, "--out", tmp_path / "x.h5", "--checkpoints", folder / "ckpt",
                  "--identity-opt", "width=8")
     assert_one_line_error(result, "holds an identity generator trained with other options (width 24 there, 8 asked)")
 
 
-def test_checkpoint_for_another_image_size_is_refused(toy_generated):
+def test_checkpoint_for_another_image_size_is_refused(toy_generated, tmp_path):
     folder, _ = toy_generated
-    result = run("generate", *TOY_GENERATE, "--count", 12, "--out", folder / "x.h5", "--image-size", 48,
+    result = run("generate", *TOY_GENERATE, "--count", 12, "--out", tmp_path / "x.h5", "--image-size", 48,
                  "--checkpoints", folder / "ckpt")
     assert_one_line_error(result, "fitted on different data (32×32 images, not 48×48)")
 

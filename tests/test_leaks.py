@@ -131,7 +131,6 @@ def test_a_set_without_a_training_size_is_compared_at_its_stored_size(tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.xdist_group("toy_generated")  # on the worker that ran the shared generate
 def test_generate_records_the_hashes_of_exactly_its_training_split(toy_generated):
     folder, _ = toy_generated  # fitted at 32×32, three emotions, split seed 3
     emotions = ("happiness", "sadness", "surprise")
