@@ -23,6 +23,12 @@ def _shared(name: str) -> Path:
     return path
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tests marked slow first: xdist then hands the long ones out while the short ones fill the gaps,
+    instead of one worker finishing alone on a long test."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+
+
 @pytest.fixture
 def ck48() -> Path:
     return _shared("CK+48")

@@ -166,6 +166,7 @@ def test_stream_mixes_every_face_once_per_epoch_resized(synthetic):
     source.close()
 
 
+@pytest.mark.slow
 def test_a_tiny_sweep_writes_rows_summary_and_plot_and_a_rerun_trains_nothing(tmp_path, synthetic):
     out = tmp_path / "sweep"
     arguments = ["benchmark", "--data", "toy", "--synthetic", synthetic, "--ratio", "0", "--ratio", "1", "--seeds", "2",
@@ -248,10 +249,11 @@ def test_a_tiny_sweep_writes_rows_summary_and_plot_and_a_rerun_trains_nothing(tm
     assert report.exit_code == 0 and report.stdout.strip() == result.stdout.split("\n6 cells trained")[0].strip()
 
 
+@pytest.mark.slow
 def test_a_killed_sweep_resumes_with_every_cell_once(tmp_path, synthetic):
     out = tmp_path / "killed"
     command = [sys.executable, "-c", "from fersyn.cli import main; main()", "benchmark", "--data", "toy",
-               "--synthetic", str(synthetic), "--ratio", "0,0.5", "--seeds", "2", "--steps", "160", "--out", str(out)]
+               "--synthetic", str(synthetic), "--ratio", "0,0.5", "--seeds", "2", "--steps", "100", "--out", str(out)]
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     table = out / "results.csv"
     deadline = time.monotonic() + 300
@@ -320,6 +322,7 @@ def test_bad_input_is_one_line(tmp_path, synthetic):
     assert not (tmp_path / "out" / "results.csv").exists() and not (tmp_path / "out" / "sweep.json").exists()
 
 
+@pytest.mark.slow
 def test_results_of_another_configuration_are_refused_unless_forced(tmp_path, synthetic):
     out = tmp_path / "out"
     assert run("benchmark", "--data", "toy", "--ratio", "0", "--seeds", "1", "--steps", "16", "--out", out).exit_code == 0
@@ -390,6 +393,7 @@ def test_named_generators_are_fitted_per_fold_on_that_folds_training_faces_only_
     assert len(results(out)) == 8
 
 
+@pytest.mark.slow
 def test_cross_dataset_scores_use_the_other_sets_test_split_and_shared_emotions(tmp_path):
     other = toy_faceset(identities=40, repeats=1, emotions=("happiness", "neutral", "sadness", "surprise"), seed=3)
     test_data = tmp_path / "other.npz"
@@ -434,6 +438,7 @@ def test_a_real_data_cell_on_ck48_scored_on_fer2013(tmp_path, ck48, fer2013):
     assert 0 <= row["cross_accuracy"] <= 1 and row["accuracy"] > 1 / 6
 
 
+@pytest.mark.slow
 def test_a_set_fitted_on_the_training_split_only_is_accepted_and_an_unverified_one_only_when_asked(tmp_path):
     toy, split = toy_at(SYNTHETIC_SIZE)
     honest = write_synthetic(tmp_path / "honest.h5", identities=10, training_faces=toy.images[split.train],
@@ -463,6 +468,7 @@ def test_a_set_fitted_on_the_training_split_only_is_accepted_and_an_unverified_o
     assert rows["synthetic_check"].iloc[1] == UNVERIFIED and "unverified" in UNVERIFIED
 
 
+@pytest.mark.slow
 def test_augmentation_control_and_classifier_options_sit_beside_the_gan_cells(tmp_path, synthetic):
     out = tmp_path / "control"
     result = run("benchmark", "--data", "toy", "--synthetic", synthetic, "--ratio", "0,1", "--seeds", "1", "--steps", "16",
@@ -517,6 +523,7 @@ def test_augmented_copies_are_fixed_per_copy_and_keep_their_label():
     assert sorted(np.bincount(draw.labels)) == [5] * 6 and draw.repeated == 6  # 4 faces per emotion, 5 wanted
 
 
+@pytest.mark.slow
 def test_a_low_data_sweep_trains_on_a_fraction_of_the_subjects_and_tests_on_the_same_faces(tmp_path, synthetic):
     toy = load_dataset("toy")
     full, quarter = split_dataset(toy, seed=0), split_dataset(toy, seed=0, train_fraction=0.25)
@@ -535,6 +542,7 @@ def test_a_low_data_sweep_trains_on_a_fraction_of_the_subjects_and_tests_on_the_
     assert_one_line_error(run(*arguments), "differs in: --split-seed, --train-fraction)")
 
 
+@pytest.mark.slow
 def test_a_three_fold_sweep_tests_every_face_once_and_pools_the_folds(tmp_path, synthetic):
     out = tmp_path / "folds"
     result = run("benchmark", "--data", "toy", "--folds", "3", "--synthetic", synthetic, "--ratio", "0,0.25",
@@ -587,6 +595,7 @@ def test_a_three_fold_sweep_tests_every_face_once_and_pools_the_folds(tmp_path, 
     assert "mean over 3 folds × seeds" in squashed(result.stdout)
 
 
+@pytest.mark.slow
 def test_the_positive_control_adds_real_faces_of_the_training_subjects_the_regime_left_out(tmp_path, synthetic):
     out = tmp_path / "control"
     base = ["benchmark", "--data", "toy", "--train-fraction", "0.25", "--control", "real", "--ratio", "0,1",
@@ -646,6 +655,7 @@ def test_the_positive_control_adds_real_faces_of_the_training_subjects_the_regim
     assert len(results(out)) == 3
 
 
+@pytest.mark.slow
 def test_a_folder_of_sets_gives_each_fold_its_own(tmp_path):
     sets = tmp_path / "sets"
     sets.mkdir()

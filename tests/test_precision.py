@@ -85,6 +85,7 @@ def toy():
     return load_dataset("toy", image_size=32)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("policy", ["mixed_bfloat16", "mixed_float16"])
 def test_dcgan_trains_under_a_mixed_policy_and_saves_it(policy, toy, tmp_path):
     with precision_scope(policy):
@@ -106,6 +107,7 @@ def test_dcgan_trains_under_a_mixed_policy_and_saves_it(policy, toy, tmp_path):
     assert np.array_equal(loaded.sample(4, seed=1), faces)
 
 
+@pytest.mark.slow
 def test_stargan_trains_under_mixed_bfloat16(toy):
     with precision_scope("mixed_bfloat16"):
         generator = create_plugin("expression", "stargan", image_size=32, batch_size=4, width=8, res_blocks=1)
