@@ -92,7 +92,7 @@ def toy_faceset(
                    subjects=subjects.copy(), names=names.copy())
 
 
-@functools.lru_cache(maxsize=4)  # rendering takes seconds; tests and a sweep ask for the same set again
+@functools.lru_cache(maxsize=16)  # rendering takes seconds; tests and a sweep ask for the same set again (3 MB each)
 def _toy_arrays(identities: int, repeats: int, image_size: int, emotions: tuple[str, ...], seed: int):
     rng = np.random.default_rng(seed)
     people = random_identities(identities, rng)
