@@ -292,9 +292,9 @@ def generate_command(ctx: click.Context, data: str, out: str, count: int, identi
 
 # `fersyn benchmark` with no arguments at all: a low-data sweep on the embedded toy faces with the GAN,
 # the augmentation control and the positive control, so that a first run shows all three curves.
-EMBEDDED_DEFAULT = {"data": "toy", "train_fraction": 0.25, "ratios": ("0,2",), "seeds": 3, "train_steps": 600,
+EMBEDDED_DEFAULT = {"data": "toy", "train_fraction": 0.25, "ratios": ("0,2",), "seeds": 2, "train_steps": 400,
                     "controls": ("augment", "real")}
-EMBEDDED_COMMAND = ("fersyn benchmark --data toy --train-fraction 0.25 --ratio 0,2 --seeds 3 --train-steps 600 "
+EMBEDDED_COMMAND = ("fersyn benchmark --data toy --train-fraction 0.25 --ratio 0,2 --seeds 2 --train-steps 400 "
                     "--control augment --control real")
 
 
@@ -318,7 +318,7 @@ BENCHMARK_HELP = f"""Train each classifier on real + k × |real train| extra fac
     whose best validation falls in the last 10 % of their budget are counted and warned about.
 
     With no arguments at all it runs the embedded default, a low-data sweep on toy faces with both
-    controls (≈ 10 min on a 2-core CPU), equivalent to:
+    controls (≈ 5 min on a 2-core CPU), equivalent to:
 
     \b
     {EMBEDDED_COMMAND}
