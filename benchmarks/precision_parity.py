@@ -3,8 +3,8 @@
 1. Real-only accuracy of small-cnn and paper-cnn on a real dataset (CK+48 by default): the same
    split, seeds and steps budget as a benchmark's real-only cell, trained once in float32 and once
    under this machine's mixed policy. small-cnn is built under the mixed policy here although it does
-   not opt in (`--precision mixed` trains it in float32, where it is as fast): this checks it would be
-   safe.
+   not opt in (`--precision mixed` trains it in float32, where it is as fast): this measures what
+   opting in would cost it.
 2. Expression fidelity of a short stargan fit on `toy` (float32 and mixed, same seeds), judged by one
    float32 reference classifier trained on toy's real training split: the share of test faces edited
    into each emotion that it reads as that emotion.

@@ -75,3 +75,25 @@ def test_the_embedded_default_prose_and_time_come_from_the_recorded_run():
             f"efficiency {efficiency['value']:+.2f})").replace("-", "−") in text
     assert f"plain augmentation ({100 * gain['augmented']['gain']:+.1f}) and, more, real faces of the subjects left " \
            f"out ({100 * gain['unused real']['gain']:+.1f}) do" in text
+
+
+def test_the_precision_speed_table_is_the_recorded_measurement():
+    speed = json.loads((ROOT / "benchmarks" / "results" / "models-speed.json").read_text())
+    text = (ROOT / "README.md").read_text()
+    for name, ratio in speed["mixed_speedup"].items():
+        float32, mixed = (speed["models"][f"{name} {policy}"]["steps/s"] for policy in ("float32", "mixed_bfloat16"))
+        assert f"| {name} | {float32:.2f} | {mixed:.2f} | {ratio:.2f}× |" in text
+
+
+def test_the_parity_sentence_is_the_recorded_measurement():
+    parity = json.loads((ROOT / "benchmarks" / "results" / "precision-parity.json").read_text())
+    text = " ".join((ROOT / "README.md").read_text().split())
+    paper, stargan = parity["paper-cnn real-only accuracy"], parity["stargan expression fidelity (toy)"]
+    small = parity["small-cnn real-only accuracy"]
+    assert paper["within_seed_spread"] and stargan["within_seed_spread"] and not small["within_seed_spread"]
+    assert (f"{100 * paper['float32_mean']:.1f} ± {100 * paper['float32_sd']:.1f} % in float32 and "
+            f"{100 * paper['mixed_mean']:.1f} ± {100 * paper['mixed_sd']:.1f} % mixed (paired difference "
+            f"{100 * paper['mean_difference']:+.1f} points)") in text
+    assert (f"{100 * stargan['float32_mean']:.1f} ± {100 * stargan['float32_sd']:.1f} % and "
+            f"{100 * stargan['mixed_mean']:.1f} ± {100 * stargan['mixed_sd']:.1f} % ({100 * stargan['mean_difference']:+.1f})") in text
+    assert f"loses {-100 * small['mean_difference']:.1f} points" in text

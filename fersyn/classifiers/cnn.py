@@ -61,8 +61,9 @@ class SmallCNN(Classifier):
 
     Options = SmallCNNOptions
     learning_rate = 1e-3
-    # Mixed-safe (float32 softmax) but left in float32: measured no faster under mixed_bfloat16 here,
-    # since its time goes to batch norm and ReLU, which run slower in bfloat16 on this CPU.
+    # Mixed-safe (float32 softmax) but left in float32: measured no faster under mixed_bfloat16 here
+    # (its time goes to batch norm and ReLU, slower in bfloat16 on this CPU), and 2.6 points less accurate
+    # on CK+48 (benchmarks/results/precision-parity.json).
     mixed_precision = False
 
     def build_model(self, input_shape: tuple[int, int, int], num_classes: int) -> "keras.Model":
