@@ -45,9 +45,10 @@ def run(marker: str, clone: Path) -> dict:
     if code:
         return {"command": command, "install_seconds": round(install_seconds), "exit_code": code, "log_tail": log.read_text()[-2000:]}
     seconds, code = timed(f". .venv/bin/activate && {work}", clone, log)
-    tail = log.read_text().strip().splitlines()[-1:]
+    lines = log.read_text().strip().splitlines()
     return {"command": command, "install_seconds": round(install_seconds), "seconds": round(seconds),
-            "minutes": round(seconds / 60, 1), "exit_code": code, "last_line": tail[0] if tail else ""}
+            "minutes": round(seconds / 60, 1), "exit_code": code, "last_line": lines[-1] if lines else "",
+            **({"failures": [line for line in lines if line.startswith(("FAILED", "ERROR", "E  "))][:40]} if code else {})}
 
 
 def main() -> None:
