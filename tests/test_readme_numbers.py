@@ -99,3 +99,11 @@ def test_the_parity_sentence_is_the_recorded_measurement():
     assert (f"{100 * stargan['float32_mean']:.1f} ± {100 * stargan['float32_sd']:.1f} % and "
             f"{100 * stargan['mixed_mean']:.1f} ± {100 * stargan['mixed_sd']:.1f} % ({100 * stargan['mean_difference']:+.1f})") in text
     assert f"loses {-100 * small['mean_difference']:.1f} points" in text
+
+
+def test_the_suite_time_is_the_recorded_run():
+    run = json.loads((ROOT / "benchmarks" / "results" / "readme-commands.json").read_text())["tests"]
+    minutes, seconds = divmod(run["seconds"], 60)
+    text = " ".join((ROOT / "README.md").read_text().split())
+    assert run["exit_code"] == 0
+    assert f"{minutes} min {seconds} s on two cores after the install" in text
