@@ -3,8 +3,8 @@
 `mixed` computes in 16 bits and keeps variables in float32: `mixed_bfloat16` on CPUs with native
 bfloat16 (the `avx512_bf16` or `amx_bf16` flags) and on GPUs of compute capability 8.0 or more
 (bfloat16 has float32's range, so it needs no loss scaling), `mixed_float16` with loss scaling on
-GPUs of capability 7.x. Where neither is there, `mixed` falls back
-to float32 (said once in the log), since emulated 16-bit arithmetic is slower than float32.
+GPUs of capability 7.x. Where neither is there, `mixed` falls back to float32 (said in the
+log), since emulated 16-bit arithmetic is slower than float32.
 
 A plugin opts in with the class attribute `mixed_precision = True` once it follows the rules in
 `fersyn.contracts` (float32 output layers; `optimizer.scale_loss` in a custom `train_step`);

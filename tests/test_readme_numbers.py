@@ -105,4 +105,5 @@ def test_the_suite_time_is_the_recorded_run():
     run = json.loads((ROOT / "benchmarks" / "results" / "readme-commands.json").read_text())["tests"]
     minutes, seconds = divmod(run["seconds"], 60)
     text = " ".join((ROOT / "README.md").read_text().split())
+    assert run["exit_code"] == 0 and run["last_line"].split()[1] == "passed"  # a green run, every test passing
     assert f"{minutes} min {seconds} s on two cores after the install" in text
