@@ -30,16 +30,13 @@ HERE = Path(__file__).resolve().parent
 OUT = HERE / "results" / "precision-parity.json"
 
 
-def real_only_accuracy(data: str, name: str, policy: str, seed: int, steps: int) -> float:
-    """A benchmark's real-only cell by hand: `name` trained `steps` steps on the training split under
-    `policy` (whether or not the plugin opts in), scored on the test split."""
+def real_only_accuracy(faces, split, name: str, policy: str, seed: int, steps: int) -> float:
+    """A benchmark's real-only cell by hand: `name` trained `steps` steps on `split`'s training faces
+    under `policy` (whether or not the plugin opts in), scored on its test faces."""
     from fersyn.classifiers.training import Budget, train_classifier
-    from fersyn.data import load_dataset, split_dataset
     from fersyn.mix import TrainingStream
     from fersyn.registry import get_plugin
 
-    faces = load_dataset(data)
-    split = split_dataset(faces, seed=0)
     forced = type("Forced", (get_plugin("classifier", name).cls,), {"mixed_precision": True})
     classifier = forced(channels=faces.images.shape[-1])
     stream = TrainingStream(faces.images[split.train], faces.labels[split.train], classifier.batch_size, seed)
@@ -96,8 +93,10 @@ def main() -> None:
     seeds = range(arguments.seeds)
     report: dict = {"mixed_policy": mixed, "seeds": arguments.seeds, "steps": arguments.steps,
                     "stargan_steps": arguments.stargan_steps, "data": Path(arguments.data).name}
+    real = load_dataset(arguments.data)  # loaded once, for every cell
+    real_split = split_dataset(real, seed=0)
     for name in ("small-cnn", "paper-cnn"):
-        runs = {policy: [real_only_accuracy(arguments.data, name, policy, seed, arguments.steps) for seed in seeds]
+        runs = {policy: [real_only_accuracy(real, real_split, name, policy, seed, arguments.steps) for seed in seeds]
                 for policy in ("float32", mixed)}
         report[f"{name} real-only accuracy"] = compare(runs["float32"], runs[mixed])
         print(f"{name}: {runs}", flush=True)

@@ -183,8 +183,9 @@ def benchmark(
         runner = _CellRunner(spec, _SweepData(faces, splits, sources, checks, cross), config, names, store,
                              per_classifier, distribution, recipe["code"] if recipe else None, policy)
         if shard is not None:
-            mine = shard.select([runner.key(cell) for cell in cells])
-            held = [cell for cell in cells if runner.key(cell) in mine]
+            keys = [runner.key(cell) for cell in cells]
+            mine = shard.select(keys)
+            held = [cell for cell, key in zip(cells, keys) if key in mine]
             log.info("shard %d/%d: %d of the sweep's %d cells", shard.index, shard.count, len(held), len(cells))
             cells = held
         trained, skipped, failed = runner.run_all(cells)
@@ -417,7 +418,7 @@ class _CellRunner:
         # Code versions are part of every cell's key: a cell of an edited plugin runs again.
         self.classifier_code = {name: code_version(get_plugin("classifier", name).cls) for name in spec.classifiers}
         self.generator_code = generator_code
-        self.policy = policy  # asked for; each classifier's own follows whether it is mixed-safe
+        # The dtype policy asked for, as each classifier gets it (float32 unless it opts in to mixed precision).
         self.classifier_policy = {name: policy_for(get_plugin("classifier", name).cls, policy) for name in spec.classifiers}
 
     def run_all(self, cells: list[Cell]) -> tuple[int, int, int]:
@@ -543,7 +544,7 @@ class _CellRunner:
                      self.spec.steps, budget.steps, budget.steps // budget.eval_every, budget.eval_every)
         record = train_classifier(classifier, stream, faces.images[split.val], faces.labels[split.val],
                                   len(faces.emotions), budget=budget, seed=cell.seed, callbacks=[progress],
-                                  policy=self.policy)
+                                  policy=self.classifier_policy[cell.classifier])
         predicted = classifier.predict_proba(faces.images[split.test]).argmax(1)
         scores = classification_scores(faces.labels[split.test], predicted, faces.emotions)
         row = {
