@@ -170,8 +170,8 @@ def check_schema(directory: Path) -> None:
     schema = read_sweep(directory).get("config", {}).get("schema")
     if results_files(directory) and schema != SCHEMA:
         raise FersynError(f"{directory} holds results of an older fersyn (results schema {schema or 1}, this version "
-                          f"reads {SCHEMA}: they lack per-face predictions); rerun the sweep into a new folder (`fersyn benchmark "
-                          "--force` moves them aside)")
+                          f"reads {SCHEMA}: they lack per-face predictions); rerun the sweep into a new folder, or with `force` "
+                          "(it moves them aside)")
 
 
 class ResultStore:

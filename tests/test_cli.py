@@ -81,7 +81,7 @@ def test_plugins_lists_builtins_as_json():
     assert listed["paper-cnn"]["origin"] == "built-in" and listed["small-cnn"]["kind"] == "classifier"
 
 
-def test_plugins_lists_a_broken_plugin_with_its_error(tmp_path):
+def test_plugins_lists_a_broken_plugin_with_its_error(tmp_path, registry_snapshot):
     (tmp_path / "bad.py").write_text("raise RuntimeError('weights file missing')\n")
     result = run("--plugins-dir", tmp_path, "plugins")
     assert result.exit_code == 0
