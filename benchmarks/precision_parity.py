@@ -55,8 +55,8 @@ def stargan_fidelity(policy: str, seed: int, steps: int, reference, faces, split
     with precision_scope(policy):
         generator = create_plugin("expression", "stargan")
         generator.fit(train.images, train.labels, train.emotions, steps=steps, seed=seed)
-    test = faces.images[split.test]
-    edits = np.concatenate([generator.apply(test, [emotion] * len(test), seed=seed) for emotion in faces.emotions])
+    test = faces.subset(split.test)
+    edits = np.concatenate([generator.apply(test.images, [emotion] * len(test), seed=seed) for emotion in faces.emotions])
     emotions = np.repeat(list(faces.emotions), len(test))
     return quality_metrics(reference, edits, emotions, test, seed=seed)["expression_fidelity"]
 
@@ -80,7 +80,7 @@ def main() -> None:
     arguments = parser.parse_args()
 
     from fersyn.data import load_dataset, split_dataset
-    from fersyn.metrics import train_reference
+    from fersyn.metrics import fitted_judge
     from fersyn.precision import resolve_precision
     from fersyn.provenance import package_versions
     from fersyn.registry import load_plugins
@@ -102,7 +102,7 @@ def main() -> None:
         print(f"{name}: {runs}", flush=True)
     toy = load_dataset("toy")
     split = split_dataset(toy, seed=0)
-    reference = train_reference(toy, split, seed=0)  # float32: one judge for both
+    reference = fitted_judge("reference", toy, split, seed=0)  # float32: one judge for both
     runs = {policy: [stargan_fidelity(policy, seed, arguments.stargan_steps, reference, toy, split) for seed in seeds]
             for policy in ("float32", mixed)}
     report["stargan expression fidelity (toy)"] = compare(runs["float32"], runs[mixed])

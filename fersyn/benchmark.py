@@ -309,8 +309,8 @@ def _generated_set(spec: SweepSpec, recipe: dict[str, Any], fold: int, n_train: 
     if is_chief(strategy):
         with atomic_output(recipe_path) as temporary:
             temporary.write_text(json.dumps({"recipe": recipe, "count": count}, indent=2))
-    log.info("expression fidelity of the synthetic set: %.1f%% (reference classifier %.1f%% on real test faces)",
-             100 * result.metrics["expression_fidelity"], 100 * result.metrics["reference_real_test_accuracy"])
+    log.info("expression fidelity of the synthetic set: %.1f%% (judge %s: %.1f%% on real test faces)",
+             100 * result.metrics["expression_fidelity"], result.metrics["judge"], 100 * result.metrics["judge_real_test_accuracy"])
     return path
 
 

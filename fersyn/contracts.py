@@ -1,4 +1,4 @@
-"""The plugin contract: the three things fersyn lets you swap, and every hook each must provide.
+"""The plugin contract: the four things fersyn lets you swap, and every hook each must provide.
 
 Write a subclass of one base class below, register it, and every fersyn command can use it:
 
@@ -45,6 +45,16 @@ Classifiers
 - fersyn trains every classifier with one protocol (Adam at the class attribute `learning_rate`,
   batches of `batch_size`, cross-entropy, best weights on the real validation loss) and predicts
   with `predict_proba` (uint8 in, N×classes probabilities out): override neither.
+
+Judges (the referees of a synthetic set: fidelity, FD, diversity, confidence filtering, a teacher)
+- `emotions`: the canonical emotions its probabilities are over, in order (known after `fit`).
+- `fit(faces, labels, emotions, *, validation, seed=0)`: train on real training faces (`validation`
+  = (faces, labels) of real validation faces). A judge with the class attribute `pretrained = True`
+  owes nothing to the data: its `fit` only loads its weights, and it may score any dataset.
+- `scorer()` → a Keras model: float32 faces in [0, 1] of `image_shape` in, (probabilities over
+  `emotions`, features) out. It must be differentiable: an expression generator may train against
+  it (a "teacher"). fersyn's `predict_proba` and `features` call it: override neither. A generator
+  option named `teacher` names the judge it trains against; that judge's verdict on it is flagged.
 
 Conventions everywhere: images are numpy uint8 arrays N×H×W×C (C = 1, grayscale; 0–255), emotions
 canonical names (fersyn.emotions); randomness comes only from the `seed` arguments, so the same
@@ -355,8 +365,52 @@ class Classifier(Plugin):
         self.model = keras.saving.load_model(directory / "model.keras")
 
 
+class Judge(Plugin):
+    """Scores faces for emotion: the referee of quality metrics and confidence filtering."""
+
+    kind = "judge"
+    pretrained: ClassVar[bool] = False  # True: fit only loads weights; the judge owes nothing to the data
+
+    def __init__(self, options: Any = None, *, image_size: int = 48, channels: int = 1) -> None:
+        super().__init__(options, image_size=image_size, channels=channels)
+        self._scorer: keras.Model | None = None
+
+    @property
+    @abstractmethod
+    def emotions(self) -> tuple[str, ...]:
+        """The canonical emotions its probabilities are over, in their order."""
+
+    @abstractmethod
+    def fit(self, faces: np.ndarray, labels: np.ndarray, emotions: Sequence[str], *,
+            validation: tuple[np.ndarray, np.ndarray], seed: int = 0) -> None:
+        """Train on real training faces (labels index into `emotions`); a pretrained judge loads its weights."""
+
+    @abstractmethod
+    def scorer(self) -> "keras.Model":
+        """float32 faces in [0, 1] of `image_shape` → (probabilities over `emotions`, features); differentiable."""
+
+    def provenance(self) -> str:
+        """Where its weights come from when not from `fit` (a file and its hash), recorded with its verdicts."""
+        return ""
+
+    def _scores(self, faces: np.ndarray) -> list[np.ndarray]:
+        if self._scorer is None:
+            self._scorer = self.scorer()
+        return self._scorer.predict(to_unit_interval(faces), batch_size=256, verbose=0)
+
+    def predict_proba(self, faces: np.ndarray) -> np.ndarray:
+        """Probabilities N×len(emotions) for uint8 faces."""
+        return np.asarray(self._scores(faces)[0])
+
+    def features(self, faces: np.ndarray) -> np.ndarray:
+        """Feature vectors N×D for uint8 faces (the distances of FD and diversity are taken in them)."""
+        features = np.asarray(self._scores(faces)[1])
+        return features.reshape(len(features), -1)
+
+
 KINDS: dict[str, type[Plugin]] = {
     "identity": IdentityGenerator,
     "expression": ExpressionGenerator,
     "classifier": Classifier,
+    "judge": Judge,
 }

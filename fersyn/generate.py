@@ -13,7 +13,7 @@ import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
@@ -26,6 +26,7 @@ from fersyn.distribute import describe, distributed, is_chief, make_strategy, ou
 from fersyn.errors import FersynError
 from fersyn.files import atomic_output, check_output_path
 from fersyn.fitting import GeneratorFit, fitted_generator
+from fersyn.metrics import DEFAULT_JUDGE, fitted_judge, identity_preservation, judged_probabilities, quality_metrics
 from fersyn.precision import DEFAULT_PRECISION, policy_for, precision_scope, resolve_precision
 from fersyn.provenance import package_versions
 
@@ -35,6 +36,7 @@ MIN_TRAINING_IMAGES = 64  # below this a GAN has too little to learn from (and a
 _IDENTITY_CHUNK = 256  # identities sampled at a time: bounds memory whatever the count
 _METRIC_SAMPLES = 2000
 _GRID_IDENTITIES = 8
+MAX_DRAWS = 20  # filtering draws at most this many times the identities an unfiltered set needs (or one chunk)
 
 
 @dataclass
@@ -69,17 +71,23 @@ def generate(
     overwrite: bool = False,
     plugins_dir: str | Path | None = None,
     precision: str = DEFAULT_PRECISION,
+    judge: str = DEFAULT_JUDGE,
+    filter_confidence: float | None = None,
 ) -> GenerateResult:
     """Write `count` synthetic faces, balanced over `emotions`, to the HDF5 file `out` (see module doc).
     `split_seed` seeds the split, and the generators' training and sampling. With `folds` K > 1 the
     generators are fitted on the training faces of fold `fold` of the K-fold cross-validation that a
     benchmark with the same `split_seed` and `folds` makes. `precision` (float32 or mixed) is that of
-    every model's training (fersyn.precision)."""
+    every model's training (fersyn.precision). `judge` scores the set (fersyn.metrics); with
+    `filter_confidence` τ a face is kept only if the judge gives its intended emotion a probability of at
+    least τ, and more are drawn until `count` is met (up to MAX_DRAWS times the unfiltered draw)."""
     from fersyn.registry import create_plugin, get_plugin, load_plugins
 
     started = time.perf_counter()
     if not isinstance(count, int) or isinstance(count, bool) or count <= 0:
         raise FersynError(f"`count` must be a positive whole number (got {count!r})")
+    if filter_confidence is not None and not 0 < filter_confidence < 1:
+        raise FersynError(f"`filter_confidence` must lie between 0 and 1 (got {filter_confidence})")
     if train_steps is not None and train_steps <= 0:
         raise FersynError(f"`train_steps` must be a positive whole number (got {train_steps})")
     out = Path(out)
@@ -89,6 +97,7 @@ def generate(
     load_plugins(plugins_dir)
     for kind, name, options in (("identity", identity, identity_options), ("expression", expression, expression_options)):
         build_options(get_plugin(kind, name).cls.Options, options or {}, f"{kind} plugin '{name}'")  # fail now, not later
+    get_plugin("judge", judge)  # an unknown judge: refused now
 
     distribution = make_strategy(strategy)  # before any TensorFlow work, as a multi-worker strategy must be
     policy = resolve_precision(precision)
@@ -110,6 +119,8 @@ def generate(
                       "image_size": image_size}
         if checkpoints is not None:
             _make_folder(Path(checkpoints))
+        # A pretrained judge only loads: now, so that missing weights stop the run before any long fit.
+        referee = fitted_judge(judge, faces, split, seed=split_seed) if get_plugin("judge", judge).cls.pretrained else None
         probe = train.images[:len(train.emotions)]
         jobs = {
             "identity": GeneratorFit(
@@ -132,11 +143,14 @@ def generate(
                     rescue=out.with_name(out.stem + "_generators"), trained_on={**trained_on, "precision": policies[kind]},
                     seed=split_seed)
         identity_generator, expression_generator = fitted["identity"], fitted["expression"]
-
-        from fersyn.metrics import identity_preservation, quality_metrics, train_reference
-
-        log.info("training the reference classifier (small-cnn) on the real training split")
-        reference = train_reference(faces, split, seed=split_seed, policy=policy)
+        if referee is None:
+            log.info("fitting the judge %s on the real training split", judge)
+            referee = fitted_judge(judge, faces, split, seed=split_seed)
+        keep = None
+        if filter_confidence is not None:
+            def keep(images: np.ndarray, emotion: str) -> np.ndarray:
+                chance = judged_probabilities(referee, images, faces.emotions)[:, faces.emotions.index(emotion)]
+                return np.isnan(chance) | (chance >= filter_confidence)  # an emotion it cannot judge is kept
         provenance = {
             "data": {"source": faces.source, "fingerprint": faces.fingerprint, "image_size": image_size,
                      "emotions": list(faces.emotions), "split": split.method, "split_seed": split_seed,
@@ -154,14 +168,20 @@ def generate(
             "count": count,
             "strategy": describe(strategy, distribution),
             "precision": precision,  # asked for; each generator's own is above
+            "judge": {"name": judge, "code_version": referee.fit_code_version, "weights": referee.provenance()},
             "versions": package_versions(),
         }
         with atomic_output(written, overwrite=overwrite) as temporary:
             writer = SyntheticWriter(temporary, faces.images.shape[1:], faces.emotions)
             try:
-                sample = _write_faces(writer, identity_generator, expression_generator, faces.emotions, count, split_seed)
-                metrics = quality_metrics(reference, sample["images"], sample["emotions"], faces.images[split.test], seed=split_seed)
+                sample = _write_faces(writer, identity_generator, expression_generator, faces.emotions, count, split_seed, keep)
+                if keep is not None:
+                    provenance["filter"] = {"judge": judge, "confidence": filter_confidence, **sample["filter"]}
+                metrics = quality_metrics(referee, sample["images"], sample["emotions"], faces.subset(split.test),
+                                          seed=split_seed, teacher=getattr(expression_generator.options, "teacher", None))
                 metrics.update(identity_preservation(sample["sources"], sample["edits"]))
+                if keep is not None:
+                    metrics["filter"] = provenance["filter"]
                 writer.set_attributes(provenance=provenance, metrics=metrics)
                 writer.set_training_names(train.names)
                 writer.set_training_faces(train.images)
@@ -208,34 +228,67 @@ def _write_faces(
     emotions: Sequence[str],
     count: int,
     seed: int,
-) -> dict[str, np.ndarray]:
-    """Sample identities chunk by chunk, impose every emotion on each, append; returns a scoring sample."""
+    keep: Callable[[np.ndarray, str], np.ndarray] | None = None,
+) -> dict[str, Any]:
+    """Sample identities chunk by chunk, impose every emotion on each, append those `keep` accepts (all
+    without it) until each emotion's quota is met; returns a scoring sample of written faces, the first
+    chunk's sources and edits, and with `keep` the acceptance per emotion."""
     identities = math.ceil(count / len(emotions))
     # Balanced by the rule a benchmark draws by: count // E faces each, count % E emotions (seeded) one more.
     quota = dict(zip(emotions, balanced_counts(count, len(emotions), np.random.default_rng(seed)).tolist()))
-    written = dict.fromkeys(emotions, 0)
-    sample: dict[str, Any] = {}
-    for first in range(0, identities, _IDENTITY_CHUNK):
-        chunk = min(_IDENTITY_CHUNK, identities - first)
+    written, drawn, accepted = dict.fromkeys(emotions, 0), dict.fromkeys(emotions, 0), dict.fromkeys(emotions, 0)
+    per_emotion = max(1, _METRIC_SAMPLES // len(emotions))
+    scored: dict[str, list[np.ndarray]] = {emotion: [] for emotion in emotions}
+    first_chunk: dict[str, np.ndarray] = {}
+    first, most = 0, MAX_DRAWS * max(identities, _IDENTITY_CHUNK)
+    while any(written[e] < quota[e] for e in emotions):
+        if first >= most:
+            raise _unreachable(emotions, quota, written, drawn, accepted)
+        chunk = min(_IDENTITY_CHUNK, identities - first) if keep is None else _IDENTITY_CHUNK
         chunk_seed = int(np.random.SeedSequence([seed, first]).generate_state(1)[0])
         faces = checked_samples(identity, chunk, chunk_seed)
         ids = np.arange(first, first + chunk)
         edits = [checked_edits(expression, faces, [emotion] * chunk, chunk_seed) for emotion in emotions]
+        if not first_chunk:
+            first_chunk = {"sources": faces, "edits": np.stack(edits)}
         for emotion, edited in zip(emotions, edits):
             room = quota[emotion] - written[emotion]
-            writer.append(edited[:room], emotion, ids[:room])
-            written[emotion] += min(room, chunk)
-        if not sample:  # the first chunk scores the set and makes the grid
-            edits = np.stack(edits)
-            per_emotion = max(1, _METRIC_SAMPLES // len(emotions))
-            sample = {
-                "images": edits[:, :per_emotion].reshape(-1, *faces.shape[1:]),
-                "emotions": np.repeat(list(emotions), min(per_emotion, chunk)),
-                "sources": faces,
-                "edits": edits,
-            }
+            if room <= 0:
+                continue
+            kept = np.ones(chunk, bool) if keep is None else keep(edited, emotion)
+            drawn[emotion] += chunk
+            accepted[emotion] += int(kept.sum())
+            writer.append(edited[kept][:room], emotion, ids[kept][:room])
+            scored[emotion].append(edited[kept][:per_emotion - sum(map(len, scored[emotion]))])
+            written[emotion] += min(room, int(kept.sum()))
+        first += chunk
+        if keep is not None and any(written[e] < quota[e] for e in emotions):
+            _check_reachable(emotions, quota, written, drawn, accepted, most - first)
         log.info("generated %d / %d faces", len(writer), count)
+    images = {e: np.concatenate(scored[e]) for e in emotions}
+    sample = {"images": np.concatenate(list(images.values())),
+              "emotions": np.repeat(list(emotions), [len(images[e]) for e in emotions]), **first_chunk}
+    if keep is not None:
+        sample["filter"] = {"acceptance_rate": {e: accepted[e] / max(1, drawn[e]) for e in emotions},
+                            "drawn": drawn, "accepted": accepted}
     return sample
+
+
+def _check_reachable(emotions: Sequence[str], quota: dict, written: dict, drawn: dict, accepted: dict, left: int) -> None:
+    """Stop early, in one line, when an emotion's acceptance so far makes its quota unreachable within the draws left."""
+    for emotion in emotions:
+        missing = quota[emotion] - written[emotion]
+        rate = accepted[emotion] / max(1, drawn[emotion])
+        if missing > 0 and (rate == 0 or missing / rate > left):
+            raise _unreachable([emotion], quota, written, drawn, accepted)
+
+
+def _unreachable(emotions: Sequence[str], quota: dict, written: dict, drawn: dict, accepted: dict) -> FersynError:
+    emotion = next(e for e in emotions if written[e] < quota[e])
+    return FersynError(
+        f"`filter_confidence` is unreachable: the judge accepted {accepted[emotion]} of {drawn[emotion]} {emotion} faces "
+        f"({accepted[emotion] / max(1, drawn[emotion]):.1%}), too few for {quota[emotion]} within {MAX_DRAWS}× the "
+        f"unfiltered draws (or {MAX_DRAWS} chunks of {_IDENTITY_CHUNK}); lower `filter_confidence` or `count`, or train the generators longer")
 
 
 def _save_grid(faces: np.ndarray, edits: np.ndarray, emotions: Sequence[str], path: Path) -> None:

@@ -1,12 +1,14 @@
-"""Quality of a synthetic set, judged against real faces by a reference classifier.
+"""Quality of a synthetic set, judged against real faces by a judge (`--judge`; fersyn.judges).
 
-The reference is a `small-cnn` trained on the real training split only (never on test faces, never
-on synthetic ones); its real test accuracy is reported beside every number it produces, since a
-fidelity can be no more trustworthy than the classifier that measures it.
+Every number names its judge and is reported beside the judge's own accuracy on the real test
+faces (never seen by it, nor by the generators): a fidelity can be no more trustworthy than the
+judge that measures it, and a judge that a generator was trained to please (its `teacher`) is
+flagged, since the generator may have learnt marks that only that judge reads.
 
-- expression fidelity: the reference's accuracy on the emotions the synthetic faces were meant to show;
-- FD-fer: Fréchet distance between real test and synthetic faces in the reference's penultimate
-  features (the idea of FID, but not the Inception FID: its weights cannot be downloaded here);
+- expression fidelity: how often the judge reads the emotion a synthetic face was meant to show
+  (over the emotions it knows; the others are listed as unjudged);
+- FD: Fréchet distance between real test and synthetic faces in the judge's features (the idea of
+  FID: the Inception network's weights cannot be downloaded here);
 - diversity: mean pairwise feature distance among synthetic faces, and among real test faces;
 - identity preservation of an expression generator: how often an edited face is closer to its own
   source than to any other source (at low resolution, where identity dominates and expression
@@ -15,63 +17,56 @@ fidelity can be no more trustworthy than the classifier that measures it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 
-from fersyn.contracts import Classifier
+from fersyn.contracts import Judge, plugin_call
 from fersyn.data import FaceSet, Split
 from fersyn.errors import FersynError
-from fersyn.pixels import to_unit_interval
 
 _MAX_FEATURE_SAMPLES = 2000
-REFERENCE_CLASSIFIER = "small-cnn"
 _IDENTITY_SOURCES = 100
 _IDENTITY_RESOLUTION = 12
+DEFAULT_JUDGE = "reference"
 
 
-@dataclass
-class Reference:
-    """A classifier trained on the real training split, and how well it does on real test faces."""
-
-    classifier: Classifier
-    emotions: tuple[str, ...]
-    real_test_accuracy: float
-    _penultimate: Any = None
-
-    def predict(self, images: np.ndarray) -> np.ndarray:
-        return self.classifier.predict_proba(images).argmax(1)
-
-    def features(self, images: np.ndarray) -> np.ndarray:
-        """The classifier's penultimate-layer activations."""
-        import keras
-
-        if self._penultimate is None:
-            model = self.classifier.model
-            self._penultimate = keras.Model(model.inputs, model.layers[-2].output)
-        return self._penultimate.predict(to_unit_interval(images), batch_size=256, verbose=0)
-
-
-def train_reference(faces: FaceSet, split: Split, *, seed: int = 0, epochs: int = 25, min_steps: int = 300,
-                    policy: str = "float32") -> Reference:
-    """A REFERENCE_CLASSIFIER fitted on `split.train` for `epochs` epochs but at least `min_steps` steps (the best
-    weights on `split.val` kept) under the dtype `policy`, scored on `split.test`."""
-    from fersyn.classifiers.training import Budget, train_classifier
-    from fersyn.mix import TrainingStream
+def fitted_judge(name: str, faces: FaceSet, split: Split, *, seed: int = 0) -> Judge:
+    """Judge `name`, fitted on the real training faces of `split` (validated on `split.val`); a
+    pretrained judge only loads its weights."""
     from fersyn.registry import create_plugin, load_plugins
 
     load_plugins()
-    classifier = create_plugin("classifier", REFERENCE_CLASSIFIER, image_size=faces.image_size, channels=faces.images.shape[-1])
-    stream = TrainingStream(faces.images[split.train], faces.labels[split.train], classifier.batch_size, seed)
-    per_epoch = -(-len(split.train) // classifier.batch_size)
-    # Steps, not early stopping: on a small training split (a quarter of CK+) batch norm's validation
-    # loss rises for the first epochs, and early stopping kept chance-level weights.
-    budget = Budget.of_steps(max(epochs * per_epoch, min_steps), per_epoch)
-    train_classifier(classifier, stream, faces.images[split.val], faces.labels[split.val], len(faces.emotions),
-                     budget=budget, seed=seed, policy=policy)
-    predicted = classifier.predict_proba(faces.images[split.test]).argmax(1)
-    return Reference(classifier, faces.emotions, float(np.mean(predicted == faces.labels[split.test])))
+    judge = create_plugin("judge", name, image_size=faces.image_size, channels=faces.images.shape[-1])
+    with plugin_call(judge, "fit()"):
+        judge.fit(faces.images[split.train], faces.labels[split.train], faces.emotions,
+                  validation=(faces.images[split.val], faces.labels[split.val]), seed=seed)
+    return judge
+
+
+def judged_probabilities(judge: Judge, images: np.ndarray, emotions: Sequence[str]) -> np.ndarray:
+    """The judge's probabilities of `images` over `emotions` (columns in that order), renormalised over
+    the emotions it knows; a column of an emotion it does not know is NaN."""
+    with plugin_call(judge, "predict_proba()"):
+        probabilities = judge.predict_proba(images)
+    known = [judge.emotions.index(e) if e in judge.emotions else -1 for e in emotions]
+    columns = np.stack([probabilities[:, i] if i >= 0 else np.full(len(images), np.nan) for i in known], axis=1)
+    return columns / np.nansum(columns, axis=1, keepdims=True).clip(1e-12)
+
+
+def judge_record(judge: Judge, real_images: np.ndarray, real_labels: np.ndarray, emotions: Sequence[str],
+                 *, teacher: str | None = None) -> dict[str, Any]:
+    """Who judged: name, code, weights, whether it is the generator's teacher, and its accuracy on the real
+    test faces of the emotions it knows."""
+    known = np.array([e in judge.emotions for e in emotions])
+    judged = known[real_labels]
+    predicted = np.nanargmax(judged_probabilities(judge, real_images[judged], emotions), axis=1)
+    return {
+        "judge": judge.name, "judge_code_version": judge.fit_code_version, "judge_weights": judge.provenance(),
+        "judge_pretrained": judge.pretrained, "judge_is_teacher": judge.name == teacher,
+        "judge_real_test_accuracy": float(np.mean(predicted == real_labels[judged])) if judged.any() else float("nan"),
+        "unjudged_emotions": [e for e, k in zip(emotions, known) if not k],
+    }
 
 
 def frechet_distance(a: np.ndarray, b: np.ndarray) -> float:
@@ -118,29 +113,36 @@ def _normalised_thumbnails(images: np.ndarray) -> np.ndarray:
 
 
 def quality_metrics(
-    reference: Reference,
+    judge: Judge,
     synthetic_images: np.ndarray,
-    synthetic_emotions: list[str] | np.ndarray,
-    real_test_images: np.ndarray,
+    synthetic_emotions: Sequence[str] | np.ndarray,
+    real_test: FaceSet,
     *,
     seed: int = 0,
+    teacher: str | None = None,
 ) -> dict[str, Any]:
-    """Fidelity (overall and per emotion), FD-fer and diversity of a synthetic set (or a sample of one)."""
+    """Fidelity (overall and per emotion), FD and diversity of a synthetic set (or a sample of one) by
+    `judge`, with who judged (`judge_record`); `teacher` is the judge the expression generator trained against."""
     rng = np.random.default_rng(seed)
     if len(synthetic_images) > _MAX_FEATURE_SAMPLES:
         keep = rng.choice(len(synthetic_images), _MAX_FEATURE_SAMPLES, replace=False)
         synthetic_images, synthetic_emotions = synthetic_images[keep], np.asarray(synthetic_emotions)[keep]
-    index = {emotion: i for i, emotion in enumerate(reference.emotions)}
-    unknown = sorted(set(np.asarray(synthetic_emotions).tolist()) - set(index))
+    emotions = list(real_test.emotions)
+    unknown = sorted(set(np.asarray(synthetic_emotions).tolist()) - set(emotions))
     if unknown:
-        raise FersynError(f"the reference classifier knows {', '.join(index)}, not {', '.join(unknown)}")
-    intended = np.array([index[e] for e in synthetic_emotions])
-    correct = reference.predict(synthetic_images) == intended
-    synthetic_features, real_features = reference.features(synthetic_images), reference.features(real_test_images)
+        raise FersynError(f"the synthetic faces show {', '.join(unknown)}, which the real data does not have")
+    record = judge_record(judge, real_test.images, real_test.labels, emotions, teacher=teacher)
+    intended = np.array([emotions.index(e) for e in synthetic_emotions])
+    judged = ~np.isin(intended, [emotions.index(e) for e in record["unjudged_emotions"]])
+    probabilities = judged_probabilities(judge, synthetic_images[judged], emotions)
+    correct = np.nanargmax(probabilities, axis=1) == intended[judged] if judged.any() else np.zeros(0, bool)
+    with plugin_call(judge, "features()"):
+        synthetic_features, real_features = judge.features(synthetic_images), judge.features(real_test.images)
     return {
-        "expression_fidelity": float(correct.mean()),
-        "fidelity_per_emotion": {e: float(correct[intended == i].mean()) for e, i in index.items() if np.any(intended == i)},
-        "reference_real_test_accuracy": reference.real_test_accuracy,
+        **record,
+        "expression_fidelity": float(correct.mean()) if judged.any() else float("nan"),
+        "fidelity_per_emotion": {e: float(correct[intended[judged] == i].mean())
+                                 for i, e in enumerate(emotions) if np.any(intended[judged] == i)},
         "fd_fer": frechet_distance(real_features, synthetic_features),
         "diversity_synthetic": mean_pairwise_distance(synthetic_features, rng),
         "diversity_real_test": mean_pairwise_distance(real_features, rng),
@@ -151,10 +153,23 @@ def quality_metrics(
 def format_metrics(metrics: dict[str, Any]) -> str:
     """The quality metrics as the lines `fersyn generate` prints."""
     per_emotion = ", ".join(f"{e} {v:.0%}" for e, v in metrics["fidelity_per_emotion"].items())
-    return "\n".join([
-        f"expression fidelity   {metrics['expression_fidelity']:.1%}  ({per_emotion})",
-        f"  reference classifier: {metrics['reference_real_test_accuracy']:.1%} on real test faces",
-        f"FD-fer                {metrics['fd_fer']:.2f}  (real test vs synthetic, reference features)",
+    judge = metrics["judge"]
+    origin = "pretrained" if metrics["judge_pretrained"] else "trained on the real training split"
+    lines = [
+        f"expression fidelity   {metrics['expression_fidelity']:.1%}  ({per_emotion}), judged by {judge}",
+        f"  judge {judge} ({origin}): {metrics['judge_real_test_accuracy']:.1%} on real test faces"
+        + (f"; cannot judge {', '.join(metrics['unjudged_emotions'])}" if metrics["unjudged_emotions"] else ""),
+    ]
+    if "filter" in metrics:
+        kept = metrics["filter"]
+        rates = ", ".join(f"{e} {rate:.0%}" for e, rate in kept["acceptance_rate"].items())
+        lines.append(f"  filtered by {kept['judge']} (kept where it gave the intended emotion p ≥ {kept['confidence']:g}): "
+                     f"acceptance {rates}; that judge's fidelity is not independent of the filter")
+    if metrics["judge_is_teacher"]:
+        lines.append(f"  WARNING: {judge} is the expression generator's teacher: this fidelity is not independent "
+                     "(judge with another)")
+    return "\n".join(lines + [
+        f"FD-fer                {metrics['fd_fer']:.2f}  (real test vs synthetic, in {judge}'s features)",
         f"diversity             {metrics['diversity_synthetic']:.2f} synthetic vs {metrics['diversity_real_test']:.2f} real test",
         f"identity retrieval    {metrics['identity_retrieval']:.1%}  (chance {metrics['identity_retrieval_chance']:.1%}); "
         f"mean pixel change {metrics['mean_pixel_change']:.1%}",

@@ -7,7 +7,7 @@ Registration is a decorator (timm style):
 
 Plugins are found in three places, all through `load_plugins`:
 - installed packages' entry points, groups `fersyn.identity`, `fersyn.expression`,
-  `fersyn.classifiers` (fersyn's own built-ins are entry points of the `fersyn` package). An entry
+  `fersyn.classifiers`, `fersyn.judges` (fersyn's own built-ins are entry points of the `fersyn` package). An entry
   point may name a module whose classes carry the decorator, or one plugin class, which is then
   registered under the entry point's name;
 - loose `*.py` files in a plugins directory (`--plugins-dir` / FERSYN_PLUGINS_DIR);
@@ -36,7 +36,8 @@ from fersyn.text import closest
 from fersyn.errors import FersynError
 from fersyn.options import build_options, option_specs
 
-ENTRY_POINT_GROUPS = {"identity": "fersyn.identity", "expression": "fersyn.expression", "classifier": "fersyn.classifiers"}
+ENTRY_POINT_GROUPS = {"identity": "fersyn.identity", "expression": "fersyn.expression", "classifier": "fersyn.classifiers",
+                      "judge": "fersyn.judges"}
 PLUGINS_DIR_ENV = "FERSYN_PLUGINS_DIR"
 BUILT_IN = "built-in"
 
@@ -108,6 +109,11 @@ def register_expression(name: str) -> Callable[[P], P]:
 def register_classifier(name: str) -> Callable[[P], P]:
     """Register a Classifier under `name`."""
     return register("classifier", name)
+
+
+def register_judge(name: str) -> Callable[[P], P]:
+    """Register a Judge under `name`."""
+    return register("judge", name)
 
 
 def unregister(kind: str, name: str) -> None:

@@ -23,7 +23,9 @@ And that a plugin works, not only that it has the right shape:
   come out different), and keeps its identity (each edited face is nearest its own source among
   16 toy identities at low resolution, as fersyn.metrics.identity_preservation measures it);
 - classifier: it learns (trained up to a few hundred steps on toy faces of 64 identities, it names
-  the emotions of 16 other identities well above chance).
+  the emotions of 16 other identities well above chance);
+- judge (`check_judge`): probabilities and features for every face, a differentiable scorer, the same
+  judge under one seed, and, unless pretrained, it beats chance on those 16 unseen identities.
 A plugin that does not learn from the faces by design (one that loads a pretrained model in `fit`, a
 classifier too slow to learn toy in the budget) passes `learns=False` to skip that one check.
 The kit logs one line per stage to the "fersyn" logger (INFO), so a long check shows progress. A
@@ -42,7 +44,7 @@ from typing import Any, Callable, Iterator
 
 import numpy as np
 
-from fersyn.contracts import (Classifier, ContractError, ExpressionGenerator, Generator, IdentityGenerator, Plugin,
+from fersyn.contracts import (Classifier, ContractError, ExpressionGenerator, Generator, IdentityGenerator, Judge, Plugin,
                               checked_edits, checked_model, checked_samples, plugin_call)
 from fersyn.errors import FersynError
 from fersyn.options import build_options, option_specs
@@ -226,10 +228,70 @@ def _learned_accuracy(classifier: Classifier) -> tuple[float, int]:
     return progress.best, progress.rounds * _LEARNING_ROUND
 
 
+def check_judge(plugin: str | type[Judge], *, learns: bool = True, **options: Any) -> None:
+    """Fit `plugin` on toy faces (a pretrained judge only loads its weights) and check the contract:
+    canonical `emotions`; probabilities (one per emotion, rows summing to 1) and finite features for
+    every face; a differentiable scorer; the same seed, the same judge; save → load → same scores. A
+    judge that is not pretrained must also learn: on toy faces of unseen identities it beats chance
+    (`learns=False` skips that)."""
+    import tensorflow as tf
+
+    from fersyn.emotions import ALL_EMOTIONS
+
+    with _instance("judge", plugin, options) as judge:
+        faces, labels = _toy_faces(_LEARNING_IDENTITIES + _HELD_OUT_IDENTITIES)
+        split = _LEARNING_IDENTITIES * len(_EMOTIONS)
+        unseen = faces[split:]
+
+        def fitted(j: Judge) -> np.ndarray:
+            with plugin_call(j, "fit()"):
+                j.fit(faces[:split], labels[:split], _EMOTIONS, validation=(unseen[:24], labels[split:][:24]), seed=0)
+            with plugin_call(j, "predict_proba()"):
+                return np.asarray(j.predict_proba(unseen))
+
+        _progress("check_judge", judge, 1, 3, "fitting on toy faces" if not judge.pretrained else "loading its weights")
+        first = fitted(judge)
+        emotions = tuple(judge.emotions)
+        _require(emotions and set(emotions) <= set(ALL_EMOTIONS), judge,
+                 f"emotions must be canonical emotion names (fersyn.emotions), not {emotions}")
+        _require(first.shape == (len(unseen), len(emotions)), judge,
+                 f"predict_proba({len(unseen)} faces) must return {len(unseen)}×{len(emotions)} probabilities, not {first.shape}")
+        _require(np.all((first >= 0) & (first <= 1)) and np.allclose(first.sum(1), 1, atol=1e-3), judge,
+                 "predict_proba() must return probabilities: each in [0, 1], each row summing to 1")
+        with plugin_call(judge, "features()"):
+            features = np.asarray(judge.features(unseen))
+        _require(features.ndim == 2 and len(features) == len(unseen) and np.isfinite(features).all(), judge,
+                 f"features({len(unseen)} faces) must return {len(unseen)} finite feature vectors, not {features.shape}")
+        with plugin_call(judge, "scorer()"):
+            scorer = judge.scorer()
+
+            @tf.function  # as a teacher runs inside a train step (eager convolution gradients can crash oneDNN here)
+            def gradient_of_first_emotion(faces_in: tf.Tensor) -> tf.Tensor:
+                with tf.GradientTape() as tape:
+                    tape.watch(faces_in)
+                    first_emotion = tf.reduce_sum(scorer(faces_in)[0][:, 0])
+                return tape.gradient(first_emotion, faces_in)
+
+            gradient = gradient_of_first_emotion(tf.constant(unseen[:4].astype(np.float32) / 255))
+        _require(gradient is not None and bool(tf.reduce_all(tf.math.is_finite(gradient))), judge,
+                 "scorer() must be differentiable with respect to the faces (a generator may train against it)")
+        _progress("check_judge", judge, 2, 3, "fitting a new instance with the same seed")
+        _require(np.allclose(fitted(_fresh(judge, options)), first, atol=1e-4), judge,
+                 "fit must be deterministic under its seed: a new instance scored the faces otherwise")
+        _check_round_trip(judge, lambda j: np.asarray(j.predict_proba(unseen)), first)
+        if learns and not judge.pretrained:
+            known = np.array([emotions.index(e) for e in _EMOTIONS])
+            accuracy = float(np.mean(first[:, known].argmax(1) == labels[split:]))
+            _progress("check_judge", judge, 3, 3, f"accuracy {accuracy:.2f} on toy faces of unseen identities")
+            _require(accuracy >= _MIN_ACCURACY, judge,
+                     f"a judge fitted on toy faces must beat chance on faces of {_HELD_OUT_IDENTITIES} other identities: "
+                     f"accuracy {accuracy:.2f} (at least {_MIN_ACCURACY:.2f} required; chance {1 / len(_EMOTIONS):.2f})")
+
+
 def check_plugin(kind: str, name: str, **kwargs: Any) -> None:
     """Run the check of `kind` on the registered plugin `name`."""
-    checks: dict[str, Callable[..., None]] = {"identity": check_identity_generator,
-                                              "expression": check_expression_generator, "classifier": check_classifier}
+    checks: dict[str, Callable[..., None]] = {"identity": check_identity_generator, "expression": check_expression_generator,
+                                              "classifier": check_classifier, "judge": check_judge}
     if kind not in checks:
         raise FersynError(f"unknown plugin kind '{kind}'; kinds: {', '.join(checks)}")
     checks[kind](name, **kwargs)

@@ -35,7 +35,7 @@ def test_synthetic_set_holds_images_labels_identity_and_provenance(toy_generated
     for kind, name in (("identity", "dcgan"), ("expression", "stargan")):
         assert provenance[kind]["precision"] == policy_for(get_plugin(kind, name).cls, mixed) == mixed
     assert 0 <= attributes["metrics"]["expression_fidelity"] <= 1
-    assert attributes["metrics"]["reference_real_test_accuracy"] > 0.5
+    assert attributes["metrics"]["judge_real_test_accuracy"] > 0.5
     assert "expression fidelity" in output and "FD-fer" in output
 
 
