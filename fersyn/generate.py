@@ -29,6 +29,7 @@ from fersyn.fitting import GeneratorFit, fitted_generator
 from fersyn.metrics import DEFAULT_JUDGE, fitted_judge, identity_preservation, judged_probabilities, quality_metrics
 from fersyn.precision import DEFAULT_PRECISION, policy_for, precision_scope, resolve_precision
 from fersyn.provenance import package_versions
+from fersyn.training_log import TensorBoardLog, TrainingLog
 
 log = logging.getLogger("fersyn")
 
@@ -73,6 +74,7 @@ def generate(
     precision: str = DEFAULT_PRECISION,
     judge: str = DEFAULT_JUDGE,
     filter_confidence: float | None = None,
+    tensorboard: str | Path | None = None,
 ) -> GenerateResult:
     """Write `count` synthetic faces, balanced over `emotions`, to the HDF5 file `out` (see module doc).
     `split_seed` seeds the split, and the generators' training and sampling. With `folds` K > 1 the
@@ -80,7 +82,8 @@ def generate(
     benchmark with the same `split_seed` and `folds` makes. `precision` (float32 or mixed) is that of
     every model's training (fersyn.precision). `judge` scores the set (fersyn.metrics); with
     `filter_confidence` τ a face is kept only if the judge gives its intended emotion a probability of at
-    least τ, and more are drawn until `count` is met (up to MAX_DRAWS times the unfiltered draw)."""
+    least τ, and more are drawn until `count` is met (up to MAX_DRAWS times the unfiltered draw). With
+    `tensorboard` a folder, each generator's fit writes its losses and face grids there (KIND-NAME/)."""
     from fersyn.registry import create_plugin, get_plugin, load_plugins
 
     started = time.perf_counter()
@@ -137,11 +140,14 @@ def generate(
                     for kind, name in (("identity", identity), ("expression", expression))}
         fitted = {}
         for kind, job in jobs.items():
+            name = identity if kind == "identity" else expression
+            training_log = TrainingLog() if tensorboard is None else TensorBoardLog(Path(tensorboard) / f"{kind}-{name}")
             with precision_scope(policies[kind]):
                 fitted[kind] = fitted_generator(
                     job, train, train_steps=train_steps, checkpoints=None if checkpoints is None else Path(checkpoints),
                     rescue=out.with_name(out.stem + "_generators"), trained_on={**trained_on, "precision": policies[kind]},
-                    seed=split_seed)
+                    seed=split_seed, training_log=training_log)
+            training_log.close()
         identity_generator, expression_generator = fitted["identity"], fitted["expression"]
         if referee is None:
             log.info("fitting the judge %s on the real training split", judge)
@@ -193,10 +199,10 @@ def generate(
 
 
 def generate_folds(data: str | Path, out: str | Path, *, folds: int, checkpoints: str | Path | None = None,
-                   **options: Any) -> list[GenerateResult]:
+                   tensorboard: str | Path | None = None, **options: Any) -> list[GenerateResult]:
     """One synthetic set per fold into the folder `out` (fold-0.h5 …, what `fersyn benchmark --synthetic
     OUT --folds K` reads), each from generators fitted on that fold's training faces only; `options` as
-    for `generate`. Checkpoints go to CHECKPOINTS/fold-I."""
+    for `generate`. Checkpoints go to CHECKPOINTS/fold-I, training logs to TENSORBOARD/fold-I."""
     from fersyn.sweep import fold_set_path
 
     if folds < 2:
@@ -208,9 +214,9 @@ def generate_folds(data: str | Path, out: str | Path, *, folds: int, checkpoints
     results = []
     for fold in range(folds):
         log.info("fold %d of %d", fold + 1, folds)
-        fold_checkpoints = None if checkpoints is None else Path(checkpoints) / f"fold-{fold}"
+        fold_checkpoints, fold_logs = (None if folder is None else Path(folder) / f"fold-{fold}" for folder in (checkpoints, tensorboard))
         results.append(generate(data, fold_set_path(out, fold), folds=folds, fold=fold, checkpoints=fold_checkpoints,
-                                **options))
+                                tensorboard=fold_logs, **options))
     return results
 
 

@@ -343,16 +343,50 @@ def stored_hashes(path):
 
 
 @pytest.mark.slow
-def test_named_generators_are_fitted_per_fold_on_that_folds_training_faces_only_and_cached_under_out(tmp_path):
+def logged_events(folder):
+    """Every run under `folder` read back with TensorBoard's own reader: {run: {tag: [(step, value)]}},
+    a scalar as a float, an image as a uint8 array."""
+    import tensorflow as tf
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    runs = {}
+    for events in folder.rglob("events.out.tfevents.*"):
+        accumulator = EventAccumulator(str(events.parent), size_guidance={"tensors": 0})
+        accumulator.Reload()
+        runs[str(events.parent.relative_to(folder))] = {
+            tag: [(event.step, tf.make_ndarray(event.tensor_proto)) for event in accumulator.Tensors(tag)]
+            for tag in accumulator.Tags()["tensors"]}
+    for tags in runs.values():
+        for tag, events in tags.items():
+            tags[tag] = [(step, float(value) if value.ndim == 0 else tf.io.decode_png(value[2]).numpy())
+                         for step, value in events]
+    return runs
+
+
+def test_named_generators_are_fitted_per_fold_on_that_folds_training_faces_only_and_cached_under_out(tmp_path, fer):
     out = tmp_path / "sweep"
-    # At 32×32 and with no expression critic (lambda_expr 0): this checks where generators are fitted, kept and
-    # reused, not how well.
+    # At 32×32, with no expression critic (lambda_expr 0) and a judge that needs no training: this checks where
+    # generators are fitted, kept, reused and watched, not how well.
     arguments = ["benchmark", "--data", "toy", "--image-size", "32", "--folds", "2", "--identity", "dcgan", "--expression",
                  "stargan", "--expression-opt", "lambda_expr=0", "--train-steps", "4", "--ratio", "0,0.25", "--seeds", "1",
-                 "--steps", "8", "--out", out]
-    first = run(*arguments)
+                 "--steps", "8", "--judge", "fer-mini-xception", "--out", out]
+    logs = tmp_path / "logs"
+    first = run(*arguments, "--tensorboard", logs)
     assert first.exit_code == 0, first.output
     assert first.output.count("training to 4 steps") == 4  # identity and expression, per fold
+    assert first.output.count("(judge fer-mini-xception: ") == 2
+    watched = logged_events(logs)
+    recipe_key = next(logs.glob("generators/*")).name
+    for fold in (0, 1):
+        dcgan = watched[f"generators/{recipe_key}/fold-{fold}/identity-dcgan"]
+        stargan = watched[f"generators/{recipe_key}/fold-{fold}/expression-stargan"]
+        assert [step for step, _ in dcgan["g_loss"]] == [1, 2, 3, 4] and all(np.isfinite(v) for _, v in dcgan["d_loss"])
+        assert set(stargan) >= {"d_adv", "g_rec", "gp", "faces"} and [s for s, _ in stargan["g_rec"]] == [1, 2, 3, 4]
+        assert dcgan["faces"][-1][0] == 4 and dcgan["faces"][-1][1].shape == (4 * 32, 8 * 32, 1)  # 4 × 8 identities
+        assert stargan["faces"][-1][1].shape == (8 * 32, 7 * 32, 1)  # 8 faces: as they are, then each of 6 emotions
+    cells = {name: tags for name, tags in watched.items() if name.startswith("cells/")}
+    assert len(cells) == 2 * 2 * 2  # 2 folds × 2 ratios, train and validation
+    assert all(tags["epoch_loss"] for tags in cells.values())
     toy = load_dataset("toy", image_size=32)
     splits = fold_splits(toy, 2, seed=0)
     recipes = {path.parent.parent.name for path in out.glob("generators/*/fold-*/*-*")}

@@ -140,7 +140,8 @@ class DCGANIdentity(GANPlugin, IdentityGenerator):
                              g_optimizer=keras.optimizers.Adam(o.learning_rate, beta_1=0.5))
         already = self.trained_steps
         stream = batches((faces,), min(o.batch_size, len(faces)), seed + already)
-        fit_for_steps(self.gan, stream, o.steps if steps is None else steps, "dcgan", already)
+        fit_for_steps(self.gan, stream, o.steps if steps is None else steps, "dcgan", already, self.training_log,
+                      grid=lambda: self.sample(32, seed=0).reshape(4, 8, *self.image_shape))  # the same 32 latents
 
     def sample(self, n: int, *, seed: int) -> np.ndarray:
         latent = np.random.default_rng(seed).standard_normal((n, self.options.latent_dim)).astype(np.float32)

@@ -231,7 +231,9 @@ class StarGANExpression(GANPlugin, ExpressionGenerator):
         already = self.trained_steps
         batch = min(o.batch_size, len(faces) // o.n_critic) * o.n_critic
         stream = batches((faces, np.asarray(labels, np.int32)), batch, seed + already)
-        fit_for_steps(self.gan, stream, o.steps if steps is None else steps, "stargan", already)
+        fixed = faces[:8]  # rows of the watched grid: these faces, then each given every emotion
+        fit_for_steps(self.gan, stream, o.steps if steps is None else steps, "stargan", already, self.training_log,
+                      grid=lambda: np.stack([fixed, *(self.apply(fixed, [e] * len(fixed), seed=0) for e in self.emotions)], 1))
 
     def apply(self, faces: np.ndarray, emotions: Sequence[str], *, seed: int) -> np.ndarray:
         unknown = sorted(set(emotions) - set(self.emotions))

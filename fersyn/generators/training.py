@@ -7,7 +7,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, Callable, ClassVar
 
 import keras
 import numpy as np
@@ -19,6 +19,7 @@ from fersyn.errors import FersynError
 from fersyn.pixels import to_signed_unit
 from fersyn.precision import precision_scope
 from fersyn.progress import StepProgress
+from fersyn.training_log import TrainingLog
 
 CHECKPOINT = "gan.keras"
 
@@ -31,10 +32,28 @@ def batches(arrays: tuple[np.ndarray, ...], batch_size: int, seed: int) -> tf.da
     return dataset.batch(batch_size, drop_remainder=True).prefetch(2).with_options(quick_teardown())
 
 
-def fit_for_steps(model: keras.Model, dataset: tf.data.Dataset, steps: int, label: str, already: int) -> None:
-    """Run `steps` train steps of `model` on `dataset`, logging progress."""
-    model.fit(dataset, epochs=1, steps_per_epoch=steps, shuffle=False, verbose=0,
-              callbacks=[StepProgress(label, steps, already)])
+def fit_for_steps(model: keras.Model, dataset: tf.data.Dataset, steps: int, label: str, already: int,
+                  training_log: TrainingLog = TrainingLog(), grid: Callable[[], np.ndarray] | None = None) -> None:
+    """Run `steps` train steps of `model` on `dataset`, logging progress, and each step's losses and
+    every so often the faces `grid()` makes into `training_log` (when it is active)."""
+    callbacks = [StepProgress(label, steps, already)]
+    if training_log.active:
+        callbacks.append(_LoggedSteps(training_log, grid, already, already + steps))
+    model.fit(dataset, epochs=1, steps_per_epoch=steps, shuffle=False, verbose=0, callbacks=callbacks)
+
+
+class _LoggedSteps(keras.callbacks.Callback):
+    """Losses at every step, and a face grid when the log wants one and at the last step."""
+
+    def __init__(self, training_log: TrainingLog, grid: Callable[[], np.ndarray] | None, already: int, last: int) -> None:
+        super().__init__()
+        self.training_log, self.grid, self.already, self.last = training_log, grid, already, last
+
+    def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
+        step = self.already + batch + 1
+        self.training_log.scalars(step, {name: float(value) for name, value in (logs or {}).items()})
+        if self.grid is not None and (self.training_log.wants_faces(step) or step == self.last):
+            self.training_log.faces(step, "faces", self.grid())
 
 
 def diff_augment(images: tf.Tensor, seed_generator: keras.random.SeedGenerator) -> tf.Tensor:
