@@ -84,3 +84,25 @@ def test_an_unreachable_confidence_stops_in_one_line_and_writes_nothing(toy_gene
     assert "lower --filter-confidence or --count" in result.output
     assert not out.exists() and not out.with_name("none_grid.png").exists()
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.slow
+def test_stargan_trains_against_a_pretrained_judge_whose_verdict_on_it_is_flagged(tmp_path, fer):
+    out = tmp_path / "taught.h5"
+    result = run("generate", "--data", "toy", "--image-size", 32, "--emotions", "happiness,sadness,surprise",
+                 "--train-steps", 6, "--expression-opt", "teacher=fer-mini-xception", "--judge", "fer-mini-xception",
+                 "--count", 30, "--out", out)
+    assert result.exit_code == 0, result.output
+    expression_losses = [float(line.split("g_expr ")[1].split()[0]) for line in result.output.splitlines()
+                         if line.startswith("stargan: step")]
+    assert expression_losses and all(loss > 0 for loss in expression_losses)  # the teacher's loss is on
+    assert "WARNING: fer-mini-xception is the expression generator's teacher" in result.output
+    attributes = read_synthetic_attributes(out)
+    assert attributes["metrics"]["judge_is_teacher"] and attributes["provenance"]["expression"]["options"]["teacher"] == "fer-mini-xception"
+
+
+def test_a_teacher_must_be_a_pretrained_judge(tmp_path):
+    assert_one_line_error(
+        run("-q", "generate", *TOY_GENERATE, "--expression-opt", "teacher=reference", "--count", 12, "--out", tmp_path / "t.h5"),
+        "stargan's teacher must be `own` or a pretrained judge; 'reference' learns from the training faces")
+    assert list(tmp_path.iterdir()) == []

@@ -62,15 +62,42 @@ def build_generator(image_size: int, channels: int, num_classes: int, width: int
 
 
 def build_expression_critic(image_size: int, channels: int, num_classes: int) -> keras.Model:
-    """A small emotion classifier for images in -1..1, trained once on the real training faces and
-    then frozen: its loss tells the generator whether a person would read the target emotion, a
-    signal the discriminator's own head (which co-adapts with the generator) gives only weakly."""
+    """The `own` teacher: a small emotion classifier for images in -1..1, trained once on the real
+    training faces and then frozen: its loss tells the generator whether the target emotion can be
+    read, a signal the discriminator's own head (which co-adapts with the generator) gives only
+    weakly. Two blocks of two convolutions without batch norm: an architecture unlike the `reference`
+    judge's (small-cnn, batch norm after each convolution), so that a shortcut learnt to please one is
+    less likely to please both. Of the batch-norm-free designs tried it read toy's held-out faces best."""
     x = image = layers.Input((image_size, image_size, channels))
-    for filters in (16, 32, 64):
-        x = layers.Conv2D(filters, 3, padding="same", use_bias=False)(x)
-        x = layers.MaxPooling2D(2)(layers.ReLU()(layers.BatchNormalization(momentum=0.9)(x)))
-    x = layers.Dense(64, activation="relu")(layers.Dropout(0.3)(layers.Flatten()(x)))
+    for filters in (32, 64):
+        x = layers.Conv2D(filters, 3, padding="same", activation="relu")(x)
+        x = layers.MaxPooling2D(2)(layers.Conv2D(filters, 3, padding="same", activation="relu")(x))
+    x = layers.Dropout(0.3)(layers.Flatten()(x))
     return keras.Model(image, layers.Dense(num_classes, dtype="float32")(x), name="expression_critic")
+
+
+def build_judge_teacher(judge_name: str, image_size: int, channels: int, emotions: Sequence[str]) -> keras.Model:
+    """A pretrained judge as the teacher: images in -1..1 → the log of its probabilities of `emotions`
+    (renormalised over them: logits for the same loss as the own critic's), frozen."""
+    from fersyn.registry import create_plugin, get_plugin, load_plugins
+
+    load_plugins()
+    if not get_plugin("judge", judge_name).cls.pretrained:
+        raise FersynError(f"stargan's teacher must be `own` or a pretrained judge; '{judge_name}' learns from the "
+                          "training faces (that is what `own` does)")
+    judge = create_plugin("judge", judge_name, image_size=image_size, channels=channels)
+    judge.fit(np.zeros((0, image_size, image_size, channels), np.uint8), np.zeros(0, int), emotions, validation=(None, None))
+    unknown = [e for e in emotions if e not in judge.emotions]
+    if unknown:
+        raise FersynError(f"the teacher '{judge_name}' cannot read {', '.join(unknown)}; train on other emotions, "
+                          "or with teacher own")
+    scorer = judge.scorer()
+    scorer.trainable = False
+    columns = [judge.emotions.index(e) for e in emotions]
+    image = layers.Input((image_size, image_size, channels))
+    probabilities = scorer(layers.Rescaling(0.5, offset=0.5)(image))[0]
+    logits = layers.Lambda(lambda p: keras.ops.log(keras.ops.take(p, columns, axis=1) + 1e-7), dtype="float32")(probabilities)
+    return keras.Model(image, logits, name="expression_critic")
 
 
 def build_discriminator(image_size: int, channels: int, num_classes: int, width: int) -> keras.Model:
@@ -96,7 +123,9 @@ class StarGANOptions:
     lambda_rec: float = option(10.0, "weight of the cycle-reconstruction loss")
     lambda_gp: float = option(10.0, "weight of the WGAN gradient penalty")
     lambda_mask: float = option(0.05, "weight of the attention-mask sparsity loss")
-    lambda_expr: float = option(0.5, "weight of the frozen-classifier expression loss (0: off)")
+    lambda_expr: float = option(0.5, "weight of the frozen teacher's expression loss (0: off)")
+    teacher: str = option("own", "what the expression loss trains against: own (a critic fitted on the training faces) "
+                                 "or a pretrained judge, e.g. fer-mini-xception (its verdicts on this generator are flagged)")
     augment: bool = option(False, "augment the critic's inputs (lowered fidelity on CK+)")
     learning_rate: float = option(1e-4, "Adam learning rate of both networks")
 
@@ -114,7 +143,9 @@ class StarGAN(GANModel):
         with self.own_policy():
             self.generator = build_generator(image_size, channels, self.num_classes, self.options.width, self.options.res_blocks)
             self.discriminator = build_discriminator(image_size, channels, self.num_classes, self.options.width)
-            self.expression_critic = build_expression_critic(image_size, channels, self.num_classes)
+            self.expression_critic = (build_expression_critic(image_size, channels, self.num_classes)
+                                      if self.options.teacher == "own" else
+                                      build_judge_teacher(self.options.teacher, image_size, channels, self.emotions))
         self.seed_generator = keras.random.SeedGenerator(seed)
         self.trackers = {name: keras.metrics.Mean(name=name) for name in ("d_adv", "d_cls", "gp", "g_adv", "g_cls", "g_rec", "g_expr")}
         self.built = True
@@ -222,7 +253,7 @@ class StarGANExpression(GANPlugin, ExpressionGenerator):
         if self.gan is None:
             keras.utils.set_random_seed(seed)
             self.gan = StarGAN(self.image_size, self.channels, o, emotions, seed)
-            if o.lambda_expr > 0:
+            if o.lambda_expr > 0 and o.teacher == "own":  # a judge teacher comes trained
                 self.gan.train_expression_critic(faces, np.asarray(labels), seed)
             self.gan.compile(d_optimizer=keras.optimizers.Adam(o.learning_rate, beta_1=0.5, beta_2=0.999),
                              g_optimizer=keras.optimizers.Adam(o.learning_rate, beta_1=0.5, beta_2=0.999))
