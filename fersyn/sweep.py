@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, Iterator, Mapping, Sequence
 
 from fersyn.errors import FersynError
+from fersyn.metrics import DEFAULT_JUDGE
 from fersyn.precision import DEFAULT_PRECISION, PRECISIONS
 from fersyn.stats import MARGIN
 
@@ -102,6 +103,8 @@ class SweepSpec:
     identity_options: Mapping[str, Any] = field(default_factory=dict)
     expression_options: Mapping[str, Any] = field(default_factory=dict)
     train_steps: int | None = None  # of each generator fitted (None: each plugin's own)
+    judge: str = DEFAULT_JUDGE  # scores (and with filter_confidence, filters) the sets fitted here
+    filter_confidence: float | None = None  # keep a generated face only if the judge gives its emotion p ≥ this
     allow_unverified_synthetic: bool = False
     # Controls and extra arms.
     controls: tuple[str, ...] = ()
@@ -156,6 +159,9 @@ class SweepSpec:
         if (self.identity_options or self.expression_options) and not self.fits_generators:
             raise FersynError("`identity_options`/`expression_options` set generators, which run only without "
                               "`synthetic` and with a ratio above 0 (or `synthetic_only`)")
+        if self.filter_confidence is not None and not (0 < self.filter_confidence < 1 and self.fits_generators):
+            raise FersynError("`filter_confidence` must lie between 0 and 1, and filters only the sets a sweep fits "
+                              "itself (`identity`/`expression`); filter a `synthetic` set with `fersyn generate`")
         if self.needs_synthetic and self.synthetic is None:  # the built-in generators unless named
             set_("identity", self.identity or "dcgan")
             set_("expression", self.expression or "stargan")

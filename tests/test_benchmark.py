@@ -369,7 +369,7 @@ def test_named_generators_are_fitted_per_fold_on_that_folds_training_faces_only_
     # generators are fitted, kept, reused and watched, not how well.
     arguments = ["benchmark", "--data", "toy", "--image-size", "32", "--folds", "2", "--identity", "dcgan", "--expression",
                  "stargan", "--expression-opt", "lambda_expr=0", "--train-steps", "4", "--ratio", "0,0.25", "--seeds", "1",
-                 "--steps", "8", "--judge", "fer-mini-xception", "--out", out]
+                 "--steps", "8", "--judge", "fer-mini-xception", "--filter-confidence", "0.005", "--out", out]
     logs = tmp_path / "logs"
     first = run(*arguments, "--tensorboard", logs)
     assert first.exit_code == 0, first.output
@@ -405,6 +405,8 @@ def test_named_generators_are_fitted_per_fold_on_that_folds_training_faces_only_
             training_names = {name.decode() for name in store["training_names"][:]}
         assert (provenance["data"]["fold"], provenance["data"]["folds"], provenance["data"]["split_seed"]) == (fold, 2, 0)
         assert provenance["identity"]["trained_steps"] == provenance["expression"]["trained_steps"] == 4
+        assert provenance["judge"]["name"] == provenance["filter"]["judge"] == "fer-mini-xception"
+        assert provenance["filter"]["confidence"] == 0.005 and 0 < min(provenance["filter"]["acceptance_rate"].values())
         assert training_names == set(toy.names[split.train])
     assert hashes[0] != hashes[1]
     rows = results(out)
@@ -414,6 +416,7 @@ def test_named_generators_are_fitted_per_fold_on_that_folds_training_faces_only_
     assert rows[rows["training"] == "real+synthetic"]["synthetic_check"].str.startswith("verified by content").all()
     sweep = json.loads((out / "sweep.json").read_text())
     recipe = json.loads((out / "synthetic" / "fold-0.recipe.json").read_text())["recipe"]
+    assert recipe["filter"] == {"judge": "fer-mini-xception", "confidence": 0.005}  # the filter makes the set
     assert recipe.pop("code") == {kind: code_version(get_plugin(kind, name).cls)
                                   for kind, name in (("identity", "dcgan"), ("expression", "stargan"))}
     # What the sets are made by, but for the plugins' code: an edited plugin reruns in the same folder.
