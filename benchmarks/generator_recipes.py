@@ -52,7 +52,8 @@ def fersyn(*arguments: str) -> None:
     subprocess.run(command, check=True)
 
 
-def fidelity_by_both_judges(folder: Path, used: str) -> dict[str, dict[str, float]]:
+def fidelity_by_both_judges(folder: Path, used: str, data: str | Path = CK48, folds: int = 5,
+                            image_size: int = 48) -> dict[str, dict[str, float]]:
     """Per judge: the mean expression fidelity over the folds' sets, and its range."""
     import h5py
     import numpy as np
@@ -62,8 +63,8 @@ def fidelity_by_both_judges(folder: Path, used: str) -> dict[str, dict[str, floa
     from fersyn.data.synthetic import read_synthetic_attributes
     from fersyn.metrics import fitted_judge, quality_metrics
 
-    faces = load_dataset(CK48)
-    splits = fold_splits(faces, 5, seed=0, train_fraction=0.25)
+    faces = load_dataset(data, image_size=image_size)
+    splits = fold_splits(faces, folds, seed=0, train_fraction=0.25)
     scores: dict[str, list[float]] = {judge: [] for judge in JUDGES}
     for fold, split in enumerate(splits):
         path = folder / "synthetic" / f"fold-{fold}.h5"
