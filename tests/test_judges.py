@@ -75,11 +75,11 @@ def test_filtering_raises_the_judges_fidelity_and_records_the_acceptance(toy_gen
     assert "acceptance" in result.output and "filtered by reference" in result.output
 
 
-def test_an_unreachable_confidence_stops_in_one_line_and_writes_nothing(toy_generated, tmp_path):
+def test_an_unreachable_confidence_stops_in_one_line_and_writes_nothing(toy_generated, tmp_path, fer):
     folder, _ = toy_generated
     out = tmp_path / "none.h5"
     result = run("-q", "generate", *TOY_GENERATE, "--count", 30, "--checkpoints", folder / "ckpt", "--filter-confidence", 0.9999,
-                 "--out", out)
+                 "--judge", "fer-mini-xception", "--out", out)  # a judge that needs no training: the stop is what counts
     assert_one_line_error(result, "--filter-confidence is unreachable: the judge accepted")
     assert "lower --filter-confidence or --count" in result.output
     assert not out.exists() and not out.with_name("none_grid.png").exists()
