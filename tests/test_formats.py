@@ -4,7 +4,7 @@ import h5py
 import numpy as np
 import pytest
 
-from fersyn.data import load_dataset
+from fersyn.data import load_dataset, split_dataset
 from fersyn.errors import FersynError
 from helpers import RNG, make_folder_tree, pixels, write_fer_csv
 
@@ -139,3 +139,37 @@ def test_corrupt_archive(tmp_path):
     (tmp_path / "a.npz").write_bytes(b"PK not really")
     with pytest.raises(FersynError, match="cannot read as .npz"):
         load_dataset(tmp_path / "a.npz")
+
+
+def test_split_folders_in_any_capitalisation_are_the_predefined_split(tmp_path):
+    root = tmp_path / "fer2013"
+    for split, spec in (("Train", (("happy", 6), ("sad", 5))), ("test", (("happy", 2), ("sad", 2))),
+                        ("VALIDATION", (("happy", 1), ("sad", 1)))):
+        make_folder_tree(root / split, spec=spec, mode="L", suffix=".jpg")
+    faces = load_dataset(root, image_size=16, emotions="happiness,sadness")
+    assert len(faces) == 17 and faces.usage_from == "split folders"
+    assert sorted(faces.usage.tolist()) == ["test"] * 4 + ["train"] * 11 + ["val"] * 2
+    assert faces.names[faces.usage == "test"][0].startswith("test/")
+    split = split_dataset(faces, seed=0)
+    assert split.method == "predefined (split folders)"
+    assert sorted(faces.names[split.test]) == sorted(faces.names[faces.usage == "test"])
+    assert sorted(faces.names[split.val]) == sorted(faces.names[faces.usage == "val"])
+
+
+def test_a_train_folder_alone_is_split_further_by_subject(tmp_path):
+    make_folder_tree(tmp_path / "only" / "train", spec=(("happy", 8), ("sad", 8)), mode="L")
+    faces = load_dataset(tmp_path / "only", image_size=16, emotions="happiness,sadness")
+    assert set(faces.usage.tolist()) == {"train"}
+    assert split_dataset(faces, seed=0).method == "subject-disjoint"  # S000… in the names give the subjects
+
+
+def test_split_folders_that_are_wrong_say_so_in_one_line(tmp_path):
+    make_folder_tree(tmp_path / "a" / "train", mode="L")
+    (tmp_path / "a" / "test").mkdir()
+    with pytest.raises(FersynError, match=r"test: a split folder with no class folder of images; a split-folder dataset "
+                                          r"is ROOT/train/<emotion>/\*\.png"):
+        load_dataset(tmp_path / "a")
+    make_folder_tree(tmp_path / "b" / "train", mode="L")
+    make_folder_tree(tmp_path / "b" / "extra", mode="L")
+    with pytest.raises(FersynError, match=r"split folders \(train\) beside class folders \(extra\); use one layout"):
+        load_dataset(tmp_path / "b")

@@ -19,6 +19,7 @@ class FaceSet:
     source:   where the faces came from (a path or a dataset name).
     subjects: who each face belongs to (str array N), or None when the source does not say.
     usage:    a split predefined by the source ('train' / 'val' / 'test' per face), or None.
+    usage_from: what predefined it (a CSV's Usage column, split folders), as splits report it.
     names:    a human-readable name per face (file path or CSV row), for reports.
     dropped:  how many faces of emotions outside `emotions` were left out, per emotion.
     skipped:  files that could not be read and were left out, with the reason.
@@ -33,6 +34,7 @@ class FaceSet:
     names: np.ndarray | None = None
     dropped: dict[str, int] = field(default_factory=dict)
     skipped: tuple[str, ...] = ()
+    usage_from: str = "Usage column"
 
     def __post_init__(self) -> None:
         if self.images.dtype != np.uint8 or self.images.ndim != 4 or self.images.shape[-1] != 1:
@@ -74,6 +76,7 @@ class FaceSet:
             subjects=None if self.subjects is None else self.subjects[indices],
             usage=None if self.usage is None else self.usage[indices],
             names=self.names[indices],
+            usage_from=self.usage_from,
         )
 
     def only(self, emotions: tuple[str, ...]) -> "FaceSet":

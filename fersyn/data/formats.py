@@ -43,7 +43,7 @@ PRESENT = "present"  # the class set "every emotion the data has"
 _USAGE = {
     "training": "train", "train": "train",
     "publictest": "val", "val": "val", "validation": "val", "valid": "val",
-    "privatetest": "test", "test": "test",
+    "privatetest": "test", "test": "test", "testing": "test",
 }
 
 
@@ -152,19 +152,44 @@ def _assemble(
     )
 
 
+def _subfolders(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith((".", "__")))
+
+
+def _class_files(folder: Path) -> list[tuple[Path, Path]]:
+    """(image file, its class folder) for every image in `folder`/<emotion>/."""
+    return [(f, sub) for sub in _subfolders(folder) for f in sorted(sub.iterdir()) if f.suffix.lower() in IMAGE_SUFFIXES]
+
+
 def _load_folder(root: Path, size: int, wanted: tuple[str, ...] | None) -> FaceSet:
+    """A class-folder tree ROOT/<emotion>/…, or one split into ROOT/{train,val|validation,test}/<emotion>/…
+    (FER2013 as most often downloaded), whose split is then the predefined one."""
     from PIL import Image
 
-    folders = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith((".", "__")))
-    files = [(f, folder) for folder in folders for f in sorted(folder.iterdir()) if f.suffix.lower() in IMAGE_SUFFIXES]
+    splits = {folder: _USAGE[folder.name.lower()] for folder in _subfolders(root) if folder.name.lower() in _USAGE}
+    if splits:
+        others = [folder.name for folder in _subfolders(root) if folder not in splits and _class_files(folder)]
+        if others:
+            raise FersynError(f"{root}: split folders ({', '.join(f.name for f in splits)}) beside class folders "
+                              f"({', '.join(others)}); use one layout: ROOT/train/<emotion>/… or ROOT/<emotion>/… "
+                              f"(`fersyn data info {root}` shows what is read)")
+        files = []
+        for folder in splits:
+            found = _class_files(folder)
+            if not found:
+                raise FersynError(f"{folder}: a split folder with no class folder of images; a split-folder dataset "
+                                  f"is ROOT/train/<emotion>/*.png (and test/, val/), e.g. {folder}/happy/0001.png")
+            files += found
+    else:
+        files = _class_files(root)
     folders = sorted({folder for _, folder in files})  # a folder without images names no emotion
     if not files:
         raise FersynError(
             f"{root}: no images found; a class-folder dataset is ROOT/<emotion>/*.png "
-            f"(also jpg, jpeg, bmp, tif, tiff), e.g. {root}/happy/0001.png"
+            f"(also jpg, jpeg, bmp, tif, tiff), e.g. {root}/happy/0001.png, or ROOT/train/<emotion>/… with test/"
         )
     label_of = {folder: canonical_emotion_in(folder) for folder in folders}
-    images, emotion_names, names, skipped = [], [], [], []
+    images, emotion_names, names, usage, skipped = [], [], [], [], []
     for file, folder in files:
         try:
             with Image.open(file) as opened:
@@ -177,13 +202,16 @@ def _load_folder(root: Path, size: int, wanted: tuple[str, ...] | None) -> FaceS
         images.append(to_square_gray(pixels, size))
         emotion_names.append(label_of[folder])
         names.append(str(file.relative_to(root)))
+        usage.append(splits.get(folder.parent))
     if not images:
         raise FersynError(f"{root}: none of its {len(files)} image files could be read")
     stems = [Path(n).stem for n in names]
-    return _assemble(
-        str(root), images, emotion_names, wanted,
-        subjects=_subjects_from_names(stems, str(root)), names=np.array(names), skipped=tuple(skipped),
+    faces = _assemble(
+        str(root), images, emotion_names, wanted, subjects=_subjects_from_names(stems, str(root)),
+        usage=np.array(usage) if splits else None, names=np.array(names), skipped=tuple(skipped),
     )
+    faces.usage_from = "split folders"
+    return faces
 
 
 def canonical_emotion_in(folder: Path) -> str:

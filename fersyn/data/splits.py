@@ -86,7 +86,7 @@ def split_dataset(
     rng = np.random.default_rng(seed)
     if faces.usage is not None and {"train", "test"} <= set(faces.usage.tolist()):
         train, val, test = _predefined(faces, rng, val_fraction)
-        method = "predefined (Usage column)"
+        method = f"predefined ({faces.usage_from})"
     elif faces.subjects is not None:
         train, val, test = _by_subject(faces, rng, val_fraction, test_fraction)
         method = "subject-disjoint"
