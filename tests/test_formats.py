@@ -3,6 +3,7 @@ import logging
 import h5py
 import numpy as np
 import pytest
+from PIL import Image
 
 from fersyn.data import load_dataset, split_dataset
 from fersyn.errors import FersynError
@@ -173,3 +174,32 @@ def test_split_folders_that_are_wrong_say_so_in_one_line(tmp_path):
     make_folder_tree(tmp_path / "b" / "extra", mode="L")
     with pytest.raises(FersynError, match=r"split folders \(train\) beside class folders \(extra\); use one layout"):
         load_dataset(tmp_path / "b")
+
+
+def write_flat(root, names, size=(40, 40)):
+    root.mkdir(parents=True)
+    for name in names:
+        Image.fromarray(RNG.integers(0, 256, size, dtype=np.uint8)).save(root / name)
+    return root
+
+
+def test_jaffe_and_rafd_names_carry_emotion_and_subject_in_a_flat_folder(tmp_path):
+    jaffe = write_flat(tmp_path / "jaffe", [f"{who}.{code}{n}.{i}.tiff" for who in ("KA", "KL", "KM")
+                                            for i, (code, n) in enumerate((("AN", 1), ("HA", 2), ("SU", 1), ("NE", 3)))])
+    faces = load_dataset(jaffe, image_size=16, emotions="anger,happiness,surprise,neutral")
+    assert faces.counts() == {"anger": 3, "happiness": 3, "surprise": 3, "neutral": 3}
+    assert sorted(set(faces.subjects.tolist())) == ["KA", "KL", "KM"]
+    assert faces.subjects[list(faces.names).index("KL.HA2.1.tiff")] == "KL"
+    rafd = write_flat(tmp_path / "rafd", [f"Rafd090_{who:02d}_Caucasian_female_{emotion}_frontal.jpg"
+                                          for who in (1, 2, 3) for emotion in ("angry", "happy", "contemptuous")])
+    faces = load_dataset(rafd, image_size=16, emotions="anger,happiness,contempt")
+    assert faces.counts() == {"anger": 3, "happiness": 3, "contempt": 3}
+    assert split_dataset(faces, seed=0).method == "subject-disjoint" and sorted(set(faces.subjects)) == ["01", "02", "03"]
+
+
+def test_a_name_with_an_unknown_code_or_convention_is_one_line(tmp_path):
+    with pytest.raises(FersynError, match=r"KA\.XX1\.2\.tiff: unknown emotion code 'XX' in a JAFFE name; expected e\.g\. "
+                                          r"KA\.AN1\.39\.tiff"):
+        load_dataset(write_flat(tmp_path / "a", ["KA.AN1.1.tiff", "KA.XX1.2.tiff", "KB.HA1.3.tiff"]))
+    with pytest.raises(FersynError, match=r"neither in class folders \(ROOT/<emotion>/…\) nor named by a known convention"):
+        load_dataset(write_flat(tmp_path / "b", ["img1.png", "img2.png"]))

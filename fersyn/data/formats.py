@@ -161,11 +161,11 @@ def _class_files(folder: Path) -> list[tuple[Path, Path]]:
     return [(f, sub) for sub in _subfolders(folder) for f in sorted(sub.iterdir()) if f.suffix.lower() in IMAGE_SUFFIXES]
 
 
-def _load_folder(root: Path, size: int, wanted: tuple[str, ...] | None) -> FaceSet:
-    """A class-folder tree ROOT/<emotion>/…, or one split into ROOT/{train,val|validation,test}/<emotion>/…
-    (FER2013 as most often downloaded), whose split is then the predefined one."""
-    from PIL import Image
-
+def _entries(root: Path) -> tuple[list[tuple[Path, str, str | None, str | None]], str | None]:
+    """(file, emotion, predefined split, subject) of every image of the folder `root`, in one of its layouts:
+    split folders ROOT/{train,val|validation,test}/<emotion>/… (FER2013 as most often downloaded), class folders
+    ROOT/<emotion>/…, or a flat folder whose file names carry the emotion (JAFFE, RaFD). Also what split the
+    layout predefines ("split folders"), or None."""
     splits = {folder: _USAGE[folder.name.lower()] for folder in _subfolders(root) if folder.name.lower() in _USAGE}
     if splits:
         others = [folder.name for folder in _subfolders(root) if folder not in splits and _class_files(folder)]
@@ -182,15 +182,56 @@ def _load_folder(root: Path, size: int, wanted: tuple[str, ...] | None) -> FaceS
             files += found
     else:
         files = _class_files(root)
-    folders = sorted({folder for _, folder in files})  # a folder without images names no emotion
+    if files:
+        label_of = {folder: canonical_emotion_in(folder) for folder in sorted({folder for _, folder in files})}
+        return [(file, label_of[folder], splits.get(folder.parent), None) for file, folder in files], (
+            "split folders" if splits else None)
+    flat = sorted(f for f in root.iterdir() if f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES)
+    return _named_entries(root, flat), None
+
+
+# File-name conventions that carry the emotion and the subject: a flat folder of such files needs no class folders.
+EMOTION_NAMES: dict[str, tuple[re.Pattern[str], str]] = {
+    "JAFFE": (re.compile(r"^(?P<subject>[A-Z]{2})\.(?P<emotion>[A-Z]{2})\d*\.\d+$"), "KA.AN1.39.tiff (AN, DI, FE, HA, NE, SA, SU)"),
+    "RaFD": (re.compile(r"^Rafd\d+_(?P<subject>\d+)_[A-Za-z]+_[A-Za-z]+_(?P<emotion>[a-z]+)_[a-z]+$"),
+             "Rafd090_01_Caucasian_female_angry_frontal.jpg"),
+}
+
+
+def _named_entries(root: Path, files: list[Path]) -> list[tuple[Path, str, str | None, str | None]]:
+    """A flat folder's images, their emotion and subject read from their names by the one convention they all follow."""
     if not files:
+        return []
+    for convention, (pattern, example) in EMOTION_NAMES.items():
+        matches = [pattern.match(file.stem) for file in files]
+        if sum(map(bool, matches)) > len(files) // 2:
+            entries = []
+            for file, match in zip(files, matches):
+                if not match:
+                    raise FersynError(f"{file}: the name does not follow the {convention} convention of the other "
+                                      f"files in {root}, e.g. {example}; rename or move it")
+                try:
+                    entries.append((file, canonical_emotion(match["emotion"]), None, match["subject"]))
+                except FersynError:
+                    raise FersynError(f"{file}: unknown emotion code '{match['emotion']}' in a {convention} name; "
+                                      f"expected e.g. {example} (`fersyn data info {root}` shows the layout read)") from None
+            return entries
+    raise FersynError(f"{root}: its images are neither in class folders (ROOT/<emotion>/…) nor named by a known "
+                      f"convention ({', '.join(f'{c}: {e}' for c, (_, e) in EMOTION_NAMES.items())}), e.g. {files[0].name}")
+
+
+def _load_folder(root: Path, size: int, wanted: tuple[str, ...] | None) -> FaceSet:
+    """A dataset folder in any of the layouts `_entries` reads."""
+    from PIL import Image
+
+    entries, usage_from = _entries(root)
+    if not entries:
         raise FersynError(
             f"{root}: no images found; a class-folder dataset is ROOT/<emotion>/*.png "
             f"(also jpg, jpeg, bmp, tif, tiff), e.g. {root}/happy/0001.png, or ROOT/train/<emotion>/… with test/"
         )
-    label_of = {folder: canonical_emotion_in(folder) for folder in folders}
-    images, emotion_names, names, usage, skipped = [], [], [], [], []
-    for file, folder in files:
+    images, emotion_names, names, usage, subjects, skipped = [], [], [], [], [], []
+    for file, emotion, split, subject in entries:
         try:
             with Image.open(file) as opened:
                 opened.load()
@@ -200,17 +241,20 @@ def _load_folder(root: Path, size: int, wanted: tuple[str, ...] | None) -> FaceS
             log.warning("skipping unreadable image %s (%s)", file, error)
             continue
         images.append(to_square_gray(pixels, size))
-        emotion_names.append(label_of[folder])
+        emotion_names.append(emotion)
         names.append(str(file.relative_to(root)))
-        usage.append(splits.get(folder.parent))
+        usage.append(split)
+        subjects.append(subject)
     if not images:
-        raise FersynError(f"{root}: none of its {len(files)} image files could be read")
-    stems = [Path(n).stem for n in names]
+        raise FersynError(f"{root}: none of its {len(entries)} image files could be read")
+    named = None not in subjects
     faces = _assemble(
-        str(root), images, emotion_names, wanted, subjects=_subjects_from_names(stems, str(root)),
-        usage=np.array(usage) if splits else None, names=np.array(names), skipped=tuple(skipped),
+        str(root), images, emotion_names, wanted,
+        subjects=np.array(subjects) if named else _subjects_from_names([Path(n).stem for n in names], str(root)),
+        usage=np.array(usage) if usage_from else None, names=np.array(names), skipped=tuple(skipped),
     )
-    faces.usage_from = "split folders"
+    if usage_from:
+        faces.usage_from = usage_from
     return faces
 
 
