@@ -25,6 +25,11 @@ FER2013_CODES: dict[int, str] = {
     6: "neutral",
 }
 
+# The original CK+ distribution's Emotion/*_emotion.txt codes.
+CK_PLUS_CODES: dict[int, str] = {
+    0: "neutral", 1: "anger", 2: "contempt", 3: "disgust", 4: "fear", 5: "happiness", 6: "sadness", 7: "surprise",
+}
+
 _ALIASES: dict[str, str] = {
     # anger
     "angry": "anger", "anger": "anger", "an": "anger", "mad": "anger",

@@ -203,3 +203,25 @@ def test_a_name_with_an_unknown_code_or_convention_is_one_line(tmp_path):
         load_dataset(write_flat(tmp_path / "a", ["KA.AN1.1.tiff", "KA.XX1.2.tiff", "KB.HA1.3.tiff"]))
     with pytest.raises(FersynError, match=r"neither in class folders \(ROOT/<emotion>/…\) nor named by a known convention"):
         load_dataset(write_flat(tmp_path / "b", ["img1.png", "img2.png"]))
+
+
+def test_the_original_ck_plus_distribution_reads_apex_frames_as_the_emotion_and_the_first_as_neutral(tmp_path):
+    root = tmp_path / "CK+"
+    for subject, sequence, code, frames in (("S005", "001", 3, 6), ("S010", "002", 5, 5), ("S010", "003", None, 4)):
+        write_flat(root / "cohn-kanade-images" / subject / sequence,
+                   [f"{subject}_{sequence}_{i:08d}.png" for i in range(1, frames + 1)])
+        if code is not None:  # most CK+ sequences have no label file: they are left out
+            (root / "Emotion" / subject / sequence).mkdir(parents=True)
+            (root / "Emotion" / subject / sequence / f"{subject}_{sequence}_{frames:08d}_emotion.txt").write_text(
+                f"   {code:.7e}\n")
+    faces = load_dataset(root, image_size=16, emotions="disgust,happiness,neutral")
+    assert faces.counts() == {"disgust": 3, "happiness": 3, "neutral": 2}
+    emotion_of = dict(zip(faces.names, np.array(faces.emotions)[faces.labels]))
+    assert emotion_of["cohn-kanade-images/S005/001/S005_001_00000001.png"] == "neutral"
+    assert [emotion_of[f"cohn-kanade-images/S005/001/S005_001_{i:08d}.png"] for i in (4, 5, 6)] == ["disgust"] * 3
+    assert "cohn-kanade-images/S005/001/S005_001_00000002.png" not in emotion_of
+    assert sorted(set(faces.subjects.tolist())) == ["S005", "S010"]
+    (root / "Emotion" / "S010" / "009").mkdir()
+    (root / "Emotion" / "S010" / "009" / "S010_009_00000009_emotion.txt").write_text("5\n")
+    with pytest.raises(FersynError, match=r"S010_009_00000009_emotion.txt: a label file with no image"):
+        load_dataset(root)

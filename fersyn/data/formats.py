@@ -182,12 +182,44 @@ def _entries(root: Path) -> tuple[list[tuple[Path, str, str | None, str | None]]
             files += found
     else:
         files = _class_files(root)
+    if (root / CK_IMAGES).is_dir() and (root / CK_LABELS).is_dir():
+        return _ck_plus_entries(root), None
     if files:
         label_of = {folder: canonical_emotion_in(folder) for folder in sorted({folder for _, folder in files})}
         return [(file, label_of[folder], splits.get(folder.parent), None) for file, folder in files], (
             "split folders" if splits else None)
     flat = sorted(f for f in root.iterdir() if f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES)
     return _named_entries(root, flat), None
+
+
+# The original CK+ distribution: ROOT/cohn-kanade-images/S005/001/*.png, labelled by ROOT/Emotion/S005/001/*_emotion.txt.
+CK_IMAGES, CK_LABELS = "cohn-kanade-images", "Emotion"
+CK_PEAK_FRAMES = 3  # the last frames of a labelled sequence show its emotion (the apex) …
+CK_NEUTRAL_FRAMES = 1  # … and its first frames are neutral (the onset)
+
+
+def _ck_plus_entries(root: Path) -> list[tuple[Path, str, str | None, str | None]]:
+    """The last CK_PEAK_FRAMES frames of each labelled sequence as its emotion and the first CK_NEUTRAL_FRAMES as
+    neutral; subjects from the folders. Sequences without a label file (about two thirds of CK+) are left out."""
+    from fersyn.emotions import CK_PLUS_CODES
+
+    entries = []
+    for label_file in sorted((root / CK_LABELS).glob("*/*/*_emotion.txt")):
+        subject, sequence = label_file.parent.parent.name, label_file.parent.name
+        text = label_file.read_text().strip()
+        try:
+            emotion = CK_PLUS_CODES[int(float(text))]
+        except (ValueError, KeyError):
+            raise FersynError(f"{label_file}: '{text}' is not a CK+ emotion code (0 neutral … 7 surprise); "
+                              f"`fersyn data info {root}` shows the layout read") from None
+        frames = sorted(f for f in (root / CK_IMAGES / subject / sequence).glob("*") if f.suffix.lower() in IMAGE_SUFFIXES)
+        if not frames:
+            raise FersynError(f"{label_file}: a label file with no image; its frames belong in "
+                              f"{root / CK_IMAGES / subject / sequence}/")
+        peak = frames[-CK_PEAK_FRAMES:]
+        onset = [f for f in frames[:CK_NEUTRAL_FRAMES] if f not in peak]
+        entries += [(f, "neutral", None, subject) for f in onset] + [(f, emotion, None, subject) for f in peak]
+    return entries
 
 
 # File-name conventions that carry the emotion and the subject: a flat folder of such files needs no class folders.
