@@ -225,3 +225,15 @@ def test_the_original_ck_plus_distribution_reads_apex_frames_as_the_emotion_and_
     (root / "Emotion" / "S010" / "009" / "S010_009_00000009_emotion.txt").write_text("5\n")
     with pytest.raises(FersynError, match=r"S010_009_00000009_emotion.txt: a label file with no image"):
         load_dataset(root)
+
+
+def test_class_folders_deeper_down_take_their_subject_from_the_folder_above(tmp_path):
+    root = tmp_path / "oulu"
+    for person in ("P001", "P002", "P003"):
+        for emotion, frames in (("Anger", 2), ("Happiness", 3)):
+            write_flat(root / "VL" / person / emotion, [f"{i:03d}.jpeg" for i in range(frames)])
+    faces = load_dataset(root, image_size=16, emotions="anger,happiness")
+    assert faces.counts() == {"anger": 6, "happiness": 9}
+    assert sorted(set(faces.subjects.tolist())) == ["P001", "P002", "P003"]
+    assert faces.subjects[list(faces.names).index("VL/P002/Anger/001.jpeg")] == "P002"
+    assert split_dataset(faces, seed=0).method == "subject-disjoint"

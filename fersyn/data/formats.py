@@ -163,9 +163,9 @@ def _class_files(folder: Path) -> list[tuple[Path, Path]]:
 
 def _entries(root: Path) -> tuple[list[tuple[Path, str, str | None, str | None]], str | None]:
     """(file, emotion, predefined split, subject) of every image of the folder `root`, in one of its layouts:
-    split folders ROOT/{train,val|validation,test}/<emotion>/… (FER2013 as most often downloaded), class folders
-    ROOT/<emotion>/…, or a flat folder whose file names carry the emotion (JAFFE, RaFD). Also what split the
-    layout predefines ("split folders"), or None."""
+    split folders ROOT/{train,val|validation,test}/<emotion>/… (FER2013 as most often downloaded), the original
+    CK+ distribution, class folders ROOT/<emotion>/… or deeper (ROOT/<subject>/<emotion>/…), or a flat folder whose
+    file names carry the emotion (JAFFE, RaFD). Also what split the layout predefines ("split folders"), or None."""
     splits = {folder: _USAGE[folder.name.lower()] for folder in _subfolders(root) if folder.name.lower() in _USAGE}
     if splits:
         others = [folder.name for folder in _subfolders(root) if folder not in splits and _class_files(folder)]
@@ -184,12 +184,33 @@ def _entries(root: Path) -> tuple[list[tuple[Path, str, str | None, str | None]]
         files = _class_files(root)
     if (root / CK_IMAGES).is_dir() and (root / CK_LABELS).is_dir():
         return _ck_plus_entries(root), None
+    if not splits and not (files and all(_is_emotion(folder.name) for _, folder in files)):
+        nested = _nested_class_entries(root)
+        if nested:
+            return nested, None
     if files:
         label_of = {folder: canonical_emotion_in(folder) for folder in sorted({folder for _, folder in files})}
         return [(file, label_of[folder], splits.get(folder.parent), None) for file, folder in files], (
             "split folders" if splits else None)
     flat = sorted(f for f in root.iterdir() if f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES)
     return _named_entries(root, flat), None
+
+
+def _is_emotion(name: str) -> bool:
+    try:
+        canonical_emotion(name)
+    except FersynError:
+        return False
+    return True
+
+
+def _nested_class_entries(root: Path) -> list[tuple[Path, str, str | None, str | None]]:
+    """Class folders deeper down (Oulu-CASIA's P001/Anger/000.jpeg): every folder named for an emotion that holds
+    images, the folder above it taken as the subject."""
+    class_folders = [folder for folder in sorted(root.rglob("*")) if folder.is_dir() and folder.parent != root
+                     and _is_emotion(folder.name) and any(f.suffix.lower() in IMAGE_SUFFIXES for f in folder.iterdir())]
+    return [(file, canonical_emotion(folder.name), None, folder.parent.name) for folder in class_folders
+            for file in sorted(folder.iterdir()) if file.suffix.lower() in IMAGE_SUFFIXES]
 
 
 # The original CK+ distribution: ROOT/cohn-kanade-images/S005/001/*.png, labelled by ROOT/Emotion/S005/001/*_emotion.txt.
