@@ -107,3 +107,15 @@ def test_the_suite_time_is_the_recorded_run():
     text = " ".join((ROOT / "README.md").read_text().split())
     assert run["exit_code"] == 0 and run["last_line"].split()[1] == "passed"  # a green run, every test passing
     assert f"{minutes} min {seconds} s on two cores after the install" in text
+
+
+def test_the_recipes_sentence_matches_the_recorded_table():
+    recipes = json.loads((ROOT / "benchmarks" / "results" / "generators.json").read_text())
+    text = " ".join((ROOT / "README.md").read_text().split())
+    table = (ROOT / "benchmarks" / "results" / "generators.md").read_text()
+    assert recipes and all(name in table for name in recipes)  # the table shows every recorded configuration
+    met = [name for name, row in recipes.items() if row["target_met"]]
+    assert ("None tried so far reaches the target" in text) == (not met)
+    for row in recipes.values():
+        assert row["target_met"] == (row["gain_p_holm"] < 0.05 and row["efficiency"] >= 0.7
+                                     and row["minus_augmented_p_holm"] < 0.05 and row["minus_augmented"] > 0)
