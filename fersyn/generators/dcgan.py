@@ -126,10 +126,7 @@ class DCGANIdentity(GANPlugin, IdentityGenerator):
 
     Options = DCGANOptions
     mixed_precision = True
-
-    def __init__(self, options: DCGANOptions | None = None, *, image_size: int = 48, channels: int = 1) -> None:
-        super().__init__(options, image_size=image_size, channels=channels)
-        self.gan: DCGAN | None = None
+    gan: DCGAN | None = None
 
     def fit(self, faces: np.ndarray, *, steps: int | None = None, seed: int = 0) -> None:
         o = self.options

@@ -237,12 +237,12 @@ class StarGANExpression(GANPlugin, ExpressionGenerator):
 
     Options = StarGANOptions
     mixed_precision = True
+    gan: StarGAN | None = None
 
     def __init__(self, options: StarGANOptions | None = None, *, image_size: int = 48, channels: int = 1) -> None:
-        super().__init__(options, image_size=image_size, channels=channels)
         if image_size % 4:
             raise FersynError(f"stargan needs an image size divisible by 4 (got {image_size})")
-        self.gan: StarGAN | None = None
+        super().__init__(options, image_size=image_size, channels=channels)
 
     @property
     def emotions(self) -> list[str]:
