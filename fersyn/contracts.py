@@ -56,7 +56,7 @@ Judges (the referees of a synthetic set: fidelity, FD, diversity, confidence fil
   owes nothing to the data: its `fit` only loads its weights, and it may score any dataset.
 - `scorer()` → a Keras model: float32 faces in [0, 1] of `image_shape` in, (probabilities over
   `emotions`, features) out. It must be differentiable: an expression generator may train against
-  it (a "teacher"). fersyn's `predict_proba` and `features` call it: override neither. A generator
+  it (a "teacher"). fersyn's `scores`, `predict_proba` and `features` call it: override none. A generator
   option named `teacher` names the judge it trains against; that judge's verdict on it is flagged.
 
 Conventions everywhere: images are numpy uint8 arrays N×H×W×C (C = 1, grayscale; 0–255), emotions
@@ -400,19 +400,20 @@ class Judge(Plugin):
         """Where its weights come from when not from `fit` (a file and its hash), recorded with its verdicts."""
         return ""
 
-    def _scores(self, faces: np.ndarray) -> list[np.ndarray]:
+    def scores(self, faces: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(probabilities N×len(emotions), features N×D) of uint8 faces, from one pass of the scorer."""
         if self._scorer is None:
             self._scorer = self.scorer()
-        return self._scorer.predict(to_unit_interval(faces), batch_size=256, verbose=0)
+        probabilities, features = self._scorer.predict(to_unit_interval(faces), batch_size=256, verbose=0)
+        return np.asarray(probabilities), np.asarray(features).reshape(len(faces), -1)
 
     def predict_proba(self, faces: np.ndarray) -> np.ndarray:
         """Probabilities N×len(emotions) for uint8 faces."""
-        return np.asarray(self._scores(faces)[0])
+        return self.scores(faces)[0]
 
     def features(self, faces: np.ndarray) -> np.ndarray:
         """Feature vectors N×D for uint8 faces (the distances of FD and diversity are taken in them)."""
-        features = np.asarray(self._scores(faces)[1])
-        return features.reshape(len(features), -1)
+        return self.scores(faces)[1]
 
 
 KINDS: dict[str, type[Plugin]] = {

@@ -48,19 +48,22 @@ def judged_probabilities(judge: Judge, images: np.ndarray, emotions: Sequence[st
     """The judge's probabilities of `images` over `emotions` (columns in that order), renormalised over
     the emotions it knows; a column of an emotion it does not know is NaN."""
     with plugin_call(judge, "predict_proba()"):
-        probabilities = judge.predict_proba(images)
+        return _over(judge, judge.predict_proba(images), emotions)
+
+
+def _over(judge: Judge, probabilities: np.ndarray, emotions: Sequence[str]) -> np.ndarray:
     known = [judge.emotions.index(e) if e in judge.emotions else -1 for e in emotions]
-    columns = np.stack([probabilities[:, i] if i >= 0 else np.full(len(images), np.nan) for i in known], axis=1)
+    columns = np.stack([probabilities[:, i] if i >= 0 else np.full(len(probabilities), np.nan) for i in known], axis=1)
     return columns / np.nansum(columns, axis=1, keepdims=True).clip(1e-12)
 
 
-def judge_record(judge: Judge, real_images: np.ndarray, real_labels: np.ndarray, emotions: Sequence[str],
+def judge_record(judge: Judge, real_probabilities: np.ndarray, real_labels: np.ndarray, emotions: Sequence[str],
                  *, teacher: str | None = None) -> dict[str, Any]:
     """Who judged: name, code, weights, whether it is the generator's teacher, and its accuracy on the real
-    test faces of the emotions it knows."""
+    test faces of the emotions it knows (`real_probabilities`: `judged_probabilities` of those faces)."""
     known = np.array([e in judge.emotions for e in emotions])
     judged = known[real_labels]
-    predicted = np.nanargmax(judged_probabilities(judge, real_images[judged], emotions), axis=1)
+    predicted = np.nanargmax(real_probabilities[judged], axis=1) if judged.any() else np.zeros(0, int)
     return {
         "judge": judge.name, "judge_code_version": judge.fit_code_version, "judge_weights": judge.provenance(),
         "judge_pretrained": judge.pretrained, "judge_is_teacher": judge.name == teacher,
@@ -131,13 +134,14 @@ def quality_metrics(
     unknown = sorted(set(np.asarray(synthetic_emotions).tolist()) - set(emotions))
     if unknown:
         raise FersynError(f"the synthetic faces show {', '.join(unknown)}, which the real data does not have")
-    record = judge_record(judge, real_test.images, real_test.labels, emotions, teacher=teacher)
+    with plugin_call(judge, "scores()"):  # one pass of the scorer per set: probabilities and features
+        (real_probabilities, real_features), (probabilities, synthetic_features) = (
+            judge.scores(real_test.images), judge.scores(synthetic_images))
+    record = judge_record(judge, _over(judge, real_probabilities, emotions), real_test.labels, emotions, teacher=teacher)
     intended = np.array([emotions.index(e) for e in synthetic_emotions])
     judged = ~np.isin(intended, [emotions.index(e) for e in record["unjudged_emotions"]])
-    probabilities = judged_probabilities(judge, synthetic_images[judged], emotions)
+    probabilities = _over(judge, probabilities, emotions)[judged]
     correct = np.nanargmax(probabilities, axis=1) == intended[judged] if judged.any() else np.zeros(0, bool)
-    with plugin_call(judge, "features()"):
-        synthetic_features, real_features = judge.features(synthetic_images), judge.features(real_test.images)
     return {
         **record,
         "expression_fidelity": float(correct.mean()) if judged.any() else float("nan"),
