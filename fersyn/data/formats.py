@@ -14,6 +14,7 @@ a few broken files, and one should not stop a sweep; the count is reported by `f
 from __future__ import annotations
 
 import logging
+import os
 import re
 from pathlib import Path
 from typing import Callable, Iterable
@@ -21,6 +22,7 @@ from typing import Callable, Iterable
 import numpy as np
 
 from fersyn.data.faceset import FaceSet
+from fersyn.data.layout import DEFAULT_LAYOUT, Layout
 from fersyn.emotions import ALL_EMOTIONS, EKMAN, canonical_emotion, parse_emotions
 from fersyn.errors import FersynError
 
@@ -40,7 +42,7 @@ SUBJECT_PATTERNS: tuple[re.Pattern[str], ...] = (
 
 PRESENT = "present"  # the class set "every emotion the data has"
 
-_USAGE = {
+USAGE = {
     "training": "train", "train": "train",
     "publictest": "val", "val": "val", "validation": "val", "valid": "val",
     "privatetest": "test", "test": "test", "testing": "test",
@@ -57,31 +59,65 @@ def _toy(image_size: int, emotions: tuple[str, ...]) -> FaceSet:
 DATASETS: dict[str, Callable[[int, tuple[str, ...]], FaceSet]] = {"toy": _toy}
 
 
-def load_dataset(spec: str | Path, image_size: int = 48, emotions: str | Iterable[str] | None = None) -> FaceSet:
+def load_dataset(spec: str | Path, image_size: int = 48, emotions: str | Iterable[str] | None = None,
+                 layout: Layout | None = None) -> FaceSet:
     """Load a dataset by name or path into a FaceSet of `image_size`² grayscale faces.
 
     `emotions` picks the class set (default: the Ekman six; see fersyn.emotions.parse_emotions);
     "present" keeps every emotion the data has. Faces of other emotions are left out and counted.
+    `layout` (fersyn.data.layout.Layout) says how to read a dataset whose files do not say everything
+    themselves: label map, annotation CSV, subjects, CK+ frames, face detection; the default reads it as is.
     Raises FersynError with a one-line explanation for any problem with the input.
     """
+    layout = layout or DEFAULT_LAYOUT
     wanted = None if emotions == PRESENT else parse_emotions(emotions)
     if image_size < 8:
         raise FersynError(f"image size {image_size} is too small: use at least 8 pixels")
     if str(spec) in DATASETS:
+        _refuse(layout, ("labels", "annotations", "subject_from", "ck_frames", "faces"), str(spec))
         return DATASETS[str(spec)](image_size, wanted or EKMAN)
     path = Path(spec)
     if not path.exists():
         raise FersynError(f"{spec}: no such file, folder or dataset name; DATA is {FORMATS_HELP}")
     name = path.name.lower()
+    if layout.annotations is not None:
+        if not path.is_dir():
+            raise FersynError(f"{spec}: with `annotations`, DATA is the dataset's folder (the CSV's image paths are "
+                              f"relative to the CSV itself)")
+        from fersyn.data.annotations import annotation_entries
+
+        _refuse(layout, ("ck_frames",), str(spec))
+        entries, usage_from = annotation_entries(Path(layout.annotations), layout, path)
+        return _load_files(path, Path(layout.annotations).parent, entries, usage_from, image_size, wanted, layout)
     if path.is_dir():
-        return _load_folder(path, image_size, wanted)
+        entries, usage_from = _entries(path, layout)
+        return _load_files(path, path, entries, usage_from, image_size, wanted, layout)
+    _refuse(layout, ("subject_from", "ck_frames", "faces"), str(spec))
     if name.endswith((".csv", ".csv.gz")):
-        return _load_csv(path, image_size, wanted)
+        return _load_csv(path, image_size, wanted, layout)
     if name.endswith(".npz"):
-        return _load_arrays(path, image_size, wanted, _read_npz(path))
+        return _load_arrays(path, image_size, wanted, _read_npz(path), layout)
     if name.endswith((".h5", ".hdf5")):
-        return _load_arrays(path, image_size, wanted, _read_h5(path))
+        return _load_arrays(path, image_size, wanted, _read_h5(path), layout)
     raise FersynError(f"{spec}: unknown data format; DATA is {FORMATS_HELP}")
+
+
+# Where each layout field applies, for the error that refuses it elsewhere.
+_APPLIES_TO = {
+    "labels": "class folders, annotation CSVs and the labels of CSV or array files",
+    "annotations": "a dataset folder",
+    "subject_from": "image folders and annotation CSVs",
+    "ck_frames": "the original CK+ distribution (cohn-kanade-images/ beside Emotion/)",
+    "faces": "image folders and annotation CSVs (`faces` detect)",
+}
+
+
+def _refuse(layout: Layout, names: Iterable[str], source: str, kind: str = "this dataset") -> None:
+    """A layout field given for a dataset it does not apply to is an error, not silently ignored."""
+    given = layout.describe()
+    for name in names:
+        if name in given:
+            raise FersynError(f"{source}: `{name}` applies to {_APPLIES_TO[name]}, not to {kind}; leave it out")
 
 
 def to_square_gray(image: np.ndarray, size: int) -> np.ndarray:
@@ -161,67 +197,71 @@ def _class_files(folder: Path) -> list[tuple[Path, Path]]:
     return [(f, sub) for sub in _subfolders(folder) for f in sorted(sub.iterdir()) if f.suffix.lower() in IMAGE_SUFFIXES]
 
 
-def _entries(root: Path) -> tuple[list[tuple[Path, str, str | None, str | None]], str | None]:
+def _entries(root: Path, layout: Layout) -> tuple[list[tuple[Path, str, str | None, str | None]], str | None]:
     """(file, emotion, predefined split, subject) of every image of the folder `root`, in one of its layouts:
     split folders ROOT/{train,val|validation,test}/<emotion>/… (FER2013 as most often downloaded), the original
     CK+ distribution, class folders ROOT/<emotion>/… or deeper (ROOT/<subject>/<emotion>/…), or a flat folder whose
-    file names carry the emotion (JAFFE, RaFD). Also what split the layout predefines ("split folders"), or None."""
-    splits = {folder: _USAGE[folder.name.lower()] for folder in _subfolders(root) if folder.name.lower() in _USAGE}
+    file names carry the emotion (JAFFE, RaFD). Also what split the layout predefines ("split folders"), or None.
+    Folder names go through `layout`'s label map where it has one."""
+    splits = {folder: USAGE[folder.name.lower()] for folder in _subfolders(root) if folder.name.lower() in USAGE}
     if splits:
         others = [folder.name for folder in _subfolders(root) if folder not in splits and _class_files(folder)]
         if others:
             raise FersynError(f"{root}: split folders ({', '.join(f.name for f in splits)}) beside class folders "
                               f"({', '.join(others)}); use one layout: ROOT/train/<emotion>/… or ROOT/<emotion>/… "
-                              f"(`fersyn data info {root}` shows what is read)")
+                              f"({layout.shown_by(root)})")
         files = []
         for folder in splits:
             found = _class_files(folder)
             if not found:
                 raise FersynError(f"{folder}: a split folder with no class folder of images; a split-folder dataset "
-                                  f"is ROOT/train/<emotion>/*.png (and test/, val/), e.g. {folder}/happy/0001.png")
+                                  f"is ROOT/train/<emotion>/*.png (and test/, val/), e.g. {folder}/happy/0001.png "
+                                  f"({layout.shown_by(root)})")
             files += found
     else:
         files = _class_files(root)
     if (root / CK_IMAGES).is_dir() and (root / CK_LABELS).is_dir():
-        return _ck_plus_entries(root), None
-    if not splits and not (files and all(_is_emotion(folder.name) for _, folder in files)):
-        nested = _nested_class_entries(root)
+        _refuse(layout, ("labels",), str(root), "the original CK+ distribution (its own codes)")
+        return _ck_plus_entries(root, layout), None
+    _refuse(layout, ("ck_frames",), str(root))
+    if not splits and not (files and all(_is_emotion(folder.name, layout) for _, folder in files)):
+        nested = _nested_class_entries(root, layout)
         if nested:
             return nested, None
     if files:
-        label_of = {folder: canonical_emotion_in(folder) for folder in sorted({folder for _, folder in files})}
+        label_of = {folder: _folder_emotion(folder, root, layout) for folder in sorted({folder for _, folder in files})}
         return [(file, label_of[folder], splits.get(folder.parent), None) for file, folder in files], (
             "split folders" if splits else None)
     flat = sorted(f for f in root.iterdir() if f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES)
-    return _named_entries(root, flat), None
+    _refuse(layout, ("labels",), str(root), "names that code the emotion (JAFFE, RaFD)")
+    return _named_entries(root, flat, layout), None
 
 
-def _is_emotion(name: str) -> bool:
+def _is_emotion(name: str, layout: Layout) -> bool:
     try:
-        canonical_emotion(name)
+        layout.emotion(name)
     except FersynError:
         return False
     return True
 
 
-def _nested_class_entries(root: Path) -> list[tuple[Path, str, str | None, str | None]]:
+def _nested_class_entries(root: Path, layout: Layout) -> list[tuple[Path, str, str | None, str | None]]:
     """Class folders deeper down (Oulu-CASIA's P001/Anger/000.jpeg): every folder named for an emotion that holds
     images, the folder above it taken as the subject."""
     class_folders = [folder for folder in sorted(root.rglob("*")) if folder.is_dir() and folder.parent != root
-                     and _is_emotion(folder.name) and any(f.suffix.lower() in IMAGE_SUFFIXES for f in folder.iterdir())]
-    return [(file, canonical_emotion(folder.name), None, folder.parent.name) for folder in class_folders
+                     and _is_emotion(folder.name, layout) and any(f.suffix.lower() in IMAGE_SUFFIXES for f in folder.iterdir())]
+    return [(file, layout.emotion(folder.name), None, folder.parent.name) for folder in class_folders
             for file in sorted(folder.iterdir()) if file.suffix.lower() in IMAGE_SUFFIXES]
 
 
 # The original CK+ distribution: ROOT/cohn-kanade-images/S005/001/*.png, labelled by ROOT/Emotion/S005/001/*_emotion.txt.
 CK_IMAGES, CK_LABELS = "cohn-kanade-images", "Emotion"
-CK_PEAK_FRAMES = 3  # the last frames of a labelled sequence show its emotion (the apex) …
-CK_NEUTRAL_FRAMES = 1  # … and its first frames are neutral (the onset)
 
 
-def _ck_plus_entries(root: Path) -> list[tuple[Path, str, str | None, str | None]]:
-    """The last CK_PEAK_FRAMES frames of each labelled sequence as its emotion and the first CK_NEUTRAL_FRAMES as
-    neutral; subjects from the folders. Sequences without a label file (about two thirds of CK+) are left out."""
+def _ck_plus_entries(root: Path, layout: Layout) -> list[tuple[Path, str, str | None, str | None]]:
+    """The last frames of each labelled sequence (the apex) as its emotion and the first ones (the onset) as
+    neutral, as many as `layout.ck_frames` says; subjects from the folders. Sequences without a label file (about
+    two thirds of CK+) are left out."""
     from fersyn.emotions import CK_PLUS_CODES
 
     entries = []
@@ -232,13 +272,14 @@ def _ck_plus_entries(root: Path) -> list[tuple[Path, str, str | None, str | None
             emotion = CK_PLUS_CODES[int(float(text))]
         except (ValueError, KeyError):
             raise FersynError(f"{label_file}: '{text}' is not a CK+ emotion code (0 neutral … 7 surprise); "
-                              f"`fersyn data info {root}` shows the layout read") from None
+                              f"{layout.shown_by(root)}") from None
         frames = sorted(f for f in (root / CK_IMAGES / subject / sequence).glob("*") if f.suffix.lower() in IMAGE_SUFFIXES)
         if not frames:
             raise FersynError(f"{label_file}: a label file with no image; its frames belong in "
-                              f"{root / CK_IMAGES / subject / sequence}/")
-        peak = frames[-CK_PEAK_FRAMES:]
-        onset = [f for f in frames[:CK_NEUTRAL_FRAMES] if f not in peak]
+                              f"{root / CK_IMAGES / subject / sequence}/ ({layout.shown_by(root)})")
+        peak_frames, neutral_frames = layout.ck_frames
+        peak = frames[-peak_frames:]
+        onset = [f for f in frames[:neutral_frames] if f not in peak]
         entries += [(f, "neutral", None, subject) for f in onset] + [(f, emotion, None, subject) for f in peak]
     return entries
 
@@ -251,7 +292,7 @@ EMOTION_NAMES: dict[str, tuple[re.Pattern[str], str]] = {
 }
 
 
-def _named_entries(root: Path, files: list[Path]) -> list[tuple[Path, str, str | None, str | None]]:
+def _named_entries(root: Path, files: list[Path], layout: Layout) -> list[tuple[Path, str, str | None, str | None]]:
     """A flat folder's images, their emotion and subject read from their names by the one convention they all follow."""
     if not files:
         return []
@@ -267,22 +308,29 @@ def _named_entries(root: Path, files: list[Path]) -> list[tuple[Path, str, str |
                     entries.append((file, canonical_emotion(match["emotion"]), None, match["subject"]))
                 except FersynError:
                     raise FersynError(f"{file}: unknown emotion code '{match['emotion']}' in a {convention} name; "
-                                      f"expected e.g. {example} (`fersyn data info {root}` shows the layout read)") from None
+                                      f"expected e.g. {example} ({layout.shown_by(root)})") from None
             return entries
     raise FersynError(f"{root}: its images are neither in class folders (ROOT/<emotion>/…) nor named by a known "
                       f"convention ({', '.join(f'{c}: {e}' for c, (_, e) in EMOTION_NAMES.items())}), e.g. {files[0].name}")
 
 
-def _load_folder(root: Path, size: int, wanted: tuple[str, ...] | None) -> FaceSet:
-    """A dataset folder in any of the layouts `_entries` reads."""
+def _load_files(root: Path, base: Path, entries: list[tuple[Path, str, str | None, str | None]], usage_from: str | None,
+                size: int, wanted: tuple[str, ...] | None, layout: Layout) -> FaceSet:
+    """The image files `entries` lists (file, emotion, predefined split, subject), named relative to `base`: a dataset
+    folder `root` in any of the layouts `_entries` reads, or the images of an annotation CSV. `layout` may set the
+    subjects and crop the faces."""
     from PIL import Image
 
-    entries, usage_from = _entries(root)
     if not entries:
         raise FersynError(
             f"{root}: no images found; a class-folder dataset is ROOT/<emotion>/*.png "
             f"(also jpg, jpeg, bmp, tif, tiff), e.g. {root}/happy/0001.png, or ROOT/train/<emotion>/… with test/"
         )
+    cropper = None
+    if layout.faces == "detect":
+        from fersyn.data.faces import FaceCropper
+
+        cropper = FaceCropper([file for file, *_ in entries])
     images, emotion_names, names, usage, subjects, skipped = [], [], [], [], [], []
     for file, emotion, split, subject in entries:
         try:
@@ -293,11 +341,23 @@ def _load_folder(root: Path, size: int, wanted: tuple[str, ...] | None) -> FaceS
             skipped.append(f"{file}: {error}")
             log.warning("skipping unreadable image %s (%s)", file, error)
             continue
+        if cropper is not None:
+            pixels = cropper.crop(file, pixels)
+            if pixels is None:
+                skipped.append(f"{file}: no face found")
+                log.warning("skipping %s: no face found", file)
+                continue
+        name = Path(os.path.relpath(file, base)).as_posix()
         images.append(to_square_gray(pixels, size))
         emotion_names.append(emotion)
-        names.append(str(file.relative_to(root)))
+        names.append(name)
         usage.append(split)
-        subjects.append(subject)
+        subjects.append(layout.subject(name) if layout.subject_from else subject)
+    if cropper is not None:
+        cropper.save()
+    if not images and cropper is not None and len(skipped) == len(entries):
+        raise FersynError(f"{root}: no face found in any of its {len(entries)} images by OpenCV's frontal-face detector; "
+                          f"`faces` detect expects photos with a frontal face ({layout.shown_by(root)})")
     if not images:
         raise FersynError(f"{root}: none of its {len(entries)} image files could be read")
     named = None not in subjects
@@ -311,15 +371,17 @@ def _load_folder(root: Path, size: int, wanted: tuple[str, ...] | None) -> FaceS
     return faces
 
 
-def canonical_emotion_in(folder: Path) -> str:
+def _folder_emotion(folder: Path, root: Path, layout: Layout) -> str:
     """The emotion a class folder stands for, with the folder named in the error."""
     try:
-        return canonical_emotion(folder.name)
+        return layout.emotion(folder.name)
     except FersynError as error:
+        if layout.labels:
+            raise FersynError(f"{folder}: {error} ({layout.shown_by(root)})") from None
         raise FersynError(f"{folder}: folder name is not an emotion: {error}") from None
 
 
-def _load_csv(path: Path, size: int, wanted: tuple[str, ...] | None) -> FaceSet:
+def _load_csv(path: Path, size: int, wanted: tuple[str, ...] | None, layout: Layout) -> FaceSet:
     import pandas as pd
 
     try:
@@ -350,30 +412,33 @@ def _load_csv(path: Path, size: int, wanted: tuple[str, ...] | None) -> FaceSet:
         if values.min() < 0 or values.max() > 255:
             raise FersynError(f"{path}: row {row} has pixel values outside 0-255")
         images.append(to_square_gray(values.astype(np.uint8).reshape(side, side), size))
-    emotion_names = [_label_at(path, row, label) for row, label in enumerate(table[columns["emotion"]], start=2)]
+    emotion_names = [label_at(path, row, label, layout) for row, label in enumerate(table[columns["emotion"]], start=2)]
     usage = None
     if "usage" in columns:
-        usage = np.array([_usage_at(path, row, u) for row, u in enumerate(table[columns["usage"]], start=2)])
+        usage = np.array([usage_at(path, row, u) for row, u in enumerate(table[columns["usage"]], start=2)])
     subjects = table[columns["subject"]].to_numpy(dtype=str) if "subject" in columns else None
     names = np.array([f"row {row}" for row in range(2, len(table) + 2)])
     return _assemble(str(path), images, emotion_names, wanted, subjects=subjects, usage=usage, names=names)
 
 
-def _label_at(path: Path, row: int, label: object) -> str:
+def label_at(path: Path, row: int, label: object, layout: Layout) -> str:
     """The canonical emotion of one row's label, with the file and row named in the error."""
     try:
-        return canonical_emotion(label)
+        return layout.emotion(label)
     except FersynError as error:
-        raise FersynError(f"{path}: row {row}: {error}") from None
+        shown = f" ({layout.shown_by(path)})" if layout.labels else ""
+        raise FersynError(f"{path}: row {row}: {error}{shown}") from None
 
 
-def _usage_at(path: Path, row: int, usage: str) -> str:
+def usage_at(path: Path, row: int, usage: str) -> str:
+    """The split ('train', 'val' or 'test') one row's Usage or split value names, with the file and row in the error."""
     key = usage.strip().lower()
-    if key not in _USAGE:
+    if key not in USAGE:
         raise FersynError(
-            f"{path}: row {row}: unknown Usage '{usage}'; expected Training, PublicTest or PrivateTest"
+            f"{path}: row {row}: unknown Usage '{usage}'; expected Training, PublicTest or PrivateTest "
+            f"(or train, val, test)"
         )
-    return _USAGE[key]
+    return USAGE[key]
 
 
 def _read_npz(path: Path) -> dict[str, np.ndarray]:
@@ -394,7 +459,8 @@ def _read_h5(path: Path) -> dict[str, np.ndarray]:
         raise FersynError(f"{path}: cannot read as HDF5 ({error})") from None
 
 
-def _load_arrays(path: Path, size: int, wanted: tuple[str, ...] | None, arrays: dict[str, np.ndarray]) -> FaceSet:
+def _load_arrays(path: Path, size: int, wanted: tuple[str, ...] | None, arrays: dict[str, np.ndarray],
+                 layout: Layout) -> FaceSet:
     if "images" not in arrays or "labels" not in arrays:
         raise FersynError(f"{path}: needs arrays 'images' and 'labels' (found: {', '.join(arrays) or 'none'})")
     images, labels = arrays["images"], arrays["labels"]
@@ -423,11 +489,11 @@ def _load_arrays(path: Path, size: int, wanted: tuple[str, ...] | None, arrays: 
         if labels.min() < 0 or labels.max() >= len(names_of):
             raise FersynError(f"{path}: 'labels' has codes outside 0-{len(names_of) - 1} of 'label_names'")
         labels = np.array([names_of[code] for code in labels])
-    emotion_names = [_label_at(path, i, _decode(label)) for i, label in enumerate(labels)]
+    emotion_names = [label_at(path, i, _decode(label), layout) for i, label in enumerate(labels)]
     subjects = np.array([_decode(s) for s in arrays["subjects"]]) if "subjects" in arrays else None
     usage = None
     if "usage" in arrays:
-        usage = np.array([_usage_at(path, i, _decode(u)) for i, u in enumerate(arrays["usage"])])
+        usage = np.array([usage_at(path, i, _decode(u)) for i, u in enumerate(arrays["usage"])])
     resized = [to_square_gray(image, size) for image in images]
     names = np.array([f"#{i}" for i in range(len(images))])
     return _assemble(str(path), resized, emotion_names, wanted, subjects=subjects, usage=usage, names=names)
