@@ -27,6 +27,7 @@ import numpy as np
 from fersyn.classifiers.training import MAX_VALIDATIONS, Budget
 from fersyn.contracts import ContractError, checked_model, code_version
 from fersyn.data import FaceSet, Split, load_dataset, split_dataset
+from fersyn.data.layout import Layout
 from fersyn.data.splits import fold_splits
 from fersyn.data.synthetic import SyntheticSource
 from fersyn.distribute import describe, distributed, is_chief, make_strategy
@@ -118,9 +119,9 @@ def benchmark(
 
     distribution = make_strategy(strategy)  # before any TensorFlow work, as a multi-worker strategy must be
     chief = is_chief(distribution)  # the others of a multi-worker run train alike but write nothing
-    faces = load_dataset(spec.data, image_size=spec.image_size, emotions=spec.emotions)
+    faces = load_dataset(spec.data, image_size=spec.image_size, emotions=spec.emotions, layout=spec.layout)
     splits = fold_splits(faces, spec.folds, seed=spec.split_seed, train_fraction=spec.train_fraction)
-    cross = _cross_dataset_test(spec.test_data, faces, spec.image_size, spec.split_seed) if spec.test_data else None
+    cross = _cross_dataset_test(spec, faces) if spec.test_data else None
     policy = resolve_precision(spec.precision)
     recipe = _recipe(spec, faces, policy) if spec.fits_generators else None
     sources: list[SyntheticSource] = []
@@ -170,7 +171,7 @@ def benchmark(
                  "strategy": "{name} ({replicas} replica(s))".format(**describe(strategy, distribution))}
         if chief:
             record_sweep(out, config, {
-                **names, "spec": _jsonable(dataclasses.asdict(spec)), "margin": spec.margin,
+                **names, "spec": _jsonable(spec.record()), "margin": spec.margin,
                 "train_images": [int(len(s.train)) for s in splits], "val_images": [int(len(s.val)) for s in splits],
                 "test_images": [int(len(s.test)) for s in splits], "unused_train_images": [int(len(s.unused)) for s in splits],
                 "leaks_removed": [s.leaks_removed for s in splits],
@@ -270,7 +271,9 @@ def _recipe(spec: SweepSpec, faces: FaceSet, policy: str) -> dict[str, Any]:
             # Left out under float32 and without a filter, so that older recipes keep their keys.
             **{key: value for key, value in policies.items() if value != "float32"},
             **({"filter": {"judge": spec.judge, "confidence": spec.filter_confidence}}
-               if spec.filter_confidence is not None else {})}
+               if spec.filter_confidence is not None else {}),
+            # Subjects and predefined splits are not in the data's fingerprint: a layout that sets them is.
+            **({"layout": spec.layout.describe()} if spec.layout.describe() else {})}
 
 
 def _fit_key(recipe: dict[str, Any]) -> str:
@@ -313,7 +316,7 @@ def _generated_set(spec: SweepSpec, recipe: dict[str, Any], fold: int, n_train: 
                       checkpoints=checkpoints, image_size=recipe["image_size"], train_fraction=recipe["train_fraction"],
                       folds=spec.folds, fold=fold, strategy=strategy, overwrite=True, plugins_dir=plugins_dir, tensorboard=logs,
                       judge=spec.judge, filter_confidence=recipe.get("filter", {}).get("confidence"),
-                      precision=spec.precision)
+                      precision=spec.precision, layout=spec.layout)
     if is_chief(strategy):
         with atomic_output(recipe_path) as temporary:
             temporary.write_text(json.dumps({"recipe": recipe, "count": count}, indent=2))
@@ -337,8 +340,9 @@ class _CrossTest:
         return self.faces.fingerprint
 
 
-def _cross_dataset_test(test_data: str | Path, faces: FaceSet, image_size: int, split_seed: int) -> _CrossTest:
-    other = load_dataset(test_data, image_size=image_size, emotions="present")
+def _cross_dataset_test(spec: SweepSpec, faces: FaceSet) -> _CrossTest:
+    test_data, split_seed = spec.test_data, spec.split_seed
+    other = load_dataset(test_data, image_size=spec.image_size, emotions="present", layout=spec.test_layout)
     common = tuple(e for e in other.emotions if e in faces.emotions)
     if not common:
         raise FersynError(f"`test_data` {test_data} has {', '.join(other.emotions)}: no emotion in common with "
@@ -358,15 +362,16 @@ class _HeldOutFaces:
         self.spec, self.faces, self.splits, self.cross = spec, faces, splits, cross
 
         @lru_cache(maxsize=4)
-        def load(data: str, size: int, emotions: Any) -> FaceSet:
-            return load_dataset(data, image_size=size, emotions=emotions)
+        def load(data: str, size: int, emotions: Any, layout: Layout) -> FaceSet:
+            return load_dataset(data, image_size=size, emotions=emotions, layout=layout)
 
         self.load = load
 
-    def _at(self, data: str, emotions: Any, loaded: FaceSet, indices: np.ndarray) -> Callable[[int], np.ndarray]:
+    def _at(self, data: str, emotions: Any, layout: Layout, loaded: FaceSet,
+            indices: np.ndarray) -> Callable[[int], np.ndarray]:
         def faces_at(size: int) -> np.ndarray:
             # Reloaded in the same order, so indices still point at the same faces.
-            source = loaded if size == loaded.image_size else self.load(data, size, emotions)
+            source = loaded if size == loaded.image_size else self.load(data, size, emotions, layout)
             if source is not loaded and loaded.emotions != source.emotions:
                 source = source.only(loaded.emotions)
             return source.images[indices]
@@ -378,10 +383,11 @@ class _HeldOutFaces:
         emotions = self.spec.emotions  # SweepSpec made a list a tuple: hashable, as the cache key it is
         where = "" if split.folds == 1 else f" {split.name}"
         held = [HeldOut(f"{self.spec.data}{where}: validation and test faces",
-                        self._at(self.spec.data, emotions, self.faces, np.r_[split.val, split.test]))]
+                        self._at(self.spec.data, emotions, self.spec.layout, self.faces, np.r_[split.val, split.test]))]
         if self.cross is not None:
             held.append(HeldOut(f"{self.cross.spec} (the cross-dataset test): test faces",
-                                self._at(self.cross.spec, "present", self.cross.faces, self.cross.split.test)))
+                                self._at(self.cross.spec, "present", self.spec.test_layout, self.cross.faces,
+                                         self.cross.split.test)))
         return held
 
 

@@ -171,6 +171,44 @@ def _plugin_options_flag(kind: str) -> Any:
                         help=f"An option of the {kind} plugin{one}, repeatable; `fersyn plugins NAME` lists them.")
 
 
+def _layout_options(prefix: str = "") -> Any:
+    """The options of a dataset's Layout (fersyn.data.layout): the command gets them as one `layout` argument (with
+    `prefix` "test-", as `test_layout`, for --test-data)."""
+    of = f" of --{prefix.rstrip('-')}-data" if prefix else ""
+    options = [
+        click.option(f"--{prefix}labels", metavar="MAP", help=f"Label map{of} for numeric class folders or annotation "
+                     "labels: 1=surprise,2=fear,… or a preset: rafdb (1 surprise … 7 neutral), affectnet (0 neutral … "
+                     "7 contempt)."),
+        click.option(f"--{prefix}annotations", metavar="CSV", help=f"Annotation CSV{of}: columns path,label[,subject]"
+                     "[,split], paths relative to the CSV (AffectNet, RAF-DB style); DATA is then the dataset's folder."),
+        click.option(f"--{prefix}subject-from", metavar="RULE", help=f"Where each image's subject is{of}: folder:N (the "
+                     "N-th folder above the file, 1 = the one holding it), or a regex with one group searched in the "
+                     "file name, e.g. '^(S\\d+)_'."),
+        click.option(f"--{prefix}ck-frames", metavar="PEAK,NEUTRAL", help=f"Original CK+ distribution{of}: the last "
+                     "PEAK frames of each labelled sequence are its emotion, the first NEUTRAL are neutral [default: 3,1]."),
+        click.option(f"--{prefix}faces", type=click.Choice(("as-is", "detect")), default="as-is", show_default=True,
+                     help=f"as-is: the images{of} are face crops already; detect: find the largest face in each photo, "
+                     "level the eyes, crop a square around it (pip install 'fersyn[faces]'); photos with no face are "
+                     "skipped and counted."),
+    ]
+    names = ("labels", "annotations", "subject_from", "ck_frames", "faces")
+
+    def decorate(command: Any) -> Any:
+        @functools.wraps(command)
+        def with_layout(*args: Any, **kwargs: Any) -> Any:
+            from fersyn.data.layout import Layout
+
+            given = {name: kwargs.pop(prefix.replace("-", "_") + name) for name in names}
+            kwargs[prefix.replace("-", "_") + "layout"] = Layout(**{k: v for k, v in given.items() if v is not None})
+            return command(*args, **kwargs)
+
+        for option in reversed(options):
+            with_layout = option(with_layout)
+        return with_layout
+
+    return decorate
+
+
 _split_seed_option = click.option("--split-seed", "--seed", "split_seed", default=0, show_default=True, type=int,
                                   help="Seed of the train/val/test split.")
 
@@ -186,7 +224,8 @@ _split_seed_option = click.option("--split-seed", "--seed", "split_seed", defaul
 @_image_size_option
 @_split_seed_option
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
-def data_info(dataset: str, emotions: str, image_size: int, split_seed: int, as_json: bool) -> None:
+@_layout_options()
+def data_info(dataset: str, emotions: str, image_size: int, split_seed: int, as_json: bool, layout: Any) -> None:
     """Counts per emotion and split, subjects, image size, duplicates and cross-split leaks.
 
     \b
@@ -194,11 +233,14 @@ def data_info(dataset: str, emotions: str, image_size: int, split_seed: int, as_
       fersyn data info toy
       fersyn data info ../shared/data/CK+48 --emotions all
       fersyn data info ../shared/data/fer2013-subset.csv.gz --json
+      fersyn data info RAF-DB/DATASET --labels rafdb
+      fersyn data info jaffe/ --faces detect
     """
     from fersyn.data import load_dataset
     from fersyn.data.info import describe_dataset, format_description
 
-    info = describe_dataset(load_dataset(dataset, image_size=image_size, emotions=emotions), split_seed=split_seed)
+    faces = load_dataset(dataset, image_size=image_size, emotions=emotions, layout=layout)
+    info = describe_dataset(faces, split_seed=split_seed, layout=layout)
     click.echo(json.dumps(info, indent=2) if as_json else format_description(info))
 
 
@@ -209,18 +251,21 @@ def data_info(dataset: str, emotions: str, image_size: int, split_seed: int, as_
 @_emotions_option
 @_image_size_option
 @click.option("--seed", default=0, show_default=True, type=int, help="Seed of the choice of faces shown.")
-def data_preview(dataset: str, out: str, rows: int, emotions: str, image_size: int, seed: int) -> None:
-    """Write a grid of faces, one column per emotion (one subject per row where known).
+@_layout_options()
+def data_preview(dataset: str, out: str, rows: int, emotions: str, image_size: int, seed: int, layout: Any) -> None:
+    """Write a grid of faces, one column per emotion (one subject per row where known), as they are read: with
+    --faces detect, the crops.
 
     \b
-    Example:
+    Examples:
       fersyn data preview toy --out toy_grid.png
+      fersyn data preview jaffe/ --faces detect --out jaffe_crops.png
     """
     from fersyn.data import load_dataset
     from fersyn.data.preview import preview_cells
     from fersyn.grid import save_face_grid
 
-    faces = load_dataset(dataset, image_size=image_size, emotions=emotions)
+    faces = load_dataset(dataset, image_size=image_size, emotions=emotions, layout=layout)
     cells, row_titles = preview_cells(faces, rows=rows, seed=seed)
     save_face_grid(cells, out, faces.emotions, row_titles, title=f"{faces.source}: {len(faces)} faces")
     click.echo(f"wrote {out}")
@@ -274,12 +319,13 @@ def plugins(ctx: click.Context, name: str | None, kind: str | None, as_json: boo
 @click.option("--overwrite", is_flag=True, help="Replace --out if it exists.")
 @_plugin_options_flag("identity")
 @_plugin_options_flag("expression")
+@_layout_options()
 @click.pass_context
 def generate_command(ctx: click.Context, data: str, out: str, count: int, identity: str, expression: str, emotions: str,
                      split_seed: int, train_steps: int | None, checkpoints: str | None, image_size: int,
                      train_fraction: float, folds: int, strategy: str, precision: str, judge: str,
                      tensorboard: str | None, filter_confidence: float | None, overwrite: bool,
-                     identity_options: tuple[str, ...], expression_options: tuple[str, ...]) -> None:
+                     identity_options: tuple[str, ...], expression_options: tuple[str, ...], layout: Any) -> None:
     """Fit an identity and an expression generator on DATA's training split, then write a synthetic set.
 
     Writes OUT (HDF5: images, labels, identity, provenance and quality metrics) and OUT_grid.png
@@ -301,7 +347,7 @@ def generate_command(ctx: click.Context, data: str, out: str, count: int, identi
         identity=identity, expression=expression, count=count, emotions=emotions, split_seed=split_seed,
         train_steps=train_steps, checkpoints=checkpoints, image_size=image_size, train_fraction=train_fraction,
         strategy=strategy, precision=precision, judge=judge, filter_confidence=filter_confidence, tensorboard=tensorboard,
-        overwrite=overwrite,
+        overwrite=overwrite, layout=layout,
         identity_options=parse_pairs(identity_options, "--identity-opt"),
         expression_options=parse_pairs(expression_options, "--expression-opt"), plugins_dir=ctx.obj["plugins_dir"],
     )
@@ -406,6 +452,8 @@ BENCHMARK_HELP = f"""Train each classifier on real + k × |real train| extra fac
 @_plugin_options_flag("identity")
 @_plugin_options_flag("expression")
 @_plugin_options_flag("classifier")
+@_layout_options()
+@_layout_options("test-")
 @click.pass_context
 def benchmark_command(ctx: click.Context, **options: Any) -> None:
     from click.core import ParameterSource
@@ -414,7 +462,7 @@ def benchmark_command(ctx: click.Context, **options: Any) -> None:
     from fersyn.options import parse_pairs
     from fersyn.sweep import SweepSpec
 
-    if all(ctx.get_parameter_source(name) == ParameterSource.DEFAULT for name in options):
+    if all(ctx.get_parameter_source(name) == ParameterSource.DEFAULT for name in ctx.params):
         options.update(EMBEDDED_DEFAULT)
         click.echo(f"no arguments: running the embedded default ({EMBEDDED_COMMAND})", err=True)
     run = {name: options.pop(name) for name in ("out", "force", "shard", "strategy", "tensorboard")}

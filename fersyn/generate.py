@@ -20,6 +20,7 @@ import numpy as np
 from fersyn.contracts import ExpressionGenerator, IdentityGenerator, checked_edits, checked_samples
 from fersyn.options import build_options
 from fersyn.data import load_dataset
+from fersyn.data.layout import DEFAULT_LAYOUT, Layout
 from fersyn.data.splits import fold_splits
 from fersyn.data.synthetic import SyntheticWriter, balanced_counts
 from fersyn.distribute import describe, distributed, is_chief, make_strategy, output_of_this_worker
@@ -75,6 +76,7 @@ def generate(
     judge: str = DEFAULT_JUDGE,
     filter_confidence: float | None = None,
     tensorboard: str | Path | None = None,
+    layout: Layout = DEFAULT_LAYOUT,
 ) -> GenerateResult:
     """Write `count` synthetic faces, balanced over `emotions`, to the HDF5 file `out` (see module doc).
     `split_seed` seeds the split, and the generators' training and sampling. With `folds` K > 1 the
@@ -83,7 +85,8 @@ def generate(
     every model's training (fersyn.precision). `judge` scores the set (fersyn.metrics); with
     `filter_confidence` τ a face is kept only if the judge gives its intended emotion a probability of at
     least τ, and more are drawn until `count` is met (up to MAX_DRAWS times the unfiltered draw). With
-    `tensorboard` a folder, each generator's fit writes its losses and face grids there (KIND-NAME/)."""
+    `tensorboard` a folder, each generator's fit writes its losses and face grids there (KIND-NAME/). `layout`
+    says how to read `data` (fersyn.data.layout: label map, annotations, subjects, face crops)."""
     from fersyn.registry import create_plugin, get_plugin, load_plugins
 
     started = time.perf_counter()
@@ -104,7 +107,7 @@ def generate(
 
     distribution = make_strategy(strategy)  # before any TensorFlow work, as a multi-worker strategy must be
     policy = resolve_precision(precision)
-    faces = load_dataset(data, image_size=image_size, emotions=emotions)
+    faces = load_dataset(data, image_size=image_size, emotions=emotions, layout=layout)
     if not 0 <= fold < folds:
         raise FersynError(f"fold {fold} does not exist among {folds} folds")
     split = fold_splits(faces, folds, seed=split_seed, train_fraction=train_fraction)[fold]
@@ -162,7 +165,8 @@ def generate(
                      "emotions": list(faces.emotions), "split": split.method, "split_seed": split_seed,
                      "train_fraction": train_fraction, "folds": folds, "fold": fold,
                      "split_fingerprints": fingerprints, "leaks_removed": split.leaks_removed,
-                     "train_images": len(train), "val_images": int(len(split.val)), "test_images": int(len(split.test))},
+                     "train_images": len(train), "val_images": int(len(split.val)), "test_images": int(len(split.test)),
+                     **({"layout": layout.describe()} if layout.describe() else {})},  # none: as recorded before
             "identity": {"plugin": identity, "options": dataclasses.asdict(identity_generator.options),
                          "trained_steps": identity_generator.trained_steps,
                          "code_version": identity_generator.fit_code_version, "precision": policies["identity"]},

@@ -10,11 +10,13 @@ benchmarks/reproduce.py build a SweepSpec; `fersyn.benchmark.benchmark` runs it.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator, Mapping, Sequence
 
+from fersyn.data.layout import DEFAULT_LAYOUT, Layout
 from fersyn.errors import FersynError
 from fersyn.metrics import DEFAULT_JUDGE
 from fersyn.precision import DEFAULT_PRECISION, PRECISIONS
@@ -81,6 +83,7 @@ class SweepSpec:
     """Everything that decides a sweep's numbers; checked when made (FersynError, one line each)."""
 
     data: str = "toy"
+    layout: Layout = DEFAULT_LAYOUT  # how to read `data` (label map, annotations, subjects, face crops)
     ratios: tuple[float, ...] = (0.0, 1.0, 2.0, 5.0, 10.0)
     classifiers: tuple[str, ...] = ("small-cnn",)
     classifier_options: Mapping[str, Any] = field(default_factory=dict)  # KEY or NAME.KEY → value
@@ -111,6 +114,7 @@ class SweepSpec:
     controls_only: bool = False  # no synthetic cell: real only and the controls (no generator is fitted)
     synthetic_only: bool = False
     test_data: str | None = None
+    test_layout: Layout = DEFAULT_LAYOUT  # how to read `test_data`
     margin: float = MARGIN  # the bound's equivalence margin, a fraction
     precision: str = DEFAULT_PRECISION  # of every model's training: float32 or mixed (fersyn.precision)
 
@@ -120,6 +124,9 @@ class SweepSpec:
         set_("ratios", tuple(sorted({0.0, *parse_ratios(self.ratios)})))  # every gain is measured against real only
         set_("classifiers", tuple(dict.fromkeys(self.classifiers)))
         set_("controls", tuple(dict.fromkeys(self.controls)))
+        for name in ("layout", "test_layout"):  # a mapping, as a stored record gives it
+            if isinstance(getattr(self, name), Mapping):
+                set_(name, Layout(**getattr(self, name)))
         if isinstance(self.emotions, list):  # hashable, as a cache key of the loaded data
             set_("emotions", tuple(self.emotions))
         for name in ("synthetic", "test_data"):
@@ -165,6 +172,18 @@ class SweepSpec:
         if self.needs_synthetic and self.synthetic is None:  # the built-in generators unless named
             set_("identity", self.identity or "dcgan")
             set_("expression", self.expression or "stargan")
+
+    def record(self) -> dict[str, Any]:
+        """The spec as sweep.json records it: layouts only where they differ from the default, so that the records
+        of runs without one stay as they were."""
+        record = dataclasses.asdict(self)
+        for name in ("layout", "test_layout"):
+            described = getattr(self, name).describe()
+            if described:
+                record[name] = described
+            else:
+                del record[name]
+        return record
 
     @property
     def needs_synthetic(self) -> bool:

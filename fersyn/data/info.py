@@ -8,13 +8,15 @@ import numpy as np
 
 from fersyn.data.duplicates import duplicate_groups, image_hashes, shared_images
 from fersyn.data.faceset import FaceSet
+from fersyn.data.layout import DEFAULT_LAYOUT, Layout, as_flags
 from fersyn.data.splits import split_dataset
 
 _MAX_LISTED = 5  # duplicate groups spelled out by name; the rest are counted
 
 
-def describe_dataset(faces: FaceSet, *, split_seed: int = 0) -> dict[str, Any]:
-    """A JSON-ready description of `faces` and of the split fersyn would make of it under `split_seed`."""
+def describe_dataset(faces: FaceSet, *, split_seed: int = 0, layout: Layout = DEFAULT_LAYOUT) -> dict[str, Any]:
+    """A JSON-ready description of `faces` (read under `layout`) and of the split fersyn would make of it under
+    `split_seed`."""
     split = split_dataset(faces, seed=split_seed, drop_leaks=False)
     hashes = image_hashes(faces.images)
     groups = duplicate_groups(hashes)
@@ -27,13 +29,14 @@ def describe_dataset(faces: FaceSet, *, split_seed: int = 0) -> dict[str, Any]:
     subjects_in = {name: set(faces.subjects[idx].tolist()) for name, idx in parts.items()} if faces.subjects is not None else None
     return {
         "source": faces.source,
+        **({"layout": layout.describe()} if layout != DEFAULT_LAYOUT else {}),
         "fingerprint": faces.fingerprint,
         "images": len(faces),
         "image_size": [faces.image_size, faces.image_size],
         "emotions": faces.counts(),
         "subjects": None if faces.subjects is None else len(np.unique(faces.subjects)),
         "dropped_emotions": faces.dropped,
-        "unreadable_files": list(faces.skipped),
+        "skipped_files": list(faces.skipped),
         "split": {
             "method": split.method,
             "seed": split_seed,
@@ -63,6 +66,7 @@ def format_description(info: dict[str, Any]) -> str:
     """The description as the text `fersyn data info` prints."""
     lines = [
         f"source       {info['source']}",
+        *([f"layout      {as_flags(info['layout'])}"] if "layout" in info else []),
         f"fingerprint  {info['fingerprint']}",
         f"images       {info['images']}  ({info['image_size'][0]}×{info['image_size'][1]} grayscale)",
         f"subjects     {info['subjects'] if info['subjects'] is not None else 'unknown (no subject ids)'}",
@@ -70,9 +74,9 @@ def format_description(info: dict[str, Any]) -> str:
     if info["dropped_emotions"]:
         dropped = ", ".join(f"{e} {n}" for e, n in info["dropped_emotions"].items())
         lines.append(f"left out     {dropped} (not in the requested emotions; see --emotions)")
-    if info["unreadable_files"]:
-        lines.append(f"unreadable   {len(info['unreadable_files'])} file(s) skipped:")
-        lines += [f"  {entry}" for entry in info["unreadable_files"]]
+    if info["skipped_files"]:
+        lines.append(f"skipped      {len(info['skipped_files'])} file(s), unreadable or with no face found:")
+        lines += [f"  {entry}" for entry in info["skipped_files"]]
     split = info["split"]
     emotions = list(info["emotions"])
     width = max(len(e) for e in emotions + ["emotion"])

@@ -96,14 +96,15 @@ class Layout:
                     list(value) if isinstance(value, tuple) else value)
         return described
 
-    def flags(self) -> str:
-        """The command-line options that give this layout (empty for the default), for messages."""
-        return "".join(f" --{name.replace('_', '-')} {','.join(map(str, value)) if isinstance(value, list) else value}"
-                       for name, value in self.describe().items())
-
     def shown_by(self, data: object) -> str:
         """The command that shows how `data` is read under this layout, for error messages."""
-        return f"`fersyn data info {data}{self.flags()}` shows the layout read"
+        return f"`fersyn data info {data}{as_flags(self.describe())}` shows the layout read"
+
+
+def as_flags(described: Mapping[str, Any]) -> str:
+    """The command-line options that give a layout from its `describe()` (empty for the default)."""
+    return "".join(f" --{name.replace('_', '-')} {','.join(map(str, value)) if isinstance(value, list) else value}"
+                   for name, value in described.items())
 
 
 def _label_map(labels: Any) -> tuple[tuple[str, str], ...] | None:
