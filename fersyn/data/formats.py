@@ -5,6 +5,10 @@
 - `.npz` / `.h5` files with `images` and `labels` arrays (optional `label_names`, `subjects`, `usage`);
 - registered dataset names: `toy`, the procedural faces fersyn renders itself.
 
+A dataset whose files do not say everything themselves is read under a Layout (fersyn.data.layout): a label map
+for numeric class folders, an annotation CSV (fersyn.data.annotations), where subjects are, CK+ frame counts, and
+face detection and cropping (fersyn.data.faces). The default Layout changes nothing.
+
 Labels are mapped onto the canonical vocabulary (fersyn.emotions). Faces of emotions outside the
 requested set are left out and counted in `FaceSet.dropped`. An unreadable image inside a folder is
 skipped with a warning naming it (recorded in `FaceSet.skipped`): large web-scraped sets often carry
