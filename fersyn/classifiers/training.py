@@ -93,6 +93,7 @@ def train_classifier(
         loss="sparse_categorical_crossentropy",
         metrics=["accuracy"],
     )
+    model.optimizer.build(model.trainable_variables)  # not in fit's first step: TensorFlow would trace that twice
     if budget.kind == "epochs":
         rounds, steps_per_round, patience = budget.epochs, None, budget.patience
     else:

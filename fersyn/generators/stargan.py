@@ -218,6 +218,7 @@ class StarGAN(GANModel):
         held_out, used = order[: max(1, len(faces) // 10)], order[max(1, len(faces) // 10):]
         critic.compile(optimizer=keras.optimizers.Adam(1e-3),
                        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+        critic.optimizer.build(critic.trainable_variables)  # as GANModel.compile does: one trace of fit's step, not two
         critic.fit(to_signed_unit(faces[used]), labels[used], validation_data=(to_signed_unit(faces[held_out]), labels[held_out]),
                    epochs=40, batch_size=64, verbose=0,
                    callbacks=[keras.callbacks.EarlyStopping(patience=5, restore_best_weights=True)])

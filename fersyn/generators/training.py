@@ -106,15 +106,16 @@ class GANModel(keras.Model):
                                         else keras.optimizers.LossScaleOptimizer(optimizer)
                                         for optimizer in (d_optimizer, g_optimizer))
         self.d_optimizer, self.g_optimizer = d_optimizer, g_optimizer
+        # Built now, not lazily in the first train_step: variables made inside a tf.function make TensorFlow
+        # trace it twice, and a GAN step takes seconds to trace. Also lets `load_model` restore their state.
+        self.d_optimizer.build(self.discriminator.trainable_variables)
+        self.g_optimizer.build(self.generator.trainable_variables)
 
     def get_compile_config(self) -> dict:
         return {name: keras.optimizers.serialize(getattr(self, name)) for name in ("d_optimizer", "g_optimizer")}
 
     def compile_from_config(self, config: dict) -> None:
-        # Building the optimizers' variables here lets `load_model` restore their state.
         self.compile(**{name: keras.optimizers.deserialize(value) for name, value in config.items()})
-        self.d_optimizer.build(self.discriminator.trainable_variables)
-        self.g_optimizer.build(self.generator.trainable_variables)
 
     def tracked(self, **losses: tf.Tensor) -> dict:
         """Update the loss trackers and return their means (what `train_step` returns)."""

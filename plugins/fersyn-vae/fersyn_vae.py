@@ -99,6 +99,7 @@ class VAEIdentity(IdentityGenerator):
             keras.utils.set_random_seed(seed)
             self.vae = VAE(self.image_size, self.options.latent_dim, self.options.kl_weight)
             self.vae.compile(optimizer=keras.optimizers.Adam(self.options.learning_rate))
+            self.vae.optimizer.build(self.vae.trainable_variables)  # now, not in fit: that would trace twice
         keras.utils.set_random_seed(seed + self.trained_steps)  # a resumed fit continues, not repeats
         images = tf.data.Dataset.from_tensor_slices(to_unit_interval(faces))
         batches = images.shuffle(len(faces), seed=seed).repeat().batch(self.options.batch_size, drop_remainder=True)
