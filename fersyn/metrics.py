@@ -28,7 +28,6 @@ from fersyn.errors import FersynError
 _MAX_FEATURE_SAMPLES = 2000
 _IDENTITY_SOURCES = 100
 _IDENTITY_RESOLUTION = 12
-DEFAULT_JUDGE = "reference"
 
 
 def fitted_judge(name: str, faces: FaceSet, split: Split, *, seed: int = 0) -> Judge:

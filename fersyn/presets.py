@@ -10,9 +10,9 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 from fersyn.errors import FersynError
-from fersyn.metrics import DEFAULT_JUDGE
 
-# What every run uses unless a preset or the user says otherwise.
+# What every run uses unless a preset or the user says otherwise. The default judge needs no optional install.
+DEFAULT_JUDGE = "reference"
 DEFAULTS: dict[str, Any] = {"identity": "dcgan", "expression": "stargan", "judge": DEFAULT_JUDGE,
                             "train_steps": None, "filter_confidence": None}
 OPTION_SETTINGS = ("identity_options", "expression_options")  # merged key by key, not replaced

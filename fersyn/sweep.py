@@ -18,9 +18,8 @@ from typing import Any, Iterator, Mapping, Sequence
 
 from fersyn.data.layout import DEFAULT_LAYOUT, Layout
 from fersyn.errors import FersynError
-from fersyn.metrics import DEFAULT_JUDGE
 from fersyn.precision import DEFAULT_PRECISION, PRECISIONS
-from fersyn.presets import DEFAULTS, OPTION_SETTINGS, with_preset
+from fersyn.presets import DEFAULT_JUDGE, DEFAULTS, OPTION_SETTINGS, with_preset
 from fersyn.stats import MARGIN
 
 BUDGETS = ("steps", "epochs")
