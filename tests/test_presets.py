@@ -47,8 +47,22 @@ def test_a_preset_is_the_configuration_that_was_measured_and_the_readme_gives_it
     readme = " ".join((ROOT / "README.md").read_text().split())
     verdict = re.search(rf"`--preset {name}`[^.]*? (reaches|does not reach) the target", readme)
     assert verdict and (verdict[1] == "reaches") == row["target_met"]
-    gain = f"{100 * row['gain']:+.1f}".replace("-", "−")
-    assert f"`--preset {name}`" in readme and gain in readme[verdict.start():verdict.start() + 600]
+    points = lambda value: f"{100 * value:+.1f}".replace("-", "−")  # noqa: E731
+    quoted = [f"gains {points(row['gain'])} points [{points(row['gain_ci95'][0])}, {points(row['gain_ci95'][1])}]",
+              f"(Holm p {row['gain_p_holm']:.1g})",
+              f"efficiency of {row['efficiency']:.2f} [{row['efficiency_ci95'][0]:.2f}, {row['efficiency_ci95'][1]:.2f}]",
+              f"positive control's {points(row['control_gain'])}",
+              f"{points(row['minus_augmented'])} [{points(row['minus_augmented_ci95'][0])}, "
+              f"{points(row['minus_augmented_ci95'][1])}] over augmentation",
+              f"reads {100 * row['fidelity'][settings_judge(name)]['mean']:.0f} % of them as intended",
+              f"the reference judge reads {100 * row['fidelity']['reference']['mean']:.0f} %"]
+    paragraph = readme[verdict.start():verdict.start() + 700]
+    assert [text for text in quoted if text not in paragraph] == []
+    assert ("which is not significant" in paragraph) == (row["minus_augmented_p_holm"] >= 0.05)
+
+
+def settings_judge(name):
+    return with_preset(name)["judge"]
 
 
 def test_a_sweep_takes_a_preset_only_where_it_fits_generators():
