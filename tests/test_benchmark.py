@@ -253,7 +253,7 @@ def test_a_tiny_sweep_writes_rows_summary_and_plot_and_a_rerun_trains_nothing(tm
 def test_a_killed_sweep_resumes_with_every_cell_once(tmp_path, synthetic):
     out = tmp_path / "killed"
     command = [sys.executable, "-c", "from fersyn.cli import main; main()", "benchmark", "--data", "toy",
-               "--synthetic", str(synthetic), "--ratio", "0,0.5", "--seeds", "2", "--steps", "100", "--out", str(out)]
+               "--synthetic", str(synthetic), "--ratio", "0,0.5", "--seeds", "2", "--steps", "48", "--out", str(out)]
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     table = out / "results.csv"
     deadline = time.monotonic() + 300

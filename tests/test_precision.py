@@ -107,19 +107,6 @@ def test_dcgan_trains_under_a_mixed_policy_and_saves_it(policy, toy, tmp_path):
     assert np.array_equal(loaded.sample(4, seed=1), faces)
 
 
-@pytest.mark.slow
-def test_stargan_trains_under_mixed_bfloat16(toy):
-    with precision_scope("mixed_bfloat16"):
-        generator = create_plugin("expression", "stargan", image_size=32, batch_size=4, width=8, res_blocks=1)
-        generator.fit(toy.images[:96], toy.labels[:96], toy.emotions, steps=3, seed=0)
-    gan = generator.gan
-    assert gan.discriminator.layers[1].compute_dtype == "bfloat16"
-    assert all(variable.dtype == "float32" for variable in gan.trainable_variables)
-    assert np.all(np.isfinite([float(tracker.result()) for tracker in gan.metrics]))  # the gradient penalty included
-    edited = generator.apply(toy.images[:6], list(toy.emotions), seed=0)
-    assert edited.dtype == np.uint8 and edited.shape == (6, 32, 32, 1)
-
-
 def test_a_checkpoint_fitted_under_another_precision_is_refused(tmp_path):
     trained_on = {"data": "d", "train": "t", "emotions": ["anger"], "image_size": 48}
     (tmp_path / "fersyn-trained-on.json").write_text(json.dumps(trained_on))  # before precisions: float32
