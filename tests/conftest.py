@@ -31,8 +31,8 @@ def fer() -> None:
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Tests marked slow first: xdist then hands the long ones out while the short ones fill the gaps,
-    instead of one worker finishing alone on a long test."""
+    """Tests marked slow first: the long ones start early and the short ones fill the gaps at the end, as xdist's
+    worksteal (setup.cfg) moves queued tests to the worker that runs out, instead of one finishing alone on a long test."""
     items.sort(key=lambda item: item.get_closest_marker("slow") is None)
 
 
