@@ -54,15 +54,15 @@ def test_a_preset_is_the_configuration_that_was_measured_and_the_readme_gives_it
               f"positive control's {points(row['control_gain'])}",
               f"{points(row['minus_augmented'])} [{points(row['minus_augmented_ci95'][0])}, "
               f"{points(row['minus_augmented_ci95'][1])}] over augmentation",
-              f"reads {100 * row['fidelity'][settings_judge(name)]['mean']:.0f} % of them as intended",
+              f"reads {100 * row['fidelity'][teacher(name)]['mean']:.0f} % of them as intended",
               f"the reference judge reads {100 * row['fidelity']['reference']['mean']:.0f} %"]
     paragraph = readme[verdict.start():verdict.start() + 700]
     assert [text for text in quoted if text not in paragraph] == []
     assert ("which is not significant" in paragraph) == (row["minus_augmented_p_holm"] >= 0.05)
 
 
-def settings_judge(name):
-    return with_preset(name)["judge"]
+def teacher(name):
+    return with_preset(name)["expression_options"]["teacher"]
 
 
 def test_a_sweep_takes_a_preset_only_where_it_fits_generators():
