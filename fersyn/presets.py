@@ -16,6 +16,7 @@ DEFAULT_JUDGE = "reference"
 DEFAULTS: dict[str, Any] = {"identity": "dcgan", "expression": "stargan", "judge": DEFAULT_JUDGE,
                             "train_steps": None, "filter_confidence": None}
 OPTION_SETTINGS = ("identity_options", "expression_options")  # merged key by key, not replaced
+SETTINGS = (*DEFAULTS, *OPTION_SETTINGS)  # every argument a preset may fill in
 
 
 @dataclass(frozen=True)

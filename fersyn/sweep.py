@@ -19,7 +19,7 @@ from typing import Any, Iterator, Mapping, Sequence
 from fersyn.data.layout import DEFAULT_LAYOUT, Layout
 from fersyn.errors import FersynError
 from fersyn.precision import DEFAULT_PRECISION, PRECISIONS
-from fersyn.presets import DEFAULT_JUDGE, DEFAULTS, OPTION_SETTINGS, with_preset
+from fersyn.presets import DEFAULT_JUDGE, SETTINGS, with_preset
 from fersyn.stats import MARGIN
 
 BUDGETS = ("steps", "epochs")
@@ -76,9 +76,6 @@ def parse_ratios(values: str | float | Sequence[str | float]) -> tuple[float, ..
             raise FersynError(f"`ratios`: {text} is not allowed; ratios are finite and ≥ 0 (0 = real only)")
         ratios.append(ratio)
     return tuple(sorted(set(ratios)))
-
-
-PRESET_FIELDS = (*DEFAULTS, *OPTION_SETTINGS)  # the SweepSpec fields a preset fills in (generate's names)
 
 
 @dataclass(frozen=True)
@@ -174,7 +171,8 @@ class SweepSpec:
             raise FersynError("`filter_confidence` must lie between 0 and 1, and filters only the sets a sweep fits "
                               "itself (`identity`/`expression`); filter a `synthetic` set with `fersyn generate`")
         if self.fits_generators:  # the built-in generators unless named (or a preset names others)
-            for name, value in with_preset(self.preset, **{name: getattr(self, name) for name in PRESET_FIELDS}).items():
+            # SweepSpec's fields carry the names of generate()'s arguments that a preset fills in.
+            for name, value in with_preset(self.preset, **{name: getattr(self, name) for name in SETTINGS}).items():
                 set_(name, value)
         elif self.preset is not None:
             raise FersynError(f"`preset` {self.preset} sets the generators a sweep fits: it needs a ratio above 0 and "
