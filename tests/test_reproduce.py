@@ -1,5 +1,6 @@
-"""benchmarks/reproduce.py plans the study issue 6 asks for (checked on its --dry-run, which trains
-nothing): every setting, ratio, seed count and budget, and nothing written outside --work but numbers."""
+"""benchmarks/reproduce.py plans the study issue 17 asks for (checked on its --dry-run, which trains
+nothing): subject folds, seeds, ratios, both regimes, the controls, the preset, both budgets, the
+external paper-cnn setting, cross-dataset scores, and nothing written outside --work but numbers."""
 
 import subprocess
 import sys
@@ -24,34 +25,48 @@ def option(command, name):
 def test_the_default_plan_covers_every_setting_of_the_study(ck48):
     steps = planned(ck48)
     sweeps = {label.split()[1]: command for label, command in steps.items() if label.startswith("benchmark")}
-    assert set(sweeps) == {"ck-in-dataset", "ck-real-identity", "ck-epochs-budget", "external", "external-paper-cnn",
-                           "low-data", "low-data-real-identity"}
+    assert set(sweeps) == {"low-data-controls", "low-data", "low-data-preset", "ck-all", "low-data-epochs", "external"}
     for name, command in sweeps.items():
-        assert option(command, "--ratio") == ["0,0.5,1,2,3,5,7,10"] and option(command, "--seeds") == ["3"], name
+        assert option(command, "--folds") == ["5"] and option(command, "--seeds") == ["3"], name
         assert option(command, "--data")[0].endswith("CK+48")
         assert option(command, "--test-data")[0].endswith("fer2013-subset.csv.gz")  # cross-dataset scores
         assert option(command, "--out")[0].startswith("reproduction-work/")
-    assert option(sweeps["ck-epochs-budget"], "--budget") == ["epochs"]
-    assert "--budget" not in sweeps["ck-in-dataset"]  # the steps budget, the default
-    assert {name for name, c in sweeps.items() if option(c, "--control") == ["augment"]} == {"ck-in-dataset", "low-data"}
-    assert {name for name, c in sweeps.items() if option(c, "--train-fraction") == ["0.25"]} == \
-        {"low-data", "low-data-real-identity"}
-    assert option(sweeps["external-paper-cnn"], "--classifier") == ["paper-cnn"]
-
-    sets = {label.split()[1]: command for label, command in steps.items() if label.startswith("generate")}
-    assert option(sets["fer"], "--data")[0].endswith("fer2013-subset.csv.gz")  # the external generators
-    assert option(sets["ck-real"], "--identity") == ["real"] == option(sets["ck-quarter-real"], "--identity")
-    assert option(sets["ck-quarter"], "--train-fraction") == ["0.25"]  # fitted on the low-data subjects only
-    assert option(sets["ck-real"], "--checkpoints") == option(sets["ck"], "--checkpoints")  # the same stargan
-    for name, command in sets.items():
-        assert option(command, "--out")[0].startswith("reproduction-work/sets/"), name  # never under results
-    # Each set is generated before the first sweep that mixes it in.
+    full = ["0,0.5,1,2,3,5,10"]
+    assert all(option(sweeps[name], "--ratio") == full for name in ("low-data-controls", "low-data", "low-data-preset", "ck-all"))
+    low = {name for name, c in sweeps.items() if option(c, "--train-fraction") == ["0.25"]}
+    assert low == {"low-data-controls", "low-data", "low-data-preset", "low-data-epochs"}
+    # The positive control where subjects are left out; augmentation in both regimes.
+    assert option(sweeps["low-data-controls"], "--control") == ["augment", "real"] and "--controls-only" in sweeps["low-data-controls"]
+    assert option(sweeps["low-data"], "--control") == option(sweeps["low-data-preset"], "--control") == ["augment", "real"]
+    assert option(sweeps["ck-all"], "--control") == ["augment"]
+    # Generators fitted per fold by the sweep itself: the defaults, and the preset.
+    assert option(sweeps["ck-all"], "--identity") == ["dcgan"] == option(sweeps["low-data"], "--identity")
+    assert option(sweeps["low-data-preset"], "--preset") == ["low-data"] and "--identity" not in sweeps["low-data-preset"]
+    assert "--train-steps" not in sweeps["low-data-preset"]  # the steps its evidence in generators.md was measured at
+    # Both budgets on low-data's own per-fold sets.
+    assert option(sweeps["low-data-epochs"], "--budget") == ["epochs"] and "--budget" not in sweeps["low-data"]
+    assert option(sweeps["low-data-epochs"], "--synthetic") == ["reproduction-work/sweeps/low-data/synthetic"]
+    # External: one set fitted on FER2013's training rows, the paper's CNN.
+    assert option(sweeps["external"], "--classifier") == ["paper-cnn"]
+    [external_set] = option(sweeps["external"], "--synthetic")
+    assert option(steps["generate external"], "--data")[0].endswith("fer2013-subset.csv.gz")
+    assert option(steps["generate external"], "--out") == [external_set] and external_set.startswith("reproduction-work/sets/")
+    # Each step comes after what it needs.
     order = list(steps)
-    for name, command in sweeps.items():
-        used = Path(option(command, "--synthetic")[0]).stem
-        assert order.index(f"generate {used}") < order.index(f"benchmark {name}")
+    for needs, then in (("low-data-controls", "low-data"), ("low-data-controls", "low-data-preset"),
+                        ("low-data", "low-data-epochs")):
+        assert order.index(f"benchmark {needs}") < order.index(f"benchmark {then}")
+    assert order.index("generate external") < order.index("benchmark external")
 
 
-def test_quick_keeps_every_setting_but_the_paper_cnn_one(ck48):
-    sweeps = {label.split()[1] for label in planned(ck48, "--quick") if label.startswith("benchmark")}
-    assert len(sweeps) == 6 and "external-paper-cnn" not in sweeps
+def test_quick_keeps_every_setting_with_fewer_folds_and_ratios(ck48):
+    default, quick = planned(ck48), planned(ck48, "--quick")
+    assert list(quick) == list(default)
+    for label, command in quick.items():
+        if label.startswith("benchmark"):
+            assert option(command, "--folds") == ["3"] and len(option(command, "--ratio")[0].split(",")) < 4, label
+
+
+def test_only_plans_what_a_setting_needs(ck48):
+    steps = planned(ck48, "--only", "low-data-epochs")
+    assert list(steps) == ["benchmark low-data-controls", "benchmark low-data", "benchmark low-data-epochs"]
