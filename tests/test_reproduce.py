@@ -25,20 +25,24 @@ def option(command, name):
 def test_the_default_plan_covers_every_setting_of_the_study(ck48):
     steps = planned(ck48)
     sweeps = {label.split()[1]: command for label, command in steps.items() if label.startswith("benchmark")}
-    assert set(sweeps) == {"low-data-controls", "low-data", "low-data-preset", "ck-all", "low-data-epochs", "external"}
+    assert set(sweeps) == {"low-data-controls", "low-data", "low-data-preset", "ck-all-controls", "ck-all",
+                           "low-data-epochs", "external"}
     for name, command in sweeps.items():
         assert option(command, "--folds") == ["5"] and option(command, "--seeds") == ["3"], name
         assert option(command, "--data")[0].endswith("CK+48")
         assert option(command, "--test-data")[0].endswith("fer2013-subset.csv.gz")  # cross-dataset scores
         assert option(command, "--out")[0].startswith("reproduction-work/")
-    full = ["0,0.5,1,2,3,5,10"]
-    assert all(option(sweeps[name], "--ratio") == full for name in ("low-data-controls", "low-data", "low-data-preset", "ck-all"))
+    full, short = ["0,0.5,1,2,3,5,10"], ["0,1,5"]  # short: real only, 1 and the paper's 5
+    assert all(option(sweeps[name], "--ratio") == full for name in ("low-data-controls", "low-data", "ck-all"))
+    assert all(option(sweeps[name], "--ratio") == short for name in ("low-data-preset", "low-data-epochs", "external"))
+    assert option(sweeps["ck-all-controls"], "--ratio") == ["0,1,5,10"]
     low = {name for name, c in sweeps.items() if option(c, "--train-fraction") == ["0.25"]}
     assert low == {"low-data-controls", "low-data", "low-data-preset", "low-data-epochs"}
-    # The positive control where subjects are left out; augmentation in both regimes.
+    # The positive control where subjects are left out; augmentation in both regimes. Each regime's controls are
+    # trained once, before the GAN settings that reuse them (their sweeps train no control cell themselves).
     assert option(sweeps["low-data-controls"], "--control") == ["augment", "real"] and "--controls-only" in sweeps["low-data-controls"]
-    assert option(sweeps["low-data"], "--control") == option(sweeps["low-data-preset"], "--control") == ["augment", "real"]
-    assert option(sweeps["ck-all"], "--control") == ["augment"]
+    assert option(sweeps["ck-all-controls"], "--control") == ["augment"] and "--controls-only" in sweeps["ck-all-controls"]
+    assert not any(option(command, "--control") for name, command in sweeps.items() if not name.endswith("-controls"))
     # Generators fitted per fold by the sweep itself: the defaults, and the preset.
     assert option(sweeps["ck-all"], "--identity") == ["dcgan"] == option(sweeps["low-data"], "--identity")
     assert option(sweeps["low-data-preset"], "--preset") == ["low-data"] and "--identity" not in sweeps["low-data-preset"]
@@ -54,7 +58,7 @@ def test_the_default_plan_covers_every_setting_of_the_study(ck48):
     # Each step comes after what it needs.
     order = list(steps)
     for needs, then in (("low-data-controls", "low-data"), ("low-data-controls", "low-data-preset"),
-                        ("low-data", "low-data-epochs")):
+                        ("ck-all-controls", "ck-all"), ("low-data", "low-data-epochs")):
         assert order.index(f"benchmark {needs}") < order.index(f"benchmark {then}")
     assert order.index("generate external") < order.index("benchmark external")
 
