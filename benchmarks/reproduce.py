@@ -1,7 +1,7 @@
 """Reproduce the VISAPP 2023 study on real faces (CK+48 and the FER2013 subset), cross-validated, with `fersyn`.
 
     python benchmarks/reproduce.py [--quick] [--data-dir ../shared/data] [--work reproduction-work]
-                                   [--results benchmarks/results] [--only SETTING ...] [--dry-run]
+                                   [--results benchmarks/results] [--only SETTING ...] [--dry-run] [--report-only]
 
 Every sweep runs subject k-fold cross-validation on CK+48 (5 folds × 3 seeds; each fold's generators are
 fitted on that fold's training subjects only, and its test subjects are never seen by a generator or a
@@ -118,9 +118,10 @@ CONTROLS = {"low-data": ("low-data-controls", ("augment", "real")), "all": ("ck-
 
 
 class Reproduction:
-    def __init__(self, data_dir: Path, work: Path, results: Path, scale: Scale, dry_run: bool) -> None:
+    def __init__(self, data_dir: Path, work: Path, results: Path, scale: Scale, mode: str = "run") -> None:
+        """`mode`: "run", "dry-run" (print the commands) or "report" (write --results again from a finished --work)."""
         self.data = {"ck": data_dir / "CK+48", "fer": data_dir / "fer2013-subset.csv.gz"}
-        self.work, self.results, self.scale, self.dry_run = work, results, scale, dry_run
+        self.work, self.results, self.scale, self.mode = work, results, scale, mode
         self.commands: dict[str, list[str]] = {}
 
     def shown(self, path: Path) -> str:
@@ -201,7 +202,11 @@ class Reproduction:
             self.commands[label] = command
             print(f"\n[{number}/{len(steps)}, {_minutes(time.perf_counter() - started)} so far] {label}\n"
                   f"$ fersyn {shlex.join(command)}", flush=True)
-            if self.dry_run:
+            if self.mode == "dry-run":
+                continue
+            if self.mode == "report":
+                if setting is not None:
+                    self.export(setting)
                 continue
             if label == "generate external" and self.external_set.exists():
                 print("already generated: reused", flush=True)
@@ -214,7 +219,7 @@ class Reproduction:
             self.record_time(label, time.perf_counter() - began)
             if setting is not None:
                 self.export(setting)
-        if not self.dry_run:
+        if self.mode != "dry-run":
             self.write_overview([s for s in SETTINGS if f"benchmark {s.name}" in self.commands])
 
     def copy_controls(self, setting: Setting) -> None:
@@ -296,16 +301,16 @@ class Reproduction:
                     "settings": {s.name: headline(summaries[s.name]) for s in settings},
                     "generated_sets": quality}
         self.results.mkdir(parents=True, exist_ok=True)
-        figures = plot_regimes(self.results, summaries, settings)
+        figures = plot_regimes(self.results, summaries, self.scale)
         (self.results / "reproduction.json").write_text(json.dumps(overview, indent=2, default=str))
         (self.results / "README.md").write_text(overview_markdown(settings, overview, figures))
         print(f"\nreproduction finished in {_minutes(seconds)}; results in {self.results}/", flush=True)
 
 
 def headline(summary: dict) -> dict:
-    """One setting's verdict: real only, the GAN's best ratio and its gain there, its minimum detectable
-    effect, GAN − augmentation there, the positive control and the GAN's efficiency at ratio 1, the bound,
-    and the cross-dataset score."""
+    """One setting's verdict: real only, the gain at the paper's ratio, the GAN's best ratio and there its
+    gain, GAN − augmentation, the positive control's gain and the GAN's efficiency; the minimum detectable
+    effect, the bound, and the cross-dataset score."""
     (result,) = summary["classifiers"].values()
     analysis = result["analysis"]
     curves = analysis["curves"]
@@ -316,7 +321,7 @@ def headline(summary: dict) -> dict:
     at = lambda entries, ratio: next((e for e in entries if e["ratio"] == ratio), None)  # noqa: E731
     versus = next((c for c in analysis["comparisons"] if c["curves"] == ["synthetic", "augmented"]), None)
     control = curves.get("unused real")
-    efficiency = at(analysis["efficiency"].get("synthetic", []), 1.0)
+    efficiency = at(analysis["efficiency"].get("synthetic", []), best["ratio"])
     cross = {(arm["curve"], arm["ratio"]): arm for arm in (result["cross"] or {}).get("arms", [])}
     return {
         "real_only": _number(real), "best_ratio": gan["best"]["ratio"], "best_synthetic_ratio": best["ratio"],
@@ -328,7 +333,7 @@ def headline(summary: dict) -> dict:
         "bound": gan["bound"]["ratio"] if gan["bound"]["conclusive"] else None,
         "verdict": gan["verdict"],
         "minus_augmented": None if versus is None else _number(at(versus["ratios"], best["ratio"]), p=True),
-        "control_gain": None if control is None else _gain(at(control["ratios"], 1.0)),
+        "control_gain": None if control is None else _gain(at(control["ratios"], best["ratio"])),
         "efficiency": None if efficiency is None else _number(efficiency),
         "cross_real_only": _number(cross.get(("real only", 0.0))),
         "cross_best": _number(cross.get(("synthetic", best["ratio"]))),
@@ -358,7 +363,7 @@ REGIME_CURVES = {
 REGIME_TITLES = {"all": "all CK+48 training subjects", "low-data": "a quarter of the CK+48 training subjects"}
 
 
-def plot_regimes(results: Path, summaries: dict[str, dict], settings: list[Setting]) -> list[Path]:
+def plot_regimes(results: Path, summaries: dict[str, dict], scale: Scale) -> list[Path]:
     """results/regime-<name>.png: accuracy against ratio, the GAN curves beside their controls, 95 % intervals."""
     from fersyn.figures import new_figure, save_figure
 
@@ -377,7 +382,7 @@ def plot_regimes(results: Path, summaries: dict[str, dict], settings: list[Setti
             axis.fill_between(ratios, [100 * e["ci95"][0] for e in entries], [100 * e["ci95"][1] for e in entries],
                               color=f"C{index}", alpha=0.12)
         axis.set(title=REGIME_TITLES[regime], xlabel="extra images per real training image",
-                 ylabel="CK+48 test accuracy, % (5 folds × 3 seeds)")
+                 ylabel=f"CK+48 test accuracy, % ({scale.folds} folds × {scale.seeds} seeds)")
         axis.grid(alpha=0.3)
         axis.legend(fontsize=8)
         paths.append(save_figure(figure, results / f"regime-{regime}.png", dpi=110))
@@ -423,10 +428,10 @@ def overview_markdown(settings: list[Setting], overview: dict, figures: list[Pat
              f"(commands and the time of each in reproduction.json). CK+48, {scale['folds']} subject folds × "
              f"{scale['seeds']} seeds; accuracy on each fold's test subjects, in %, with 95 % bootstrap intervals over "
              "test subjects and seeds; p-values Holm-corrected within a sweep. Gains are in points against real only; "
-             "efficiency is the GAN's gain over the positive control's (real faces of the training subjects the "
-             "low-data regime leaves out) at ratio 1.", "",
+             "efficiency is the GAN's gain over the positive control's (as many real faces of the training subjects the "
+             "low-data regime leaves out) at the same ratio.", "",
              "| setting | classifier, budget | real only | gain at 5, pts | best ratio | gain there, pts | MDE, pts "
-             "| GAN − augment there, pts | positive control at 1, pts | efficiency at 1 | bound "
+             "| GAN − augment there, pts | positive control there, pts | efficiency there | bound "
              "| cross-data (FER2013 test rows): real only → best |",
              "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for setting in settings:
@@ -439,7 +444,7 @@ def overview_markdown(settings: list[Setting], overview: dict, figures: list[Pat
             _cross(row) + " |"]))
     lines += ["", "Best ratio: the ratio above 0 with the highest mean accuracy. Bound: the smallest ratio shown "
               "equivalent to the best (within the margin), or inconclusive. MDE: the gain the sweep finds with "
-              f"{POWER:.0%} power after Holm's correction (median over its ratios). The rules in full: "
+              f"{100 * POWER:.0f} % power after Holm's correction (median over its ratios). The rules in full: "
               "summary.json (`rules`). Verdicts:", ""]
     lines += [f"- **{s.name}**: {overview['settings'][s.name]['verdict']}" for s in settings]
     lines += ["", *[f"![{path.stem}]({path.name})" for path in figures], "",
@@ -469,12 +474,15 @@ def main() -> None:
     parser.add_argument("--results", type=Path, default=REPOSITORY / "benchmarks" / "results")
     parser.add_argument("--only", nargs="+", choices=[s.name for s in SETTINGS], default=[])
     parser.add_argument("--dry-run", action="store_true", help="print the commands without running them")
+    parser.add_argument("--report-only", action="store_true",
+                        help="write --results again from a finished --work (the overview too), training nothing")
     arguments = parser.parse_args()
     for path in (arguments.data_dir / "CK+48", arguments.data_dir / "fer2013-subset.csv.gz"):
         if not path.exists():
             sys.exit(f"reproduce: {path} not found; give the folder holding CK+48/ and fer2013-subset.csv.gz with --data-dir")
     reproduction = Reproduction(arguments.data_dir.absolute(), arguments.work.absolute(), arguments.results.absolute(),
-                                QUICK if arguments.quick else DEFAULT, arguments.dry_run)
+                                QUICK if arguments.quick else DEFAULT,
+                                "dry-run" if arguments.dry_run else "report" if arguments.report_only else "run")
     try:
         reproduction.run(arguments.only)
     except subprocess.CalledProcessError as error:
