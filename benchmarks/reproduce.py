@@ -296,9 +296,11 @@ class Reproduction:
     def write_overview(self, settings: list[Setting]) -> None:
         began = time.perf_counter()
         quality = {s.name: self.set_quality(s) for s in settings if not s.sets_of or s.sets_of == "external"}
-        if self.mode == "run":  # a part of the study's time (a report-only rerun keeps the run's figure)
-            self.record_time(JUDGING, time.perf_counter() - began)
         timings = json.loads((self.work / "timings.json").read_text())
+        # A part of the study's time; a report-only rerun keeps the run's figure unless it stopped before this.
+        if self.mode == "run" or JUDGING not in timings:
+            self.record_time(JUDGING, time.perf_counter() - began)
+            timings = json.loads((self.work / "timings.json").read_text())
         steps = [*self.commands, JUDGING]
         seconds = sum(timings.get(label, 0) for label in steps)
         summaries = {s.name: json.loads((self.results / s.name / "summary.json").read_text()) for s in settings}
