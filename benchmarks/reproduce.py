@@ -418,6 +418,10 @@ def _points(entry: dict | None, signed: bool = True) -> str:
     return text + (f" (p {entry['p_holm']:.2g})" if "p_holm" in entry else "")
 
 
+def _span(values: list[int]) -> str:
+    return f"{min(values)}" if min(values) == max(values) else f"{min(values)}–{max(values)}"
+
+
 def _cross(row: dict) -> str:
     if row["cross_real_only"] is None:
         return "–"
@@ -467,8 +471,7 @@ def overview_markdown(settings: list[Setting], overview: dict, figures: list[Pat
         if quality["preset"]:
             generators += f" (preset {quality['preset']})"
         lines.append(" | ".join([
-            f"| {name}", f"{quality['fitted_on']}, {min(quality['training_faces'])}–{max(quality['training_faces'])} "
-            "training faces", generators,
+            f"| {name}", f"{quality['fitted_on']}, {_span(quality['training_faces'])} training faces", generators,
             *[f"{100 * fidelity[j]['mean']:.0f} % ({100 * fidelity[j]['min']:.0f}–{100 * fidelity[j]['max']:.0f})"
               + (" (the sets' judge)" if j == quality["judge_of_the_sets"] else "") for j in JUDGES],
             f"{quality['fd_fer']:.1f}", f"{100 * quality['identity_retrieval']:.1f} % |"]))

@@ -59,7 +59,7 @@ _IDENTITIES = 16  # toy identities the generators are fitted on (16 × 6 emotion
 # 6 × 16 edits. Chance is 1/16 ≈ 0.06; a generator that draws one fixed face per emotion scores at most 1/16
 # (each of its six faces is nearest one source), and one that hands back another face scores 0. The built-in
 # stargan, trained only the kit's few steps, scores 1.00 (its attention mask keeps it near its input), and
-# fully trained on real faces 0.83-1.00 among 100 sources (benchmarks/results/reproduction.json). 0.5 is 8
+# fitted 1,000 steps on CK+48 0.84-1.00 among 100 sources (benchmarks/results/reproduction.json). 0.5 is 8
 # times chance: no edit blind to its input reaches it by luck.
 _MIN_IDENTITY_RETRIEVAL = 0.5
 

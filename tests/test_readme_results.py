@@ -74,7 +74,11 @@ def test_the_figures_shown_are_in_the_results():
 def test_the_design_and_time_sentences_are_the_recorded_run():
     text, scale = _prose(), OVERVIEW["scale"]
     assert (f"{scale['folds']} subject folds × {scale['seeds']} seeds") in text
-    assert f"ratios {scale['ratios'].replace(',', ', ')}" in text
+    assert f"Ratios {scale['ratios'].replace(',', ', ')}" in text
+    assert f"the augmentation control with all subjects at {scale['all_control_ratios'].replace(',', ', ')})" in text
+    faces = {name: quality["training_faces"] for name, quality in OVERVIEW["generated_sets"].items()}
+    assert f"all training subjects ({min(faces['ck-all'])}–{max(faces['ck-all'])} faces a fold)" in text
+    assert f"a quarter of them (low data, {min(faces['low-data'])}–{max(faces['low-data'])} faces)" in text
     assert f"({scale['short_ratios'].replace(',', ', ')} for the preset, the epochs budget and paper-cnn" in text
     assert f"dcgan + stargan, {scale['generator_steps']:,} steps each" in text
     assert (f"small-cnn gets {scale['small_cnn_steps']} steps a cell ({scale['low_data_steps']} with a quarter of the "
@@ -117,6 +121,11 @@ def test_every_number_in_the_results_prose_has_a_source():
 
     add(OVERVIEW)
     add(QUICK_RUN)
+    add(json.loads((RESULTS / "generators.json").read_text()))  # the recipes the preset comes from
+    import pandas as pd
+
+    for setting in SETTINGS:  # the steps cells took (the epochs budget gives each its own)
+        add(pd.read_csv(RESULTS / setting.name / "results.csv").groupby("ratio")["steps"].mean().tolist())
     for setting in SETTINGS:
         add(json.loads((RESULTS / setting.name / "summary.json").read_text())["classifiers"])
     numbers = re.findall(r"(?<![\w.])\d+(?:[.,]\d+)*", _prose())
@@ -148,10 +157,13 @@ def test_the_verdict_on_the_papers_claim_is_stated_with_its_power():
     assert f"(16 % of real only's {100 * _row('ck-all')['real_only']['value']:.1f} and " \
            f"{100 * _row('low-data')['real_only']['value']:.1f} %)" in text
     mde = [all_five["gain_mde"], low_five["gain_mde"]]
-    assert f"minimum detectable effects at that ratio ({100 * mde[0]:.1f} and {100 * mde[1]:.1f} points)" in text
+    assert f"minimum detectable effects at that ratio ({100 * mde[0]:.1f} and {100 * mde[1]:.1f} points:" in text
     assert "not reproduced, and the study had the power to see it" in text
     assert all(not entry["gain_significant"] or entry["gain"] < 0 for entry in (all_five, low_five))
-    assert all(1.5 < s / m < 2.5 for s, m in zip(sixteen, mde))  # "about twice"
+    assert all(s > m for s, m in zip(sixteen, mde))  # "above the minimum detectable effects"
+    from fersyn.stats import POWER
+
+    assert f"points: gains the sweeps detect with {100 * POWER:.0f} % power)" in text
 
 
 def test_the_low_data_sentences():
@@ -160,7 +172,7 @@ def test_the_low_data_sentences():
     best = _gain_at("low-data", 0.5)
     assert _row("low-data")["best_synthetic_ratio"] == 0.5 and best["gain_significant"]
     assert f"**Low data, default generators**: real only {_accuracy('low-data')}; synthetic faces add " \
-           f"{_gain(best)} points at ratio 0.5" in text
+           f"{_gain(best, p=False)} points at ratio 0.5 (p {best['gain_p_holm']:.2g})" in text
     others = [e["gain"] for e in gan if e["ratio"] >= 1]
     assert not any(e["gain_significant"] for e in gan if e["ratio"] >= 1)
     assert f"and {pts({'value': min(others), 'ci95': [0, 0]}).split()[0]} to {pts({'value': max(others), 'ci95': [0, 0]}).split()[0]} at ratios 1–10, none significant" in text
@@ -184,7 +196,7 @@ def test_the_preset_sentence():
     text = _prose()
     one, five = _gain_at("low-data-preset", 1.0), _gain_at("low-data-preset", 5.0)
     efficiency = next(e for e in _summary("low-data-preset")["efficiency"]["synthetic"] if e["ratio"] == 1.0)
-    assert (f"**`--preset low-data`**: {_gain(one)} at ratio 1 and +{100 * five['gain']:.1f} at 5, efficiency "
+    assert (f"**`--preset low-data`**: {_gain(one, p=False)} at ratio 1 (p {one['gain_p_holm']:.2g}) and +{100 * five['gain']:.1f} at 5, efficiency "
             f"{_efficiency(efficiency)} at 1") in text
     recipes = json.loads((RESULTS / "generators.json").read_text())
     from fersyn.presets import PRESETS
@@ -216,3 +228,51 @@ def test_the_budget_sentence():
            f"({_accuracy('low-data-epochs')}), while ratio 5 trained for {steps[5.0]:.0f}" in text
     assert f"the GAN then \"gains\" {_gain(five, p=False)} points, from the same sets that gain " \
            f"+{100 * _gain_at('low-data', 5.0)['gain']:.1f} at a fixed number of steps" in text
+
+
+def test_the_external_and_cross_data_sentences():
+    text = _prose()
+    one, five = _gain_at("external", 1.0), _gain_at("external", 5.0)
+    assert f"real only {_accuracy('external')} (at {OVERVIEW['scale']['paper_cnn_steps']} steps paper-cnn was still " \
+           "improving in every cell)" in text
+    late = json.loads((RESULTS / "external" / "summary.json").read_text())["classifiers"]["paper-cnn"]["late_peaks"]
+    assert all(arm["late"] == arm["cells"] for arm in late.values())
+    assert f"hurt, {_gain(one, p=False)} at ratio 1 and {_gain(five, p=False)} at 5 (p {five['gain_p_holm']:.2g})" in text
+
+    def cross(name):
+        (result,) = json.loads((RESULTS / name / "summary.json").read_text())["classifiers"].values()
+        return result["cross"]
+
+    fixed = [s.name for s in SETTINGS if s.budget == "steps"]
+    real = sorted(next(a["value"] for a in cross(name)["arms"] if a["curve"] == "real only") for name in fixed)
+    assert f"reach {100 * real[0]:.1f} % (low data) to {100 * real[-1]:.1f} % real only" in text
+    assert not any(e.get("gain_significant") for name in fixed for e in cross(name)["curves"]["synthetic"]["ratios"])
+    external = next(e for e in cross("external")["curves"]["synthetic"]["ratios"] if e["ratio"] == 1.0)
+    assert f"the external generators' included ({_gain(external, p=False)} at ratio 1, p {external['gain_p_holm']:.2g})" in text
+    augment = next(e for e in cross("low-data")["curves"]["augmented"]["ratios"] if e["ratio"] == 10.0)
+    assert augment["gain_significant"] and f"({_gain(augment, p=False)} at 10, p {augment['gain_p_holm']:.2g})" in text
+    assert all(e["gain_significant"] for e in cross("low-data")["curves"]["unused real"]["ratios"][1:])
+
+
+def test_the_power_and_fidelity_sentences():
+    text = _prose()
+    widths, mdes = [], []
+    for setting in SETTINGS:
+        analysis = _summary(setting.name)
+        widths += [(arm["ci95"][1] - arm["ci95"][0]) / 2 for arm in analysis["arms"]]
+        mdes += [e["gain_mde"] for e in analysis["curves"]["synthetic"]["ratios"] if e["ratio"] > 0]
+    assert f"95 % intervals of single arms span ±{100 * min(widths):.1f}–{100 * max(widths):.1f} points" in text
+    assert f"minimum detectable effects of the GAN's gains are {100 * min(mdes):.1f}–{100 * max(mdes):.1f} points" in text
+    recipes = json.loads((RESULTS / "generators.json").read_text())
+    controls_real_only = {row["real_only"] for row in recipes.values()}
+    assert len(controls_real_only) == 1
+    assert f"(real only, low data: {_accuracy('low-data')} at {OVERVIEW['scale']['low_data_steps']} steps, " \
+           f"{100 * controls_real_only.pop():.1f} % at 1,000 in generators.md)" in text
+    fidelity = {name: OVERVIEW["generated_sets"][name]["fidelity"] for name in ("low-data", "ck-all")}
+    fer = sorted(100 * f["fer-mini-xception"]["mean"] for f in fidelity.values())
+    reference = sorted(100 * f["reference"]["mean"] for f in fidelity.values())
+    assert f"intended expression for only {fer[0]:.0f}–{fer[1]:.0f} % of the default sets' faces" in text
+    assert f"trained on the same faces as the generators, {reference[0]:.0f}–{reference[1]:.0f} %)" in text
+    faces = [n for quality in OVERVIEW["generated_sets"].values() if quality["fitted_on"] == "CK+48"
+             for n in quality["training_faces"]]
+    assert f"on {min(faces)}–{max(faces)} faces" in text
