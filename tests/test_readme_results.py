@@ -96,7 +96,9 @@ def test_the_quick_sentence_is_the_recorded_quick_run():
     assert QUICK_RUN["scale"] == QUICK.__dict__
     minutes = QUICK_RUN["seconds_total"] / 60
     assert minutes <= 25
-    assert f"`--quick` took {minutes:.0f} min" in _prose()
+    scale = QUICK_RUN["scale"]
+    assert (f"`--quick` ({scale['folds']} folds × {scale['seeds']} seeds, ratios {scale['ratios'].replace(',', ', ')}, "
+            f"every generator {scale['generator_steps']} steps) took {minutes:.0f} min") in _prose()
 
 
 def test_every_number_in_the_results_prose_has_a_source():
