@@ -15,7 +15,7 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 from reproduce import QUICK, SETTINGS, _efficiency, _points, headline  # noqa: E402
 
 OVERVIEW = json.loads((RESULTS / "reproduction.json").read_text())
-QUICK_RUN = json.loads((RESULTS / "reproduction-quick.json").read_text()) if (RESULTS / "reproduction-quick.json").exists() else None
+QUICK_RUN = json.loads((RESULTS / "reproduction-quick.json").read_text())
 
 
 def _section() -> str:
@@ -91,7 +91,6 @@ def test_the_design_and_time_sentences_are_the_recorded_run():
         assert f"{named.get(label, label.removeprefix('benchmark '))} {seconds / 60:.0f} min" in text, label
 
 
-@pytest.mark.skipif(QUICK_RUN is None, reason="no --quick run recorded yet (benchmarks/results/reproduction-quick.json)")
 def test_the_quick_sentence_is_the_recorded_quick_run():
     assert QUICK_RUN["scale"] == QUICK.__dict__
     minutes = QUICK_RUN["seconds_total"] / 60
