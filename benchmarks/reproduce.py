@@ -42,6 +42,10 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from fersyn.data import FaceSet
 
 REPOSITORY = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -269,16 +273,15 @@ class Reproduction:
         """The mean over its sets of the quality metrics `fersyn generate` recorded, and fidelity by both judges."""
         import numpy as np
 
-        from fersyn.data import load_dataset
         from fersyn.data.splits import fold_splits, split_dataset
         from fersyn.data.synthetic import read_synthetic_attributes
 
         if setting.sets_of == "external":
-            paths, faces = [self.external_set], load_dataset(self.data["fer"])
+            paths, faces = [self.external_set], _dataset(self.data["fer"])
             splits = [split_dataset(faces, seed=0)]
         else:
             paths = [self.sweep_folder(setting.name) / "synthetic" / f"fold-{fold}.h5" for fold in range(self.scale.folds)]
-            faces = load_dataset(self.data["ck"])
+            faces = _dataset(self.data["ck"])
             splits = fold_splits(faces, self.scale.folds, seed=0, train_fraction=setting.train_fraction)
         attributes = [read_synthetic_attributes(path) for path in paths]
         used = attributes[0]["metrics"]["judge"]
@@ -398,12 +401,17 @@ def plot_regimes(results: Path, summaries: dict[str, dict], scale: Scale) -> lis
     return paths
 
 
-@functools.cache  # one load of the data set, not one per command
-def _largest_training_split(data: Path, folds: int) -> int:
+@functools.cache  # one load of each data set, shared by the plan and the judging of the sets
+def _dataset(data: Path) -> "FaceSet":
     from fersyn.data import load_dataset
+
+    return load_dataset(data)
+
+
+def _largest_training_split(data: Path, folds: int) -> int:
     from fersyn.data.splits import fold_splits
 
-    return max(len(split.train) for split in fold_splits(load_dataset(data), folds, seed=0))
+    return max(len(split.train) for split in fold_splits(_dataset(data), folds, seed=0))
 
 
 def _minutes(seconds: float) -> str:

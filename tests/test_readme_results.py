@@ -176,7 +176,7 @@ def test_the_low_data_sentences():
            f"{_gain(best, p=False)} points at ratio 0.5 (p {best['gain_p_holm']:.2g})" in text
     others = [e["gain"] for e in gan if e["ratio"] >= 1]
     assert not any(e["gain_significant"] for e in gan if e["ratio"] >= 1)
-    assert f"and {pts({'value': min(others), 'ci95': [0, 0]}).split()[0]} to {pts({'value': max(others), 'ci95': [0, 0]}).split()[0]} at ratios 1–10, none significant" in text
+    assert f"and {100 * min(others):+.1f} to {100 * max(others):+.1f} at ratios 1–10, none significant" in text
     control = _summary("low-data")["curves"]["unused real"]
     best_control = max(control["ratios"][1:], key=lambda e: e["gain"])
     assert (f"add +{100 * _gain_at('low-data', 0.5, 'unused real')['gain']:.1f} at 0.5 and up to "
