@@ -36,7 +36,7 @@ from fersyn.files import atomic_output
 from fersyn.leaks import HeldOut, check_unseen
 from fersyn.options import fit_options
 from fersyn.mix import balanced_rows
-from fersyn.precision import policy_for, precision_scope, resolve_precision
+from fersyn.precision import fallback_note, policy_for, precision_scope, resolve_precision
 from fersyn.progress import SweepProgress
 from fersyn.provenance import package_versions
 from fersyn.results import RESULTS, SCHEMA, ResultStore, Shard, cell_key, check_sweep_folder, record_sweep
@@ -179,6 +179,7 @@ def benchmark(
                 "synthetic_count": [s.count for s in sources],
                 "synthetic_dropped_emotions": sources[0].dropped if sources else None,
                 "synthetic_missing_emotions": sources[0].missing if sources else None,
+                "precision_policy": policy, "precision_note": fallback_note(spec.precision, policy),
                 "versions": package_versions(),
             }, test_faces=_test_faces(faces, splits, cross))
         cells = list(spec.cells())

@@ -366,6 +366,8 @@ def generate_command(ctx: click.Context, data: str, out: str, count: int, identi
         else:
             click.echo(f"a worker of a multi-worker run: trained and sampled in {result.seconds:.0f} s; the chief writes {result.path}")
         click.echo(format_metrics(result.metrics))
+        if result.provenance.get("precision_note"):
+            click.echo("note: " + result.provenance["precision_note"])
 
 
 # `fersyn benchmark` with no arguments at all: a low-data sweep on the embedded toy faces with the GAN,

@@ -28,7 +28,7 @@ from fersyn.errors import FersynError
 from fersyn.files import atomic_output, check_output_path
 from fersyn.fitting import GeneratorFit, fitted_generator
 from fersyn.metrics import fitted_judge, identity_preservation, judged_probabilities, quality_metrics
-from fersyn.precision import DEFAULT_PRECISION, policy_for, precision_scope, resolve_precision
+from fersyn.precision import DEFAULT_PRECISION, fallback_note, policy_for, precision_scope, resolve_precision
 from fersyn.presets import with_preset
 from fersyn.provenance import package_versions
 from fersyn.training_log import TensorBoardLog, TrainingLog
@@ -189,6 +189,7 @@ def generate(
             "count": count,
             "strategy": describe(strategy, distribution),
             "precision": precision,  # asked for; each generator's own is above
+            "precision_note": fallback_note(precision, policy),
             "judge": {"name": judge, "code_version": referee.fit_code_version, "weights": referee.provenance()},
             "versions": package_versions(),
         }

@@ -3,8 +3,10 @@
 `mixed` computes in 16 bits and keeps variables in float32: `mixed_bfloat16` on CPUs with native
 bfloat16 (the `avx512_bf16` or `amx_bf16` flags) and on GPUs of compute capability 8.0 or more
 (bfloat16 has float32's range, so it needs no loss scaling), `mixed_float16` with loss scaling on
-GPUs of capability 7.x. Where neither is there, `mixed` falls back to float32 (said in the
-log), since emulated 16-bit arithmetic is slower than float32.
+GPUs of capability 7.x. Where neither is there, `mixed` falls back to float32, since emulated 16-bit
+arithmetic is slower than float32; `fallback_note` says so for the run's record and its printed
+results, never on stderr, where a refusal must stay one line. `FERSYN_ASSUME_NO_BF16=1` makes any
+machine take that path, so that a machine with native bfloat16 can test what the others see.
 
 A plugin opts in with the class attribute `mixed_precision = True` once it follows the rules in
 `fersyn.contracts` (float32 output layers; `optimizer.scale_loss` in a custom `train_step`);
@@ -17,7 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import logging
+import os
 from pathlib import Path
 from typing import Iterator
 
@@ -26,8 +28,7 @@ from fersyn.errors import FersynError
 PRECISIONS = ("float32", "mixed")
 DEFAULT_PRECISION = "mixed"
 _CPU_BFLOAT16_FLAGS = {"avx512_bf16", "amx_bf16"}
-
-log = logging.getLogger("fersyn")
+ASSUME_NO_BF16 = "FERSYN_ASSUME_NO_BF16"  # =1: act as a machine with no native 16-bit arithmetic
 
 
 def _cpu_flags() -> set[str]:
@@ -38,9 +39,14 @@ def _cpu_flags() -> set[str]:
     return {flag for line in text.splitlines() if line.startswith("flags") for flag in line.split(":", 1)[1].split()}
 
 
-@functools.lru_cache(maxsize=1)
 def mixed_policy() -> str | None:
-    """The mixed policy this machine runs natively (see the module doc), or None."""
+    """The mixed policy this machine runs natively (see the module doc), or None (also under
+    FERSYN_ASSUME_NO_BF16=1)."""
+    return None if os.environ.get(ASSUME_NO_BF16) == "1" else _native_mixed_policy()
+
+
+@functools.lru_cache(maxsize=1)
+def _native_mixed_policy() -> str | None:
     import tensorflow as tf
 
     gpus = tf.config.list_physical_devices("GPU")
@@ -57,11 +63,15 @@ def resolve_precision(precision: str) -> str:
         raise FersynError(f"`precision` {precision}: unknown (known: {', '.join(PRECISIONS)})")
     if precision == "float32":
         return "float32"
-    policy = mixed_policy()
-    if policy is None:
-        log.info("precision mixed: no native 16-bit arithmetic on this machine; training in float32")
-        return "float32"
-    return policy
+    return mixed_policy() or "float32"
+
+
+def fallback_note(precision: str, policy: str) -> str | None:
+    """The note a run's record and printed results carry when `mixed` fell back to float32 here."""
+    if precision == "mixed" and policy == "float32":
+        return ("precision mixed ran in float32 here (no native 16-bit arithmetic, or "
+                f"{ASSUME_NO_BF16}=1): these are the results of a float32 run, not a bfloat16 one")
+    return None
 
 
 def policy_for(plugin: type, policy: str) -> str:

@@ -250,6 +250,8 @@ def format_table(summary: dict) -> str:
         blocks.append(_classifier_block(name, result))
     if summary["failed_cells"]:
         blocks.append(f"{len(summary['failed_cells'])} failed cell(s) not counted; see summary.json")
+    if summary["provenance"].get("precision_note"):
+        blocks.append(textwrap.fill("note: " + summary["provenance"]["precision_note"], _TABLE_WIDTH, subsequent_indent="  "))
     return "\n\n".join(blocks) + "\n"
 
 

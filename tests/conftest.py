@@ -36,6 +36,21 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     items.sort(key=lambda item: item.get_closest_marker("slow") is None)
 
 
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if metafunc.definition.get_closest_marker("each_precision_path"):
+        metafunc.parametrize("precision_path", ["native", "no-bf16"], indirect=True)
+
+
+@pytest.fixture(autouse=True)
+def precision_path(request, monkeypatch) -> str:
+    """Tests marked `each_precision_path` run twice: as this machine is, and as a CPU without native bfloat16
+    is (FERSYN_ASSUME_NO_BF16=1), so that a machine with bfloat16 checks what the others see too."""
+    path = getattr(request, "param", "native")
+    if path == "no-bf16":
+        monkeypatch.setenv("FERSYN_ASSUME_NO_BF16", "1")
+    return path
+
+
 @pytest.fixture
 def ck48() -> Path:
     return _shared("CK+48")

@@ -167,7 +167,8 @@ def test_stream_mixes_every_face_once_per_epoch_resized(synthetic):
 
 
 @pytest.mark.slow
-def test_a_tiny_sweep_writes_rows_summary_and_plot_and_a_rerun_trains_nothing(tmp_path, synthetic):
+def test_a_tiny_sweep_writes_rows_summary_and_plot_and_a_rerun_trains_nothing(tmp_path, synthetic, monkeypatch):
+    monkeypatch.setenv("FERSYN_ASSUME_NO_BF16", "1")  # as on a CPU without it: the fallback is noted in the table only
     out = tmp_path / "sweep"
     arguments = ["benchmark", "--data", "toy", "--synthetic", synthetic, "--ratio", "0", "--ratio", "1", "--seeds", "2",
                  "--steps", "20", "--synthetic-only", "--out", out]
@@ -193,6 +194,7 @@ def test_a_tiny_sweep_writes_rows_summary_and_plot_and_a_rerun_trains_nothing(tm
     # Every toy test face scored, its prediction kept in sweep.json's order; the accuracy is theirs.
     sweep = json.loads((out / "sweep.json").read_text())
     assert sweep["config"]["schema"] == 2 and len(sweep["test_faces"]["folds"]) == 1
+    assert sweep["provenance"]["precision_policy"] == "float32" and sweep["provenance"]["spec"]["precision"] == "mixed"
     labels = sweep["test_faces"]["folds"][0]["labels"]
     toy, split = toy_at(48)
     assert labels == toy.labels[split.test].tolist() and sweep["test_faces"]["grouped_by"] == "subject"
@@ -238,6 +240,7 @@ def test_a_tiny_sweep_writes_rows_summary_and_plot_and_a_rerun_trains_nothing(tm
     assert f"synthetic only – {100 * means['synthetic only']:.1f} [" in table
     assert "synthetic: bound " in table and squashed(curve["verdict"]) in table
     assert (out / "accuracy_vs_ratio.png").stat().st_size > 1000
+    assert "note: precision mixed ran in float32 here" in table and "float32" not in result.stderr
 
     before = (out / "results.csv").read_bytes()
     again = run(*arguments)
@@ -280,6 +283,7 @@ def test_a_killed_sweep_resumes_with_every_cell_once(tmp_path, synthetic):
     assert not [p for p in os.listdir(out) if p.endswith(".part")]
 
 
+@pytest.mark.each_precision_path
 def test_bad_input_is_one_line(tmp_path, synthetic):
     not_a_set = tmp_path / "notes.h5"
     not_a_set.write_text("hello")
@@ -729,6 +733,7 @@ def test_a_folder_of_sets_gives_each_fold_its_own(tmp_path):
     assert not (tmp_path / "none").exists()
 
 
+@pytest.mark.each_precision_path
 @pytest.mark.parametrize("config", [{"data_fingerprint": "toy"}, {"schema": 1, "data_fingerprint": "toy"}],
                          ids=["no schema", "schema 1"])
 def test_results_of_an_older_fersyn_are_refused_in_one_line(tmp_path, config):

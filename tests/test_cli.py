@@ -97,6 +97,7 @@ def test_plugins_lists_a_broken_plugin_with_its_error(tmp_path, registry_snapsho
         (["data", "preview", "toy", "--out", "/no/such/dir/grid.png"], "output directory does not exist"),
     ],
 )
+@pytest.mark.each_precision_path
 def test_bad_input_is_one_line_and_nonzero_exit(args, text):
     assert_one_line_error(run(*args), text)
 

@@ -64,6 +64,7 @@ def test_checkpoint_trained_with_other_options_is_refused(toy_generated, tmp_pat
     assert_one_line_error(result, "holds an identity generator trained with other options (width 24 there, 8 asked)")
 
 
+@pytest.mark.each_precision_path
 def test_checkpoint_for_another_image_size_is_refused(toy_generated, tmp_path):
     folder, _ = toy_generated
     result = run("generate", *TOY_GENERATE, "--count", 12, "--out", tmp_path / "x.h5", "--image-size", 48,
@@ -96,6 +97,7 @@ def test_bad_output_places(toy_generated, tmp_path, monkeypatch):
     assert_one_line_error(run("generate", "--out", tmp_path / "s.h5", *TINY), "not writable")
 
 
+@pytest.mark.each_precision_path
 def test_emotion_missing_from_data_and_too_small_training_split(tmp_path):
     small = make_folder_tree(tmp_path / "small", spec=(("happy", 12), ("sad", 12)))
     assert_one_line_error(run("generate", "--data", small, "--out", tmp_path / "a.h5", "--emotions", "happy,fear"),

@@ -21,21 +21,27 @@ def cpu_only(monkeypatch):
     """`mixed_policy` as on a CPU machine whose flags the test sets."""
     import tensorflow as tf
 
+    monkeypatch.delenv(precision.ASSUME_NO_BF16, raising=False)
     monkeypatch.setattr(tf.config, "list_physical_devices", lambda kind=None: [])
-    precision.mixed_policy.cache_clear()
+    precision._native_mixed_policy.cache_clear()
     yield lambda flags: monkeypatch.setattr(precision, "_cpu_flags", lambda: set(flags))
-    precision.mixed_policy.cache_clear()
+    precision._native_mixed_policy.cache_clear()
 
 
-def test_mixed_means_bfloat16_on_a_cpu_that_has_it_and_float32_elsewhere(cpu_only, caplog):
+def test_mixed_means_bfloat16_on_a_cpu_that_has_it_and_float32_elsewhere(cpu_only, monkeypatch, caplog):
     cpu_only({"avx512f", "avx512_bf16"})
     assert resolve_precision("mixed") == "mixed_bfloat16"
-    precision.mixed_policy.cache_clear()
+    assert precision.fallback_note("mixed", "mixed_bfloat16") is None
+    monkeypatch.setenv(precision.ASSUME_NO_BF16, "1")  # the path of a CPU without it, forced
+    assert resolve_precision("mixed") == "float32"
+    monkeypatch.delenv(precision.ASSUME_NO_BF16)
+    precision._native_mixed_policy.cache_clear()
     cpu_only({"avx512f", "avx2"})
-    with caplog.at_level(logging.INFO, logger="fersyn"):
+    with caplog.at_level(logging.DEBUG, logger="fersyn"):
         assert resolve_precision("mixed") == "float32"
-    assert "no native 16-bit arithmetic" in caplog.text
-    assert resolve_precision("float32") == "float32"
+    assert caplog.text == ""  # nothing on stderr, where a refusal must stay one line: the note goes in the record
+    assert "ran in float32" in precision.fallback_note("mixed", "float32")
+    assert resolve_precision("float32") == "float32" and precision.fallback_note("float32", "float32") is None
     with pytest.raises(FersynError, match="`precision` half: unknown"):
         resolve_precision("half")
 
@@ -105,6 +111,20 @@ def test_dcgan_trains_under_a_mixed_policy_and_saves_it(policy, toy, tmp_path):
     loaded = get_plugin("identity", "dcgan").cls.load(tmp_path)  # outside the scope: the policy comes with it
     assert loaded.gan.generator.layers[1].compute_dtype == policy.removeprefix("mixed_")
     assert np.array_equal(loaded.sample(4, seed=1), faces)
+
+
+def test_stargan_trains_under_mixed_bfloat16_on_float32_variables(toy):
+    """A few steps only: on a CPU without native bfloat16 this arithmetic is emulated, many times slower
+    (its learning is tested under the machine's own precision, tests/test_generators.py)."""
+    with precision_scope("mixed_bfloat16"):
+        generator = create_plugin("expression", "stargan", batch_size=4, image_size=32, n_critic=1)
+        generator.fit(toy.images[:32], toy.labels[:32], toy.emotions, steps=2, seed=0)
+    gan = generator.gan
+    assert gan.discriminator.layers[1].compute_dtype == "bfloat16"
+    assert all(variable.dtype == "float32" for variable in gan.trainable_variables)
+    assert np.all(np.isfinite([float(tracker.result()) for tracker in gan.metrics]))  # the gradient penalty included
+    edits = generator.apply(toy.images[:3], ["fear"] * 3, seed=0)
+    assert edits.dtype == np.uint8 and edits.shape == (3, 32, 32, 1)
 
 
 def test_a_checkpoint_fitted_under_another_precision_is_refused(tmp_path):

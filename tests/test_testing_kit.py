@@ -223,6 +223,7 @@ class Raiser(IdentityGenerator):
 '''
 
 
+@pytest.mark.each_precision_path
 def test_generate_and_benchmark_stop_on_a_broken_plugin_naming_it_and_the_rule(tmp_path, registry_snapshot):
     from helpers import assert_one_line_error, run
 
