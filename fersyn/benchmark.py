@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 import numpy as np
 
-from fersyn.classifiers.training import MAX_VALIDATIONS, Budget
+from fersyn.classifiers.training import MAX_VALIDATIONS, Budget, KeptModels
 from fersyn.contracts import ContractError, checked_model, code_version
 from fersyn.data import FaceSet, Split, load_dataset, split_dataset
 from fersyn.data.layout import Layout
@@ -437,6 +437,11 @@ class _CellRunner:
         self.generator_code = generator_code
         # The dtype policy asked for, as each classifier gets it (float32 unless it opts in to mixed precision).
         self.classifier_policy = {name: policy_for(get_plugin("classifier", name).cls, policy) for name in spec.classifiers}
+        import tensorflow as tf
+
+        # Compiled models reused from cell to cell (KeptModels); not under a distribution strategy, whose
+        # variables belong to the scope each cell enters anew.
+        self.kept_models = KeptModels() if strategy is tf.distribute.get_strategy() else None
 
     def run_all(self, cells: list[Cell]) -> tuple[int, int, int]:
         """Run the cells not finished before; returns (trained, skipped, failed)."""
@@ -568,7 +573,7 @@ class _CellRunner:
             callbacks.append(keras.callbacks.TensorBoard(log_dir=str(folder), write_graph=False))
         record = train_classifier(classifier, stream, faces.images[split.val], faces.labels[split.val],
                                   len(faces.emotions), budget=budget, seed=cell.seed, callbacks=callbacks,
-                                  policy=self.classifier_policy[cell.classifier])
+                                  policy=self.classifier_policy[cell.classifier], kept=self.kept_models)
         predicted = classifier.predict_proba(faces.images[split.test]).argmax(1)
         scores = classification_scores(faces.labels[split.test], predicted, faces.emotions)
         row = {

@@ -2,7 +2,7 @@ import keras
 import numpy as np
 import pytest
 
-from fersyn.classifiers.training import Budget, train_classifier
+from fersyn.classifiers.training import Budget, KeptModels, train_classifier
 from fersyn.mix import TrainingStream
 from fersyn.data import load_dataset, split_dataset
 from fersyn.errors import FersynError
@@ -75,6 +75,29 @@ def test_steps_budget_gives_exactly_its_steps_whatever_the_data():
                                   budget=Budget("steps", steps=12, eval_every=4), seed=0, callbacks=[counter])
         assert (record.steps, record.validations, len(batches)) == (12, 3, 12)
         assert record.epochs == pytest.approx(12 * 64 / size)  # passes over the data: more data, fewer passes
+
+
+def test_a_kept_model_trains_to_the_same_numbers_as_a_fresh_one_without_tracing_again():
+    faces = load_dataset("toy", image_size=32)
+    split = split_dataset(faces, seed=0)
+    train, val, test = (faces.subset(rows) for rows in (split.train[:256], split.val, split.test))
+    kept = KeptModels()
+
+    def trained(seed, pool, name="paper-cnn"):  # paper-cnn: dropout too, whose seeds must be reset as well
+        classifier = create_plugin("classifier", name, image_size=32)
+        stream = TrainingStream(train.images, train.labels, classifier.batch_size, seed=seed)
+        train_classifier(classifier, stream, val.images, val.labels, 6, budget=Budget("steps", steps=6, eval_every=3),
+                         seed=seed, kept=pool)
+        return classifier.model, classifier.predict_proba(test.images)
+
+    first, _ = trained(0, kept)
+    tracing = first.train_function, first.test_function, first.predict_function
+    again, reused = trained(1, kept)
+    assert again is first and (again.train_function, again.test_function, again.predict_function) == tracing
+    fresh, expected = trained(1, None)
+    assert fresh is not first and np.array_equal(reused, expected)
+    small, _ = trained(1, kept, "small-cnn")  # another architecture: a model of its own
+    assert small is not first
 
 
 def test_a_steps_budget_is_validated_once_per_real_epoch_but_at_most_25_times():
