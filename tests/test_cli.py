@@ -171,6 +171,7 @@ def test_benchmark_options_are_the_sweep_specs_fields_and_no_arguments_give_the_
     assert "Error: stopped before training" in run("benchmark").output
     spec, where = asked[-1]
     assert (spec.ratios, spec.train_steps, spec.train_fraction, spec.seeds) == ((0.0, 2.0), 400, 0.25, 2)
+    assert (spec.image_size, spec.steps) == (32, 600)
     assert spec.controls == ("augment", "real") and where["out"] == "fersyn-benchmark"
     run("benchmark", "--margin", "2", "--split-seed", "5", "--classifier-opt", "width=8", "--out", tmp_path)
     spec, where = asked[-1]

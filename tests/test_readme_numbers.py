@@ -42,6 +42,7 @@ def test_the_recorded_run_is_the_embedded_default():
     # SweepSpec.train_steps was called generator_steps when this run was recorded.
     assert spec.get("train_steps", spec.get("generator_steps")) == EMBEDDED_DEFAULT["train_steps"]
     assert spec["ratios"] == [float(r) for r in EMBEDDED_DEFAULT["ratios"][0].split(",")]
+    assert (spec["image_size"], spec["steps"]) == (EMBEDDED_DEFAULT["image_size"], EMBEDDED_DEFAULT["steps"])
     rows = pd.read_csv(RUN / "results.csv")
     assert set(rows["status"]) == {"ok"} and rows["key"].is_unique
 
