@@ -81,7 +81,7 @@ class KeptModels:
                 target.assign(value)
             return model
         compile_model(fresh)
-        self._models[key] = (fresh, [np.array(v) for v in fresh.optimizer.variables])
+        self._models[key] = (fresh, [np.array(v.numpy()) for v in fresh.optimizer.variables])
         return fresh
 
 
