@@ -41,12 +41,12 @@ def timed(command: str, cwd: Path, log: Path) -> tuple[float, int]:
 
 def cpu() -> str:
     """The CPU's model name and whether it has native bfloat16 (the flags fersyn.precision reads)."""
-    from fersyn.precision import _CPU_BFLOAT16_FLAGS, _cpu_flags
+    from fersyn.precision import cpu_has_native_bfloat16
 
     text = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
     model = next((line.split(":", 1)[1].strip() for line in text.splitlines() if line.startswith("model name")), "unknown")
-    native = bool(_cpu_flags() & _CPU_BFLOAT16_FLAGS)
-    return f"{model}, {len(re.findall(r'^processor', text, re.M))} cores, {'with' if native else 'without'} native bfloat16"
+    native = "with" if cpu_has_native_bfloat16() else "without"
+    return f"{model}, {len(re.findall(r'^processor', text, re.M))} cores, {native} native bfloat16"
 
 
 def run(marker: str, clone: Path, environment: str = "") -> dict:

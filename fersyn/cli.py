@@ -372,8 +372,8 @@ def generate_command(ctx: click.Context, data: str, out: str, count: int, identi
 
 # `fersyn benchmark` with no arguments at all: a low-data sweep on the embedded toy faces with the GAN,
 # the augmentation control and the positive control, so that a first run shows all three curves. Sized
-# for float32 (CPUs without native bfloat16): 32×32 faces and 600 steps a cell, where 48×48 and 1,000
-# steps took 9.8 min on a 2-core CPU in float32.
+# for float32 (CPUs without native bfloat16): 32×32 faces and 600 steps a cell; 48×48 and 1,000 steps a
+# cell took more than 6 minutes in float32 on a 2-core CPU.
 EMBEDDED_DEFAULT = {"data": "toy", "train_fraction": 0.25, "ratios": ("0,2",), "seeds": 2, "train_steps": 400,
                     "controls": ("augment", "real"), "image_size": 32, "steps": 600}
 EMBEDDED_COMMAND = ("fersyn benchmark --data toy --train-fraction 0.25 --ratio 0,2 --seeds 2 --train-steps 400 "

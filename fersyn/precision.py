@@ -45,6 +45,11 @@ def mixed_policy() -> str | None:
     return None if os.environ.get(ASSUME_NO_BF16) == "1" else _native_mixed_policy()
 
 
+def cpu_has_native_bfloat16() -> bool:
+    """Whether this CPU's flags name native bfloat16: the hardware, whatever FERSYN_ASSUME_NO_BF16 says."""
+    return bool(_cpu_flags() & _CPU_BFLOAT16_FLAGS)
+
+
 @functools.lru_cache(maxsize=1)
 def _native_mixed_policy() -> str | None:
     import tensorflow as tf
@@ -54,7 +59,7 @@ def _native_mixed_policy() -> str | None:
         capability = min(tuple(tf.config.experimental.get_device_details(gpu).get("compute_capability") or (0, 0))
                          for gpu in gpus)
         return "mixed_bfloat16" if capability >= (8, 0) else "mixed_float16" if capability >= (7, 0) else None
-    return "mixed_bfloat16" if _cpu_flags() & _CPU_BFLOAT16_FLAGS else None
+    return "mixed_bfloat16" if cpu_has_native_bfloat16() else None
 
 
 def resolve_precision(precision: str) -> str:
