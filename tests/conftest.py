@@ -71,22 +71,16 @@ def fer2013() -> Path:
 @pytest.fixture
 def registry_snapshot():
     """The plugin registry as it was before the test, restored after it: every test that registers or
-    loads a plugin of its own uses this, so no test leaves a plugin behind for the next."""
+    loads a plugin of its own uses this, so no test leaves a plugin behind for the next. Yields the
+    restoring function (a test may return to that state midway, as a new process would start)."""
     from fersyn import registry
+    from helpers import saved_registry
 
     # Installed plugins first: their modules stay imported, so a restore that forgot them could not load them again.
     registry.load_plugins()
-    plugins = {kind: dict(named) for kind, named in registry._plugins.items()}
-    broken, loaded, contested = list(registry._broken), set(registry._loaded_sources), set(registry._contested)
-    yield
-    for kind, named in plugins.items():
-        registry._plugins[kind].clear()
-        registry._plugins[kind].update(named)
-    registry._broken[:] = broken
-    registry._loaded_sources.clear()
-    registry._loaded_sources.update(loaded)
-    registry._contested.clear()
-    registry._contested.update(contested)
+    restore = saved_registry()
+    yield restore
+    restore()
 
 
 @pytest.fixture(scope="session")

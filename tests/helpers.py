@@ -3,6 +3,7 @@
 import gzip
 import importlib.metadata
 import os
+from typing import Callable
 
 import numpy as np
 import pandas as pd
@@ -49,6 +50,26 @@ TOY_GENERATE = ["--data", "toy", "--train-steps", "8", "--emotions", "happiness,
 def run(*args):
     """Invoke the fersyn CLI in-process with `args` (anything str() can turn into an argument)."""
     return CliRunner().invoke(main, [str(a) for a in args])
+
+
+def saved_registry() -> Callable[[], None]:
+    """The plugin registry's state now, as a function that puts it back."""
+    from fersyn import registry
+
+    plugins = {kind: dict(named) for kind, named in registry._plugins.items()}
+    broken, loaded, contested = list(registry._broken), set(registry._loaded_sources), set(registry._contested)
+
+    def restore() -> None:
+        for kind, named in plugins.items():
+            registry._plugins[kind].clear()
+            registry._plugins[kind].update(named)
+        registry._broken[:] = broken
+        registry._loaded_sources.clear()
+        registry._loaded_sources.update(loaded)
+        registry._contested.clear()
+        registry._contested.update(contested)
+
+    return restore
 
 
 def assert_one_line_error(result, text):

@@ -1,12 +1,14 @@
 """docs/plugins.md cannot rot: every code block in it runs here, in order, in an empty folder.
 
 A block whose first line is `# file: PATH` is written to PATH; other Python blocks run in one
-namespace; each line of a bash block runs as a command (`fersyn` as this Python's `-m fersyn`,
-`pip install` into a private folder put on PYTHONPATH, so the test environment stays untouched).
-The plugins the blocks register are removed after (`registry_snapshot`, tests/conftest.py).
+namespace; each line of a bash block runs as a command: `pip install` into a private folder put on
+sys.path (the test environment stays untouched), `fersyn` in this process (a new process would cost
+TensorFlow's start-up each time) but as a new process would see it: only the installed plugins
+registered, no module of the doc's plugins imported. The plugins the blocks register are removed
+after (`registry_snapshot`, tests/conftest.py).
 """
 
-import os
+import contextlib
 import re
 import shlex
 import subprocess
@@ -14,6 +16,8 @@ import sys
 from pathlib import Path
 
 import pytest
+
+from helpers import run, saved_registry
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "plugins.md"
 BLOCK = re.compile(r"^```(\w+)\n(.*?)^```", re.S | re.M)
@@ -23,14 +27,33 @@ def blocks():
     return BLOCK.findall(DOC.read_text())
 
 
-def run_shell(line, site):
+@contextlib.contextmanager
+def as_a_new_process(fresh_registry, site):
+    """The registry as a new `fersyn` process starts with it, then the Python blocks' registry back; the
+    doc's plugin modules imported meanwhile are forgotten, so that the next command imports them again."""
+    python_blocks_registry = saved_registry()
+    fresh_registry()
+    try:
+        yield
+    finally:
+        for name, module in list(sys.modules.items()):
+            file = getattr(module, "__file__", None)
+            if name.startswith("fersyn_plugins_dir.") or (file and Path(file).is_relative_to(site)):
+                del sys.modules[name]
+        python_blocks_registry()
+
+
+def run_shell(line, site, fresh_registry):
     words = shlex.split(line)
     if words[0] == "fersyn":
-        words = [sys.executable, "-m", "fersyn", *words[1:]]
-    elif words[:2] == ["pip", "install"]:
+        with as_a_new_process(fresh_registry, site):
+            result = run(*words[1:])
+        assert result.exit_code == 0, f"{line}\n{result.output[-3000:]}"
+        return result.output
+    if words[:2] == ["pip", "install"]:
         words = [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation",
                  "--target", str(site), *words[2:]]
-    result = subprocess.run(words, capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(site)})
+    result = subprocess.run(words, capture_output=True, text=True)
     assert result.returncode == 0, f"{line}\n{result.stdout[-2000:]}\n{result.stderr[-3000:]}"
     return result.stdout
 
@@ -52,6 +75,8 @@ def test_the_keras_applications_example_is_the_shipped_file_word_for_word():
 def test_every_code_block_of_the_plugin_walkthrough_runs(tmp_path, monkeypatch, registry_snapshot):
     monkeypatch.chdir(tmp_path)
     site = tmp_path / "site"
+    site.mkdir()
+    monkeypatch.syspath_prepend(site)  # where `pip install` puts a package: its entry points are found there
     namespace, outputs = {"__name__": "docs"}, []
     for language, code in blocks():
         first, _, rest = code.partition("\n")
@@ -62,7 +87,7 @@ def test_every_code_block_of_the_plugin_walkthrough_runs(tmp_path, monkeypatch, 
         elif language == "python":
             exec(compile(code, str(DOC), "exec"), namespace)
         elif language == "bash":
-            outputs += [run_shell(line, site) for line in code.splitlines() if line.strip()]
+            outputs += [run_shell(line, site, registry_snapshot) for line in code.splitlines() if line.strip()]
         else:
             pytest.fail(f"a {language} block without '# file:' cannot be run")
     text = "\n".join(outputs)

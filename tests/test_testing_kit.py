@@ -106,11 +106,11 @@ def test_a_good_plugin_passes_and_leaves_the_registry_as_it_was():
 
 
 @pytest.mark.parametrize("broken, rule", [
-    (WrongDtype, "sample(6) must return uint8 (6, 40, 40, 1), not float32"),
+    (WrongDtype, "sample(6) must return uint8 (6, 32, 32, 1), not float32"),
     (Unseeded, "sample() must be deterministic: the same seed gave other faces"),
     (ForgetsOnSave, "load(save()) must give the same outputs"),
     (Silent, "sample(-1) must raise an error, not return"),
-    (Always48, "sample(6) must return uint8 (6, 40, 40, 1), not uint8 (6, 48, 48, 1)"),
+    (Always48, "sample(6) must return uint8 (6, 32, 32, 1), not uint8 (6, 48, 48, 1)"),
     (LosesOptions, "load(save()) must keep the options: saved {'contrast': 2.0}, loaded {'contrast': 1.0}"),
     (MiscountsSteps, "fit(steps=3) must train 3 more steps: trained_steps is 1, not 3"),
     (UnseededFit, "fit must be deterministic under its seed: two new instances fitted on the same faces with seed 0 "
@@ -193,7 +193,7 @@ class Blind(Classifier):
 
 def test_a_classifier_that_cannot_see_the_image_fails(registry_snapshot):
     with pytest.raises(ContractError, match=r"classifier plugin 'Blind' broke the contract: brief training must beat "
-                                            r"chance: after 384 steps .* was 0.17 \(at least 0.33 required; chance 0.17\)"):
+                                            r"chance: after 512 steps .* was 0.17 \(at least 0.33 required; chance 0.17\)"):
         check_classifier(Blind, steps=2)
 
 
