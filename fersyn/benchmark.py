@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 import numpy as np
 
-from fersyn.classifiers.training import MAX_VALIDATIONS, Budget, KeptModels
+from fersyn.classifiers.training import MAX_VALIDATIONS, PROCESS_KEPT_MODELS, Budget
 from fersyn.contracts import ContractError, checked_model, code_version
 from fersyn.data import FaceSet, Split, load_dataset, split_dataset
 from fersyn.data.layout import Layout
@@ -439,9 +439,9 @@ class _CellRunner:
         self.classifier_policy = {name: policy_for(get_plugin("classifier", name).cls, policy) for name in spec.classifiers}
         import tensorflow as tf
 
-        # Compiled models reused from cell to cell (KeptModels); not under a distribution strategy, whose
-        # variables belong to the scope each cell enters anew.
-        self.kept_models = KeptModels() if strategy is tf.distribute.get_strategy() else None
+        # Compiled models reused from cell to cell, and from an earlier sweep of this process (KeptModels); not
+        # under a distribution strategy, whose variables belong to the scope each cell enters anew.
+        self.kept_models = PROCESS_KEPT_MODELS if strategy is tf.distribute.get_strategy() else None
 
     def run_all(self, cells: list[Cell]) -> tuple[int, int, int]:
         """Run the cells not finished before; returns (trained, skipped, failed)."""

@@ -96,8 +96,10 @@ def test_a_kept_model_trains_to_the_same_numbers_as_a_fresh_one_without_tracing_
     assert again is first and (again.train_function, again.test_function, again.predict_function) == tracing
     fresh, expected = trained(1, None)
     assert fresh is not first and np.array_equal(reused, expected)
+    kept.limit = 1  # past its limit, the pool forgets the architecture used least recently
     small, _ = trained(1, kept, "small-cnn")  # another architecture: a model of its own
-    assert small is not first
+    assert small is not first and trained(2, kept, "small-cnn")[0] is small
+    assert trained(2, kept)[0] is not first
 
 
 def test_a_steps_budget_is_validated_once_per_real_epoch_but_at_most_25_times():

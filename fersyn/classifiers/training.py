@@ -60,21 +60,22 @@ class Budget:
 
 
 class KeptModels:
-    """Compiled models kept from cell to cell of one sweep, one per architecture (classifier class,
-    options, input shape, classes, dtype policy). A cell builds its model fresh under its seed, as
-    always, then trains the kept model with those fresh values (weights, batch-norm statistics,
-    dropout seeds) and a reset optimizer copied in: the same numbers as training the fresh model, but
-    TensorFlow traces the training, validation and prediction functions once per sweep instead of once
-    per cell (measured: most of a short cell's time)."""
+    """Compiled models kept from one training to the next, one per architecture (classifier class,
+    options, input shape, classes, dtype policy), the `limit` used last. A training builds its model
+    fresh under its seed, as always, then trains the kept model with those fresh values (weights,
+    batch-norm statistics, dropout seeds) and a reset optimizer copied in: the same numbers as
+    training the fresh model, but TensorFlow traces the training, validation and prediction functions
+    once instead of once per training (measured: most of a short cell's time)."""
 
-    def __init__(self) -> None:
-        self._models: dict[tuple, tuple["keras.Model", list[np.ndarray]]] = {}
+    def __init__(self, limit: int = 8) -> None:
+        self.limit = limit
+        self._models: dict[tuple, tuple["keras.Model", list[np.ndarray]]] = {}  # oldest use first
 
     def take(self, key: tuple, fresh: "keras.Model", compile_model: "Callable[[keras.Model], None]") -> "keras.Model":
         """The kept model for `key` holding `fresh`'s values, or `fresh` itself, compiled and kept."""
-        kept = self._models.get(key)
+        kept = self._models.pop(key, None)
         if kept is not None and _same_variables(kept[0].variables, fresh.variables):
-            model, optimizer_start = kept
+            model, optimizer_start = self._models[key] = kept
             for target, value in zip(model.variables, fresh.variables):
                 target.assign(value.value)
             for target, value in zip(model.optimizer.variables, optimizer_start):
@@ -82,7 +83,14 @@ class KeptModels:
             return model
         compile_model(fresh)
         self._models[key] = (fresh, [np.array(v.numpy()) for v in fresh.optimizer.variables])
+        while len(self._models) > self.limit:
+            del self._models[next(iter(self._models))]
         return fresh
+
+
+# The process's own: a sweep's cells, and the sweeps after it in the same process (a notebook, a
+# test session), train the models compiled first.
+PROCESS_KEPT_MODELS = KeptModels()
 
 
 def _same_variables(kept: Sequence, fresh: Sequence) -> bool:
