@@ -102,6 +102,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Iterator, Sequence
 import numpy as np
 
 from fersyn.errors import FersynError
+from fersyn.inference import predict
 from fersyn.options import build_options, option  # noqa: F401 - `option` is part of the contract
 from fersyn.pixels import to_unit_interval
 from fersyn.training_log import TrainingLog
@@ -359,7 +360,7 @@ class Classifier(Plugin):
         """Class probabilities N×C for uint8 images."""
         if self.model is None:
             raise self.not_fitted("predict_proba()")
-        return self.model.predict(to_unit_interval(images), batch_size=256, verbose=0)
+        return predict(self.model, to_unit_interval(images))
 
     def save_state(self, directory: Path) -> None:
         if self.model is None:
@@ -404,7 +405,7 @@ class Judge(Plugin):
         """(probabilities N×len(emotions), features N×D) of uint8 faces, from one pass of the scorer."""
         if self._scorer is None:
             self._scorer = self.scorer()
-        probabilities, features = self._scorer.predict(to_unit_interval(faces), batch_size=256, verbose=0)
+        probabilities, features = predict(self._scorer, to_unit_interval(faces))
         return np.asarray(probabilities), np.asarray(features).reshape(len(faces), -1)
 
     def predict_proba(self, faces: np.ndarray) -> np.ndarray:

@@ -1,9 +1,12 @@
 """Helpers shared by the tests: small datasets written to disk, and running the CLI."""
 
+import contextlib
 import gzip
 import importlib.metadata
 import os
-from typing import Callable
+import sys
+from pathlib import Path
+from typing import Callable, Iterator
 
 import numpy as np
 import pandas as pd
@@ -70,6 +73,24 @@ def saved_registry() -> Callable[[], None]:
         registry._contested.update(contested)
 
     return restore
+
+
+@contextlib.contextmanager
+def as_a_new_process(fresh_registry: Callable[[], None], *folders: Path) -> Iterator[None]:
+    """In this process, as a new `fersyn` process would start (in-process: TensorFlow starts once): the
+    registry put back as `fresh_registry` (conftest's `registry_snapshot`) left it, then the caller's
+    registry back; the modules imported meanwhile from `folders` or a plugins directory are forgotten,
+    so that the next run imports them again, as they are on disk then."""
+    callers_registry = saved_registry()
+    fresh_registry()
+    try:
+        yield
+    finally:
+        for name, module in list(sys.modules.items()):
+            file = getattr(module, "__file__", None)
+            if name.startswith("fersyn_plugins_dir.") or (file and any(Path(file).is_relative_to(f) for f in folders)):
+                del sys.modules[name]
+        callers_registry()
 
 
 def assert_one_line_error(result, text):

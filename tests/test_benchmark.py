@@ -28,7 +28,7 @@ from fersyn.registry import get_plugin
 from fersyn.results import cell_key, read_results
 from fersyn.sweep import Cell, SweepSpec, parse_ratios
 
-from helpers import assert_one_line_error, run
+from helpers import as_a_new_process, assert_one_line_error, run
 
 SYNTHETIC_SIZE = 40  # not the benchmark's 48: the stream must resize, and the leak check hashes at 40
 _STAND_IN = object()  # write_synthetic's default: the stand-in faces themselves, or their own provenance
@@ -768,16 +768,17 @@ class Editable(Classifier):
 
 
 @pytest.mark.slow
-def test_a_rerun_after_a_plugins_code_was_edited_trains_its_cells_again(tmp_path):
+def test_a_rerun_after_a_plugins_code_was_edited_trains_its_cells_again(tmp_path, registry_snapshot):
     plugins = tmp_path / "plugins"
     plugins.mkdir()
     (plugins / "editable.py").write_text(EDITABLE_CLASSIFIER)
-    command = [sys.executable, "-m", "fersyn", "-q", "--plugins-dir", plugins, "benchmark", "--classifier", "editable",
-               "--ratio", "0", "--seeds", "1", "--steps", "8", "--out", tmp_path / "sweep"]
+    command = ["-q", "--plugins-dir", plugins, "benchmark", "--classifier", "editable", "--ratio", "0", "--seeds", "1",
+               "--steps", "8", "--out", tmp_path / "sweep"]
 
     def run_sweep():
-        done = subprocess.run([str(part) for part in command], capture_output=True, text=True, timeout=300)
-        assert done.returncode == 0, done.stderr
+        with as_a_new_process(registry_snapshot):  # each run imports the plugin file as it is on disk then
+            done = run(*command)
+        assert done.exit_code == 0, done.output
         return done.stdout.strip().splitlines()[-1]
 
     assert run_sweep().startswith("1 cells trained (0 failed), 0 already done")  # unedited, a rerun trains nothing

@@ -25,7 +25,7 @@ def result_of(output: str) -> dict:
 
 @pytest.mark.slow
 def test_mirrored_over_two_cpu_devices_trains_like_one_device():
-    done = subprocess.run([sys.executable, SCRIPTS / "mirrored_losses.py", "8"], capture_output=True, text=True,
+    done = subprocess.run([sys.executable, SCRIPTS / "mirrored_losses.py", "4"], capture_output=True, text=True,
                           timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
     result = result_of(done.stdout)
@@ -41,7 +41,7 @@ def test_mirrored_over_two_cpu_devices_trains_like_one_device():
         single, split = (np.array([step[key] for step in run["gan"]]) for run in (one, mirrored))
         assert np.allclose(single, split, rtol=0.05), (key, single, split)
     assert np.allclose(one["classifier"], mirrored["classifier"], rtol=0.05)
-    assert len(one["gan"]) == len(mirrored["gan"]) == 8
+    assert len(one["gan"]) == len(mirrored["gan"]) == 4
 
 
 def free_port() -> int:

@@ -8,7 +8,6 @@ registered, no module of the doc's plugins imported. The plugins the blocks regi
 after (`registry_snapshot`, tests/conftest.py).
 """
 
-import contextlib
 import re
 import shlex
 import subprocess
@@ -17,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import run, saved_registry
+from helpers import as_a_new_process, run
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "plugins.md"
 BLOCK = re.compile(r"^```(\w+)\n(.*?)^```", re.S | re.M)
@@ -25,22 +24,6 @@ BLOCK = re.compile(r"^```(\w+)\n(.*?)^```", re.S | re.M)
 
 def blocks():
     return BLOCK.findall(DOC.read_text())
-
-
-@contextlib.contextmanager
-def as_a_new_process(fresh_registry, site):
-    """The registry as a new `fersyn` process starts with it, then the Python blocks' registry back; the
-    doc's plugin modules imported meanwhile are forgotten, so that the next command imports them again."""
-    python_blocks_registry = saved_registry()
-    fresh_registry()
-    try:
-        yield
-    finally:
-        for name, module in list(sys.modules.items()):
-            file = getattr(module, "__file__", None)
-            if name.startswith("fersyn_plugins_dir.") or (file and Path(file).is_relative_to(site)):
-                del sys.modules[name]
-        python_blocks_registry()
 
 
 def run_shell(line, site, fresh_registry):

@@ -19,6 +19,7 @@ from keras import layers
 from fersyn.contracts import IdentityGenerator, option
 from fersyn.distribute import per_replica_loss, replica_share
 from fersyn.generators.training import GANModel, GANPlugin, batches, diff_augment, fit_for_steps
+from fersyn.inference import predict
 from fersyn.pixels import from_signed_unit
 from fersyn.registry import register_identity
 
@@ -142,4 +143,4 @@ class DCGANIdentity(GANPlugin, IdentityGenerator):
 
     def sample(self, n: int, *, seed: int) -> np.ndarray:
         latent = np.random.default_rng(seed).standard_normal((n, self.options.latent_dim)).astype(np.float32)
-        return from_signed_unit(self.fitted_gan().generator.predict(latent, batch_size=256, verbose=0))
+        return from_signed_unit(predict(self.fitted_gan().generator, latent))

@@ -23,6 +23,7 @@ from fersyn.contracts import ExpressionGenerator, option
 from fersyn.distribute import per_replica_loss, replica_share
 from fersyn.errors import FersynError
 from fersyn.generators.training import GANModel, GANPlugin, batches, diff_augment, fit_for_steps
+from fersyn.inference import predict
 from fersyn.pixels import from_signed_unit, to_signed_unit
 from fersyn.registry import register_expression
 
@@ -273,5 +274,5 @@ class StarGANExpression(GANPlugin, ExpressionGenerator):
             raise FersynError(f"stargan was trained on {', '.join(self.emotions)}, not {', '.join(unknown)}")
         index = {emotion: i for i, emotion in enumerate(self.emotions)}
         targets = np.eye(len(self.emotions), dtype=np.float32)[[index[e] for e in emotions]]
-        edited, _ = self.gan.generator.predict([to_signed_unit(faces), targets], batch_size=256, verbose=0)
+        edited, _ = predict(self.gan.generator, [to_signed_unit(faces), targets])
         return from_signed_unit(edited)
