@@ -193,10 +193,7 @@ STARTUP_NOISE = ("absl::InitializeLog", "port.cc", "cudart_stub.cc", "cpu_featur
 
 @pytest.mark.slow
 def test_tensorflow_start_up_noise_stays_off_stderr_unless_verbose(tmp_path):
-    listed = _cli("plugins")
-    assert listed.returncode == 0 and "dcgan" in listed.stdout
-    assert not [line for line in listed.stderr.splitlines() if any(n in line for n in STARTUP_NOISE)], listed.stderr
-    refused = _cli("generate", "--identity", "nope", "--out", tmp_path / "s.h5")
+    refused = _cli("generate", "--identity", "nope", "--out", tmp_path / "s.h5")  # TensorFlow started: the plugins loaded
     assert refused.returncode == 1
     assert not [line for line in refused.stderr.splitlines() if any(n in line for n in STARTUP_NOISE)], refused.stderr
     assert [line for line in refused.stderr.splitlines() if line.startswith("Error:")] == [
