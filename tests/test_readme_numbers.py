@@ -124,6 +124,7 @@ def test_the_suite_times_per_cpu_kind_are_the_recorded_runs():
         if name == "tests" or name in runs:
             run = runs[name]
             assert run["exit_code"] == 0 and " failed" not in run["last_line"] and " error" not in run["last_line"]  # every test passing
+            assert run["seconds"] <= 6 * 60  # the suite's time budget, on either path
             assert f"{_minutes(run)} {said}" in text
 
 
