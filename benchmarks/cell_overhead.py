@@ -1,0 +1,102 @@
+"""A sweep cell's time against the pure training steps it contains (issue 26: a cell at most 1.3×).
+
+Cell: what `fersyn benchmark` runs per cell, timed from the `finished` stamps of consecutive rows of
+results.csv: the model built under its seed, `train_classifier` on the cell's stream with its
+validation rounds (a steps budget of `--steps`, validated at most 25 times), the test faces scored,
+the row written. The sweep is the low-data setting's real-only and augmentation-control cells (the
+control's stream mixes real faces with augmented copies); the first cell, which traced the model, is
+left out. Pure: the same network compiled the same way, trained the same number of steps at the same
+batch size on batches already in memory, without validation: three times before the sweep and three
+after (drift hits both), after a warm-up; their median.
+
+    python benchmarks/cell_overhead.py [--data ../shared/data/CK+48] [--steps 125] [--seeds 3]
+
+Prints both times and their ratio, and writes benchmarks/results/cell-overhead.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--data", default=str(ROOT.parent / "shared" / "data" / "CK+48"))
+    parser.add_argument("--steps", type=int, default=125)
+    parser.add_argument("--seeds", type=int, default=3)
+    arguments = parser.parse_args()
+
+    import pandas as pd
+
+    from fersyn.benchmark import benchmark
+    from fersyn.precision import cpu_has_native_bfloat16
+    from fersyn.sweep import SweepSpec
+
+    spec = SweepSpec(data=arguments.data, train_fraction=0.25, ratios=(0.0, 1.0), seeds=arguments.seeds,
+                     steps=arguments.steps, controls=("augment",), controls_only=True)
+    pure_steps = PureSteps(arguments.data)
+    before = pure_steps.seconds(arguments.steps, repeats=3)  # before and after the sweep: drift hits both
+    with tempfile.TemporaryDirectory() as folder:
+        benchmark(spec, Path(folder) / "sweep")
+        rows = pd.read_csv(Path(folder) / "sweep" / "results.csv")
+    finished = pd.to_datetime(rows["finished"]).sort_values()  # stamped to the second: averaged over the cells
+    timed = len(rows) - 1  # the cells after the first, which traced the model
+    cell = (finished.iloc[-1] - finished.iloc[0]).total_seconds() / timed
+    steps, batch = int(rows["steps"].iloc[0]), int(rows["batch_size"].iloc[0])
+    assert (steps, batch) == (arguments.steps, pure_steps.batch), "the cells' steps or batch differ from the pure run's"
+    pure = float(np.median(before + pure_steps.seconds(arguments.steps, repeats=3)))
+    result = {
+        "data": Path(arguments.data).name, "steps": steps, "batch_size": batch, "cells_timed": timed,
+        "cell_seconds": round(cell, 2), "fit_seconds": round(float(rows.sort_values("finished")["train_seconds"].iloc[1:].mean()), 2),
+        "pure_seconds": round(pure, 2), "ratio": round(cell / pure, 2),
+        "cpu": f"{'with' if cpu_has_native_bfloat16() else 'without'} native bfloat16",
+    }
+    print(f"cell {result['cell_seconds']} s (of which fit {result['fit_seconds']} s) against {result['pure_seconds']} s "
+          f"of pure steps ({steps} steps of {batch}): {result['ratio']}× (target ≤ 1.3×)")
+    out = ROOT / "benchmarks" / "results" / "cell-overhead.json"
+    out.write_text(json.dumps(result, indent=2) + "\n")
+    print(f"wrote {out}")
+
+
+class PureSteps:
+    """small-cnn compiled as a cell compiles it, trained on batches already in memory, without validation."""
+
+    def __init__(self, data: str) -> None:
+        import keras
+        import tensorflow as tf
+
+        from fersyn.data import load_dataset
+        from fersyn.pixels import to_unit_interval
+        from fersyn.registry import create_plugin, load_plugins
+
+        load_plugins()
+        faces = load_dataset(data)
+        classifier = create_plugin("classifier", "small-cnn", image_size=faces.image_size)
+        self.batch = classifier.batch_size
+        images = to_unit_interval(faces.images[: self.batch * 8])
+        labels = faces.labels[: self.batch * 8].astype(np.int64)
+        self.batches = tf.data.Dataset.from_tensor_slices((images, labels)).batch(self.batch, drop_remainder=True).cache().repeat()
+        self.model = classifier.build_model(faces.images.shape[1:], len(faces.emotions))
+        self.model.compile(optimizer=keras.optimizers.Adam(classifier.learning_rate), loss="sparse_categorical_crossentropy",
+                           metrics=["accuracy"])
+        self.model.fit(self.batches, steps_per_epoch=8, epochs=1, verbose=0, shuffle=False)  # traces
+
+    def seconds(self, steps: int, repeats: int) -> list[float]:
+        times = []
+        for _ in range(repeats):
+            started = time.perf_counter()
+            self.model.fit(self.batches, steps_per_epoch=steps, epochs=1, verbose=0, shuffle=False)
+            times.append(time.perf_counter() - started)
+        return times
+
+
+if __name__ == "__main__":
+    main()
