@@ -19,6 +19,8 @@ _NOISE = re.compile(
     rb"WARNING: All log messages before absl::InitializeLog\(\) is called are written to STDERR\s*$"
     rb"|[IW]\d{4} [\d:.]+\s+\d+ [^\s\]]+:\d+\] "  # absl INFO and WARNING lines; E and F pass
     rb"|E\d{4} [\d:.]+\s+\d+ cuda_platform\.cc:\d+\] failed call to cuInit"  # no GPU: not an error for fersyn
+    # A graph optimisation (grappler) that could not rewrite a graph leaves it as it was: training goes on.
+    rb"|E\d{4} [\d:.]+\s+\d+ meta_optimizer\.cc:\d+\] \w+ failed: "
 )
 # The second line of cpu_feature_guard's two-line INFO message.
 _CONTINUED = re.compile(rb"To enable the following instructions: .* rebuild TensorFlow with the appropriate compiler")
