@@ -61,11 +61,11 @@ class Budget:
 
 class KeptModels:
     """Compiled models kept from one training to the next, one per architecture (classifier class,
-    options, input shape, classes, dtype policy), the `limit` used last. A training builds its model
-    fresh under its seed, as always, then trains the kept model with those fresh values (weights,
-    batch-norm statistics, dropout seeds) and a reset optimizer copied in: the same numbers as
-    training the fresh model, but TensorFlow traces the training, validation and prediction functions
-    once instead of once per training (measured: most of a short cell's time)."""
+    options, input shape, classes, dtype policy), at most `limit` of them: the most recently used. A
+    training builds its model fresh under its seed, as always, then trains the kept model with those
+    fresh values (weights, batch-norm statistics, dropout seeds) and a reset optimizer copied in: the
+    same numbers as training the fresh model, but TensorFlow traces the training, validation and
+    prediction functions once instead of once per training (measured: most of a short cell's time)."""
 
     def __init__(self, limit: int = 8) -> None:
         self.limit = limit
