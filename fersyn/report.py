@@ -98,13 +98,14 @@ def summarise(rows: pd.DataFrame, sweep: dict, *, margin: float | None = None) -
              "fold": cell.fold, "error": cell.error}
             for cell in failed.itertuples()
         ],
-        "classifiers": {name: _summarise_classifier(cells, test_faces, margin)
+        "classifiers": {name: _summarise_classifier(cells, sweep, margin)
                         for name, cells in ok.groupby("classifier", sort=False)},
     }
     return _json_ready(summary)
 
 
-def _summarise_classifier(cells: pd.DataFrame, test_faces: dict, margin: float) -> dict:
+def _summarise_classifier(cells: pd.DataFrame, sweep: dict, margin: float) -> dict:
+    test_faces = sweep["test_faces"]
     arms = _arms(cells)
     seeds, kept, incomplete = _complete(cells, arms, len(test_faces["folds"]))
     result: dict[str, Any] = {"seeds": seeds, "incomplete_arms": [_arm_name(arm) for arm in incomplete]}
@@ -121,7 +122,11 @@ def _summarise_classifier(cells: pd.DataFrame, test_faces: dict, margin: float) 
     correct = np.stack([np.stack([np.concatenate([_correct(cells, arm, seed, fold, folds[fold]["labels"], "test_predictions")
                                                   for fold in range(len(folds))]) for seed in seeds]) for arm in kept])
     options = _comparisons([arm.curve for arm in kept])
-    result["analysis"] = analyse(correct, groups, kept, margin=margin, **options)
+    fits = generator_fits(sweep)
+    strata = [fold for fold, faces in enumerate(folds) for _ in faces["labels"]]
+    units = None if fits == 1 else [seed % fits for seed in seeds]  # seed s used fit s mod N in every fold
+    result["analysis"] = analyse(correct, groups, kept, strata=strata, units=units, margin=margin, **options)
+    result["analysis"]["resampled"] = _resampled(len(folds), fits, len(seeds))
     result["late_peaks"] = _late_peaks(cells, kept, seeds)
     result["control_repeats"] = {_arm_name(arm): int(_arm_cells(cells, arm)["extra_repeated"].max())
                                  for arm in kept if arm.curve == POSITIVE_CONTROL}
@@ -130,10 +135,32 @@ def _summarise_classifier(cells: pd.DataFrame, test_faces: dict, margin: float) 
         models = [(seed, fold) for seed in seeds for fold in range(len(folds))]  # every fold's models test every face
         cross_correct = np.stack([np.stack([_correct(cells, arm, seed, fold, cross["labels"], "cross_predictions")
                                             for seed, fold in models]) for arm in kept])
-        result["cross"] = analyse(cross_correct, cross["groups"], kept, margin=margin, **options)
+        # Crossed: the models by fold (those of a fold share its training faces), and the faces.
+        result["cross"] = analyse(cross_correct, cross["groups"], kept, units=[fold for _, fold in models],
+                                  margin=margin, **options)
+        result["cross"]["resampled"] = (f"models by fold ({max(len(folds) - 1, 1)} of {len(folds)} folds drawn, each "
+                                        "with all its models), crossed with the test subjects")
     else:
         result["cross"] = None
     return result
+
+
+def generator_fits(sweep: dict) -> int:
+    """How many generator fits each fold of the sweep had (sweep.json records it only above 1)."""
+    return int(sweep.get("config", {}).get("generator_fits", 1))
+
+
+def _resampled(folds: int, fits: int, seeds: int) -> str:
+    """Which factors the intervals cover, in words."""
+    where = f"within each of the {folds} folds" if folds > 1 else "within the split"
+    if fits > 1:
+        models = (f"the generator fits ({fits} per fold, {fits - 1} of {fits} drawn, each with the {seeds // fits} "
+                  "seed(s) that used it)")
+    else:
+        models = (f"the classifier seeds ({seeds - 1} of {seeds} drawn; one generator fit per fold, so the intervals do "
+                  "not cover another fit of the generators)" if seeds > 1 else "no seed (one)")
+    return (f"test subjects and {models}, {where}; not resampled: the folds' training subjects (see the "
+            "heterogeneity between folds)")
 
 
 def _arms(cells: pd.DataFrame) -> list[Arm]:
@@ -273,10 +300,14 @@ def _classifier_block(name: str, result: dict) -> str:
             if entry["ratio"] == 0:
                 continue
             rows.append([curve, f"{entry['ratio']:g}", _with_ci(entry["accuracy"], entry["ci95"]),
-                         _with_ci(entry["gain"], entry["gain_ci95"], signed=True),
-                         f"{entry['gain_p_holm']:.3g}" + (" *" if entry["gain_significant"] else ""),
+                         _with_ci(entry["gain"], entry["gain_ci95"], signed=True), _p_text(entry, "gain_", digits=3),
                          f"{100 * entry['gain_mde']:.1f}", peaks(f"{curve} {entry['ratio']:g}")])
     lines += _aligned(rows)
+    lines.append(textwrap.fill(
+        "intervals: 95 %, unadjusted; p: Holm-corrected within each curve (the family: its ratios above 0), * below "
+        f"{analysis['alpha']:g}, ≤ at the bootstrap's floor (no resample beyond 0), ? borderline (within its Monte Carlo "
+        f"error of {analysis['alpha']:g} after {analysis['resamples']} resamples); resampled: "
+        + analysis.get("resampled", "test subjects and seeds"), _TABLE_WIDTH, subsequent_indent="  "))
     for curve, numbers in analysis["curves"].items():
         bound = numbers["bound"]
         shown = f"ratio {bound['ratio']:g}" if bound["conclusive"] else "inconclusive"
@@ -285,6 +316,9 @@ def _classifier_block(name: str, result: dict) -> str:
             f"[{bound['estimate_ci95'][0]:g}, {bound['estimate_ci95'][1]:g}]; best ratio {numbers['best']['ratio']:g}, "
             f"{_with_ci(numbers['best']['accuracy'], numbers['best']['ci95'])}) — {numbers['verdict']}",
             _TABLE_WIDTH, subsequent_indent="  ", break_on_hyphens=False))
+        spread = _heterogeneity(curve, numbers, fits=analysis.get("design", {}).get("units_per_stratum", 1))
+        if spread:
+            lines.append(textwrap.fill(spread, _TABLE_WIDTH, subsequent_indent="  "))
     for curve, entries in analysis["efficiency"].items():
         parts = [f"ratio {e['ratio']:g}: {_ratio_with_ci(e)}{'' if e['control_gain_significant'] else ' (control gain not significant)'}"
                  for e in entries]
@@ -292,9 +326,10 @@ def _classifier_block(name: str, result: dict) -> str:
                                    + "; ".join(parts), _TABLE_WIDTH, subsequent_indent="  "))
     for comparison in analysis["comparisons"]:
         first, second = comparison["curves"]
-        parts = [f"ratio {e['ratio']:g}: {_with_ci(e['value'], e['ci95'], signed=True)} (p Holm {e['p_holm']:.2g})"
+        parts = [f"ratio {e['ratio']:g}: {_with_ci(e['value'], e['ci95'], signed=True)} (p {_p_text(e)})"
                  for e in comparison["ratios"]]
-        lines.append(textwrap.fill(f"{first} − {second}: " + "; ".join(parts), _TABLE_WIDTH, subsequent_indent="  "))
+        lines.append(textwrap.fill(f"{first} − {second} (Holm over its {len(parts)} ratios): " + "; ".join(parts),
+                                   _TABLE_WIDTH, subsequent_indent="  "))
     real_only = late.get(REAL_ONLY_ARM)
     if real_only and real_only["late"]:
         lines.append(textwrap.fill(f"warning: {real_only['late']} of {real_only['cells']} real-only cells kept weights from "
@@ -314,6 +349,23 @@ def _classifier_block(name: str, result: dict) -> str:
     if result["incomplete_arms"]:
         lines.append(f"left out (not every seed and fold finished): {', '.join(result['incomplete_arms'])}")
     return "\n".join(lines)
+
+
+def _p_text(entry: dict, prefix: str = "", *, digits: int = 2) -> str:
+    """A corrected p-value as tables print it: '≤' at the bootstrap's floor, '*' significant, '?' borderline."""
+    floor = "≤" if entry.get(f"{prefix}p_at_floor") else ""
+    mark = " *" if entry[f"{prefix}significant"] else " ?" if entry.get(f"{prefix}borderline") else ""
+    return f"{floor}{entry[f'{prefix}p_holm']:.{digits}g}{mark}"
+
+
+def _heterogeneity(curve: str, numbers: dict, *, fits: int) -> str:
+    """The spread of the curve's gain at its best ratio between folds and between fits (or seeds) within folds."""
+    best = next((e for e in numbers["ratios"] if e["ratio"] == numbers["best"]["ratio"] and e["ratio"] > 0), None)
+    spread = (best or {}).get("heterogeneity") or {}
+    names = {"between_strata": "between folds", "between_units": f"between {'fits' if fits > 1 else 'seeds'} within folds"}
+    parts = [f"{names[key]} SD {100 * test['sd']:.1f} points (Q {test['q']:.1f} on {test['df']} df, p {test['p']:.2g})"
+             for key, test in spread.items() if test]
+    return f"{curve} gain at ratio {best['ratio']:g}, heterogeneity: " + "; ".join(parts) if parts else ""
 
 
 def _aligned(rows: list[list[str]]) -> list[str]:

@@ -1,21 +1,25 @@
 """The numbers of a benchmark sweep: the scores of one trained classifier, and the statistics of the
-whole sweep — accuracies, gains, efficiencies and the bound — with uncertainty from the test faces
-and the seeds together.
+whole sweep — accuracies, gains, efficiencies, the bound and where the curve falls back — with
+uncertainty from the test faces, the classifiers' seeds and the generator fits together.
 
 Every arm of a sweep (real only; each ratio of the GAN, of the augmentation control, of the positive
-control) was scored on the same real test faces (each face in exactly one fold's test set) with the
-same seeds. `analyse` takes, per arm, seed and face, whether the prediction was right, and draws one
-joint bootstrap (scipy.stats.bootstrap) that resamples test *subjects* (clusters of near-identical
-faces; single faces where no subject is known) and seeds with replacement. Every quantity is computed
-on the same resample, so gains are paired on the same faces, seeds and folds. RULES says the rest.
+control) was scored on the same real test faces (each face in exactly one fold's test set) by models
+of the same seeds. `analyse` takes, per arm, model and face, whether the prediction was right, and
+draws one hierarchical bootstrap: within each fold (a stratum), test *subjects* (clusters of
+near-identical faces; single faces where no subject is known) are resampled with replacement, and so
+are the fold's top units of models — its generator fits, each carrying the seeds that used it (or the
+seeds themselves with one fit). Units are drawn U − 1 of U: with as few as two fits per fold that
+gives an unbiased variance of their mean, where U of U gives half of it. Every quantity is computed on
+the same resample, so gains are paired on the same faces, models and folds. RULES says the rest.
 
-Pure functions, so that a report can be recomputed from the results without TensorFlow. numpy, scipy
-and statsmodels are imported inside the functions: the CLI shows RULES in its help, which must stay light.
+Written here rather than with scipy.stats.bootstrap, which draws every sample n of n and cannot draw
+the units U − 1 of U within strata. Pure functions, so that a report can be recomputed from the results
+without TensorFlow; numpy, scipy and statsmodels are imported inside the functions (the CLI shows
+RULES in its help, which must stay light).
 """
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Sequence
 
@@ -25,24 +29,35 @@ if TYPE_CHECKING:
 ALPHA = 0.05
 POWER = 0.80
 MARGIN = 0.01  # the equivalence margin δ of the bound, as a fraction (1 point)
-RESAMPLES = 9999
+RESAMPLES = 9999  # the first pass; more are drawn while a decision is within its Monte Carlo error of ALPHA
+MAX_RESAMPLES = 99_999
+BORDERLINE_Z = 3.0  # a decision is borderline while |p − ALPHA| < this × p's Monte Carlo standard error
 _BATCH = 500  # resamples drawn at once: memory stays bounded for tens of thousands of test faces
 REAL_ONLY_ARM = "real only"  # the arm every curve starts from (ratio 0)
 
 RULES = (
-    "Uncertainty: 95 % percentile intervals from one bootstrap that resamples test subjects (faces where no "
-    "subject is known) and seeds together, over every fold; gains are paired on the same faces, seeds and "
-    f"folds. The gain of a ratio is its accuracy minus real-only's; its two-sided p-value comes from the same "
-    f"bootstrap and is Holm-corrected for the number of ratios (significant: corrected p < {ALPHA:g}). "
+    "Uncertainty: 95 % percentile intervals, unadjusted for multiple testing, from one hierarchical bootstrap: "
+    "within each fold, test subjects (faces where no subject is known) and the fold's generator fits (each with "
+    "the seeds that used it; the seeds themselves with one fit) are resampled, fits U − 1 of U; gains are paired "
+    "on the same faces, models and folds. Differences between folds' training subjects are not resampled: the "
+    "heterogeneity of gains between folds and between fits is reported with Cochran's Q. "
+    "The gain of a ratio is its accuracy minus real-only's; its two-sided p-value comes from the same bootstrap "
+    f"and is Holm-corrected within its curve (the family: that curve's ratios above 0; significant: corrected p < "
+    f"{ALPHA:g}). A p-value with no resample on the other side of 0 is printed as '≤' its floor. Resamples are "
+    f"drawn ({RESAMPLES} first, up to {MAX_RESAMPLES}) until no decision lies within {BORDERLINE_Z:g} Monte Carlo "
+    "standard errors of the threshold; one that still does is 'borderline', neither significant nor not. "
     f"The minimum detectable effect is the gain found with {POWER:.0%} power after that correction: "
     "(z of alpha ÷ (2 × the number of ratios), Holm's strictest step, + z of the power) × the bootstrap standard "
-    "error of a gain (median over ratios). "
+    "error of a gain (median over ratios), as calibrated by benchmarks/calibrate_verdicts.py. "
     "The bound is the smallest ratio whose shortfall from the best ratio (the best chosen again in every resample) "
-    "is shown to be below the margin: its one-sided bootstrap p-value for 'shortfall ≥ margin', Holm-corrected, "
-    f"is below {ALPHA:g}. When no ratio is shown so, the bound is 'inconclusive'. The bound estimate (smallest ratio "
-    "whose mean is within the margin of the best mean) is given with its bootstrap 95 % interval. The verdict says "
-    "'helps up to ratio X' (X the bound) when a gain is significant ('up to at least X' when X is the largest "
-    "ratio tried), 'hurts at ratio(s) Y' where losses are, "
+    "is shown to be below the margin: its one-sided bootstrap p-value for 'shortfall ≥ margin', Holm-corrected "
+    f"over the curve's ratios, is below {ALPHA:g}. When no ratio is shown so, the bound is 'inconclusive'. The bound "
+    "estimate (smallest ratio whose mean is within the margin of the best mean) is given with its bootstrap 95 % "
+    "interval. A ratio above the best 'falls back' when its accuracy is shown below the best's (one-sided "
+    "bootstrap p, Holm over the ratios above the best). The verdict says 'helps at ratio X; more falls back by Y' "
+    "where larger ratios fall back, 'helps up to ratio X, then flat within the margin' where every larger ratio is "
+    "shown within it ('up to at least X' when X is the largest ratio tried), 'helps up to ratio X' otherwise, "
+    "'hurts at ratio(s) Y' where losses are, "
     "'no gain larger than the margin' when real only is the bound (with the largest loss its intervals still "
     "allow), and 'inconclusive' otherwise, with the largest effect its intervals still allow; each verdict that "
     "finds no gain gives the minimum detectable effect. Efficiency = a curve's gain ÷ "
@@ -88,66 +103,146 @@ def analyse(
     groups: Sequence[Any],
     arms: Sequence[Arm],
     *,
+    strata: Sequence[Any] | None = None,
+    units: Sequence[Any] | None = None,
     margin: float = MARGIN,
     alpha: float = ALPHA,
     control: str | None = None,
     compare: Sequence[tuple[str, str]] = (),
     resamples: int = RESAMPLES,
+    max_resamples: int = MAX_RESAMPLES,
     random_seed: int = 0,
 ) -> dict:
-    """The statistics of a sweep from `correct[arm, seed, face]` (1 where that arm's model of that seed
-    got that test face right) and `groups[face]` (its subject). `control` names the positive control's
-    curve (efficiencies of the others against it); `compare` lists curve pairs (a, b) whose difference
-    a − b is given per shared ratio. Accuracies and gains are fractions; see RULES."""
+    """The statistics of a sweep from `correct[arm, model, face]` (1 where that arm's model got that test
+    face right; a face's models are those of its stratum), `groups[face]` (its subject), `strata[face]`
+    (the fold whose models scored it; default: one stratum) and `units[model]` (the generator fit a model
+    used; default: every model its own unit). `control` names the positive control's curve (efficiencies of
+    the others against it); `compare` lists curve pairs (a, b) whose difference a − b is given per shared
+    ratio. Accuracies and gains are fractions; see RULES."""
     import numpy as np
-    from scipy import stats
 
     correct = np.asarray(correct, dtype=float)
     if correct.ndim != 3 or correct.shape[0] != len(arms) or correct.shape[2] != len(groups) or correct.size == 0:
-        raise ValueError("correct must be arms × seeds × faces, with one group per face")
+        raise ValueError("correct must be arms × models × faces, with one group per face")
     if np.isnan(correct).any():
         raise ValueError("correct has missing values: keep only seeds every arm has")
-    if len(set(map(str, groups))) < 2:
-        raise ValueError("a bootstrap over test subjects needs at least two of them")
-    _, group_of = np.unique(np.asarray(groups, dtype=str), return_inverse=True)
-    n_groups, n_seeds = group_of.max() + 1, correct.shape[1]
-    hits = np.stack([np.bincount(group_of, weights=correct[a, s], minlength=n_groups)
-                     for a in range(len(arms)) for s in range(n_seeds)]).reshape(len(arms), n_seeds, n_groups)
-    faces = np.bincount(group_of, minlength=n_groups).astype(float)
+    design = _Design(groups, strata, units, correct)
     plan = _Plan(list(arms), margin, control, list(compare))
-
-    def accuracy(group_draw: np.ndarray, seed_draw: np.ndarray) -> np.ndarray:
-        """Arms × draws accuracies for draws of groups (draws × groups) and seeds (draws × seeds)."""
-        group_weight = _counts(group_draw, n_groups)
-        seed_weight = _counts(seed_draw, n_seeds)
-        right = np.einsum("asg,bg,bs->ab", hits, group_weight, seed_weight, optimize=True)
-        return right / ((group_weight @ faces) * seed_weight.sum(1))
-
-    every_seed = np.arange(n_seeds)
-
-    def statistic(group_draw: np.ndarray, seed_draw: np.ndarray | None = None, axis: int = -1) -> np.ndarray:
-        group_draw = np.atleast_2d(group_draw)
-        seed_draw = np.broadcast_to(every_seed, (len(group_draw), n_seeds)) if seed_draw is None else np.atleast_2d(seed_draw)
-        return plan.values(accuracy(group_draw, seed_draw))
-
-    point = statistic(np.arange(n_groups))[:, 0]
-    samples = (np.arange(n_groups),) + ((every_seed,) if n_seeds > 1 else ())  # one seed cannot be resampled
-    with warnings.catch_warnings(), np.errstate(invalid="ignore"):
-        # An efficiency over a zero control gain is undefined in some draws: its interval says so (NaN).
-        warnings.simplefilter("ignore", (RuntimeWarning, stats.DegenerateDataWarning))
-        result = stats.bootstrap(samples, statistic, paired=False, vectorized=True, batch=_BATCH,
-                                 n_resamples=resamples, method="percentile", confidence_level=1 - alpha,
-                                 rng=np.random.default_rng(random_seed))
-    return plan.summary(point, result.bootstrap_distribution, alpha, n_groups, n_seeds, resamples)
+    rng = np.random.default_rng(random_seed)
+    point = plan.values(design.accuracy(*design.whole()))[:, 0]
+    draws = design.draws(plan, resamples, rng)
+    summary = plan.summary(point, draws, alpha)
+    if summary["borderline"] and max_resamples > draws.shape[1]:
+        draws = np.concatenate([draws, design.draws(plan, max_resamples - draws.shape[1], rng)], axis=1)
+        summary = plan.summary(point, draws, alpha)
+    for name, curve in summary["curves"].items():
+        for entry in curve["ratios"][1:]:
+            entry["heterogeneity"] = design.heterogeneity(plan.baseline, plan.curves[name][entry["ratio"]])
+    return {**summary, "test_groups": design.n_groups, "models": design.n_models, "design": design.describe()}
 
 
-def _counts(draw: np.ndarray, size: int) -> np.ndarray:
-    """How often each of `size` items occurs in each row of `draw`."""
+class _Design:
+    """What the bootstrap resamples together: each face's stratum (fold) and subject, each model's unit (fit)."""
+
+    def __init__(self, groups: Sequence[Any], strata: Sequence[Any] | None, units: Sequence[Any] | None,
+                 correct: np.ndarray) -> None:
+        import numpy as np
+
+        n_arms, self.n_models, n_faces = correct.shape
+        strata = np.zeros(n_faces, dtype=int) if strata is None else np.asarray(strata)
+        units = np.arange(self.n_models) if units is None else np.asarray(units)
+        if len(strata) != n_faces or len(units) != self.n_models:
+            raise ValueError("give one stratum per face and one unit per model")
+        if len(set(map(str, groups))) < 2:
+            raise ValueError("a bootstrap over test subjects needs at least two of them")
+        _, stratum_of_face = np.unique(strata.astype(str), return_inverse=True)
+        # A subject is a cluster within its stratum: the same name in two folds is two clusters.
+        keys = np.char.add(np.char.add(stratum_of_face.astype(str), "/"), np.asarray(groups, dtype=str))
+        _, group_of_face = np.unique(keys, return_inverse=True)
+        self.n_groups = int(group_of_face.max() + 1)
+        self.stratum_of_group = np.zeros(self.n_groups, dtype=int)
+        self.stratum_of_group[group_of_face] = stratum_of_face
+        self.n_strata = int(stratum_of_face.max() + 1)
+        self.members = [np.flatnonzero(self.stratum_of_group == k) for k in range(self.n_strata)]
+        _, self.unit_of_model = np.unique(units.astype(str), return_inverse=True)
+        self.n_units = int(self.unit_of_model.max() + 1)
+        self.hits = np.stack([np.bincount(group_of_face, weights=correct[a, m], minlength=self.n_groups)
+                              for a in range(n_arms) for m in range(self.n_models)]).reshape(n_arms, self.n_models, -1)
+        self.faces = np.bincount(group_of_face, minlength=self.n_groups).astype(float)
+
+    def describe(self) -> dict:
+        return {"strata": self.n_strata, "units_per_stratum": self.n_units, "units_drawn": max(self.n_units - 1, 1),
+                "models": self.n_models}
+
+    def whole(self) -> tuple[np.ndarray, np.ndarray]:
+        """The weights of the data as they are: every subject and every model once."""
+        import numpy as np
+
+        return np.ones((1, self.n_groups)), np.ones((1, self.n_strata, self.n_models))
+
+    def accuracy(self, subject_weights: np.ndarray, model_weights: np.ndarray) -> np.ndarray:
+        """Arms × draws accuracies for weights of subjects (draws × groups) and of models per stratum
+        (draws × strata × models)."""
+        import numpy as np
+
+        weights = model_weights[:, self.stratum_of_group, :] * subject_weights[:, :, None]  # draws × groups × models
+        right = np.einsum("amg,bgm->ab", self.hits, weights, optimize=True)
+        return right / np.einsum("g,bgm->b", self.faces, weights, optimize=True)
+
+    def draws(self, plan: "_Plan", count: int, rng: np.random.Generator) -> np.ndarray:
+        """`count` resamples of every quantity of `plan` (quantities × draws)."""
+        import numpy as np
+
+        blocks = []
+        for start in range(0, count, _BATCH):
+            size = min(_BATCH, count - start)
+            subjects = np.zeros((size, self.n_groups))
+            for members in self.members:
+                subjects[:, members] = rng.multinomial(len(members), np.full(len(members), 1 / len(members)), size=size)
+            units = rng.multinomial(max(self.n_units - 1, 1), np.full(self.n_units, 1 / self.n_units),
+                                    size=(size, self.n_strata))
+            blocks.append(plan.values(self.accuracy(subjects, units[:, :, self.unit_of_model])))
+        return np.concatenate(blocks, axis=1)
+
+    def heterogeneity(self, baseline: int, arm: int) -> dict:
+        """Cochran's Q and the DerSimonian–Laird SD of the gain of `arm` over `baseline`, between strata (each
+        stratum's gain over all its models) and between units within strata (pooled over strata). Written here:
+        statsmodels' combine_effects meta-analyses one group at a time and gives no Q pooled over groups."""
+        import numpy as np
+
+        def gain(stratum: int, models: np.ndarray) -> tuple[float, float]:
+            """The gain over `models` in `stratum`, and its variance across the stratum's subjects."""
+            members = self.members[stratum]
+            difference = (self.hits[arm][models][:, members] - self.hits[baseline][models][:, members]).mean(0)
+            faces = self.faces[members]
+            value = difference.sum() / faces.sum()
+            residual = difference - value * faces
+            variance = len(members) / max(len(members) - 1, 1) * (residual ** 2).sum() / faces.sum() ** 2
+            return value, max(variance, 1e-12)  # a gain identical on every subject: weights stay finite
+
+        everything = np.arange(self.n_models)
+        result = {"between_strata": _cochran([[gain(k, everything) for k in range(self.n_strata)]])}
+        result["between_units"] = _cochran([[gain(k, np.flatnonzero(self.unit_of_model == u)) for u in range(self.n_units)]
+                                            for k in range(self.n_strata)])
+        return result
+
+
+def _cochran(groups: list[list[tuple[float, float]]]) -> dict | None:
+    """Q (summed over groups of (value, variance) pairs, each against its own weighted mean), its degrees of
+    freedom and p-value, and the DerSimonian–Laird SD between values; None with fewer than two values a group."""
     import numpy as np
+    from scipy import stats
 
-    weights = np.zeros((draw.shape[0], size))
-    np.add.at(weights, (np.repeat(np.arange(draw.shape[0]), draw.shape[1]), draw.ravel()), 1)
-    return weights
+    if min(len(group) for group in groups) < 2:
+        return None
+    q = df = scale = 0.0
+    for group in groups:
+        values, variances = np.array(group).T
+        weights = 1 / variances
+        q += float((weights * (values - (weights * values).sum() / weights.sum()) ** 2).sum())
+        df += len(group) - 1
+        scale += float(weights.sum() - (weights ** 2).sum() / weights.sum())
+    return {"q": q, "df": int(df), "p": float(stats.chi2.sf(q, df)), "sd": float(np.sqrt(max(0.0, (q - df) / scale)))}
 
 
 class _Plan:
@@ -200,8 +295,7 @@ class _Plan:
     def _efficiency_curves(self) -> list[str]:
         return [] if self.control is None else [c for c in self.curves if c != self.control and self._shared(c, self.control)]
 
-    def summary(self, point: np.ndarray, draws: np.ndarray, alpha: float, n_groups: int, n_seeds: int,
-                resamples: int) -> dict:
+    def summary(self, point: np.ndarray, draws: np.ndarray, alpha: float) -> dict:
         parts = _Parts(point, draws, alpha)
         arms = [{"curve": arm.curve, "ratio": arm.ratio, **parts.take_interval()} for arm in self.arms]
         curves = {}
@@ -221,17 +315,50 @@ class _Plan:
         for first, second in self.compare:
             shared = self._shared(first, second)
             block = parts.take(len(shared))
-            p = [block.two_sided_p(i) for i in range(len(shared))]
-            corrected = _holm(p)
+            tests = _tests([block.p_value(i, sides=2) for i in range(len(shared))], alpha)
             comparisons.append({"curves": [first, second], "ratios": [
-                {"ratio": r, **block.interval(i), "p": p[i], "p_holm": corrected[i], "significant": corrected[i] < alpha}
-                for i, r in enumerate(shared)]})
+                {"ratio": r, **block.interval(i), **tests[i]} for i, r in enumerate(shared)]})
+        borderline = sum(bool(e.get(key)) for curve in curves.values() for e in curve["ratios"]
+                         for key in ("gain_borderline", "within_margin_borderline", "fall_borderline"))
+        borderline += sum(e["borderline"] for comparison in comparisons for e in comparison["ratios"])
         return {
-            "rules": RULES, "alpha": alpha, "margin": self.margin, "resamples": resamples,
-            "test_groups": int(n_groups), "seeds": int(n_seeds),
-            "arms": arms, "curves": curves, "efficiency": efficiency, "comparisons": comparisons,
-            "control": self.control,
+            "rules": RULES, "alpha": alpha, "margin": self.margin, "resamples": int(draws.shape[1]),
+            "borderline": borderline, "arms": arms, "curves": curves, "efficiency": efficiency,
+            "comparisons": comparisons, "control": self.control,
         }
+
+
+@dataclass(frozen=True)
+class _PValue:
+    """A bootstrap p-value: `count` of `resamples` draws on the far side of the null (of each side, for a
+    two-sided p-value: the smaller count)."""
+
+    count: int
+    resamples: int
+    sides: int
+
+    @property
+    def value(self) -> float:
+        return min(1.0, self.sides * (self.count + 1) / (self.resamples + 1))
+
+    @property
+    def relative_error(self) -> float:
+        """Its Monte Carlo standard error ÷ its value (a binomial proportion's)."""
+        share = (self.count + 1) / (self.resamples + 1)
+        return ((1 - share) / (self.resamples * share)) ** 0.5
+
+
+def _tests(p_values: list[_PValue], alpha: float) -> list[dict]:
+    """Holm-corrected decisions over one family: p, corrected p, whether p sits at its floor (no draw on the
+    far side: the true p is at most that), borderline (the corrected p within its Monte Carlo error of alpha;
+    the entry's own relative error stands for that of the step that set the corrected value) and significant."""
+    corrected = _holm([p.value for p in p_values])
+    decisions = []
+    for p, holm in zip(p_values, corrected):
+        borderline = holm < 1 and abs(holm - alpha) < BORDERLINE_Z * holm * p.relative_error
+        decisions.append({"p": p.value, "p_holm": holm, "p_at_floor": p.count == 0, "borderline": borderline,
+                          "significant": holm < alpha and not borderline})
+    return decisions
 
 
 class _Parts:
@@ -258,14 +385,17 @@ class _Parts:
         return {"value": float(self.point[self.start + i]), "ci95": [float(low), float(high)],
                 "se": float(values.std(ddof=1)) if len(values) > 1 else float("nan")}
 
+    def value_of(self, i: int) -> float:
+        return float(self.point[self.start + i])
+
     def draws_of(self, i: int) -> np.ndarray:
         return self.draws[self.start + i]
 
-    def two_sided_p(self, i: int) -> float:
-        """Percentile-bootstrap p-value of 'no difference' (consistent with the interval)."""
+    def p_value(self, i: int, *, sides: int) -> _PValue:
+        """Of 'no difference' (two sides, consistent with the interval) or of 'at most 0' (one side)."""
         values = self.draws_of(i)
-        below, above = (values <= 0).sum(), (values >= 0).sum()
-        return float(min(1.0, 2 * (min(below, above) + 1) / (len(values) + 1)))
+        far = (values <= 0).sum() if sides == 1 else min((values <= 0).sum(), (values >= 0).sum())
+        return _PValue(int(far), len(values), sides)
 
 
 def _holm(p_values: list[float]) -> list[float]:
@@ -285,16 +415,23 @@ def _holm(p_values: list[float]) -> list[float]:
 
 def _curve_summary(name: str, ratios: list[float], arms: list[dict], gains: _Parts, shortfalls: _Parts,
                    margin: float, alpha: float) -> dict:
-    """One curve's gains (Holm over its ratios above 0), shortfalls, bound, minimum detectable effect and verdict."""
+    """One curve's gains (Holm over its ratios above 0), shortfalls, bound, falls back from the best (Holm over
+    the ratios above it), minimum detectable effect and verdict."""
     import numpy as np
     from scipy import stats
 
     above = [i for i, r in enumerate(ratios) if r > 0]
-    gain_p = {i: gains.two_sided_p(i) for i in above}
-    gain_holm = dict(zip(above, _holm(list(gain_p.values()))))
-    equivalence_p = [float(((shortfalls.draws_of(i) >= margin).sum() + 1) / (shortfalls.draws.shape[1] + 1))
-                     for i in range(len(ratios))]
-    equivalence_holm = _holm(equivalence_p)
+    gain_tests = dict(zip(above, _tests([gains.p_value(i, sides=2) for i in above], alpha)))
+    resamples = shortfalls.draws.shape[1]
+    equivalence = _tests([_PValue(int((shortfalls.draws_of(i) >= margin).sum()), resamples, 1) for i in range(len(ratios))],
+                         alpha)
+    best = int(np.argmax([arm["value"] for arm in arms]))  # ties: the smaller ratio
+    later = list(range(best + 1, len(ratios))) if best else []  # falling back from real only is hurting
+    falls = _Parts(np.array([gains.value_of(best) - gains.value_of(i) for i in later]),
+                   np.array([gains.draws_of(best) - gains.draws_of(i) for i in later]).reshape(len(later), resamples), alpha)
+    # One-sided: the draws' share where ratio i is not below the best.
+    fall_tests = dict(zip(later, _tests([_PValue(int((falls.draws_of(j) <= 0).sum()), resamples, 1)
+                                         for j in range(len(later))], alpha)))
     z = stats.norm.ppf(1 - alpha / (2 * max(len(above), 1))) + stats.norm.ppf(POWER)
     gain_intervals = {i: gains.interval(i) for i in above}
     standard_errors = [interval["se"] for interval in gain_intervals.values()]
@@ -302,16 +439,22 @@ def _curve_summary(name: str, ratios: list[float], arms: list[dict], gains: _Par
     entries = []
     for i, ratio in enumerate(ratios):
         entry = {"ratio": ratio, "accuracy": arms[i]["value"], "ci95": arms[i]["ci95"]}
-        if i in gain_p:
-            gain = gain_intervals[i]
-            entry.update(gain=gain["value"], gain_ci95=gain["ci95"], gain_se=gain["se"], gain_p=gain_p[i],
-                         gain_p_holm=gain_holm[i], gain_significant=gain_holm[i] < alpha,
+        if i in gain_tests:
+            gain, test = gain_intervals[i], gain_tests[i]
+            entry.update(gain=gain["value"], gain_ci95=gain["ci95"], gain_se=gain["se"], gain_p=test["p"],
+                         gain_p_holm=test["p_holm"], gain_p_at_floor=test["p_at_floor"],
+                         gain_borderline=test["borderline"], gain_significant=test["significant"],
                          gain_mde=float(z * gain["se"]))
         shortfall = shortfalls.interval(i)
         entry.update(shortfall=shortfall["value"], shortfall_ci95=shortfall["ci95"],
-                     equivalence_p_holm=equivalence_holm[i], within_margin=equivalence_holm[i] < alpha)
+                     equivalence_p_holm=equivalence[i]["p_holm"], within_margin=equivalence[i]["significant"],
+                     within_margin_borderline=equivalence[i]["borderline"])
+        if i in fall_tests:
+            fall, test = falls.interval(i - best - 1), fall_tests[i]
+            entry.update(fall=fall["value"], fall_ci95=fall["ci95"], fall_p_holm=test["p_holm"],
+                         fall_p_at_floor=test["p_at_floor"], fall_borderline=test["borderline"],
+                         falls_back=test["significant"])
         entries.append(entry)
-    best = int(np.argmax([e["accuracy"] for e in entries]))  # ties: the smaller ratio
     bound = next((e["ratio"] for e in entries if e["within_margin"]), None)
     estimate = _bound_estimate(ratios, shortfalls, margin, alpha)
     result = {
@@ -329,7 +472,7 @@ def _bound_estimate(ratios: list[float], shortfalls: _Parts, margin: float, alph
     bootstrap draws (each draw's own smallest ratio under the margin)."""
     import numpy as np
 
-    point = [shortfalls.point[shortfalls.start + i] for i in range(len(ratios))]
+    point = [shortfalls.value_of(i) for i in range(len(ratios))]
     draws = np.stack([shortfalls.draws_of(i) for i in range(len(ratios))])
     first = np.argmax(draws < margin, axis=0)  # the best itself has shortfall 0: every draw has one
     chosen = np.asarray(ratios)[first]
@@ -345,41 +488,64 @@ def verdict(curve: dict, name: str = "synthetic") -> str:
     tested = [e for e in curve["ratios"] if "gain" in e]
     helps = [e for e in tested if e["gain_significant"] and e["gain"] > 0]
     hurts = [e for e in tested if e["gain_significant"] and e["gain"] < 0]
+    fallen = [e for e in curve["ratios"] if e.get("falls_back")]
     bound = curve["bound"]["ratio"]
     clauses = []
     if helps:
         top = max(helps, key=lambda e: e["gain"])
         shown = f"ratio {top['ratio']:g}: {_points(top['gain'])} points {_interval(top['gain_ci95'])}"
+        beyond = [e for e in curve["ratios"] if bound is not None and e["ratio"] > bound]
         if bound is None:
             clauses.append(f"{name} data helps ({shown}); where the help stops is inconclusive at a margin of "
                            f"{margin:g} point(s) (minimum detectable effect {mde:.1f} points)")
         elif bound == 0:
             clauses.append(f"{name} data helps, but by less than the margin: real only is within {margin:g} "
                            f"point(s) of the best ratio ({shown})")
-        elif bound == max(e["ratio"] for e in curve["ratios"]):  # no larger ratio was tried: no plateau seen
+        elif not beyond:  # no larger ratio was tried: no plateau seen
             clauses.append(f"{name} data helps up to at least ratio {bound:g}, the largest tried ({shown}); try "
                            "larger ratios to find where the help stops")
+        elif fallen:
+            clauses.append(f"{name} data helps up to ratio {bound:g} ({shown}), then falls back: {_fall(fallen)}")
+            fallen = []
+        elif all(e["within_margin"] for e in beyond):
+            clauses.append(f"{name} data helps up to ratio {bound:g} ({shown}), then stays flat within {margin:g} "
+                           f"point(s) up to ratio {beyond[-1]['ratio']:g}")
         else:
             clauses.append(f"{name} data helps up to ratio {bound:g} (more adds less than {margin:g} point(s); "
-                           f"{shown})")
+                           f"{shown}); beyond it, neither flat within the margin nor falling back is shown")
+    if fallen:
+        clauses.append(f"past the best ratio {curve['best']['ratio']:g} it falls back: {_fall(fallen)}")
     if hurts:
         worst = min(hurts, key=lambda e: e["gain"])
         at = ", ".join(f"{e['ratio']:g}" for e in hurts)
         clauses.append(f"{name} data hurts at ratio(s) {at} (ratio {worst['ratio']:g}: {_points(worst['gain'])} points "
                        f"{_interval(worst['gain_ci95'])})")
-    if clauses:
+    borderline = [e for e in tested if e["gain_borderline"]]
+    if borderline:
+        clauses.append("borderline at ratio(s) " + ", ".join(f"{e['ratio']:g}" for e in borderline) +
+                       " (corrected p within its Monte Carlo error of alpha even after the most resamples)")
+    if helps or hurts:
         return "; ".join(clauses)
     largest_loss = max((-e["gain_ci95"][0] for e in tested), default=0.0)
     if bound == 0:
         losses = (f"; losses up to {100 * largest_loss:.1f} points are not excluded" if largest_loss > margin / 100
                   else "")
-        return (f"no gain larger than {margin:g} point(s): real only is within that margin of the best ratio{losses} "
+        main = (f"no gain larger than {margin:g} point(s): real only is within that margin of the best ratio{losses} "
                 f"(minimum detectable effect {mde:.1f} points)")
-    allowed = max((abs(x) for e in tested for x in e["gain_ci95"]), default=float("nan"))
-    close = (f"; ratio {bound:g} is shown within {margin:g} point(s) of the best, real only is not" if bound is not None
-             else f"; no ratio is shown within {margin:g} point(s) of the best")
-    return (f"inconclusive: no gain or loss is significant{close}; effects up to {100 * allowed:.1f} points remain "
-            f"possible (minimum detectable effect {mde:.1f} points)")
+    else:
+        allowed = max((abs(x) for e in tested for x in e["gain_ci95"]), default=float("nan"))
+        close = (f"; ratio {bound:g} is shown within {margin:g} point(s) of the best, real only is not" if bound is not None
+                 else f"; no ratio is shown within {margin:g} point(s) of the best")
+        main = (f"inconclusive: no gain or loss is significant{close}; effects up to {100 * allowed:.1f} points remain "
+                f"possible (minimum detectable effect {mde:.1f} points)")
+    return "; ".join([main, *clauses])
+
+
+def _fall(fallen: list[dict]) -> str:
+    worst = max(fallen, key=lambda e: e["fall"])
+    at = ", ".join(f"{e['ratio']:g}" for e in fallen)
+    return (f"by {100 * worst['fall']:.1f} points {_interval(worst['fall_ci95'])} at ratio {worst['ratio']:g} "
+            f"(shown at ratio(s) {at})")
 
 
 def _points(fraction: float) -> str:

@@ -99,7 +99,7 @@ def test_arms_and_curves_come_from_the_predictions(tmp_path):
     cnn = summary["classifiers"]["cnn"]
     assert cnn["seeds"] == [0, 1, 2] and cnn["incomplete_arms"] == ["synthetic only"]
     analysis = cnn["analysis"]
-    assert analysis["test_groups"] == FOLDS * SUBJECTS_PER_FOLD and analysis["seeds"] == 3
+    assert analysis["test_groups"] == FOLDS * SUBJECTS_PER_FOLD and analysis["models"] == 3
     arms = {(arm["curve"], arm["ratio"]): arm for arm in analysis["arms"]}
     names = {"real-only": "real only", "real+synthetic": "synthetic", "real+augmented": "augmented",
              "real+real": "unused real"}
@@ -150,7 +150,7 @@ def test_write_report_writes_summary_table_and_plots(tmp_path):
     for curve, numbers in analysis["curves"].items():
         assert f"{curve}: bound " in table and numbers["verdict"][:40] in table.replace("\n  ", " ")
     assert "efficiency of synthetic (its gain ÷ the unused real positive control's): ratio 1:" in table
-    assert "synthetic − augmented: ratio 1:" in table
+    assert "synthetic − augmented (Holm over its 1 ratios): ratio 1:" in table
     assert "warning: 2 of 6 real-only cells kept weights from the last 10 % of their budget" in table.replace("\n  ", " ")
     assert "cross-dataset test:" in table and "left out (not every seed and fold finished): synthetic only" in table
     assert "1 failed cell(s)" in table and max(len(line) for line in table.splitlines()) <= 100

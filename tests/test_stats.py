@@ -134,7 +134,7 @@ def test_the_verdict_only_claims_what_the_tests_show():
         base = rng.uniform(0.55, 0.8)
         table = {r: list(np.clip(base + rng.normal(shift, 0.02, 3), 0, 1))
                  for r, shift in zip((0, 1, 2, 4), [0, *rng.normal(0, 0.06, 3)])}
-        curve = curve_of(analyse(*nested(table, faces=200), resamples=1000, random_seed=trial))
+        curve = curve_of(analyse(*nested(table, faces=200), resamples=1000, max_resamples=4000, random_seed=trial))
         entries, text = by_ratio(curve), curve["verdict"]
         helped = [e for e in entries.values() if e.get("gain_significant") and e["gain"] > 0]
         hurt = [e for e in entries.values() if e.get("gain_significant") and e["gain"] < 0]
@@ -243,3 +243,82 @@ def test_rules_and_import_stay_light():
     code = "import sys, fersyn.stats; print(sorted(m for m in ('numpy', 'scipy', 'statsmodels') if m in sys.modules))"
     output = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert output.strip() == "[]"
+
+
+def test_a_peak_reads_as_falling_back_not_as_a_plateau():
+    # The issue's example: real only 70, ratio 0.5 at 76, ratios 1-3 back at 70.
+    correct, groups, arms = nested({0: [0.69, 0.70, 0.71], 0.5: [0.75, 0.76, 0.77], 1: [0.69, 0.70, 0.71],
+                                    2: [0.69, 0.70, 0.71], 3: [0.69, 0.70, 0.71]})
+    curve = curve_of(analyse(correct, groups, arms, resamples=2000))
+    entries = by_ratio(curve)
+    assert curve["bound"]["ratio"] == 0.5 and curve["best"]["ratio"] == 0.5
+    assert all(entries[r]["falls_back"] and entries[r]["fall"] == pytest.approx(0.06) for r in (1.0, 2.0, 3.0))
+    assert curve["verdict"].startswith("synthetic data helps up to ratio 0.5 (ratio 0.5: +6.0 points")
+    assert "then falls back: by 6.0 points" in curve["verdict"] and "flat" not in curve["verdict"]
+
+
+def test_a_plateau_reads_as_flat_within_the_margin():
+    correct, groups, arms = nested({0: [0.69, 0.70, 0.71], 0.5: [0.75, 0.76, 0.77], 1: [0.75, 0.76, 0.77],
+                                    2: [0.75, 0.76, 0.77], 3: [0.75, 0.76, 0.77]})
+    curve = curve_of(analyse(correct, groups, arms, resamples=2000))
+    assert not any(e.get("falls_back") for e in curve["ratios"])
+    assert curve["verdict"].startswith("synthetic data helps up to ratio 0.5 (ratio 0.5: +6.0 points")
+    assert curve["verdict"].endswith("then stays flat within 1 point(s) up to ratio 3")
+
+
+def _two_folds(gain_per_seed):
+    """Two folds of 100 faces, four seeds: real only at 70 %, ratio 1 at 70 % + each seed's gain."""
+    table = {0: [0.70] * 4, 1: [0.70 + gain for gain in gain_per_seed]}
+    correct, groups, arms = nested(table, faces=200)
+    return correct, groups, arms, np.arange(200) % 2  # the folds take every other face of the difficulty order
+
+
+def test_fits_that_disagree_widen_the_interval_and_show_in_the_heterogeneity():
+    # Seeds 0, 2 used fit 0 and seeds 1, 3 fit 1 in each fold. Both tables have a mean gain of 5 points.
+    agreeing = _two_folds([0.05, 0.05, 0.05, 0.05])
+    disagreeing = _two_folds([0.10, 0.0, 0.10, 0.0])
+    width = {}
+    for name, (correct, groups, arms, strata) in {"agreeing": agreeing, "disagreeing": disagreeing}.items():
+        result = analyse(correct, groups, arms, strata=strata, units=[0, 1, 0, 1], resamples=2000)
+        [entry] = [e for e in curve_of(result)["ratios"] if e["ratio"] == 1.0]
+        assert entry["gain"] == pytest.approx(0.05)
+        width[name] = entry["gain_ci95"][1] - entry["gain_ci95"][0]
+        fits = entry["heterogeneity"]["between_units"]
+        assert fits["df"] == 2 and (fits["p"] < 0.01) == (name == "disagreeing")
+        assert result["design"] == {"strata": 2, "units_per_stratum": 2, "units_drawn": 1, "models": 4}
+    assert width["disagreeing"] > 1.8 * width["agreeing"]
+    # One fit for every seed: the same disagreement is the seeds', still resampled (3 of 4 drawn).
+    correct, groups, arms, strata = disagreeing
+    seeds_only = curve_of(analyse(correct, groups, arms, strata=strata, resamples=2000))["ratios"][1]
+    assert seeds_only["gain_ci95"][1] - seeds_only["gain_ci95"][0] > 1.5 * width["agreeing"]
+
+
+def test_units_are_drawn_one_fewer_so_two_fits_give_the_variance_of_their_mean():
+    # One stratum, two fits with gains 0 and 10 points on identical faces: drawing 1 of 2, the gain is 0 or 10 with
+    # equal chance, an SD of 5 points: the SD of the mean of two fits whose SD is 7.1 (sample SD of 0 and 10).
+    correct, _, arms = nested({0: [0.70, 0.70], 1: [0.70, 0.80]}, faces=200)
+    entry = curve_of(analyse(correct, np.arange(200), arms, units=[0, 1], resamples=4000))["ratios"][1]
+    assert entry["gain_se"] == pytest.approx(np.std([0.0, 0.10], ddof=1) / np.sqrt(2), rel=0.1)
+
+
+def test_a_p_value_at_the_floor_is_flagged_and_a_borderline_one_is_resampled_more():
+    correct, groups, arms = nested({0: [0.60, 0.61, 0.62], 1: [0.80, 0.81, 0.82]})
+    entry = curve_of(analyse(correct, groups, arms, resamples=999))["ratios"][1]
+    assert entry["gain_p_at_floor"] and entry["gain_p"] == pytest.approx(2 / 1000) and entry["gain_significant"]
+    # A noisy gain: its p lands near 0.05 for some seeds of the bootstrap's RNG.
+    rng = np.random.default_rng(7)
+    real_only = (rng.random((1, 400)) < 0.7).astype(float)
+    found = False
+    for seed in range(40):
+        shift = (rng.random((1, 400)) < 0.5) * (rng.random((1, 400)) < 0.16)
+        correct = np.stack([real_only, np.clip(real_only + shift, 0, 1)])
+        result = analyse(correct, np.arange(400), arms, resamples=999, max_resamples=9999, random_seed=seed)
+        entry = curve_of(result)["ratios"][1]
+        if result["resamples"] > 999:
+            found = True
+            # After 9999 resamples the decision is either clear or labelled borderline, never both.
+            assert not (entry["gain_borderline"] and entry["gain_significant"])
+            assert entry["gain_borderline"] == (abs(entry["gain_p_holm"] - ALPHA) < 3 * entry["gain_p_holm"] * math.sqrt(
+                (1 - entry["gain_p"] / 2) / (9999 * entry["gain_p"] / 2)))
+            break
+    assert found, "no table near the threshold: the test lost its subject"
