@@ -25,7 +25,7 @@ from fersyn.files import atomic_output
 from fersyn.figures import new_figure, save_figure
 from fersyn.results import (RESULTS, SCHEMA, SUMMARY, check_schema, merge_sweeps, missing_columns,
                             record_sweep, results_files)
-from fersyn.stats import MARGIN, REAL_ONLY_ARM, RULES, Arm, analyse
+from fersyn.stats import ALPHA, MARGIN, REAL_ONLY_ARM, RULES, Arm, analyse
 from fersyn.sweep import REAL_ONLY, REAL_PLUS_AUGMENTED, REAL_PLUS_REAL, REAL_PLUS_SYNTHETIC, SYNTHETIC_ONLY
 
 # The curve each kind of training draws, and how tables name it.
@@ -127,6 +127,7 @@ def _summarise_classifier(cells: pd.DataFrame, sweep: dict, margin: float) -> di
     units = None if fits == 1 else [seed % fits for seed in seeds]  # seed s used fit s mod N in every fold
     result["analysis"] = analyse(correct, groups, kept, strata=strata, units=units, margin=margin, **options)
     result["analysis"]["resampled"] = _resampled(len(folds), fits, len(seeds))
+    result["generator_fits"] = fits
     result["late_peaks"] = _late_peaks(cells, kept, seeds)
     result["control_repeats"] = {_arm_name(arm): int(_arm_cells(cells, arm)["extra_repeated"].max())
                                  for arm in kept if arm.curve == POSITIVE_CONTROL}
@@ -270,8 +271,9 @@ def format_table(summary: dict) -> str:
     positive control, the GAN minus augmentation, and cells whose budget may have been binding."""
     folds = f"{summary['folds']} folds × " if summary["folds"] > 1 else ""
     blocks = [textwrap.fill(
-        f"Accuracy on real test faces, % (budget: {summary['budget']}; mean over {folds}seeds; 95 % bootstrap CI over "
-        f"the {summary['test_faces']} test faces' {summary['grouped_by']}s and the seeds; margin {100 * summary['margin']:g} pt)",
+        f"Accuracy on real test faces, % (budget: {summary['budget']}; mean over {folds}seeds; unadjusted 95 % bootstrap "
+        f"CI over the {summary['test_faces']} test faces' {summary['grouped_by']}s and the models; margin "
+        f"{100 * summary['margin']:g} pt)",
         _TABLE_WIDTH, subsequent_indent="  ")]
     for name, result in summary["classifiers"].items():
         blocks.append(_classifier_block(name, result))
@@ -316,7 +318,7 @@ def _classifier_block(name: str, result: dict) -> str:
             f"[{bound['estimate_ci95'][0]:g}, {bound['estimate_ci95'][1]:g}]; best ratio {numbers['best']['ratio']:g}, "
             f"{_with_ci(numbers['best']['accuracy'], numbers['best']['ci95'])}) — {numbers['verdict']}",
             _TABLE_WIDTH, subsequent_indent="  ", break_on_hyphens=False))
-        spread = _heterogeneity(curve, numbers, fits=analysis.get("design", {}).get("units_per_stratum", 1))
+        spread = _heterogeneity(curve, numbers, fits=result.get("generator_fits", 1))
         if spread:
             lines.append(textwrap.fill(spread, _TABLE_WIDTH, subsequent_indent="  "))
     for curve, entries in analysis["efficiency"].items():
@@ -359,13 +361,20 @@ def _p_text(entry: dict, prefix: str = "", *, digits: int = 2) -> str:
 
 
 def _heterogeneity(curve: str, numbers: dict, *, fits: int) -> str:
-    """The spread of the curve's gain at its best ratio between folds and between fits (or seeds) within folds."""
+    """The spread of the curve's gain at its best ratio between folds and between fits (or seeds) within folds,
+    and a warning where folds differ beyond what their fits do: that is not in the intervals."""
     best = next((e for e in numbers["ratios"] if e["ratio"] == numbers["best"]["ratio"] and e["ratio"] > 0), None)
     spread = (best or {}).get("heterogeneity") or {}
     names = {"between_strata": "between folds", "between_units": f"between {'fits' if fits > 1 else 'seeds'} within folds"}
     parts = [f"{names[key]} SD {100 * test['sd']:.1f} points (Q {test['q']:.1f} on {test['df']} df, p {test['p']:.2g})"
              for key, test in spread.items() if test]
-    return f"{curve} gain at ratio {best['ratio']:g}, heterogeneity: " + "; ".join(parts) if parts else ""
+    if not parts:
+        return ""
+    folds = spread.get("between_strata")
+    warning = ("; warning: the folds differ more than their test faces explain, and the intervals cover "
+               + ("fits within folds only" if fits > 1 else "no generator fit (one per fold: run --generator-fits 2)")
+               if folds and folds["p"] < ALPHA else "")
+    return f"{curve} gain at ratio {best['ratio']:g}, heterogeneity: " + "; ".join(parts) + warning
 
 
 def _aligned(rows: list[list[str]]) -> list[str]:
