@@ -18,9 +18,15 @@ Scenarios, each `--sims` simulated sweeps:
   peak                          +6 points at ratio 0.5, none from 1 on (per-fit SD 3): read as a plateau?
   plateau                       +6 points at every ratio (per-fit SD 3): read as falling back?
 
-Writes benchmarks/results/calibration.json: per scenario the rate and its 95 % Wilson interval.
+And the stability of the recorded verdicts: every setting of benchmarks/results summarised again under
+`--stability` different seeds of the bootstrap's RNG; a verdict that changes with them is a failure of the
+adaptive resampling (RULES: a decision near alpha is resampled more, or called borderline).
+
+Writes benchmarks/results/calibration.json: per scenario the rate and its 95 % Wilson interval, and per
+setting the distinct verdicts and the range of each corrected p-value over the RNG seeds.
 
     python benchmarks/calibrate_verdicts.py [--sims 200] [--seeds 2] [--fits 2] [--resamples 9999] [--workers 2]
+                                            [--stability 5]
 """
 
 from __future__ import annotations
@@ -177,6 +183,27 @@ def one_sweep(job: tuple) -> dict:
     }
 
 
+def verdict_stability(folder: Path, rng_seeds: int) -> dict:
+    """The verdicts and corrected gain p-values of one recorded sweep, summarised under `rng_seeds` seeds of the
+    bootstrap's RNG."""
+    from fersyn.report import _checked, summarise
+    from fersyn.results import read_results, read_sweep
+
+    rows, sweep = _checked(read_results(folder), str(folder)), read_sweep(folder)
+    verdicts: dict = {}
+    p_values: dict = {}
+    for rng_seed in range(rng_seeds):
+        summary = summarise(rows, sweep, random_seed=rng_seed)
+        for classifier, result in summary["classifiers"].items():
+            for curve, numbers in (result["analysis"] or {}).get("curves", {}).items():
+                verdicts.setdefault(f"{classifier}: {curve}", set()).add(numbers["verdict"])
+                for entry in numbers["ratios"][1:]:
+                    p_values.setdefault(f"{classifier}: {curve} {entry['ratio']:g}", []).append(entry["gain_p_holm"])
+    return {"verdicts": {name: sorted(texts) for name, texts in verdicts.items()},
+            "stable": all(len(texts) == 1 for texts in verdicts.values()),
+            "gain_p_holm_range": {name: [min(ps), max(ps)] for name, ps in p_values.items()}}
+
+
 def wilson(hits: int, total: int) -> list[float]:
     from statsmodels.stats.proportion import proportion_confint
 
@@ -205,6 +232,7 @@ def main() -> None:
     parser.add_argument("--resamples", type=int, default=9999)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--stability", type=int, default=5, help="bootstrap RNG seeds per recorded setting (0: skip)")
     parser.add_argument("--out", default=str(OUT))
     arguments = parser.parse_args()
     faces = real_faces()
@@ -235,12 +263,20 @@ def main() -> None:
                                       "detected_at_ratio_1": rate([o["significant_at_1"] for o in outcomes]),
                                       "read_as_flat": rate([o["reads_flat"] for o in outcomes]),
                                       "read_as_falling_back": rate([o["reads_falling"] for o in outcomes])}
+    stability = {}
+    for folder in sorted(p.parent for p in (ROOT / "benchmarks" / "results").glob("*/results.csv")):
+        if arguments.stability:
+            started = time.perf_counter()
+            stability[folder.name] = verdict_stability(folder, arguments.stability)
+            print(f"stability of {folder.name}: {'stable' if stability[folder.name]['stable'] else 'CHANGES'} over "
+                  f"{arguments.stability} RNG seeds ({time.perf_counter() - started:.0f} s)", flush=True)
     record = {
         "source": str(SOURCE.relative_to(ROOT)), "sims": arguments.sims, "resamples": arguments.resamples,
         "design": {"folds": int(faces.fold.max() + 1), "seeds": arguments.seeds, "generator_fits": arguments.fits,
                    "ratios": list(RATIOS)},
         "seed_sd_points": 100 * faces.seed_sd * faces.slope,
         "scenarios": results,
+        "stability": {"rng_seeds": arguments.stability, "settings": stability},
         "summary": {
             "false_positive_per_fit_5": results["null-per-fit-5"]["familywise_false_positive"]["rate"],
             "coverage": min(results[name]["coverage"]["rate"] for name in ("null-per-fit-5", "coverage-effect-3")),
@@ -250,6 +286,7 @@ def main() -> None:
             "peak_read_as_falling_back": results["peak"]["read_as_falling_back"]["rate"],
             "plateau_read_as_flat": results["plateau"]["read_as_flat"]["rate"],
             "plateau_read_as_falling_back": results["plateau"]["read_as_falling_back"]["rate"],
+            "recorded_verdicts_stable": all(entry["stable"] for entry in stability.values()) if stability else None,
         },
     }
     Path(arguments.out).write_text(json.dumps(record, indent=2) + "\n")

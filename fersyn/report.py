@@ -75,9 +75,9 @@ def write_report(directory: str | Path, *more: str | Path, out: str | Path | Non
     return ReportResult(summary, format_table(summary), [summary_path, *plots])
 
 
-def summarise(rows: pd.DataFrame, sweep: dict, *, margin: float | None = None) -> dict:
+def summarise(rows: pd.DataFrame, sweep: dict, *, margin: float | None = None, random_seed: int = 0) -> dict:
     """The statistics of a results table and its sweep.json, JSON-ready (NaN becomes None); accuracies
-    are fractions."""
+    are fractions. `random_seed` seeds the bootstrap (a verdict must not depend on it: see RULES)."""
     test_faces = sweep.get("test_faces") or {}
     if not test_faces.get("folds"):
         raise FersynError("sweep.json names no test faces: the folder was not written by this version of fersyn")
@@ -98,13 +98,13 @@ def summarise(rows: pd.DataFrame, sweep: dict, *, margin: float | None = None) -
              "fold": cell.fold, "error": cell.error}
             for cell in failed.itertuples()
         ],
-        "classifiers": {name: _summarise_classifier(cells, sweep, margin)
+        "classifiers": {name: _summarise_classifier(cells, sweep, margin, random_seed)
                         for name, cells in ok.groupby("classifier", sort=False)},
     }
     return _json_ready(summary)
 
 
-def _summarise_classifier(cells: pd.DataFrame, sweep: dict, margin: float) -> dict:
+def _summarise_classifier(cells: pd.DataFrame, sweep: dict, margin: float, random_seed: int) -> dict:
     test_faces = sweep["test_faces"]
     arms = _arms(cells)
     seeds, kept, incomplete = _complete(cells, arms, len(test_faces["folds"]))
@@ -125,7 +125,8 @@ def _summarise_classifier(cells: pd.DataFrame, sweep: dict, margin: float) -> di
     fits = generator_fits(sweep)
     strata = [fold for fold, faces in enumerate(folds) for _ in faces["labels"]]
     units = None if fits == 1 else [seed % fits for seed in seeds]  # seed s used fit s mod N in every fold
-    result["analysis"] = analyse(correct, groups, kept, strata=strata, units=units, margin=margin, **options)
+    result["analysis"] = analyse(correct, groups, kept, strata=strata, units=units, margin=margin,
+                                 random_seed=random_seed, **options)
     result["analysis"]["resampled"] = _resampled(len(folds), fits, len(seeds))
     result["generator_fits"] = fits
     result["late_peaks"] = _late_peaks(cells, kept, seeds)
@@ -138,7 +139,7 @@ def _summarise_classifier(cells: pd.DataFrame, sweep: dict, margin: float) -> di
                                             for seed, fold in models]) for arm in kept])
         # Crossed: the models by fold (those of a fold share its training faces), and the faces.
         result["cross"] = analyse(cross_correct, cross["groups"], kept, units=[fold for _, fold in models],
-                                  margin=margin, **options)
+                                  margin=margin, random_seed=random_seed, **options)
         result["cross"]["resampled"] = (f"models by fold ({max(len(folds) - 1, 1)} of {len(folds)} folds drawn, each "
                                         "with all its models), crossed with the test subjects")
     else:
