@@ -66,7 +66,7 @@ _ARGUMENT_OF = {
     "option_epochs": "`epochs`", "option_steps": "`steps`", "option_patience": "`patience`",
     "option_min_steps": "the default steps budget (fersyn version)",
     "option_max_validations": "the validation rounds of a steps budget (fersyn version)",
-    "test_data_fingerprint": "`test_data`",
+    "test_data_fingerprint": "`test_data`", "generator_fits": "`generator_fits`",
 }
 
 
@@ -123,21 +123,23 @@ def benchmark(
     splits = fold_splits(faces, spec.folds, seed=spec.split_seed, train_fraction=spec.train_fraction)
     cross = _cross_dataset_test(spec, faces) if spec.test_data else None
     policy = resolve_precision(spec.precision)
-    recipe = _recipe(spec, faces, policy) if spec.fits_generators else None
-    sources: list[SyntheticSource] = []
+    recipes = [_recipe(spec, faces, policy, fit) for fit in range(spec.generator_fits)] if spec.fits_generators else []
+    recipe = recipes[0] if recipes else None  # fit 0's: it keys the folder's configuration, as before fits were counted
+    sources: list[list[SyntheticSource]] = []  # per generator fit (a given set: one), per fold
     try:
         if spec.synthetic is not None:  # one set for every fold is opened once
             opened: dict[Path, SyntheticSource] = {}
+            sources.append([])
             for fold in range(spec.folds):
                 path = spec.synthetic_path(fold)
                 if path not in opened:
                     opened[path] = SyntheticSource(path, faces.emotions, spec.image_size)
-                sources.append(opened[path])
+                sources[0].append(opened[path])
         config = {  # what every cell of this folder shares: contents, not names or paths
             "schema": SCHEMA, "data_fingerprint": faces.fingerprint, "emotions": ",".join(faces.emotions),
             "image_size": spec.image_size, "split": splits[0].method, "split_seed": spec.split_seed, "folds": spec.folds,
             "split_fingerprints": [split.fingerprints(faces) for split in splits], "train_fraction": spec.train_fraction,
-            "synthetic_fingerprint": ([s.fingerprint for s in sources] if sources else
+            "synthetic_fingerprint": ([s.fingerprint for s in sources[0]] if sources else
                                       cell_key({k: v for k, v in recipe.items() if k != "code"}) if recipe else None),
             "budget": spec.budget, "option_epochs": spec.epochs if spec.budget == "epochs" or spec.steps is None else None,
             "option_steps": spec.steps if spec.budget == "steps" else None,
@@ -145,6 +147,8 @@ def benchmark(
             "option_max_validations": MAX_VALIDATIONS if spec.budget == "steps" else None,
             "option_patience": spec.patience if spec.budget == "epochs" else None,
             "test_data_fingerprint": None if cross is None else cross.fingerprint,
+            # Only when several, so that the folders of earlier sweeps keep their configuration (and cell keys).
+            **({"generator_fits": spec.generator_fits} if spec.generator_fits > 1 else {}),
         }
         for name in spec.classifiers:  # one that breaks the contract stops the sweep before anything is written
             classifier = create_plugin("classifier", name, image_size=spec.image_size, **per_classifier[name])
@@ -153,16 +157,19 @@ def benchmark(
         if chief:
             check_sweep_folder(out, config, force=force, argument_names=_ARGUMENT_OF)  # before fitting any GAN
         held_out = _HeldOutFaces(spec, faces, splits, cross)
-        if recipe is not None:
+        for fitted in recipes:
+            sources.append([])
             for fold, split in enumerate(splits):
-                path = _generated_set(spec, recipe, fold, len(split.train), out, distribution, plugins_dir, tensorboard)
-                sources.append(SyntheticSource(path, faces.emotions, spec.image_size))
-        checks = [check_unseen(source, held_out.of_fold(fold), allow_unverified=spec.allow_unverified_synthetic)
-                  for fold, source in enumerate(sources)]
+                path = _generated_set(spec, fitted, fold, len(split.train), out, distribution, plugins_dir, tensorboard)
+                sources[-1].append(SyntheticSource(path, faces.emotions, spec.image_size))
+        every_set = [source for fit in sources for source in fit]  # fit by fit, fold by fold
+        checks = [[check_unseen(source, held_out.of_fold(fold), allow_unverified=spec.allow_unverified_synthetic)
+                   for fold, source in enumerate(fit)] for fit in sources]
         if sources:
-            log.info("synthetic set %s", sources[0].describe())
-        made_by = sources[0].provenance if sources else {}
-        generated_at = None if not sources else str(sources[0].path if spec.folds == 1 else sources[0].path.parent)
+            log.info("synthetic set %s", every_set[0].describe())
+        made_by = every_set[0].provenance if sources else {}
+        one_file = spec.folds == 1 and spec.generator_fits == 1
+        generated_at = None if recipe is None else str(every_set[0].path if one_file else out / GENERATED)
         names = {"data": spec.data, "synthetic": spec.synthetic or generated_at,
                  "allow_unverified_synthetic": spec.allow_unverified_synthetic,
                  "identity": made_by.get("identity", {}).get("plugin"), "expression": made_by.get("expression", {}).get("plugin"),
@@ -175,10 +182,10 @@ def benchmark(
                 "train_images": [int(len(s.train)) for s in splits], "val_images": [int(len(s.val)) for s in splits],
                 "test_images": [int(len(s.test)) for s in splits], "unused_train_images": [int(len(s.unused)) for s in splits],
                 "leaks_removed": [s.leaks_removed for s in splits],
-                "synthetic_sets": [s.provenance for s in sources],
-                "synthetic_count": [s.count for s in sources],
-                "synthetic_dropped_emotions": sources[0].dropped if sources else None,
-                "synthetic_missing_emotions": sources[0].missing if sources else None,
+                "synthetic_sets": [s.provenance for s in every_set],
+                "synthetic_count": [s.count for s in every_set],
+                "synthetic_dropped_emotions": every_set[0].dropped if sources else None,
+                "synthetic_missing_emotions": every_set[0].missing if sources else None,
                 "precision_policy": policy, "precision_note": fallback_note(spec.precision, policy),
                 "versions": package_versions(),
             }, test_faces=_test_faces(faces, splits, cross))
@@ -195,7 +202,7 @@ def benchmark(
             cells = held
         trained, skipped, failed = runner.run_all(cells)
     finally:
-        for source in dict.fromkeys(sources):  # each open file once, though folds may share it
+        for source in dict.fromkeys(source for fit in sources for source in fit):  # once each, though folds may share it
             source.close()
     seconds = time.perf_counter() - started
     if not store.rows:  # only a shard can be given no cell
@@ -254,8 +261,8 @@ def _label(name: str, options: Any) -> str:
     return name + ("(" + ",".join(f"{k}={v}" for k, v in changed.items()) + ")" if changed else "")
 
 
-def _recipe(spec: SweepSpec, faces: FaceSet, policy: str) -> dict[str, Any]:
-    """What decides the generators a sweep fits itself (their cache key, without the fold)."""
+def _recipe(spec: SweepSpec, faces: FaceSet, policy: str, fit: int = 0) -> dict[str, Any]:
+    """What decides the generators of fit `fit` that a sweep fits itself (their cache key, without the fold)."""
     # Its keys are stored (OUT/synthetic/*.recipe.json) and hashed (the cache key, the synthetic fingerprint of
     # sweep.json): "seed" stays the name of the split seed there, so that existing sweeps resume.
     # "code" (each generator's code version) is left out of sweep.json's synthetic fingerprint, so an edited
@@ -274,7 +281,15 @@ def _recipe(spec: SweepSpec, faces: FaceSet, policy: str) -> dict[str, Any]:
             **({"filter": {"judge": spec.judge, "confidence": spec.filter_confidence}}
                if spec.filter_confidence is not None else {}),
             # Subjects and predefined splits are not in the data's fingerprint: a layout that sets them is.
-            **({"layout": spec.layout.describe()} if spec.layout.describe() else {})}
+            **({"layout": spec.layout.describe()} if spec.layout.describe() else {}),
+            # Fit 0 is the recipe as it was before fits were counted; each further fit is keyed (and seeded) apart.
+            **({"generator_fit": fit} if fit else {})}
+
+
+def _generator_seed(recipe: dict[str, Any]) -> int:
+    """The seed of a recipe's generators: the split seed for fit 0 (as before), one drawn from it for each other fit."""
+    fit = recipe.get("generator_fit", 0)
+    return recipe["seed"] if fit == 0 else int(np.random.SeedSequence([recipe["seed"], fit]).generate_state(1)[0])
 
 
 def _fit_key(recipe: dict[str, Any]) -> str:
@@ -290,11 +305,13 @@ def _fit_key(recipe: dict[str, Any]) -> str:
 def _generated_set(spec: SweepSpec, recipe: dict[str, Any], fold: int, n_train: int, out: Path,
                    strategy: "tf.distribute.Strategy", plugins_dir: str | Path | None,
                    tensorboard: str | Path | None) -> Path:
-    """Fold `fold`'s synthetic set in `out`, made by generators fitted on that fold's training faces only
-    (kept in `out/generators/<recipe>/fold-I`), unless one of the same recipe, large enough, is there."""
+    """Fold `fold`'s synthetic set in `out` (`synthetic/fold-I.h5`; fit j ≥ 1 of the recipe: `synthetic/fit-j/fold-I.h5`),
+    made by generators fitted on that fold's training faces only (kept in `out/generators/<recipe>/fold-I`), unless one
+    of the same recipe, large enough, is there."""
     from fersyn.generate import generate
 
-    path = fold_set_path(out / GENERATED, fold)
+    fit = recipe.get("generator_fit", 0)
+    path = fold_set_path(out / GENERATED / f"fit-{fit}" if fit else out / GENERATED, fold)
     recipe_path = path.with_suffix(".recipe.json")
     top_ratio = max(max(spec.ratios), 1.0 if spec.synthetic_only else 0.0)
     count = math.ceil(top_ratio * n_train) + len(recipe["emotions"])  # + E: room for a random remainder
@@ -309,11 +326,13 @@ def _generated_set(spec: SweepSpec, recipe: dict[str, Any], fold: int, n_train: 
     recipe_path.unlink(missing_ok=True)  # the set is about to change: no stale recipe may describe it
     checkpoints = out / GENERATORS / _fit_key(recipe) / f"fold-{fold}"
     logs = None if tensorboard is None else Path(tensorboard) / GENERATORS / _fit_key(recipe) / f"fold-{fold}"
-    log.info("generating %d synthetic faces for fold %d of %d with %s + %s (generators kept in %s)", count, fold + 1,
-             spec.folds, recipe["identity"], recipe["expression"], checkpoints)
+    log.info("generating %d synthetic faces for fold %d of %d%s with %s + %s (generators kept in %s)", count, fold + 1,
+             spec.folds, f", generator fit {fit + 1} of {spec.generator_fits}" if spec.generator_fits > 1 else "",
+             recipe["identity"], recipe["expression"], checkpoints)
     result = generate(spec.data, path, identity=recipe["identity"], expression=recipe["expression"], count=count,
                       identity_options=recipe["identity_options"], expression_options=recipe["expression_options"],
-                      emotions=recipe["emotions"], split_seed=recipe["seed"], train_steps=recipe["train_steps"],
+                      emotions=recipe["emotions"], split_seed=recipe["seed"], generator_seed=_generator_seed(recipe),
+                      train_steps=recipe["train_steps"],
                       checkpoints=checkpoints, image_size=recipe["image_size"], train_fraction=recipe["train_fraction"],
                       folds=spec.folds, fold=fold, strategy=strategy, overwrite=True, plugins_dir=plugins_dir, tensorboard=logs,
                       judge=spec.judge, filter_confidence=recipe.get("filter", {}).get("confidence"),
@@ -408,13 +427,13 @@ def _test_faces(faces: FaceSet, splits: list[Split], cross: _CrossTest | None) -
 
 @dataclass(frozen=True)
 class _SweepData:
-    """What the cells train and test on: the faces, each fold's split, synthetic set and the proof that the
-    set never saw a held-out face (`checks`), and the cross-dataset test."""
+    """What the cells train and test on: the faces, each fold's split, synthetic sets and the proofs that they
+    never saw a held-out face (`checks`), both per generator fit and fold, and the cross-dataset test."""
 
     faces: FaceSet
     splits: list[Split]
-    sources: list[SyntheticSource]
-    checks: list[str]
+    sources: list[list[SyntheticSource]]
+    checks: list[list[str]]
     cross: _CrossTest | None
 
 
@@ -513,7 +532,8 @@ class _CellRunner:
         row = {"key": cell_key(key_config), **self.names, **_flat(key_config),
                "classifier": _label(cell.classifier, self.classifier(cell.classifier).options),
                "classifier_plugin": cell.classifier, "precision": self.classifier_policy[cell.classifier],
-               "synthetic_check": self.checks[cell.fold] if cell.needs_synthetic else None}
+               "generator_fit": self.spec.fit_of(cell.seed),
+               "synthetic_check": self.checks[self.spec.fit_of(cell.seed)][cell.fold] if cell.needs_synthetic else None}
         try:
             with distributed(self.strategy):  # per cell: clearing the session below resets the scope's graph
                 row.update(self._train_and_score(cell, progress))
@@ -545,7 +565,7 @@ class _CellRunner:
             unused = balanced_rows(faces.labels[split.unused], n_extra, np.random.default_rng([cell.seed, 3]))
             real, repeated = np.r_[real, split.unused[unused.rows]], unused.repeated
         elif n_extra:
-            source = self.sources[cell.fold]
+            source = self.sources[self.spec.fit_of(cell.seed)][cell.fold]
             draw = source.draw(n_extra, np.random.default_rng([cell.seed, 1]))
             repeated = draw.repeated
         if repeated and cell.training != REAL_PLUS_AUGMENTED:  # augmented copies differ even of one face

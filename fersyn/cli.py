@@ -449,6 +449,9 @@ BENCHMARK_HELP = f"""Train each classifier on real + k × |real train| extra fac
 @click.option("--split-seed", default=0, show_default=True, type=int, help="Seed of the split or folds (and of generation).")
 @_train_fraction_option
 @click.option("--train-steps", type=click.IntRange(min=1), help="Steps to train each generator (default: each plugin's own budget).")
+@click.option("--generator-fits", default=1, show_default=True, type=int,
+              help="Independent generator fits per fold (different generator seeds); seed s uses fit s mod N, so the "
+                   "statistics resample fits; --seeds must be a multiple of N.")
 @click.option("--allow-unverified-synthetic", is_flag=True,
               help="Use a --synthetic set that records no content hashes of its generators' training faces (logged, and "
                    "recorded in every row).")

@@ -62,6 +62,7 @@ def generate(
     count: int = 1000,
     emotions: str | Sequence[str] | None = None,
     split_seed: int = 0,
+    generator_seed: int | None = None,
     train_steps: int | None = None,
     checkpoints: str | Path | None = None,
     identity_options: dict[str, Any] | None = None,
@@ -81,7 +82,8 @@ def generate(
     preset: str | None = None,
 ) -> GenerateResult:
     """Write `count` synthetic faces, balanced over `emotions`, to the HDF5 file `out` (see module doc).
-    `split_seed` seeds the split, and the generators' training and sampling. With `folds` K > 1 the
+    `split_seed` seeds the split, the judge and the scoring; `generator_seed` (default: `split_seed`) the
+    generators' training and sampling, so that fits of one recipe on one split can differ. With `folds` K > 1 the
     generators are fitted on the training faces of fold `fold` of the K-fold cross-validation that a
     benchmark with the same `split_seed` and `folds` makes. `precision` (float32 or mixed) is that of
     every model's training (fersyn.precision). `judge` scores the set (fersyn.metrics); with
@@ -94,6 +96,7 @@ def generate(
     from fersyn.registry import create_plugin, get_plugin, load_plugins
 
     started = time.perf_counter()
+    generator_seed = split_seed if generator_seed is None else generator_seed
     chosen = with_preset(preset, identity=identity, expression=expression, judge=judge, train_steps=train_steps,
                          filter_confidence=filter_confidence, identity_options=identity_options,
                          expression_options=expression_options)
@@ -141,13 +144,13 @@ def generate(
         jobs = {
             "identity": GeneratorFit(
                 lambda: create_plugin("identity", identity, image_size=image_size, channels=channels, **(identity_options or {})),
-                lambda g, steps, part: g.fit(part.images, steps=steps, seed=split_seed),
-                lambda g: checked_samples(g, 2, split_seed)),
+                lambda g, steps, part: g.fit(part.images, steps=steps, seed=generator_seed),
+                lambda g: checked_samples(g, 2, generator_seed)),
             "expression": GeneratorFit(
                 lambda: create_plugin("expression", expression, image_size=image_size, channels=channels,
                                       **(expression_options or {})),
-                lambda g, steps, part: g.fit(part.images, part.labels, part.emotions, steps=steps, seed=split_seed),
-                lambda g: checked_edits(g, probe, train.emotions, split_seed)),
+                lambda g, steps, part: g.fit(part.images, part.labels, part.emotions, steps=steps, seed=generator_seed),
+                lambda g: checked_edits(g, probe, train.emotions, generator_seed)),
         }
         policies = {kind: policy_for(get_plugin(kind, name).cls, policy)
                     for kind, name in (("identity", identity), ("expression", expression))}
@@ -159,7 +162,7 @@ def generate(
                 fitted[kind] = fitted_generator(
                     job, train, train_steps=train_steps, checkpoints=None if checkpoints is None else Path(checkpoints),
                     rescue=out.with_name(out.stem + "_generators"), trained_on={**trained_on, "precision": policies[kind]},
-                    seed=split_seed, training_log=training_log)
+                    seed=generator_seed, training_log=training_log)
             training_log.close()
         identity_generator, expression_generator = fitted["identity"], fitted["expression"]
         if referee is None:
@@ -185,7 +188,7 @@ def generate(
                            "trained_steps": expression_generator.trained_steps,
                            "code_version": expression_generator.fit_code_version,
                            "precision": policies["expression"]},
-            "seed": split_seed,  # the seed of training and sampling; a stored key (a set's fingerprint reads it)
+            "seed": generator_seed,  # of the generators' training and sampling; a stored key (a set's fingerprint reads it)
             "count": count,
             "strategy": describe(strategy, distribution),
             "precision": precision,  # asked for; each generator's own is above
@@ -196,7 +199,8 @@ def generate(
         with atomic_output(written, overwrite=overwrite) as temporary:
             writer = SyntheticWriter(temporary, faces.images.shape[1:], faces.emotions)
             try:
-                sample = _write_faces(writer, identity_generator, expression_generator, faces.emotions, count, split_seed, keep)
+                sample = _write_faces(writer, identity_generator, expression_generator, faces.emotions, count,
+                                      generator_seed, keep)
                 if keep is not None:
                     provenance["filter"] = {"judge": judge, "confidence": filter_confidence, **sample["filter"]}
                 metrics = quality_metrics(referee, sample["images"], sample["emotions"], faces.subset(split.test),

@@ -59,14 +59,21 @@ ROW_COLUMNS = {
 FAILED_ROW_COLUMNS = ("key", "classifier", "classifier_plugin", "synthetic_check", "allow_unverified_synthetic",
                       "status", "error", "finished")
 CELL_COLUMNS = ("classifier", "training", "ratio", "seed", "fold")
+# Columns of rows written now that tables of an earlier fersyn (same schema) lack: required to write, not to read.
+ADDED_ROW_COLUMNS = {
+    "generator_fit": "the generator fit whose sets the cell's seed mixes in, seed mod `generator_fits` (every arm of "
+                     "the seed belongs to it, real only included; absent in older tables: one fit)",
+}
 
 
 def missing_columns(row: dict[str, Any] | "pd.DataFrame") -> list[str]:
-    """The columns of ROW_COLUMNS (FAILED_ROW_COLUMNS for a failed cell) and CELL_COLUMNS a row lacks: what
-    `benchmark` checks before writing a row and `report` before reading a table."""
-    columns = set(row.columns) if hasattr(row, "columns") else set(row)
-    failed = not hasattr(row, "columns") and row.get("status") != "ok"
+    """The columns of ROW_COLUMNS (FAILED_ROW_COLUMNS for a failed cell) and CELL_COLUMNS a row lacks, and of a row
+    being written ADDED_ROW_COLUMNS: what `benchmark` checks before writing a row and `report` before reading a table."""
+    table = hasattr(row, "columns")
+    columns = set(row.columns) if table else set(row)
+    failed = not table and row.get("status") != "ok"
     wanted = (FAILED_ROW_COLUMNS if failed else tuple(ROW_COLUMNS)) + CELL_COLUMNS
+    wanted += () if table else tuple(ADDED_ROW_COLUMNS)
     return [column for column in wanted if column not in columns]
 
 

@@ -109,6 +109,9 @@ class SweepSpec:
     judge: str | None = None  # scores (and with filter_confidence, filters) the sets fitted here; None: reference
     filter_confidence: float | None = None  # keep a generated face only if the judge gives its emotion p ≥ this
     preset: str | None = None  # a named recipe (fersyn.presets) filling in the generator settings above left at None
+    # Independent fits of the generators per fold (other generator seeds, one set each): seed s mixes fit s % N, so
+    # the seeds resample the recipe's fits, not one fitted pair.
+    generator_fits: int = 1
     allow_unverified_synthetic: bool = False
     # Controls and extra arms.
     controls: tuple[str, ...] = ()
@@ -170,6 +173,17 @@ class SweepSpec:
         if self.filter_confidence is not None and not (0 < self.filter_confidence < 1 and self.fits_generators):
             raise FersynError("`filter_confidence` must lie between 0 and 1, and filters only the sets a sweep fits "
                               "itself (`identity`/`expression`); filter a `synthetic` set with `fersyn generate`")
+        if self.generator_fits < 1:
+            raise FersynError(f"`generator_fits` must be at least 1 (got {self.generator_fits})")
+        if self.generator_fits > 1 and self.synthetic is not None:
+            raise FersynError(f"`generator_fits` {self.generator_fits} fits the generators in the sweep, and `synthetic` "
+                              "gives a set already made: drop one of them")
+        if self.generator_fits > 1 and not self.fits_generators:
+            raise FersynError(f"`generator_fits` {self.generator_fits} needs generators the sweep fits itself: a ratio "
+                              "above 0 (or `synthetic_only`) without `controls_only`")
+        if self.seeds % self.generator_fits:
+            raise FersynError(f"`generator_fits` {self.generator_fits} needs `seeds` a multiple of {self.generator_fits} "
+                              f"(got {self.seeds}): each fit gets as many seeds")
         if self.fits_generators:  # the built-in generators unless named (or a preset names others)
             # SweepSpec's fields carry the names of generate()'s arguments that a preset fills in.
             for name, value in with_preset(self.preset, **{name: getattr(self, name) for name in SETTINGS}).items():
@@ -185,6 +199,8 @@ class SweepSpec:
         record = dataclasses.asdict(self)
         if self.preset is None:  # as recorded before presets
             del record["preset"]
+        if self.generator_fits == 1:  # as recorded before fits were counted
+            del record["generator_fits"]
         for name in ("layout", "test_layout"):
             described = getattr(self, name).describe()
             if described:
@@ -200,6 +216,10 @@ class SweepSpec:
     @property
     def fits_generators(self) -> bool:
         return self.needs_synthetic and self.synthetic is None
+
+    def fit_of(self, seed: int) -> int:
+        """The generator fit whose sets the cells of `seed` mix in (every arm of the seed belongs to it, for pairing)."""
+        return seed % self.generator_fits
 
     def cells(self) -> Iterator[Cell]:
         """Every cell, seed by seed and fold by fold, so that an interrupted sweep has whole seeds."""

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from fersyn.contracts import code_version
+from fersyn.contracts import ExpressionGenerator, code_version
 from fersyn.data import load_dataset, split_dataset
 from fersyn.data.duplicates import image_hashes
 from fersyn.data.splits import fold_splits
@@ -24,7 +24,7 @@ from fersyn.emotions import ALL_EMOTIONS
 from fersyn.errors import FersynError
 from fersyn.leaks import UNVERIFIED
 from fersyn.mix import TrainingStream
-from fersyn.registry import get_plugin
+from fersyn.registry import get_plugin, register_expression
 from fersyn.results import cell_key, read_results
 from fersyn.sweep import Cell, SweepSpec, parse_ratios
 
@@ -214,7 +214,7 @@ def test_a_tiny_sweep_writes_rows_summary_and_plot_and_a_rerun_trains_nothing(tm
     cnn = summary["classifiers"]["small-cnn"]
     assert cnn["seeds"] == [0, 1] and cnn["incomplete_arms"] == [] and cnn["cross"] is None
     analysis = cnn["analysis"]
-    assert analysis["seeds"] == 2 and analysis["test_groups"] == len(set(toy.subjects[split.test]))  # resampled subjects
+    assert analysis["models"] == 2 and analysis["test_groups"] == len(set(toy.subjects[split.test]))  # resampled subjects
     means = {"real only": real_only["accuracy"].mean(), "synthetic": mixed["accuracy"].mean(),
              "synthetic only": only["accuracy"].mean()}
     arms = arms_of(analysis)
@@ -321,6 +321,11 @@ def test_bad_input_is_one_line(tmp_path, synthetic):
                                                     "on, so fersyn cannot prove"),
         (["--synthetic", unhashed, "--ratio", "1"], "or pass --allow-unverified-synthetic to use it anyway"),
         (["--classifier", "resnet", "--ratio", "0"], "resnet"),
+        (["--ratio", "1", "--generator-fits", "0"], "--generator-fits must be at least 1 (got 0)"),
+        (["--ratio", "1", "--generator-fits", "2", "--seeds", "3"],
+         "--generator-fits 2 needs --seeds a multiple of 2 (got 3): each fit gets as many seeds"),
+        (["--synthetic", synthetic, "--ratio", "1", "--generator-fits", "2", "--seeds", "2"], "drop one of them"),
+        (["--ratio", "0", "--generator-fits", "2", "--seeds", "2"], "needs generators the sweep fits itself"),
     ):
         assert_one_line_error(run(*base, *extra), text)
     assert not (tmp_path / "out" / "results.csv").exists() and not (tmp_path / "out" / "sweep.json").exists()
@@ -623,7 +628,7 @@ def test_a_three_fold_sweep_tests_every_face_once_and_pools_the_folds(tmp_path, 
     summary = json.loads((out / "summary.json").read_text())
     assert summary["folds"] == 3 and summary["test_faces"] == len(toy)
     analysis = summary["classifiers"]["small-cnn"]["analysis"]
-    assert analysis["test_groups"] == len(set(toy.subjects)) and analysis["seeds"] == 2
+    assert analysis["test_groups"] == len(set(toy.subjects)) and analysis["models"] == 2
     arms = arms_of(analysis)
     assert set(arms) == {("real only", 0.0), ("synthetic", 0.25)}
     for arm, training in ((("real only", 0.0), "real-only"), (("synthetic", 0.25), "real+synthetic")):
@@ -805,3 +810,78 @@ def test_a_generators_code_and_fit_options_key_its_cache(monkeypatch, plugins):
     assert edited != recipe and benchmark_module._fit_key(edited) != benchmark_module._fit_key(recipe)
     wider = SweepSpec(data="toy", ratios="0,1", identity="dcgan", expression="stargan", expression_options={"width": 8})
     assert benchmark_module._fit_key(benchmark_module._recipe(wider, faces, "float32")) != benchmark_module._fit_key(edited)
+
+
+class Tint(ExpressionGenerator):
+    """A stand-in expression generator that fits in no time: adds to a face an offset per emotion that its fit
+    draws from its seed, so fits of other seeds make other faces."""
+
+    def __init__(self, options=None, *, image_size=48, channels=1):
+        super().__init__(options, image_size=image_size, channels=channels)
+        self.offsets = None
+
+    def fit(self, faces, labels, emotions, *, steps=None, seed=0):
+        self.offsets = dict(zip(emotions, np.random.default_rng(seed).integers(-40, 40, len(emotions)).tolist()))
+
+    def apply(self, faces, emotions, *, seed):
+        offsets = np.array([self.offsets[e] for e in emotions]).reshape(-1, 1, 1, 1)
+        return np.clip(faces.astype(int) + offsets, 0, 255).astype(np.uint8)
+
+    def save_state(self, directory):
+        (directory / "offsets.json").write_text(json.dumps(self.offsets))
+
+    def load_state(self, directory):
+        self.offsets = json.loads((directory / "offsets.json").read_text())
+
+
+@pytest.mark.slow
+def test_each_generator_fit_of_a_fold_writes_its_own_set_and_the_seeds_take_them_in_turn(tmp_path, fer,
+                                                                                          registry_snapshot):
+    register_expression("tint-test")(Tint)
+    out = tmp_path / "sweep"
+    # Real identities and a tint (no GAN to train) and a judge that needs no training: where fits are made, kept,
+    # reused and mixed in, not how well.
+    arguments = ["benchmark", "--data", "toy", "--image-size", "32", "--identity", "real", "--expression", "tint-test",
+                 "--ratio", "0,0.25", "--seeds", "2", "--generator-fits", "2", "--steps", "8",
+                 "--judge", "fer-mini-xception", "--out", out]
+    first = run(*arguments)
+    assert first.exit_code == 0, first.output
+    paths = [out / "synthetic" / "fold-0.h5", out / "synthetic" / "fit-1" / "fold-0.h5"]  # fit 0 where one fit writes
+    made = []
+    for path in paths:
+        with h5py.File(path) as store:
+            made.append((store["images"][:], json.loads(store.attrs["provenance"])))
+    (fit0, made0), (fit1, made1) = made
+    assert fit0.shape == fit1.shape and not np.array_equal(fit0, fit1)
+    assert made0["seed"] == 0 and made1["seed"] not in (0, None)  # the generator seed; the split's stays 0
+    assert made0["data"]["split_seed"] == made1["data"]["split_seed"] == 0
+    assert len(list(out.glob("generators/*/fold-0/expression-tint-test"))) == 2  # one pair of generators per fit
+    recipes = [json.loads(path.with_suffix(".recipe.json").read_text())["recipe"] for path in paths]
+    assert "generator_fit" not in recipes[0] and recipes[1].pop("generator_fit") == 1 and recipes[1] == recipes[0]
+    rows = results(out)
+    assert len(rows) == 4 and (rows["generator_fit"] == rows["seed"] % 2).all()
+    gan = rows[rows["training"] == "real+synthetic"]
+    assert gan["synthetic_check"].str.startswith("verified by content").all() and set(gan["seed"]) == {0, 1}
+    sweep = json.loads((out / "sweep.json").read_text())
+    assert sweep["config"]["generator_fits"] == 2 and sweep["provenance"]["spec"]["generator_fits"] == 2
+    assert [s["seed"] for s in sweep["provenance"]["synthetic_sets"]] == [made0["seed"], made1["seed"]]
+    assert set(rows["synthetic"]) == {str(out / "synthetic")}
+
+    again = run(*arguments)  # both fits' sets reused, every cell already done
+    assert again.exit_code == 0, again.output
+    assert again.output.count("reusing") == 2 and "generating" not in again.output
+    assert "4 of 4 cells already finished" in again.output
+
+
+def test_fit_0_keeps_the_recipe_and_seed_of_a_single_fit_and_each_further_fit_is_keyed_and_seeded_apart(plugins):
+    from fersyn import benchmark as benchmark_module
+
+    faces = load_dataset("toy")
+    spec, one = (SweepSpec(data="toy", ratios="0,1", seeds=4, generator_fits=fits, split_seed=3) for fits in (2, 1))
+    single = benchmark_module._recipe(one, faces, "float32")
+    fits = [benchmark_module._recipe(spec, faces, "float32", fit) for fit in range(3)]
+    assert fits[0] == single  # existing sweep folders resume: same cache key, same paths
+    assert len({benchmark_module._fit_key(recipe) for recipe in fits}) == 3
+    seeds = [benchmark_module._generator_seed(recipe) for recipe in fits]
+    assert seeds[0] == 3 and len(set(seeds)) == 3 and seeds == [benchmark_module._generator_seed(r) for r in fits]
+    assert "generator_fits" not in one.record() and spec.record()["generator_fits"] == 2  # sweep.json as before
