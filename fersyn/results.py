@@ -246,11 +246,14 @@ def check_sweep_folder(directory: Path, config: dict[str, Any], *, force: bool,
         return
     saved = saved.get("config") if isinstance(saved, dict) else None
     saved = saved if isinstance(saved, dict) else {}  # results of unknown origin: never mix with them
-    # Cells without synthetic faces do not depend on the set: real-only or controls-only runs and a run with
-    # a set may share a folder (its set stays the one recorded).
+    # Cells without synthetic faces do not depend on the set, nor on how many generator fits made it: real-only
+    # or controls-only runs and a run with a set may share a folder (its set stays the one recorded).
     if saved.get("synthetic_fingerprint") is None or config.get("synthetic_fingerprint") is None:
-        config["synthetic_fingerprint"] = config.get("synthetic_fingerprint") or saved.get("synthetic_fingerprint")
-        saved = {**saved, "synthetic_fingerprint": config["synthetic_fingerprint"]}
+        with_set = config if config.get("synthetic_fingerprint") is not None else saved
+        shared = {key: with_set[key] for key in ("synthetic_fingerprint", "generator_fits") if key in with_set}
+        config.pop("generator_fits", None)
+        config.update(shared)
+        saved = {**{k: v for k, v in saved.items() if k != "generator_fits"}, "synthetic_fingerprint": None, **shared}
     if saved == config:
         return
     if not force and saved.get("schema") != config.get("schema"):

@@ -25,7 +25,7 @@ from fersyn.errors import FersynError
 from fersyn.leaks import UNVERIFIED
 from fersyn.mix import TrainingStream
 from fersyn.registry import get_plugin, register_expression
-from fersyn.results import cell_key, read_results
+from fersyn.results import cell_key, check_sweep_folder, read_results
 from fersyn.sweep import Cell, SweepSpec, parse_ratios
 
 from helpers import as_a_new_process, assert_one_line_error, run
@@ -550,7 +550,7 @@ def test_augmentation_control_and_classifier_options_sit_beside_the_gan_cells(tm
     assert_in_interval(difference["value"], difference["ci95"])
     table = squashed(result.stdout)
     assert "synthetic: bound " in table and "augmented: bound " in table
-    assert f"synthetic − augmented: ratio 1: {100 * difference['value']:+.1f} [" in table
+    assert f"synthetic − augmented (Holm over its 1 ratios): ratio 1: {100 * difference['value']:+.1f} [" in table
 
 
 def test_augmented_copies_are_fixed_per_copy_and_keep_their_label():
@@ -885,3 +885,17 @@ def test_fit_0_keeps_the_recipe_and_seed_of_a_single_fit_and_each_further_fit_is
     seeds = [benchmark_module._generator_seed(recipe) for recipe in fits]
     assert seeds[0] == 3 and len(set(seeds)) == 3 and seeds == [benchmark_module._generator_seed(r) for r in fits]
     assert "generator_fits" not in one.record() and spec.record()["generator_fits"] == 2  # sweep.json as before
+
+
+def test_a_controls_only_folder_takes_a_sweep_of_several_generator_fits_and_the_reverse(tmp_path):
+    # The study trains its controls once, then runs each GAN setting (2 fits a fold) in a copy of their folder.
+    base = {"schema": "x", "folds": 5, "synthetic_fingerprint": None}
+    with_fits = {**base, "synthetic_fingerprint": "set", "generator_fits": 2}
+    (tmp_path / "sweep.json").write_text(json.dumps({"config": base}))
+    check_sweep_folder(tmp_path, dict(with_fits), force=False)
+    (tmp_path / "sweep.json").write_text(json.dumps({"config": with_fits}))
+    controls = dict(base)
+    check_sweep_folder(tmp_path, controls, force=False)
+    assert controls == with_fits  # the controls' rerun keeps the folder's sets and fits
+    with pytest.raises(FersynError, match="differs in: generator_fits"):
+        check_sweep_folder(tmp_path, {**with_fits, "generator_fits": 3}, force=False)
