@@ -41,7 +41,7 @@ from fersyn.progress import SweepProgress
 from fersyn.provenance import package_versions
 from fersyn.results import RESULTS, SCHEMA, ResultStore, Shard, cell_key, check_sweep_folder, record_sweep
 from fersyn.sweep import (MIN_STEPS, REAL_ONLY, REAL_PLUS_AUGMENTED, REAL_PLUS_REAL, SYNTHETIC_ONLY, Cell, SweepSpec,
-                          fold_set_path)
+                          fit_folder, fold_set_path)
 
 if TYPE_CHECKING:
     import keras
@@ -129,17 +129,18 @@ def benchmark(
     try:
         if spec.synthetic is not None:  # one set for every fold is opened once
             opened: dict[Path, SyntheticSource] = {}
-            sources.append([])
-            for fold in range(spec.folds):
-                path = spec.synthetic_path(fold)
-                if path not in opened:
-                    opened[path] = SyntheticSource(path, faces.emotions, spec.image_size)
-                sources[0].append(opened[path])
+            for fit in range(spec.generator_fits):
+                sources.append([])
+                for fold in range(spec.folds):
+                    path = spec.synthetic_path(fold, fit)
+                    if path not in opened:
+                        opened[path] = SyntheticSource(path, faces.emotions, spec.image_size)
+                    sources[fit].append(opened[path])
         config = {  # what every cell of this folder shares: contents, not names or paths
             "schema": SCHEMA, "data_fingerprint": faces.fingerprint, "emotions": ",".join(faces.emotions),
             "image_size": spec.image_size, "split": splits[0].method, "split_seed": spec.split_seed, "folds": spec.folds,
             "split_fingerprints": [split.fingerprints(faces) for split in splits], "train_fraction": spec.train_fraction,
-            "synthetic_fingerprint": ([s.fingerprint for s in sources[0]] if sources else
+            "synthetic_fingerprint": ([s.fingerprint for fit in sources for s in fit] if sources else
                                       cell_key({k: v for k, v in recipe.items() if k != "code"}) if recipe else None),
             "budget": spec.budget, "option_epochs": spec.epochs if spec.budget == "epochs" or spec.steps is None else None,
             "option_steps": spec.steps if spec.budget == "steps" else None,
@@ -218,15 +219,20 @@ def benchmark(
 
 
 def _check_synthetic_paths(spec: SweepSpec) -> None:
-    """--synthetic is one set (used by every fold) or a folder holding fold-I.h5 for each fold."""
+    """--synthetic is one set (used by every fold) or a folder holding fold-I.h5 for each fold (and fit-J/fold-I.h5
+    for each further generator fit J)."""
     path = Path(spec.synthetic)
     if not path.exists():
         raise FersynError(f"`synthetic` {path}: no such file or folder; make one with `fersyn generate`")
+    if spec.generator_fits > 1 and not path.is_dir():
+        raise FersynError(f"`generator_fits` {spec.generator_fits} needs `synthetic` to be a folder of sets per fit "
+                          f"(fold-I.h5, fit-1/fold-I.h5, ...), as a sweep with `generator_fits` writes in OUT/synthetic")
     if path.is_dir():
-        if spec.folds == 1:
+        if spec.folds == 1 and spec.generator_fits == 1:
             raise FersynError(f"`synthetic` {path} is a folder: give one set (a .h5 file), or a folder of one set per "
-                              "fold with `folds` K")
-        missing = [fold_set_path(path, fold).name for fold in range(spec.folds) if not fold_set_path(path, fold).is_file()]
+                              "fold with `folds` K (or per generator fit with `generator_fits` N)")
+        missing = [str(spec.synthetic_path(fold, fit).relative_to(path)) for fit in range(spec.generator_fits)
+                   for fold in range(spec.folds) if not spec.synthetic_path(fold, fit).is_file()]
         if missing:
             raise FersynError(f"`synthetic` {path} is a folder without {', '.join(missing)}: make one set per fold with "
                               f"`fersyn generate --folds {spec.folds} --out {path}` (same `split_seed` and `train_fraction`)")
@@ -311,7 +317,7 @@ def _generated_set(spec: SweepSpec, recipe: dict[str, Any], fold: int, n_train: 
     from fersyn.generate import generate
 
     fit = recipe.get("generator_fit", 0)
-    path = fold_set_path(out / GENERATED / f"fit-{fit}" if fit else out / GENERATED, fold)
+    path = fold_set_path(fit_folder(out / GENERATED, fit), fold)
     recipe_path = path.with_suffix(".recipe.json")
     top_ratio = max(max(spec.ratios), 1.0 if spec.synthetic_only else 0.0)
     count = math.ceil(top_ratio * n_train) + len(recipe["emotions"])  # + E: room for a random remainder

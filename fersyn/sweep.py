@@ -175,12 +175,9 @@ class SweepSpec:
                               "itself (`identity`/`expression`); filter a `synthetic` set with `fersyn generate`")
         if self.generator_fits < 1:
             raise FersynError(f"`generator_fits` must be at least 1 (got {self.generator_fits})")
-        if self.generator_fits > 1 and self.synthetic is not None:
-            raise FersynError(f"`generator_fits` {self.generator_fits} fits the generators in the sweep, and `synthetic` "
-                              "gives a set already made: drop one of them")
-        if self.generator_fits > 1 and not self.fits_generators:
-            raise FersynError(f"`generator_fits` {self.generator_fits} needs generators the sweep fits itself: a ratio "
-                              "above 0 (or `synthetic_only`) without `controls_only`")
+        if self.generator_fits > 1 and not self.needs_synthetic:
+            raise FersynError(f"`generator_fits` {self.generator_fits} needs synthetic cells: a ratio above 0 (or "
+                              "`synthetic_only`) without `controls_only`")
         if self.seeds % self.generator_fits:
             raise FersynError(f"`generator_fits` {self.generator_fits} needs `seeds` a multiple of {self.generator_fits} "
                               f"(got {self.seeds}): each fit gets as many seeds")
@@ -236,10 +233,16 @@ class SweepSpec:
                     if self.synthetic_only:
                         yield Cell(name, SYNTHETIC_ONLY, None, seed, fold)
 
-    def synthetic_path(self, fold: int) -> Path:
-        """The set fold `fold` mixes in: --synthetic itself, or its fold-I.h5 where it is a folder."""
+    def synthetic_path(self, fold: int, fit: int = 0) -> Path:
+        """The set fold `fold` mixes in: --synthetic itself, or its fold-I.h5 where it is a folder (fit-J/fold-I.h5
+        for generator fit J ≥ 1, as a sweep that fits its generators lays them out)."""
         path = Path(self.synthetic)
-        return fold_set_path(path, fold) if path.is_dir() else path
+        return fold_set_path(fit_folder(path, fit), fold) if path.is_dir() else path
+
+
+def fit_folder(folder: Path, fit: int) -> Path:
+    """Where the sets of generator fit `fit` lie in a folder of sets: fit 0's in the folder itself."""
+    return Path(folder) / f"fit-{fit}" if fit else Path(folder)
 
 
 def fold_set_path(folder: Path, fold: int) -> Path:

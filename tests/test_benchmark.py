@@ -437,6 +437,17 @@ def test_named_generators_are_fitted_per_fold_on_that_folds_training_faces_only_
     assert again.exit_code == 0, again.output
     assert "training to" not in again.output and again.output.count("reusing") == 2
     assert "4 of 4 cells already finished" in again.output
+
+    # The sets of both fits, given as a folder to another sweep, are mixed in by the same seeds.
+    reuse = run("benchmark", "--data", "toy", "--image-size", "32", "--synthetic", out / "synthetic", "--generator-fits", "2",
+                "--ratio", "0,0.25", "--seeds", "2", "--steps", "8", "--out", tmp_path / "reuse")
+    assert reuse.exit_code == 0, reuse.output
+    reused = json.loads((tmp_path / "reuse" / "sweep.json").read_text())
+    assert len(set(reused["config"]["synthetic_fingerprint"])) == 2  # fit by fit (one fold)
+    assert [s["seed"] for s in reused["provenance"]["synthetic_sets"]] == [made0["seed"], made1["seed"]]
+    shutil.rmtree(out / "synthetic" / "fit-1")
+    assert_one_line_error(run("benchmark", "--data", "toy", "--synthetic", out / "synthetic", "--generator-fits", "2",
+                              "--ratio", "0,0.25", "--seeds", "2", "--out", tmp_path / "short"), "without fit-1/fold-0.h5")
     assert results(out).equals(rows)
 
 
@@ -871,6 +882,17 @@ def test_each_generator_fit_of_a_fold_writes_its_own_set_and_the_seeds_take_them
     assert again.exit_code == 0, again.output
     assert again.output.count("reusing") == 2 and "generating" not in again.output
     assert "4 of 4 cells already finished" in again.output
+
+    # The sets of both fits, given as a folder to another sweep, are mixed in by the same seeds.
+    reuse = run("benchmark", "--data", "toy", "--image-size", "32", "--synthetic", out / "synthetic", "--generator-fits", "2",
+                "--ratio", "0,0.25", "--seeds", "2", "--steps", "8", "--out", tmp_path / "reuse")
+    assert reuse.exit_code == 0, reuse.output
+    reused = json.loads((tmp_path / "reuse" / "sweep.json").read_text())
+    assert len(set(reused["config"]["synthetic_fingerprint"])) == 2  # fit by fit (one fold)
+    assert [s["seed"] for s in reused["provenance"]["synthetic_sets"]] == [made0["seed"], made1["seed"]]
+    shutil.rmtree(out / "synthetic" / "fit-1")
+    assert_one_line_error(run("benchmark", "--data", "toy", "--synthetic", out / "synthetic", "--generator-fits", "2",
+                              "--ratio", "0,0.25", "--seeds", "2", "--out", tmp_path / "short"), "without fit-1/fold-0.h5")
 
 
 def test_fit_0_keeps_the_recipe_and_seed_of_a_single_fit_and_each_further_fit_is_keyed_and_seeded_apart(plugins):
