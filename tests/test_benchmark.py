@@ -324,8 +324,9 @@ def test_bad_input_is_one_line(tmp_path, synthetic):
         (["--ratio", "1", "--generator-fits", "0"], "--generator-fits must be at least 1 (got 0)"),
         (["--ratio", "1", "--generator-fits", "2", "--seeds", "3"],
          "--generator-fits 2 needs --seeds a multiple of 2 (got 3): each fit gets as many seeds"),
-        (["--synthetic", synthetic, "--ratio", "1", "--generator-fits", "2", "--seeds", "2"], "drop one of them"),
-        (["--ratio", "0", "--generator-fits", "2", "--seeds", "2"], "needs generators the sweep fits itself"),
+        (["--synthetic", synthetic, "--ratio", "1", "--generator-fits", "2", "--seeds", "2"],
+         "--generator-fits 2 needs --synthetic to be a folder of sets per fit"),
+        (["--ratio", "0", "--generator-fits", "2", "--seeds", "2"], "--generator-fits 2 needs synthetic cells"),
     ):
         assert_one_line_error(run(*base, *extra), text)
     assert not (tmp_path / "out" / "results.csv").exists() and not (tmp_path / "out" / "sweep.json").exists()
@@ -438,16 +439,6 @@ def test_named_generators_are_fitted_per_fold_on_that_folds_training_faces_only_
     assert "training to" not in again.output and again.output.count("reusing") == 2
     assert "4 of 4 cells already finished" in again.output
 
-    # The sets of both fits, given as a folder to another sweep, are mixed in by the same seeds.
-    reuse = run("benchmark", "--data", "toy", "--image-size", "32", "--synthetic", out / "synthetic", "--generator-fits", "2",
-                "--ratio", "0,0.25", "--seeds", "2", "--steps", "8", "--out", tmp_path / "reuse")
-    assert reuse.exit_code == 0, reuse.output
-    reused = json.loads((tmp_path / "reuse" / "sweep.json").read_text())
-    assert len(set(reused["config"]["synthetic_fingerprint"])) == 2  # fit by fit (one fold)
-    assert [s["seed"] for s in reused["provenance"]["synthetic_sets"]] == [made0["seed"], made1["seed"]]
-    shutil.rmtree(out / "synthetic" / "fit-1")
-    assert_one_line_error(run("benchmark", "--data", "toy", "--synthetic", out / "synthetic", "--generator-fits", "2",
-                              "--ratio", "0,0.25", "--seeds", "2", "--out", tmp_path / "short"), "without fit-1/fold-0.h5")
     assert results(out).equals(rows)
 
 
