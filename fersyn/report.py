@@ -161,8 +161,8 @@ def _resampled(folds: int, fits: int, seeds: int) -> str:
     else:
         models = (f"the classifier seeds ({seeds - 1} of {seeds} drawn; one generator fit per fold, so the intervals do "
                   "not cover another fit of the generators)" if seeds > 1 else "no seed (one)")
-    return (f"test subjects and {models}, {where}; not resampled: the folds' training subjects (see the "
-            "heterogeneity between folds)")
+    training = "the folds' training subjects (see the heterogeneity between folds)" if folds > 1 else "the training subjects"
+    return f"test subjects and {models}, {where}; not resampled: {training}"
 
 
 def _arms(cells: pd.DataFrame) -> list[Arm]:
@@ -366,7 +366,8 @@ def _heterogeneity(curve: str, numbers: dict, *, fits: int) -> str:
     and a warning where folds differ beyond what their fits do: that is not in the intervals."""
     best = next((e for e in numbers["ratios"] if e["ratio"] == numbers["best"]["ratio"] and e["ratio"] > 0), None)
     spread = (best or {}).get("heterogeneity") or {}
-    names = {"between_strata": "between folds", "between_units": f"between {'fits' if fits > 1 else 'seeds'} within folds"}
+    within = " within folds" if spread.get("between_strata") else ""
+    names = {"between_strata": "between folds", "between_units": f"between {'fits' if fits > 1 else 'seeds'}{within}"}
     parts = [f"{names[key]} SD {100 * test['sd']:.1f} points (Q {test['q']:.1f} on {test['df']} df, p {test['p']:.2g})"
              for key, test in spread.items() if test]
     if not parts:
