@@ -103,13 +103,16 @@ class TrainingStream:
         index): an extra set of images like a synthetic draw, not fresh noise every epoch."""
         import tensorflow as tf
 
-        faces = tf.constant(self.real_images)  # copies are made on the fly: memory stays that of the real set
+        faces = tf.constant(self.real_images)
         copies = tf.data.Dataset.from_tensor_slices(
             (np.arange(len(self.augmented.rows)), self.augmented.rows, self.augmented.labels.astype(np.int64)))
-        copies = copies.shuffle(len(self.augmented.rows), seed=self.seed, reshuffle_each_iteration=True)
         seed = tf.cast(self.seed, tf.int64)
-        return copies.map(lambda copy, row, y: (augment_face(faces[row], tf.stack([seed, tf.cast(copy, tf.int64)])), y),
-                          num_parallel_calls=2, deterministic=True)
+        copies = copies.map(lambda copy, row, y: (augment_face(faces[row], tf.stack([seed, tf.cast(copy, tf.int64)])), y),
+                            num_parallel_calls=2, deterministic=True)
+        # Each copy is made once, in the first epoch, and kept (uint8, as many as the copies): made anew every
+        # epoch, they took the CPU from the training steps. The shuffle orders the copies as it ordered their
+        # indices before, so the stream is the same.
+        return copies.cache().shuffle(len(self.augmented.rows), seed=self.seed, reshuffle_each_iteration=True)
 
 
 def augment_face(face: "tf.Tensor", seed: "tf.Tensor") -> "tf.Tensor":

@@ -2,10 +2,13 @@ import keras
 import numpy as np
 import pytest
 
+from fersyn import inference
 from fersyn.classifiers.training import Budget, KeptModels, train_classifier
+from fersyn.contracts import checked_model
 from fersyn.mix import TrainingStream
 from fersyn.data import load_dataset, split_dataset
 from fersyn.errors import FersynError
+from fersyn.pixels import to_unit_interval
 from fersyn.registry import create_plugin, get_plugin
 
 
@@ -91,15 +94,35 @@ def test_a_kept_model_trains_to_the_same_numbers_as_a_fresh_one_without_tracing_
         return classifier.model, classifier.predict_proba(test.images)
 
     first, _ = trained(0, kept)
-    tracing = first.train_function, first.test_function, first.predict_function
+    tracing = first.train_function, inference._TRACED_TESTS[first], inference._TRACED[first]
     again, reused = trained(1, kept)
-    assert again is first and (again.train_function, again.test_function, again.predict_function) == tracing
+    assert again is first and (again.train_function, inference._TRACED_TESTS[again], inference._TRACED[again]) == tracing
     fresh, expected = trained(1, None)
     assert fresh is not first and np.array_equal(reused, expected)
     kept.limit = 1  # past its limit, the pool forgets the architecture used least recently
     small, _ = trained(1, kept, "small-cnn")  # another architecture: a model of its own
     assert small is not first and trained(2, kept, "small-cnn")[0] is small
     assert trained(2, kept)[0] is not first
+
+
+def test_validation_rounds_give_the_numbers_of_fits_own_validation():
+    faces = load_dataset("toy", image_size=24)
+    split = split_dataset(faces, seed=0)
+    train, val = faces.subset(split.train[:128]), faces.subset(split.val)
+    seen = []
+    classifier = create_plugin("classifier", "small-cnn", image_size=24, width=8)
+    record = train_classifier(classifier, TrainingStream(train.images, train.labels, 32, seed=3), val.images, val.labels, 6,
+                              budget=Budget("steps", steps=8, eval_every=2), seed=3,
+                              callbacks=[keras.callbacks.LambdaCallback(on_epoch_end=lambda epoch, logs: seen.append(logs))])
+
+    keras.utils.set_random_seed(3)  # the same model trained by fit with validation_data, as fersyn trained it before
+    model = checked_model(create_plugin("classifier", "small-cnn", image_size=24, width=8), 6)
+    model.compile(optimizer=keras.optimizers.Adam(classifier.learning_rate), loss="sparse_categorical_crossentropy",
+                  metrics=["accuracy"])
+    history = model.fit(TrainingStream(train.images, train.labels, 32, seed=3).dataset(repeat=True), epochs=4,
+                        steps_per_epoch=2, validation_data=(to_unit_interval(val.images), val.labels), shuffle=False, verbose=0)
+    assert record.val_loss == history.history["val_loss"]  # the same numbers, bit for bit
+    assert [logs["val_accuracy"] for logs in seen] == history.history["val_accuracy"]  # as the callbacks saw them
 
 
 def test_a_steps_budget_is_validated_once_per_real_epoch_but_at_most_25_times():

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Callable, Literal, Sequence
 import numpy as np
 
 from fersyn.contracts import Classifier, checked_model
+from fersyn.inference import loss_and_accuracy
 from fersyn.pixels import to_unit_interval
 from fersyn.precision import policy_for, precision_scope
 
@@ -147,19 +148,27 @@ def train_classifier(
     else:
         rounds = budget.rounds
         steps_per_round, patience = budget.eval_every, rounds  # never stops early: every cell gets all its steps
+    val_loss: list[float] = []
+    unit_val_images = to_unit_interval(val_images)
+
+    def validate(epoch: int, logs: dict) -> None:
+        # What fit's validation_data would add to the epoch's logs (the same numbers: fersyn.inference),
+        # without the data pipeline and callbacks Model.evaluate sets up each round. The callbacks after
+        # this one (best weights, progress, TensorBoard, History) get the same logs.
+        logs["val_loss"], logs["val_accuracy"] = loss_and_accuracy(model, unit_val_images, val_labels)
+        val_loss.append(logs["val_loss"])
+
     keep_best = keras.callbacks.EarlyStopping(monitor="val_loss", patience=patience, restore_best_weights=True)
     started = time.perf_counter()
-    history = model.fit(
+    model.fit(
         stream.dataset(repeat=budget.kind == "steps"),
-        validation_data=(to_unit_interval(val_images), val_labels),
         epochs=rounds,
         steps_per_epoch=steps_per_round,
-        callbacks=[keep_best, *callbacks],
+        callbacks=[keras.callbacks.LambdaCallback(on_epoch_end=validate), keep_best, *callbacks],
         shuffle=False,  # the stream shuffles itself
         verbose=0,
     )
     classifier.model = model
-    val_loss = [float(v) for v in history.history["val_loss"]]
     steps = len(val_loss) * (steps_per_round or stream.steps_per_epoch)
     passes = len(val_loss) if budget.kind == "epochs" else steps * classifier.batch_size / stream.size
     best = int(np.nanargmin(val_loss)) + 1 if np.isfinite(val_loss).any() else len(val_loss)
