@@ -7,9 +7,10 @@ interleaved at random.
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Iterator
+from typing import TYPE_CHECKING, Callable, Iterator
 
 import numpy as np
 
@@ -103,16 +104,26 @@ class TrainingStream:
         index): an extra set of images like a synthetic draw, not fresh noise every epoch."""
         import tensorflow as tf
 
-        faces = tf.constant(self.real_images)
+        count = len(self.augmented.rows)
+        seeds = np.stack([np.full(count, self.seed), np.arange(count)], axis=1).astype(np.int64)
         copies = tf.data.Dataset.from_tensor_slices(
-            (np.arange(len(self.augmented.rows)), self.augmented.rows, self.augmented.labels.astype(np.int64)))
-        seed = tf.cast(self.seed, tf.int64)
-        copies = copies.map(lambda copy, row, y: (augment_face(faces[row], tf.stack([seed, tf.cast(copy, tf.int64)])), y),
-                            num_parallel_calls=2, deterministic=True)
-        # Each copy is made once, in the first epoch, and kept (uint8, as many as the copies): made anew every
-        # epoch, they took the CPU from the training steps. The shuffle orders the copies as it ordered their
-        # indices before, so the stream is the same.
-        return copies.cache().shuffle(len(self.augmented.rows), seed=self.seed, reshuffle_each_iteration=True)
+            (self.real_images[self.augmented.rows], seeds, self.augmented.labels.astype(np.int64)))
+        # Made in a tf.data map, as before: made by a tf.function instead (a graph grappler optimises), 1 copy
+        # in 30 came out a grey level off.
+        copies = copies.map(lambda face, seed, y: (_traced_augment_face()(face, seed), y), num_parallel_calls=2,
+                            deterministic=True)
+        # Each copy is made once, in the first epoch, and kept (uint8: a few times the copies' faces in memory):
+        # made anew every epoch, they took the CPU from the training steps. The shuffle orders the copies as it
+        # ordered their indices when each epoch made them, so the stream is the same.
+        return copies.cache().shuffle(count, seed=self.seed, reshuffle_each_iteration=True)
+
+
+@functools.cache
+def _traced_augment_face() -> "Callable[[tf.Tensor, tf.Tensor], tf.Tensor]":
+    """augment_face traced once for every stream: tracing it anew took longer than making a cell's copies."""
+    import tensorflow as tf
+
+    return tf.function(augment_face)
 
 
 def augment_face(face: "tf.Tensor", seed: "tf.Tensor") -> "tf.Tensor":
