@@ -13,6 +13,7 @@ bound with their bootstrap intervals.
 from __future__ import annotations
 
 import dataclasses
+import gc
 import json
 import logging
 import math
@@ -480,7 +481,13 @@ class _CellRunner:
                      self.store.directory, len(pending))
         progress = SweepProgress([self.planned_steps(cell) for cell in pending], exact=self.spec.budget == "steps",
                                  folds=self.spec.folds)
-        failed = sum(not self.run(cell, progress.for_cell(number, cell)) for number, cell in enumerate(pending, 1))
+        # Each cell ends in clear_session(), whose gc.collect() scanned every object of the process (0.22 s a cell,
+        # 4 % of it); frozen, the objects made before the sweep are not scanned (0.01 s), and thawed after it.
+        gc.freeze()
+        try:
+            failed = sum(not self.run(cell, progress.for_cell(number, cell)) for number, cell in enumerate(pending, 1))
+        finally:
+            gc.unfreeze()
         return len(pending), skipped, failed
 
     def classifier(self, name: str) -> "Classifier":

@@ -33,6 +33,7 @@ RESAMPLES = 9999  # the first pass; more are drawn while a decision is within it
 MAX_RESAMPLES = 99_999
 BORDERLINE_Z = 3.0  # a decision is borderline while |p − ALPHA| < this × p's Monte Carlo standard error
 _BATCH = 500  # resamples drawn at once: memory stays bounded for tens of thousands of test faces
+_PART_DRAWS = 400  # resamples of one fold (or one fit of a fold) for the variance of its gain: its Q
 REAL_ONLY_ARM = "real only"  # the arm every curve starts from (ratio 0)
 
 RULES = (
@@ -135,9 +136,10 @@ def analyse(
     if summary["borderline"] and max_resamples > draws.shape[1]:
         draws = np.concatenate([draws, design.draws(plan, max_resamples - draws.shape[1], rng)], axis=1)
         summary = plan.summary(point, draws, alpha)
+    parts = design.parts(rng)
     for name, curve in summary["curves"].items():
         for entry in curve["ratios"][1:]:
-            entry["heterogeneity"] = design.heterogeneity(plan.baseline, plan.curves[name][entry["ratio"]])
+            entry["heterogeneity"] = parts.heterogeneity(plan.baseline, plan.curves[name][entry["ratio"]])
     return {**summary, "test_groups": design.n_groups, "models": design.n_models, "design": design.describe()}
 
 
@@ -204,27 +206,52 @@ class _Design:
             blocks.append(plan.values(self.accuracy(subjects, units[:, :, self.unit_of_model])))
         return np.concatenate(blocks, axis=1)
 
-    def heterogeneity(self, baseline: int, arm: int) -> dict:
-        """Cochran's Q and the DerSimonian–Laird SD of the gain of `arm` over `baseline`, between strata (each
-        stratum's gain over all its models) and between units within strata (pooled over strata). Written here:
-        statsmodels' combine_effects meta-analyses one group at a time and gives no Q pooled over groups."""
+    def parts(self, rng: np.random.Generator, count: int = _PART_DRAWS) -> "_PartsOfDesign":
+        """Every arm's accuracy within each stratum (all its models) and within each unit of each stratum, as
+        they are and over `count` resamples of that part alone (subjects, and units U − 1 of U), for the
+        heterogeneity between strata and between units."""
         import numpy as np
 
-        def gain(stratum: int, models: np.ndarray) -> tuple[float, float]:
-            """The gain over `models` in `stratum`, and its variance across the stratum's subjects."""
-            members = self.members[stratum]
-            difference = (self.hits[arm][models][:, members] - self.hits[baseline][models][:, members]).mean(0)
-            faces = self.faces[members]
-            value = difference.sum() / faces.sum()
-            residual = difference - value * faces
-            variance = len(members) / max(len(members) - 1, 1) * (residual ** 2).sum() / faces.sum() ** 2
-            return value, max(variance, 1e-12)  # a gain identical on every subject: weights stay finite
+        def part(subjects: np.ndarray, units: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+            """Point (arms) and draws (arms × count) of the subjects `subjects` and the units `units` (None: drawn)."""
+            models = np.ones((1, self.n_strata, self.n_models))
+            chosen = np.zeros((1, self.n_groups))
+            chosen[:, subjects] = 1
+            if units is not None:
+                models = models * np.isin(self.unit_of_model, units)[None, None, :]
+            point = self.accuracy(chosen, models)[:, 0]
+            weights = np.zeros((count, self.n_groups))
+            weights[:, subjects] = rng.multinomial(len(subjects), np.full(len(subjects), 1 / len(subjects)), size=count)
+            if units is None:
+                drawn = rng.multinomial(max(self.n_units - 1, 1), np.full(self.n_units, 1 / self.n_units), size=count)
+                models = np.repeat(drawn[:, None, self.unit_of_model], self.n_strata, axis=1).astype(float)
+            else:
+                models = np.broadcast_to(models, (count, self.n_strata, self.n_models))
+            return point, self.accuracy(weights, models)
 
-        everything = np.arange(self.n_models)
-        result = {"between_strata": _cochran([[gain(k, everything) for k in range(self.n_strata)]])}
-        result["between_units"] = _cochran([[gain(k, np.flatnonzero(self.unit_of_model == u)) for u in range(self.n_units)]
-                                            for k in range(self.n_strata)])
-        return result
+        strata = [part(members, None) for members in self.members]
+        units = [[part(members, [unit]) for unit in range(self.n_units)] for members in self.members]
+        return _PartsOfDesign(strata, units)
+
+
+@dataclass
+class _PartsOfDesign:
+    """Per stratum, and per unit of each stratum: (point accuracies per arm, arms × draws)."""
+
+    strata: list[tuple[np.ndarray, np.ndarray]]
+    units: list[list[tuple[np.ndarray, np.ndarray]]]
+
+    def heterogeneity(self, baseline: int, arm: int) -> dict:
+        """Cochran's Q and the DerSimonian–Laird SD of the gain of `arm` over `baseline`, between strata (each
+        stratum's gain over all its models) and between units within strata (pooled over strata); each gain's
+        variance from resamples of its own part. Written here: statsmodels' combine_effects meta-analyses one
+        group at a time and gives no Q pooled over groups."""
+        def gain(part: tuple[np.ndarray, np.ndarray]) -> tuple[float, float]:
+            point, draws = part
+            return float(point[arm] - point[baseline]), max(float((draws[arm] - draws[baseline]).var(ddof=1)), 1e-12)
+
+        return {"between_strata": _cochran([[gain(part) for part in self.strata]]),
+                "between_units": _cochran([[gain(part) for part in stratum] for stratum in self.units])}
 
 
 def _cochran(groups: list[list[tuple[float, float]]]) -> dict | None:
