@@ -34,5 +34,10 @@ def test_kept_augmented_copies_are_the_copies_made_every_epoch_in_the_same_order
 
     assert len(kept) == len(made) == 450
     assert not all(np.array_equal(kept[i][0], kept[150 + i][0]) for i in range(150))  # a new order every epoch
+    # The copy maker is traced once per process: traced first by another test, under grappler off, its arithmetic
+    # may move a pixel by one grey level. Another copy (another shift, flip or brightness) moves far more.
+    exact = 0
     for (image, label), (expected, expected_label) in zip(kept, made):
-        assert label == expected_label and np.array_equal(image, expected)
+        assert label == expected_label and np.abs(image.astype(int) - expected).max() <= 1
+        exact += np.array_equal(image, expected)
+    assert exact >= 0.9 * len(kept)
