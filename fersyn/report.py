@@ -127,7 +127,8 @@ def _summarise_classifier(cells: pd.DataFrame, sweep: dict, margin: float, rando
     units = None if fits == 1 else [seed % fits for seed in seeds]  # seed s used fit s mod N in every fold
     result["analysis"] = analyse(correct, groups, kept, strata=strata, units=units, margin=margin,
                                  random_seed=random_seed, **options)
-    result["analysis"]["resampled"] = _resampled(len(folds), fits, len(seeds))
+    made = any(arm.curve in (CURVES[REAL_PLUS_SYNTHETIC], SYNTHETIC_ONLY_ARM) for arm in kept)
+    result["analysis"]["resampled"] = _resampled(len(folds), fits, len(seeds), generated=made)
     result["generator_fits"] = fits
     result["late_peaks"] = _late_peaks(cells, kept, seeds)
     result["control_repeats"] = {_arm_name(arm): int(_arm_cells(cells, arm)["extra_repeated"].max())
@@ -152,15 +153,16 @@ def generator_fits(sweep: dict) -> int:
     return int(sweep.get("config", {}).get("generator_fits", 1))
 
 
-def _resampled(folds: int, fits: int, seeds: int) -> str:
-    """Which factors the intervals cover, in words."""
+def _resampled(folds: int, fits: int, seeds: int, *, generated: bool) -> str:
+    """Which factors the intervals cover, in words (`generated`: whether any arm mixes in generated faces)."""
     where = f"within each of the {folds} folds" if folds > 1 else "within the split"
     if fits > 1:
         models = (f"the generator fits ({fits} per fold, {fits - 1} of {fits} drawn, each with the {seeds // fits} "
                   "seed(s) that used it)")
     else:
-        models = (f"the classifier seeds ({seeds - 1} of {seeds} drawn; one generator fit per fold, so the intervals do "
-                  "not cover another fit of the generators)" if seeds > 1 else "no seed (one)")
+        lone_fit = "; one generator fit per fold, so the intervals do not cover another fit of the generators"
+        models = (f"the classifier seeds ({seeds - 1} of {seeds} drawn{lone_fit if generated else ''})" if seeds > 1
+                  else "no seed (one)")
     training = "the folds' training subjects (see the heterogeneity between folds)" if folds > 1 else "the training subjects"
     return f"test subjects and {models}, {where}; not resampled: {training}"
 

@@ -151,6 +151,8 @@ def test_write_report_writes_summary_table_and_plots(tmp_path):
         assert f"{curve}: bound " in table and numbers["verdict"][:40] in table.replace("\n  ", " ")
     assert "efficiency of synthetic (its gain ÷ the unused real positive control's): ratio 1:" in table
     assert "synthetic − augmented (Holm over its 1 ratios): ratio 1:" in table
+    assert ("resampled: test subjects and the classifier seeds (2 of 3 drawn; one generator fit per fold, so the "
+            "intervals do not cover another fit of the generators), within each of the 2 folds") in table.replace("\n  ", " ")
     assert "warning: 2 of 6 real-only cells kept weights from the last 10 % of their budget" in table.replace("\n  ", " ")
     assert "cross-dataset test:" in table and "left out (not every seed and fold finished): synthetic only" in table
     assert "1 failed cell(s)" in table and max(len(line) for line in table.splitlines()) <= 100
