@@ -310,7 +310,10 @@ def plugins(ctx: click.Context, name: str | None, kind: str | None, as_json: boo
 @_preset_option
 @_emotions_option
 @click.option("--split-seed", "--seed", "split_seed", default=0, show_default=True, type=int,
-              help="Seed of the split, the training and the sampling.")
+              help="Seed of the split, and of the training and the sampling unless --generator-seed is given.")
+@click.option("--generator-seed", type=int,
+              help="Seed of the generators' training and sampling (default: --split-seed): another value fits the same "
+                   "recipe again on the same split, as `benchmark --generator-fits` does.")
 @click.option("--train-steps", type=click.IntRange(min=1), help="Train each generator for this many steps (default: each plugin's own budget).")
 @click.option("--checkpoints", type=click.Path(file_okay=False), help="Folder to load fitted generators from, or save them to (resumes an interrupted fit).")
 @_image_size_option
@@ -329,7 +332,8 @@ def plugins(ctx: click.Context, name: str | None, kind: str | None, as_json: boo
 @_layout_options()
 @click.pass_context
 def generate_command(ctx: click.Context, data: str, out: str, count: int, identity: str | None, expression: str | None,
-                     emotions: str, split_seed: int, train_steps: int | None, checkpoints: str | None, image_size: int,
+                     emotions: str, split_seed: int, generator_seed: int | None, train_steps: int | None,
+                     checkpoints: str | None, image_size: int,
                      train_fraction: float, folds: int, strategy: str, precision: str, judge: str | None,
                      tensorboard: str | None, filter_confidence: float | None, preset: str | None, overwrite: bool,
                      identity_options: tuple[str, ...], expression_options: tuple[str, ...], layout: Any) -> None:
@@ -353,7 +357,7 @@ def generate_command(ctx: click.Context, data: str, out: str, count: int, identi
 
     options = dict(
         identity=identity, expression=expression, count=count, emotions=emotions, split_seed=split_seed,
-        train_steps=train_steps, checkpoints=checkpoints, image_size=image_size, train_fraction=train_fraction,
+        generator_seed=generator_seed, train_steps=train_steps, checkpoints=checkpoints, image_size=image_size, train_fraction=train_fraction,
         strategy=strategy, precision=precision, judge=judge, filter_confidence=filter_confidence, tensorboard=tensorboard,
         overwrite=overwrite, layout=layout, preset=preset,
         identity_options=parse_pairs(identity_options, "--identity-opt"),

@@ -179,6 +179,22 @@ def test_benchmark_options_are_the_sweep_specs_fields_and_no_arguments_give_the_
     assert where["out"] == str(tmp_path) and spec.ratios == (0.0, 1.0, 2.0, 5.0, 10.0)
 
 
+def test_generate_passes_its_seeds_apart(monkeypatch, tmp_path):
+    import fersyn.generate
+    from fersyn import FersynError
+
+    asked = []
+
+    def stand_in(data, out, **options):
+        asked.append(options)
+        raise FersynError("stopped before training")
+
+    monkeypatch.setattr(fersyn.generate, "generate", stand_in)
+    run("generate", "--split-seed", "3", "--out", tmp_path / "a.h5")
+    run("generate", "--split-seed", "3", "--generator-seed", "11", "--out", tmp_path / "b.h5")
+    assert [(o["split_seed"], o["generator_seed"]) for o in asked] == [(3, None), (3, 11)]
+
+
 def test_seed_is_an_alias_of_split_seed():
     assert run("data", "info", "toy", "--seed", "4", "--json").output == run("data", "info", "toy", "--split-seed", "4", "--json").output
 
