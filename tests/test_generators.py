@@ -94,6 +94,37 @@ def test_stargan_moves_faces_towards_the_target_emotion(tmp_path, plugins):
         loaded.apply(sources[:1], ["contempt"], seed=0)
 
 
+def test_fields_move_faces_towards_the_target_emotion_without_a_judge_in_the_loop(tmp_path):
+    """The non-adversarial editor, fitted on toy's training identities in seconds: a reference classifier
+    trained on real toy faces reads the target emotion in its edits of other identities well above chance
+    (measured 0.36 at 32×32), and the edits stay nearest their own source."""
+    from fersyn.data.toy import toy_faceset
+    from fersyn.metrics import fitted_judge, identity_preservation
+
+    faces = toy_faceset(identities=40, image_size=32)
+    split = split_dataset(faces, seed=0)
+    train = faces.subset(split.train)
+    generator = create_plugin("expression", "fields", image_size=32)
+    generator.fit(train.images, train.labels, train.emotions, seed=0)
+    reference = fitted_judge("reference", faces, split, seed=1)
+    sources = faces.images[split.test][:60]
+    edits = np.stack([generator.apply(sources, [e] * len(sources), seed=0) for e in faces.emotions])
+    fidelity = np.mean(np.stack([reference.predict_proba(e).argmax(1) for e in edits]) == np.arange(6)[:, None])
+    identity = identity_preservation(sources, edits)
+    print(f"fields on toy: fidelity {fidelity:.2f}, {identity}")
+    assert fidelity > 0.25  # chance is 1/6, its binomial SD over these 360 edits 0.02: 0.25 is 4 SDs above it
+    assert identity["identity_retrieval"] > 0.8
+    assert not np.array_equal(generator.apply(sources[:4], ["fear"] * 4, seed=1), edits[2, :4])  # the seed varies strength
+
+    generator.save(tmp_path)
+    loaded = get_plugin("expression", "fields").cls.load(tmp_path)
+    assert np.array_equal(loaded.apply(sources[:5], ["fear"] * 5, seed=0), edits[2, :5])
+    with pytest.raises(FersynError, match="fitted on anger, .*, not contempt"):
+        loaded.apply(sources[:1], ["contempt"], seed=0)
+    with pytest.raises(FersynError, match="none of fear"):
+        create_plugin("expression", "fields").fit(train.images[:3], np.zeros(3, int), ["anger", "fear"])
+
+
 def test_real_identities_are_training_faces_drawn_without_replacement(toy_train, tmp_path):
     real = create_plugin("identity", "real")
     with pytest.raises(NotFittedError, match="is not fitted: fit or load it before sample"):
@@ -115,6 +146,7 @@ def test_real_identities_are_training_faces_drawn_without_replacement(toy_train,
     ("identity", "dcgan", lambda plugin: plugin.sample(2, seed=0)),
     ("identity", "real", lambda plugin: plugin.sample(2, seed=0)),
     ("expression", "stargan", lambda plugin: plugin.apply(np.zeros((1, 48, 48, 1), np.uint8), ["anger"], seed=0)),
+    ("expression", "fields", lambda plugin: plugin.apply(np.zeros((1, 48, 48, 1), np.uint8), ["anger"], seed=0)),
     ("classifier", "small-cnn", lambda plugin: plugin.predict_proba(np.zeros((1, 48, 48, 1), np.uint8))),
     ("identity", "dcgan", lambda plugin: plugin.save(Path("."))),
 ])
