@@ -35,6 +35,7 @@ from fersyn.distribute import describe, distributed, is_chief, make_strategy
 from fersyn.errors import FersynError
 from fersyn.files import atomic_output
 from fersyn.leaks import HeldOut, check_unseen
+from fersyn.metrics import format_independent
 from fersyn.options import fit_options
 from fersyn.mix import balanced_rows
 from fersyn.precision import fallback_note, policy_for, precision_scope, resolve_precision
@@ -185,6 +186,7 @@ def benchmark(
                 "test_images": [int(len(s.test)) for s in splits], "unused_train_images": [int(len(s.unused)) for s in splits],
                 "leaks_removed": [s.leaks_removed for s in splits],
                 "synthetic_sets": [s.provenance for s in every_set],
+                "synthetic_metrics": [s.metrics for s in every_set],
                 "synthetic_count": [s.count for s in every_set],
                 "synthetic_dropped_emotions": every_set[0].dropped if sources else None,
                 "synthetic_missing_emotions": every_set[0].missing if sources else None,
@@ -349,6 +351,8 @@ def _generated_set(spec: SweepSpec, recipe: dict[str, Any], fold: int, n_train: 
             temporary.write_text(json.dumps({"recipe": recipe, "count": count}, indent=2))
     log.info("expression fidelity of the synthetic set: %.1f%% (judge %s: %.1f%% on real test faces)",
              100 * result.metrics["expression_fidelity"], result.metrics["judge"], 100 * result.metrics["judge_real_test_accuracy"])
+    for line in format_independent(result.metrics["independent"]):
+        (log.warning if line.startswith("WARNING") else log.info)(line.removeprefix("WARNING: "))
     return path
 
 

@@ -58,6 +58,10 @@ Judges (the referees of a synthetic set: fidelity, FD, diversity, confidence fil
   `emotions`, features) out. It must be differentiable: an expression generator may train against
   it (a "teacher"). fersyn's `scores`, `predict_proba` and `features` call it: override none. A generator
   option named `teacher` names the judge it trains against; that judge's verdict on it is flagged.
+- `has_seen(faces)`: whether it learnt from any of the faces a generator was fitted on (a FaceSet).
+  Default: True unless `pretrained` (fersyn fits other judges on the split's training faces). A judge
+  reads a set *independently* only if it has not seen those faces and was neither the generator's
+  teacher nor the set's filter; every set reports the fidelity of each such judge (fersyn.metrics).
 
 Conventions everywhere: images are numpy uint8 arrays N×H×W×C (C = 1, grayscale; 0–255), emotions
 canonical names (fersyn.emotions); randomness comes only from the `seed` arguments, so the same
@@ -109,6 +113,8 @@ from fersyn.training_log import TrainingLog
 
 if TYPE_CHECKING:  # keras is imported lazily: only code that builds a model pays for TensorFlow
     import keras
+
+    from fersyn.data import FaceSet
 
 
 MANIFEST = "fersyn-plugin.json"
@@ -400,6 +406,12 @@ class Judge(Plugin):
     def provenance(self) -> str:
         """Where its weights come from when not from `fit` (a file and its hash), recorded with its verdicts."""
         return ""
+
+    def has_seen(self, faces: "FaceSet") -> bool:
+        """Whether it learnt from any of `faces` (those a generator was fitted on): then its reading of that
+        generator's faces is not independent. A judge that is not `pretrained` is fitted by fersyn on the
+        split's training faces, so it has."""
+        return not self.pretrained
 
     def scores(self, faces: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(probabilities N×len(emotions), features N×D) of uint8 faces, from one pass of the scorer."""

@@ -10,8 +10,15 @@ from typing import Iterator
 
 from fersyn.errors import FersynError
 
+CACHE_ENV = "FERSYN_CACHE"  # the cache's folder (default: $XDG_CACHE_HOME/fersyn or ~/.cache/fersyn)
+
 _UMASK = os.umask(0o022)  # reading the umask means setting it: read once, put it back at once
 os.umask(_UMASK)
+
+
+def cache_root() -> Path:
+    """Where fersyn keeps what it computes once and reuses across runs (face placements, judges it trains)."""
+    return Path(os.environ.get(CACHE_ENV) or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "fersyn")
 
 
 def check_output_path(path: str | Path, *, overwrite: bool = True) -> None:

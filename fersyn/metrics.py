@@ -12,7 +12,11 @@ flagged, since the generator may have learnt marks that only that judge reads.
 - diversity: mean pairwise feature distance among synthetic faces, and among real test faces;
 - identity preservation of an expression generator: how often an edited face is closer to its own
   source than to any other source (at low resolution, where identity dominates and expression
-  details fade), and the mean absolute pixel change.
+  details fade), and the mean absolute pixel change;
+- independent fidelity: the fidelity by each judge that took no part in making the set — neither the
+  expression generator's teacher nor the set's filter, nor trained on the faces its generators were
+  fitted on (`Judge.has_seen`). A generator can learn to please a judge that taught, filtered or shares
+  its data; it cannot tune itself to one that did none of these. With no such judge, a WARNING says so.
 """
 
 from __future__ import annotations
@@ -153,6 +157,69 @@ def quality_metrics(
     }
 
 
+def independent_fidelity(images: np.ndarray, emotions: Sequence[str] | np.ndarray, real_test: FaceSet,
+                         generators_saw: FaceSet, *, teacher: str | None, filter_judge: str | None,
+                         fitted: dict[str, Judge] | None = None, seed: int = 0) -> dict[str, Any]:
+    """The fidelity of a set (a scoring sample `images` meant to show `emotions`) by every registered judge
+    that took no part in making it, and why each other judge was left out. `generators_saw`: the faces the
+    generators were fitted on; `fitted`: judges already fitted, by name (others are created and, if
+    pretrained, loaded; a judge that is not pretrained is never independent: fersyn fits it on those faces)."""
+    from fersyn.registry import create_plugin, list_plugins, load_plugins
+
+    load_plugins()
+    readings: dict[str, Any] = {}
+    left_out: dict[str, str] = {}
+    unavailable: dict[str, str] = {}
+    for name in sorted(info.name for info in list_plugins("judge")):
+        if name == teacher:
+            left_out[name] = "the expression generator's teacher"
+            continue
+        if name == filter_judge:
+            left_out[name] = "the set's filter"
+            continue
+        judge = (fitted or {}).get(name) or create_plugin("judge", name, image_size=real_test.image_size,
+                                                         channels=real_test.images.shape[-1])
+        if not judge.pretrained:
+            left_out[name] = "trained on the faces the generators were fitted on"
+            continue
+        if name not in (fitted or {}):
+            try:
+                with plugin_call(judge, "fit()"):
+                    judge.fit(generators_saw.images, generators_saw.labels, generators_saw.emotions,
+                              validation=(real_test.images[:0], real_test.labels[:0]), seed=seed)
+            except FersynError as error:  # e.g. weights or data this machine does not have
+                unavailable[name] = str(error)
+                continue
+        with plugin_call(judge, "has_seen()"):
+            seen = judge.has_seen(generators_saw)
+        if seen:
+            left_out[name] = "trained on the faces the generators were fitted on"
+            continue
+        metrics = quality_metrics(judge, images, emotions, real_test, seed=seed)
+        readings[name] = {"fidelity": metrics["expression_fidelity"], "fidelity_per_emotion": metrics["fidelity_per_emotion"],
+                          "real_test_accuracy": metrics["judge_real_test_accuracy"], "weights": metrics["judge_weights"],
+                          "unjudged_emotions": metrics["unjudged_emotions"]}
+    return {"judges": readings, "left_out": left_out, "unavailable": unavailable}
+
+
+def format_independent(independent: dict[str, Any]) -> list[str]:
+    """The lines naming each independent judge's fidelity, those left out and why, or a WARNING when none is left."""
+    readings = independent["judges"]
+    if readings:
+        lines = ["independent fidelity  " + "; ".join(
+            f"{reading['fidelity']:.1%} by {name} ({reading['real_test_accuracy']:.1%} on real test faces)"
+            for name, reading in readings.items())]
+    else:
+        lines = ["WARNING: no independent judge read this set: every judge took part in making it or saw its "
+                 "generators' training faces" + ("" if not independent["unavailable"] else
+                                                  f" (unavailable here: {', '.join(independent['unavailable'])})")]
+    if independent["left_out"]:
+        lines.append("  not independent: " + "; ".join(f"{name} ({why})" for name, why in independent["left_out"].items()))
+    if independent["unavailable"] and readings:
+        lines.append("  unavailable: " + "; ".join(f"{name} ({why})" for name, why in independent["unavailable"].items()))
+    return lines
+
+
 def format_metrics(metrics: dict[str, Any]) -> str:
     """The quality metrics as the lines `fersyn generate` prints."""
     per_emotion = ", ".join(f"{e} {v:.0%}" for e, v in metrics["fidelity_per_emotion"].items())
@@ -171,6 +238,8 @@ def format_metrics(metrics: dict[str, Any]) -> str:
     if metrics["judge_is_teacher"]:
         lines.append(f"  WARNING: {judge} is the expression generator's teacher: this fidelity is not independent "
                      "(judge with another)")
+    if "independent" in metrics:
+        lines += format_independent(metrics["independent"])
     return "\n".join(lines + [
         f"FD-fer                {metrics['fd_fer']:.2f}  (real test vs synthetic, in {judge}'s features)",
         f"diversity             {metrics['diversity_synthetic']:.2f} synthetic vs {metrics['diversity_real_test']:.2f} real test",

@@ -101,7 +101,30 @@ def summarise(rows: pd.DataFrame, sweep: dict, *, margin: float | None = None, r
         "classifiers": {name: _summarise_classifier(cells, sweep, margin, random_seed)
                         for name, cells in ok.groupby("classifier", sort=False)},
     }
+    quality = synthetic_quality(sweep.get("provenance", {}).get("synthetic_metrics") or [])
+    if quality:
+        summary["synthetic_quality"] = quality
     return _json_ready(summary)
+
+
+def synthetic_quality(metrics: list[dict]) -> dict | None:
+    """Over a sweep's synthetic sets (what `fersyn generate` measured of each): every independent judge's mean
+    fidelity and range, the judges left out and why, and how many sets predate independent fidelity."""
+    if not metrics:
+        return None
+    recorded = [m["independent"] for m in metrics if "independent" in m]
+    readings: dict[str, list[float]] = {}
+    for independent in recorded:
+        for name, reading in independent["judges"].items():
+            readings.setdefault(name, []).append(reading["fidelity"])
+    return {
+        "sets": len(metrics),
+        "not_recorded": len(metrics) - len(recorded),
+        "independent": {name: {"mean": float(np.mean(values)), "min": float(np.min(values)), "max": float(np.max(values)),
+                               "sets": len(values)} for name, values in readings.items()},
+        "left_out": {name: why for independent in recorded for name, why in independent["left_out"].items()},
+        "unavailable": sorted({name for independent in recorded for name in independent["unavailable"]}),
+    }
 
 
 def _summarise_classifier(cells: pd.DataFrame, sweep: dict, margin: float, random_seed: int) -> dict:
@@ -278,6 +301,8 @@ def format_table(summary: dict) -> str:
         f"CI over the {summary['test_faces']} test faces' {summary['grouped_by']}s and the models; margin "
         f"{100 * summary['margin']:g} pt)",
         _TABLE_WIDTH, subsequent_indent="  ")]
+    if summary.get("synthetic_quality"):
+        blocks.append(textwrap.fill(_quality_line(summary["synthetic_quality"]), _TABLE_WIDTH, subsequent_indent="  "))
     for name, result in summary["classifiers"].items():
         blocks.append(_classifier_block(name, result))
     if summary["failed_cells"]:
@@ -285,6 +310,26 @@ def format_table(summary: dict) -> str:
     if summary["provenance"].get("precision_note"):
         blocks.append(textwrap.fill("note: " + summary["provenance"]["precision_note"], _TABLE_WIDTH, subsequent_indent="  "))
     return "\n\n".join(blocks) + "\n"
+
+
+def _quality_line(quality: dict) -> str:
+    """Who read the synthetic sets independently, and how often they read the intended emotion."""
+    sets = f"{quality['sets']} synthetic set(s)"
+    if quality["not_recorded"] == quality["sets"]:
+        return f"{sets}: independent fidelity not recorded (made before fersyn measured it: generate them again)"
+    readings = "; ".join(f"{100 * r['mean']:.0f} % by {name}" + (f" (sets {100 * r['min']:.0f}–{100 * r['max']:.0f} %)"
+                                                                  if r["sets"] > 1 else "")
+                         for name, r in quality["independent"].items())
+    line = (f"{sets}: independent fidelity {readings}" if readings else
+            f"WARNING: no independent judge read the {sets}: every judge took part in making them or saw their "
+            "generators' training faces")
+    if quality["left_out"]:
+        line += "; not independent: " + ", ".join(f"{name} ({why})" for name, why in quality["left_out"].items())
+    if quality["unavailable"]:
+        line += "; unavailable here: " + ", ".join(quality["unavailable"])
+    if quality["not_recorded"]:
+        line += f"; {quality['not_recorded']} set(s) made before fersyn measured it"
+    return line
 
 
 def _classifier_block(name: str, result: dict) -> str:

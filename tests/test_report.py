@@ -210,3 +210,27 @@ def test_predictions_that_do_not_match_the_test_faces_are_refused(tmp_path):
     rows.to_csv(tmp_path / "results.csv", index=False)
     with pytest.raises(FersynError, match="do not belong together"):
         write_report(tmp_path)
+
+
+def test_the_table_names_who_read_the_synthetic_sets_independently(tmp_path):
+    sweep_path = _sweep(tmp_path) / "sweep.json"
+    sweep = json.loads(sweep_path.read_text())
+
+    def independent(fidelity):
+        return {"judges": {"fer-mini-xception": {"fidelity": fidelity}},
+                "left_out": {"reference": "trained on the faces the generators were fitted on"},
+                "unavailable": {"fer2013-cnn": "set FERSYN_FER2013"}}
+
+    sweep["provenance"]["synthetic_metrics"] = [{"independent": independent(0.25)}, {"independent": independent(0.35)}]
+    sweep_path.write_text(json.dumps(sweep))
+    summary = write_report(tmp_path).summary
+    assert summary["synthetic_quality"]["independent"]["fer-mini-xception"] == {"mean": 0.3, "min": 0.25, "max": 0.35, "sets": 2}
+    table = format_table(summary).replace("\n  ", " ")
+    assert ("2 synthetic set(s): independent fidelity 30 % by fer-mini-xception (sets 25–35 %); not independent: "
+            "reference (trained on the faces the generators were fitted on); unavailable here: fer2013-cnn") in table
+
+    for metrics in sweep["provenance"]["synthetic_metrics"]:
+        metrics["independent"]["judges"] = {}
+    sweep_path.write_text(json.dumps(sweep))
+    table = format_table(write_report(tmp_path).summary).replace("\n  ", " ")
+    assert "WARNING: no independent judge read the 2 synthetic set(s): every judge took part" in table

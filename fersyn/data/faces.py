@@ -13,18 +13,16 @@ import hashlib
 import json
 import logging
 import math
-import os
 from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
 
 from fersyn.errors import FersynError
-from fersyn.files import atomic_output
+from fersyn.files import atomic_output, cache_root
 
 log = logging.getLogger("fersyn")
 
-CACHE_ENV = "FERSYN_CACHE"  # the cache's folder (default: $XDG_CACHE_HOME/fersyn or ~/.cache/fersyn)
 INSTALL_HINT = "pip install 'fersyn[faces]' (OpenCV: opencv-python-headless<5)"
 # Everything that decides a placement: part of the cache key, so that changing one detects again.
 DETECTOR: dict[str, Any] = {
@@ -41,8 +39,7 @@ Placement = tuple[float, float, float, float]  # centre x, centre y, side of the
 
 
 def cache_folder() -> Path:
-    root = os.environ.get(CACHE_ENV) or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "fersyn"
-    return Path(root) / "faces"
+    return cache_root() / "faces"
 
 
 def _opencv() -> Any:

@@ -145,6 +145,8 @@ class SyntheticSource:
             self.file_emotions = json.loads(self._file.attrs["emotions"])
             provenance = json.loads(self._file.attrs.get("provenance", "{}"))
             self.provenance = provenance if isinstance(provenance, dict) else {}
+            metrics = json.loads(self._file.attrs.get("metrics", "{}"))
+            self.metrics = metrics if isinstance(metrics, dict) else {}  # what `fersyn generate` measured of it
             stored = np.asarray(labels[:], dtype=np.int64)
             if images.ndim != 4 or images.dtype != np.uint8 or images.shape[1] != images.shape[2] or images.shape[3] != 1:
                 raise ValueError(f"images must be uint8 N×S×S×1, not {images.dtype} {images.shape}")
