@@ -414,14 +414,17 @@ def _heterogeneity(curve: str, numbers: dict, *, fits: int) -> str:
     best = next((e for e in numbers["ratios"] if e["ratio"] == numbers["best"]["ratio"] and e["ratio"] > 0), None)
     spread = (best or {}).get("heterogeneity") or {}
     within = " within folds" if spread.get("between_strata") else ""
-    names = {"between_strata": "between folds", "between_units": f"between {'fits' if fits > 1 else 'seeds'}{within}"}
+    generated = curve == CURVES[REAL_PLUS_SYNTHETIC]  # a control's units are its seeds, whatever the fits
+    names = {"between_strata": "between folds",
+             "between_units": f"between {'fits' if generated and fits > 1 else 'seeds'}{within}"}
     parts = [f"{names[key]} SD {100 * test['sd']:.1f} points (Q {test['q']:.1f} on {test['df']} df, p {test['p']:.2g})"
              for key, test in spread.items() if test]
     if not parts:
         return ""
     folds = spread.get("between_strata")
-    warning = ("; warning: the folds differ more than their test faces explain, and the intervals cover "
-               + ("fits within folds only" if fits > 1 else "no generator fit (one per fold: run --generator-fits 2)")
+    covered = ("fits within folds only" if fits > 1 else "no generator fit (one per fold: run --generator-fits 2)"
+               ) if generated else "seeds within folds only"
+    warning = ("; warning: the folds differ more than their test faces explain, and the intervals cover " + covered
                if folds and folds["p"] < ALPHA else "")
     return f"{curve} gain at ratio {best['ratio']:g}, heterogeneity: " + "; ".join(parts) + warning
 
