@@ -8,6 +8,7 @@ reference classifier and the synthetic set against real held-out faces.
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
 import math
 import time
@@ -220,6 +221,43 @@ def generate(
         _save_grid(sample["sources"], sample["edits"], faces.emotions, written.with_name(grid_path.name))
     return GenerateResult(out, grid_path, count, metrics, provenance, time.perf_counter() - started,
                           is_chief(distribution))
+
+
+def measure_independent_fidelity(path: str | Path, *, data: str | Path | None = None, layout: Layout = DEFAULT_LAYOUT,
+                                 samples: int = 1200) -> dict[str, Any]:
+    """For a set made before fersyn measured independent fidelity: measure it now on up to `samples` of its faces
+    and record it in the set's metrics (`metrics["independent"]`, as `generate` writes it). The generators'
+    training faces and the real test faces come from the split its provenance records, of `data` (default: the
+    source it records); the teacher and the filter from its provenance."""
+    import h5py
+
+    from fersyn.data.synthetic import read_synthetic_attributes
+
+    attributes = read_synthetic_attributes(path)
+    provenance, metrics = attributes.get("provenance") or {}, attributes.get("metrics") or {}
+    recorded = provenance.get("data")
+    if not recorded:
+        raise FersynError(f"{path} records no provenance of its data: fersyn cannot tell which faces its generators saw")
+    if recorded.get("layout") and layout.describe() != recorded["layout"]:
+        raise FersynError(f"{path} was made with the layout {recorded['layout']}: give that layout")
+    faces = load_dataset(data or recorded["source"], image_size=recorded["image_size"], emotions=recorded["emotions"],
+                         layout=layout)
+    if faces.fingerprint != recorded["fingerprint"]:
+        raise FersynError(f"{data or recorded['source']} is not the data {path} was made from (fingerprint "
+                          f"{faces.fingerprint}, not {recorded['fingerprint']})")
+    split = fold_splits(faces, recorded["folds"], seed=recorded["split_seed"], train_fraction=recorded["train_fraction"])[recorded["fold"]]
+    if split.fingerprints(faces) != recorded["split_fingerprints"]:
+        raise FersynError(f"the split of {path} could not be made again from its provenance (another fersyn version?)")
+    with h5py.File(path, "r") as store:
+        keep = np.sort(np.random.default_rng(recorded["split_seed"]).permutation(len(store["labels"]))[:samples])
+        images, labels = store["images"][keep], store["labels"][keep]
+    independent = independent_fidelity(
+        images, np.array(attributes["emotions"])[labels], faces.subset(split.test), faces.subset(split.train),
+        teacher=provenance.get("expression", {}).get("options", {}).get("teacher"),
+        filter_judge=(provenance.get("filter") or {}).get("judge"), seed=recorded["split_seed"])
+    with h5py.File(path, "r+") as store:
+        store.attrs["metrics"] = json.dumps({**metrics, "independent": independent})
+    return independent
 
 
 def generate_folds(data: str | Path, out: str | Path, *, folds: int, checkpoints: str | Path | None = None,

@@ -2,6 +2,7 @@
 and confidence filtering of generated faces."""
 
 import importlib.metadata
+import json
 
 import h5py
 import numpy as np
@@ -173,3 +174,23 @@ def test_the_fer2013_judge_without_data_is_one_line(monkeypatch, plugins):
     monkeypatch.delenv(FER2013_DATA_ENV, raising=False)
     with pytest.raises(FersynError, match=f"set {FER2013_DATA_ENV} to its path"):
         create_plugin("judge", "fer2013-cnn").fit(None, None, None, validation=None)
+
+
+def test_a_set_made_before_independent_fidelity_is_measured_again_from_its_provenance(toy_generated, tmp_path, fer):
+    import shutil
+
+    from fersyn.generate import measure_independent_fidelity
+
+    folder, _ = toy_generated
+    older = shutil.copy(folder / "synth.h5", tmp_path / "older.h5")
+    with h5py.File(older, "r+") as store:  # as a set written before fersyn measured it
+        metrics = json.loads(store.attrs["metrics"])
+        del metrics["independent"]
+        store.attrs["metrics"] = json.dumps(metrics)
+    independent = measure_independent_fidelity(older)
+    assert set(independent["judges"]) == {"fer-mini-xception"} and set(independent["left_out"]) == {"reference"}
+    assert read_synthetic_attributes(older)["metrics"] == {**metrics, "independent": independent}
+    toy = load_dataset("toy", image_size=32, emotions="happiness,sadness,surprise")
+    other = fer_style_csv(tmp_path / "other.csv", toy.subset(np.arange(300)), ["Training"] * 300)
+    with pytest.raises(FersynError, match="is not the data .* was made from"):
+        measure_independent_fidelity(older, data=other)
