@@ -11,7 +11,7 @@ import json
 import logging
 import re
 import sys
-from typing import Any
+from typing import Any, Callable
 
 import click
 
@@ -148,6 +148,14 @@ _precision_option = click.option(
          "recent GPUs) or float16 (older GPUs) on float32 variables; paper-cnn trains 1.9× faster, the GANs 1.1–1.3×. "
          "float32 where the machine has neither. Recorded with every result.")
 _image_size_option = click.option("--image-size", default=48, show_default=True, type=click.IntRange(8, 1024), help="Faces are resized to this square size.")
+
+
+def _pretrain_options(command: Callable) -> Callable:
+    command = click.option("--pretrain-steps", type=click.IntRange(min=1),
+                           help="Steps of pretraining per generator (default: each plugin's own budget).")(command)
+    return click.option("--pretrain", type=click.Path(exists=True),
+                        help="External faces (e.g. a FER2013 CSV: its Training rows) to pretrain each generator on once "
+                             "(cached), before --train-steps of fine-tuning on the fold; refused if they hold a test face.")(command)
 
 
 _judge_option = click.option(
@@ -327,6 +335,7 @@ def plugins(ctx: click.Context, name: str | None, kind: str | None, as_json: boo
 @_tensorboard_option
 @_filter_option
 @click.option("--overwrite", is_flag=True, help="Replace --out if it exists.")
+@_pretrain_options
 @_plugin_options_flag("identity")
 @_plugin_options_flag("expression")
 @_layout_options()
@@ -336,6 +345,7 @@ def generate_command(ctx: click.Context, data: str, out: str, count: int, identi
                      checkpoints: str | None, image_size: int,
                      train_fraction: float, folds: int, strategy: str, precision: str, judge: str | None,
                      tensorboard: str | None, filter_confidence: float | None, preset: str | None, overwrite: bool,
+                     pretrain: str | None, pretrain_steps: int | None,
                      identity_options: tuple[str, ...], expression_options: tuple[str, ...], layout: Any) -> None:
     """Fit an identity and an expression generator on DATA's training split, then write a synthetic set.
 
@@ -359,7 +369,7 @@ def generate_command(ctx: click.Context, data: str, out: str, count: int, identi
         identity=identity, expression=expression, count=count, emotions=emotions, split_seed=split_seed,
         generator_seed=generator_seed, train_steps=train_steps, checkpoints=checkpoints, image_size=image_size, train_fraction=train_fraction,
         strategy=strategy, precision=precision, judge=judge, filter_confidence=filter_confidence, tensorboard=tensorboard,
-        overwrite=overwrite, layout=layout, preset=preset,
+        overwrite=overwrite, layout=layout, preset=preset, pretrain=pretrain, pretrain_steps=pretrain_steps,
         identity_options=parse_pairs(identity_options, "--identity-opt"),
         expression_options=parse_pairs(expression_options, "--expression-opt"), plugins_dir=ctx.obj["plugins_dir"],
     )

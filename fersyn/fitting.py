@@ -42,17 +42,22 @@ class GeneratorFit:
 
 def fitted_generator(job: GeneratorFit, train: FaceSet, *, train_steps: int | None, checkpoints: Path | None,
                      rescue: Path, trained_on: dict[str, Any], seed: int,
-                     training_log: TrainingLog = TrainingLog()) -> Generator:
+                     training_log: TrainingLog = TrainingLog(),
+                     start_from: tuple[Path, dict[str, Any]] | None = None) -> Generator:
     """`job`'s generator fitted on `train` to `train_steps` steps (default: its own `steps` option),
     loaded from and saved to `checkpoints/<kind>-<name>` when given (see the module doc). `rescue` is
     the checkpoints folder that keeps the fit when no `checkpoints` was given and its outputs break the
-    contract. The fit writes into `training_log` (not the smoke check's)."""
+    contract. The fit writes into `training_log` (not the smoke check's). `start_from` (a checkpoint
+    folder and what it was trained on, e.g. a pretraining): without a checkpoint of its own, the fit
+    starts from that one, to `train_steps` steps in all (those it had count)."""
     generator = job.make()
     target_steps = train_steps if train_steps is not None else getattr(generator.options, "steps", None)
     directory = checkpoints / f"{generator.kind}-{generator.name}" if checkpoints else None
     loaded = directory is not None and directory.exists()
     if loaded:
-        generator = _loaded(directory, generator, trained_on)
+        generator = _loaded(directory, trained_on, generator)
+    elif start_from is not None:
+        generator = _loaded(*start_from, generator)
     generator.training_log = training_log
     # A plugin that counts its steps is fitted in pieces, resumably; one that does not, in one call.
     resumable = target_steps is not None and type(generator).trained_steps is not Generator.trained_steps
@@ -105,7 +110,7 @@ def _smoke_check(job: GeneratorFit, train: FaceSet, seed: int) -> None:
     job.use(probe)
 
 
-def _loaded(directory: Path, requested: Generator, trained_on: dict[str, Any]) -> Generator:
+def _loaded(directory: Path, trained_on: dict[str, Any], requested: Generator) -> Generator:
     """The generator checkpointed in `directory`, with the requested apply-time options; refused when
     fitted on other data or with other fit options."""
     _check_trained_on(directory, trained_on)

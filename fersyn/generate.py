@@ -18,7 +18,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from fersyn.contracts import ExpressionGenerator, IdentityGenerator, checked_edits, checked_samples
+from fersyn.contracts import ExpressionGenerator, Generator, IdentityGenerator, checked_edits, checked_samples
 from fersyn.options import build_options
 from fersyn.data import load_dataset
 from fersyn.data.layout import DEFAULT_LAYOUT, Layout
@@ -31,6 +31,7 @@ from fersyn.fitting import GeneratorFit, fitted_generator
 from fersyn.metrics import fitted_judge, identity_preservation, independent_fidelity, judged_probabilities, quality_metrics
 from fersyn.precision import DEFAULT_PRECISION, fallback_note, policy_for, precision_scope, resolve_precision
 from fersyn.presets import with_preset
+from fersyn.pretraining import load_pretraining, pretrained_checkpoint
 from fersyn.provenance import package_versions
 from fersyn.training_log import TensorBoardLog, TrainingLog
 
@@ -81,6 +82,8 @@ def generate(
     tensorboard: str | Path | None = None,
     layout: Layout = DEFAULT_LAYOUT,
     preset: str | None = None,
+    pretrain: str | Path | None = None,
+    pretrain_steps: int | None = None,
 ) -> GenerateResult:
     """Write `count` synthetic faces, balanced over `emotions`, to the HDF5 file `out` (see module doc).
     `split_seed` seeds the split, the judge and the scoring; `generator_seed` (default: `split_seed`) the
@@ -93,7 +96,9 @@ def generate(
     `tensorboard` a folder, each generator's fit writes its losses and face grids there (KIND-NAME/). `layout`
     says how to read `data` (fersyn.data.layout: label map, annotations, subjects, face crops). `preset` names a
     recipe (fersyn.presets) that fills in the generator settings left at None (identity dcgan, expression stargan
-    and judge reference when neither gives them)."""
+    and judge reference when neither gives them). `pretrain` names external faces that each generator counting its
+    steps is first fitted on (`pretrain_steps`, default its own budget; cached), then fine-tuned from for
+    `train_steps` on the fold (fersyn.pretraining)."""
     from fersyn.registry import create_plugin, get_plugin, load_plugins
 
     started = time.perf_counter()
@@ -142,28 +147,44 @@ def generate(
         # A pretrained judge only loads: now, so that missing weights stop the run before any long fit.
         referee = fitted_judge(judge, faces, split, seed=split_seed) if get_plugin("judge", judge).cls.pretrained else None
         probe = train.images[:len(train.emotions)]
-        jobs = {
-            "identity": GeneratorFit(
-                lambda: create_plugin("identity", identity, image_size=image_size, channels=channels, **(identity_options or {})),
-                lambda g, steps, part: g.fit(part.images, steps=steps, seed=generator_seed),
-                lambda g: checked_samples(g, 2, generator_seed)),
-            "expression": GeneratorFit(
-                lambda: create_plugin("expression", expression, image_size=image_size, channels=channels,
-                                      **(expression_options or {})),
-                lambda g, steps, part: g.fit(part.images, part.labels, part.emotions, steps=steps, seed=generator_seed),
-                lambda g: checked_edits(g, probe, train.emotions, generator_seed)),
-        }
-        policies = {kind: policy_for(get_plugin(kind, name).cls, policy)
-                    for kind, name in (("identity", identity), ("expression", expression))}
-        fitted = {}
-        for kind, job in jobs.items():
-            name = identity if kind == "identity" else expression
+
+        def jobs(seed: int) -> dict[str, GeneratorFit]:
+            return {
+                "identity": GeneratorFit(
+                    lambda: create_plugin("identity", identity, image_size=image_size, channels=channels, **(identity_options or {})),
+                    lambda g, steps, part: g.fit(part.images, steps=steps, seed=seed),
+                    lambda g: checked_samples(g, 2, seed)),
+                "expression": GeneratorFit(
+                    lambda: create_plugin("expression", expression, image_size=image_size, channels=channels,
+                                          **(expression_options or {})),
+                    lambda g, steps, part: g.fit(part.images, part.labels, part.emotions, steps=steps, seed=seed),
+                    lambda g: checked_edits(g, probe, train.emotions, seed)),
+            }
+
+        names = {"identity": identity, "expression": expression}
+        policies = {kind: policy_for(get_plugin(kind, name).cls, policy) for kind, name in names.items()}
+        pretraining = None if pretrain is None else load_pretraining(
+            pretrain, steps=pretrain_steps, image_size=image_size, emotions=faces.emotions,
+            held_out=faces.images[np.concatenate([split.val, split.test])], held_out_label="validation and test faces of this split")
+        fitted, pretrained = {}, []
+        for kind, job in jobs(generator_seed).items():
+            name, steps, start_from = names[kind], train_steps, None
+            cls = get_plugin(kind, name).cls
+            if pretraining is not None and cls.trained_steps is not Generator.trained_steps:  # it can be fine-tuned
+                with precision_scope(policies[kind]):  # seeded 0: one pretraining serves every fold, fit and seed
+                    start_from = pretrained_checkpoint(pretraining, jobs(0)[kind], precision=policies[kind], seed=0,
+                                                       training_log=TrainingLog())
+                own = getattr(job.make().options, "steps", 0)
+                steps = (pretraining.steps or own) + (train_steps or own)  # fine-tuning continues the count
+                pretrained.append(kind)
             training_log = TrainingLog() if tensorboard is None else TensorBoardLog(Path(tensorboard) / f"{kind}-{name}")
+            fold_record = {**trained_on, "precision": policies[kind],
+                           **({"pretrained_on": start_from[1]["data"], "pretrain_steps": pretraining.steps} if start_from else {})}
             with precision_scope(policies[kind]):
                 fitted[kind] = fitted_generator(
-                    job, train, train_steps=train_steps, checkpoints=None if checkpoints is None else Path(checkpoints),
-                    rescue=out.with_name(out.stem + "_generators"), trained_on={**trained_on, "precision": policies[kind]},
-                    seed=generator_seed, training_log=training_log)
+                    job, train, train_steps=steps, checkpoints=None if checkpoints is None else Path(checkpoints),
+                    rescue=out.with_name(out.stem + "_generators"), trained_on=fold_record,
+                    seed=generator_seed, training_log=training_log, start_from=start_from)
             training_log.close()
         identity_generator, expression_generator = fitted["identity"], fitted["expression"]
         if referee is None:
@@ -195,6 +216,7 @@ def generate(
             "precision": precision,  # asked for; each generator's own is above
             "precision_note": fallback_note(precision, policy),
             "judge": {"name": judge, "code_version": referee.fit_code_version, "weights": referee.provenance()},
+            **({"pretraining": pretraining.record(pretrained)} if pretraining is not None else {}),
             "versions": package_versions(),
         }
         with atomic_output(written, overwrite=overwrite) as temporary:
@@ -215,7 +237,9 @@ def generate(
                     metrics["filter"] = provenance["filter"]
                 writer.set_attributes(provenance=provenance, metrics=metrics)
                 writer.set_training_names(train.names)
-                writer.set_training_faces(train.images)
+                # The pretraining faces too: a benchmark's leak check then covers its other test data as well.
+                writer.set_training_faces(train.images if pretraining is None else
+                                          np.concatenate([train.images, pretraining.faces.images]))
             finally:
                 writer.close()
         _save_grid(sample["sources"], sample["edits"], faces.emotions, written.with_name(grid_path.name))
