@@ -292,7 +292,10 @@ def _recipe(spec: SweepSpec, faces: FaceSet, policy: str, fit: int = 0) -> dict[
             # Subjects and predefined splits are not in the data's fingerprint: a layout that sets them is.
             **({"layout": spec.layout.describe()} if spec.layout.describe() else {}),
             # Fit 0 is the recipe as it was before fits were counted; each further fit is keyed (and seeded) apart.
-            **({"generator_fit": fit} if fit else {})}
+            **({"generator_fit": fit} if fit else {}),
+            # The pretraining data by content (left out without one, so that older recipes keep their keys).
+            **({"pretrain": {"data": load_dataset(spec.pretrain, image_size=spec.image_size, emotions="present").fingerprint,
+                             "steps": spec.pretrain_steps}} if spec.pretrain else {})}
 
 
 def _generator_seed(recipe: dict[str, Any]) -> int:
@@ -345,7 +348,7 @@ def _generated_set(spec: SweepSpec, recipe: dict[str, Any], fold: int, n_train: 
                       checkpoints=checkpoints, image_size=recipe["image_size"], train_fraction=recipe["train_fraction"],
                       folds=spec.folds, fold=fold, strategy=strategy, overwrite=True, plugins_dir=plugins_dir, tensorboard=logs,
                       judge=spec.judge, filter_confidence=recipe.get("filter", {}).get("confidence"),
-                      precision=spec.precision, layout=spec.layout)
+                      precision=spec.precision, layout=spec.layout, pretrain=spec.pretrain, pretrain_steps=spec.pretrain_steps)
     if is_chief(strategy):
         with atomic_output(recipe_path) as temporary:
             temporary.write_text(json.dumps({"recipe": recipe, "count": count}, indent=2))

@@ -476,6 +476,7 @@ BENCHMARK_HELP = f"""Train each classifier on real + k × |real train| extra fac
 @_judge_option
 @_filter_option
 @_preset_option
+@_pretrain_options
 @_precision_option
 @click.option("--shard", metavar="I/N", help="Run only shard I (0-based) of N of the cells, into results.shard-I-of-N.csv "
               "(e.g. $SLURM_ARRAY_TASK_ID/$SLURM_ARRAY_TASK_COUNT); merge with `fersyn report`. Needs --synthetic.")

@@ -112,6 +112,10 @@ class SweepSpec:
     # Independent fits of the generators per fold (other generator seeds, one set each): seed s mixes fit s % N, so
     # the seeds resample the recipe's fits, not one fitted pair.
     generator_fits: int = 1
+    # External faces each generator is pretrained on once (fersyn.pretraining), for pretrain_steps, before train_steps
+    # of fine-tuning on each fold.
+    pretrain: str | None = None
+    pretrain_steps: int | None = None
     allow_unverified_synthetic: bool = False
     # Controls and extra arms.
     controls: tuple[str, ...] = ()
@@ -133,7 +137,7 @@ class SweepSpec:
                 set_(name, Layout(**getattr(self, name)))
         if isinstance(self.emotions, list):  # hashable, as a cache key of the loaded data
             set_("emotions", tuple(self.emotions))
-        for name in ("synthetic", "test_data"):
+        for name in ("synthetic", "test_data", "pretrain"):
             if getattr(self, name) is not None:
                 set_(name, str(getattr(self, name)))
         unknown = sorted(set(self.controls) - set(CONTROLS))
@@ -173,6 +177,9 @@ class SweepSpec:
         if self.filter_confidence is not None and not (0 < self.filter_confidence < 1 and self.fits_generators):
             raise FersynError("`filter_confidence` must lie between 0 and 1, and filters only the sets a sweep fits "
                               "itself (`identity`/`expression`); filter a `synthetic` set with `fersyn generate`")
+        if (self.pretrain is not None or self.pretrain_steps is not None) and not (self.fits_generators and self.pretrain):
+            raise FersynError("`pretrain` DATA pretrains the generators a sweep fits itself (`identity`/`expression`), "
+                              "and `pretrain_steps` needs it")
         if self.generator_fits < 1:
             raise FersynError(f"`generator_fits` must be at least 1 (got {self.generator_fits})")
         if self.generator_fits > 1 and not self.needs_synthetic:
@@ -198,6 +205,8 @@ class SweepSpec:
             del record["preset"]
         if self.generator_fits == 1:  # as recorded before fits were counted
             del record["generator_fits"]
+        if self.pretrain is None:  # as recorded before pretraining
+            del record["pretrain"], record["pretrain_steps"]
         for name in ("layout", "test_layout"):
             described = getattr(self, name).describe()
             if described:

@@ -327,6 +327,8 @@ def test_bad_input_is_one_line(tmp_path, synthetic):
         (["--synthetic", synthetic, "--ratio", "1", "--generator-fits", "2", "--seeds", "2"],
          "--generator-fits 2 needs --synthetic to be a folder of sets per fit"),
         (["--ratio", "0", "--generator-fits", "2", "--seeds", "2"], "--generator-fits 2 needs synthetic cells"),
+        (["--synthetic", synthetic, "--ratio", "1", "--pretrain", synthetic], "--pretrain DATA pretrains the generators a sweep fits"),
+        (["--ratio", "1", "--pretrain-steps", "5"], "and --pretrain-steps needs it"),
     ):
         assert_one_line_error(run(*base, *extra), text)
     assert not (tmp_path / "out" / "results.csv").exists() and not (tmp_path / "out" / "sweep.json").exists()

@@ -64,3 +64,15 @@ def test_a_pretraining_set_holding_a_test_face_is_refused(tmp_path, monkeypatch)
     result = run("-q", *GENERATE, "--pretrain", leaky, "--out", out / "leak.h5")
     assert_one_line_error(result, f"the pretraining data {leaky} holds 1 of the validation and test faces of this split")
     assert list(out.iterdir()) == [] and not (tmp_path / "cache").exists()
+
+
+def test_a_sweep_pretrains_once_and_every_fold_fine_tunes_from_it(external, tmp_path):
+    out = tmp_path / "sweep"
+    result = run("benchmark", "--data", "toy", "--image-size", 32, "--emotions", EMOTIONS, "--folds", 2, "--ratio", "0,1",
+                 "--seeds", 1, "--steps", 8, "--train-steps", 3, "--pretrain", external, "--pretrain-steps", 4,
+                 "--expression-opt", "lambda_expr=0", "--out", out)
+    assert result.exit_code == 0, result.output
+    sets = [read_synthetic_attributes(out / "synthetic" / f"fold-{fold}.h5")["provenance"] for fold in range(2)]
+    assert [s["pretraining"]["steps"] for s in sets] == [4, 4] and [s["identity"]["trained_steps"] for s in sets] == [7, 7]
+    assert len(list((tmp_path / "cache" / "pretrained").iterdir())) == 2  # fitted once for both folds
+    assert sets[0]["pretraining"]["fingerprint"] == sets[1]["pretraining"]["fingerprint"]
