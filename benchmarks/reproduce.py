@@ -3,9 +3,10 @@
     python benchmarks/reproduce.py [--quick] [--data-dir ../shared/data] [--work reproduction-work]
                                    [--results benchmarks/results] [--only SETTING ...] [--dry-run] [--report-only]
 
-Every sweep runs subject k-fold cross-validation on CK+48 (5 folds × 3 seeds; each fold's generators are
-fitted on that fold's training subjects only, and its test subjects are never seen by a generator or a
-judge), and is also scored on the FER2013 subset's test rows (`--test-data`, the cross-dataset score).
+Every sweep runs subject k-fold cross-validation on CK+48 (5 folds × 2 seeds; each fold's generators are
+fitted twice, with different seeds, on that fold's training subjects only, and seed s mixes in fit s's set,
+so that the intervals cover another fit of the same recipe; its test subjects are never seen by a generator
+or a judge), and is also scored on the FER2013 subset's test rows (`--test-data`, the cross-dataset score).
 Two regimes: all training subjects, and a quarter of them (low data), where the real faces of the
 subjects left out give the positive control (`--control real`: what perfect synthetic faces would give).
 
@@ -62,6 +63,7 @@ class Scale:
 
     folds: int
     seeds: int
+    generator_fits: int  # per fold, for the settings whose generators are fitted per fold (seeds: a multiple of it)
     ratios: str  # the GAN curve of the steps-budget small-cnn settings
     short_ratios: str  # the costlier settings (the preset, epochs budget, paper-cnn): real only, 1 and the paper's 5
     all_control_ratios: str  # the augmentation control with all training subjects (its cells cost most)
@@ -75,10 +77,10 @@ class Scale:
 
 # Measured cost per part is in results/reproduction.json ("seconds_per_command"). small-cnn passes 90 % on
 # all CK+ training subjects in ≈ 160 steps; paper-cnn (learning rate 1e-4) needs about twice as many.
-DEFAULT = Scale(folds=5, seeds=3, ratios="0,0.5,1,2,3,5,10", short_ratios="0,1,5", all_control_ratios="0,1,5,10",
+DEFAULT = Scale(folds=5, seeds=2, generator_fits=2, ratios="0,0.5,1,2,3,5,10", short_ratios="0,1,5", all_control_ratios="0,1,5,10",
                 generator_steps=1000, preset_steps=None, small_cnn_steps=160, low_data_steps=120, paper_cnn_steps=240,
                 max_epochs=15)
-QUICK = Scale(folds=3, seeds=2, ratios="0,1,5", short_ratios="0,5", all_control_ratios="0,5", generator_steps=300,
+QUICK = Scale(folds=3, seeds=2, generator_fits=2, ratios="0,1,5", short_ratios="0,5", all_control_ratios="0,5", generator_steps=300,
               preset_steps=300, small_cnn_steps=120, low_data_steps=80, paper_cnn_steps=200, max_epochs=10)
 
 
@@ -163,10 +165,12 @@ class Reproduction:
         if setting.sets_of == "external":
             options = ["--synthetic", self.shown(self.external_set)]
         elif setting.sets_of:
-            options = ["--synthetic", self.shown(self.sweep_folder(setting.sets_of) / "synthetic")]
+            options = ["--synthetic", self.shown(self.sweep_folder(setting.sets_of) / "synthetic"),
+                       "--generator-fits", scale.generator_fits]
         else:
             steps = scale.preset_steps if "--preset" in setting.generators else scale.generator_steps
-            options = [*setting.generators, *(["--train-steps", steps] if steps else [])]
+            options = [*setting.generators, *(["--train-steps", steps] if steps else []),
+                       "--generator-fits", scale.generator_fits]
         options += ["--classifier", setting.classifier]
         if setting.budget == "epochs":
             budget = ["--budget", "epochs", "--epochs", scale.max_epochs, "--patience", 5]
@@ -275,14 +279,17 @@ class Reproduction:
 
         from fersyn.data.splits import fold_splits, split_dataset
         from fersyn.data.synthetic import read_synthetic_attributes
+        from fersyn.sweep import fit_folder, fold_set_path
 
         if setting.sets_of == "external":
             paths, faces = [self.external_set], _dataset(self.data["fer"])
             splits = [split_dataset(faces, seed=0)]
         else:
-            paths = [self.sweep_folder(setting.name) / "synthetic" / f"fold-{fold}.h5" for fold in range(self.scale.folds)]
+            folder = self.sweep_folder(setting.name) / "synthetic"
+            paths = [fold_set_path(fit_folder(folder, fit), fold)
+                     for fit in range(self.scale.generator_fits) for fold in range(self.scale.folds)]
             faces = _dataset(self.data["ck"])
-            splits = fold_splits(faces, self.scale.folds, seed=0, train_fraction=setting.train_fraction)
+            splits = fold_splits(faces, self.scale.folds, seed=0, train_fraction=setting.train_fraction) * self.scale.generator_fits
         attributes = [read_synthetic_attributes(path) for path in paths]
         used = attributes[0]["metrics"]["judge"]
         provenance = attributes[0]["provenance"]
@@ -339,7 +346,8 @@ def headline(summary: dict) -> dict:
         "real_only": _number(real), "best_ratio": gan["best"]["ratio"], "best_synthetic_ratio": best["ratio"],
         "best_synthetic_accuracy": {"value": best["accuracy"], "ci95": best["ci95"]},
         "gain": {"value": best["gain"], "ci95": best["gain_ci95"], "p_holm": best["gain_p_holm"],
-                 "significant": best["gain_significant"], "mde": best["gain_mde"]},
+                 "p_at_floor": best.get("gain_p_at_floor", False), "significant": best["gain_significant"],
+                 "mde": best["gain_mde"]},
         "gain_at_paper_ratio": _gain(at(gan["ratios"], PAPER_RATIO)),
         "curve_mde": gan["mde"],
         "bound": gan["bound"]["ratio"] if gan["bound"]["conclusive"] else None,
@@ -355,11 +363,13 @@ def headline(summary: dict) -> dict:
 def _number(entry: dict | None, p: bool = False) -> dict | None:
     if entry is None:
         return None
-    return {"value": entry["value"], "ci95": entry["ci95"], **({"p_holm": entry["p_holm"]} if p else {})}
+    return {"value": entry["value"], "ci95": entry["ci95"],
+            **({"p_holm": entry["p_holm"], "p_at_floor": entry.get("p_at_floor", False)} if p else {})}
 
 
 def _gain(entry: dict | None) -> dict | None:
-    return None if entry is None else {"value": entry["gain"], "ci95": entry["gain_ci95"], "p_holm": entry["gain_p_holm"]}
+    return None if entry is None else {"value": entry["gain"], "ci95": entry["gain_ci95"], "p_holm": entry["gain_p_holm"],
+                                       "p_at_floor": entry.get("gain_p_at_floor", False)}
 
 
 # Per regime, the curves the figure draws: (setting, curve in its summary, label). Not the epochs budget: its
@@ -423,7 +433,8 @@ def _points(entry: dict | None, signed: bool = True) -> str:
         return "–"
     value, (low, high) = (100 * entry["value"], [100 * bound for bound in entry["ci95"]])
     text = f"{value:+.1f} [{low:+.1f}, {high:+.1f}]" if signed else f"{value:.1f} [{low:.1f}, {high:.1f}]"
-    return text + (f" (p {entry['p_holm']:.2g})" if "p_holm" in entry else "")
+    floor = "≤" if entry.get("p_at_floor") else ""  # no resample beyond 0: the true p is at most that
+    return text + (f" (p {floor}{entry['p_holm']:.2g})" if "p_holm" in entry else "")
 
 
 def _span(values: list[int]) -> str:
@@ -440,6 +451,11 @@ def _efficiency(entry: dict | None) -> str:
     return "–" if entry is None else f"{entry['value']:.2f} [{entry['ci95'][0]:.2f}, {entry['ci95'][1]:.2f}]"
 
 
+def _fits(scale: dict) -> str:
+    fits = scale.get("generator_fits", 1)
+    return f", {fits} generator fits per fold (seed s mixes fit s's sets)" if fits > 1 else ""
+
+
 def overview_markdown(settings: list[Setting], overview: dict, figures: list[Path]) -> str:
     from fersyn.stats import POWER
 
@@ -447,8 +463,10 @@ def overview_markdown(settings: list[Setting], overview: dict, figures: list[Pat
     lines = ["# The VISAPP 2023 study, cross-validated, on CK+48 and the FER2013 subset", "",
              f"Made by `python benchmarks/reproduce.py` in {_minutes(overview['seconds_total'])} on a 2-core CPU "
              f"(commands and the time of each in reproduction.json). CK+48, {scale['folds']} subject folds × "
-             f"{scale['seeds']} seeds; accuracy on each fold's test subjects, in %, with 95 % bootstrap intervals over "
-             "test subjects and seeds; p-values Holm-corrected within a sweep. Gains are in points against real only; "
+             f"{scale['seeds']} seeds{_fits(scale)}; accuracy on each fold's test subjects, in %, with unadjusted 95 % "
+             "bootstrap intervals over test subjects and generator fits (or seeds) within folds; p-values "
+             "Holm-corrected within each curve (its ratios above 0), '≤' at the bootstrap's floor. Gains are in points "
+             "against real only; "
              "efficiency is the GAN's gain over the positive control's (as many real faces of the training subjects the "
              "low-data regime leaves out) at the same ratio.", "",
              "| setting | classifier, budget | real only | gain at 5, pts | best ratio | gain there, pts | MDE, pts "
