@@ -28,7 +28,7 @@ def test_the_default_plan_covers_every_setting_of_the_study(ck48):
     assert set(sweeps) == {"low-data-controls", "low-data", "low-data-preset", "ck-all-controls", "ck-all",
                            "low-data-epochs", "external"}
     for name, command in sweeps.items():
-        assert option(command, "--folds") == ["5"] and option(command, "--seeds") == ["3"], name
+        assert option(command, "--folds") == ["5"] and option(command, "--seeds") == ["2"], name
         assert option(command, "--data")[0].endswith("CK+48")
         assert option(command, "--test-data")[0].endswith("fer2013-subset.csv.gz")  # cross-dataset scores
         assert option(command, "--out")[0].startswith("reproduction-work/")
@@ -43,6 +43,9 @@ def test_the_default_plan_covers_every_setting_of_the_study(ck48):
     assert option(sweeps["low-data-controls"], "--control") == ["augment", "real"] and "--controls-only" in sweeps["low-data-controls"]
     assert option(sweeps["ck-all-controls"], "--control") == ["augment"] and "--controls-only" in sweeps["ck-all-controls"]
     assert not any(option(command, "--control") for name, command in sweeps.items() if not name.endswith("-controls"))
+    # Two generator fits per fold wherever sets are made (or read) per fold: the intervals cover another fit.
+    assert {name for name, c in sweeps.items() if option(c, "--generator-fits") == ["2"]} == {
+        "low-data", "low-data-preset", "ck-all", "low-data-epochs"}
     # Generators fitted per fold by the sweep itself: the defaults, and the preset.
     assert option(sweeps["ck-all"], "--identity") == ["dcgan"] == option(sweeps["low-data"], "--identity")
     assert option(sweeps["low-data-preset"], "--preset") == ["low-data"] and "--identity" not in sweeps["low-data-preset"]
@@ -68,7 +71,7 @@ def test_quick_keeps_every_setting_with_fewer_folds_and_ratios(ck48):
     assert list(quick) == list(default)
     for label, command in quick.items():
         if label.startswith("benchmark"):
-            assert option(command, "--folds") == ["3"] and len(option(command, "--ratio")[0].split(",")) < 4, label
+            assert option(command, "--folds") == ["2"] and len(option(command, "--ratio")[0].split(",")) < 4, label
 
 
 def test_only_plans_what_a_setting_needs(ck48):
