@@ -74,7 +74,7 @@ def build_expression_critic(image_size: int, channels: int, num_classes: int) ->
         x = layers.Conv2D(filters, 3, padding="same", activation="relu")(x)
         x = layers.MaxPooling2D(2)(layers.Conv2D(filters, 3, padding="same", activation="relu")(x))
     x = layers.Dropout(0.3)(layers.Flatten()(x))
-    return keras.Model(image, layers.Dense(num_classes, dtype="float32")(x), name="expression_critic")
+    return keras.Model(image, layers.Dense(num_classes, dtype="float32")(x), name="own_critic")
 
 
 def build_judge_teacher(judge_name: str, image_size: int, channels: int, emotions: Sequence[str]) -> keras.Model:
@@ -98,7 +98,37 @@ def build_judge_teacher(judge_name: str, image_size: int, channels: int, emotion
     image = layers.Input((image_size, image_size, channels))
     probabilities = scorer(layers.Rescaling(0.5, offset=0.5)(image))[0]
     logits = layers.Lambda(lambda p: keras.ops.log(keras.ops.take(p, columns, axis=1) + 1e-7), dtype="float32")(probabilities)
-    return keras.Model(image, logits, name="expression_critic")
+    return keras.Model(image, logits, name=f"{judge_name.replace('-', '_')}_teacher")
+
+
+def build_teacher(names: Sequence[str], image_size: int, channels: int, emotions: Sequence[str]) -> keras.Model:
+    """The frozen teacher of the expression loss, images in -1..1 → logits. Several ("own+fer2013-cnn") are
+    averaged in log-probability (the log of their probabilities' geometric mean): a mark must please each one."""
+    if len(set(names)) != len(names) or not names:
+        raise FersynError(f"stargan's teacher names each teacher once, joined by '+' (got '{'+'.join(names)}')")
+    parts = [build_expression_critic(image_size, channels, len(emotions)) if name == "own" else
+             build_judge_teacher(name, image_size, channels, emotions) for name in names]
+    if len(parts) == 1:
+        return parts[0]
+    image = layers.Input((image_size, image_size, channels))
+    logits = [layers.Activation("log_softmax", dtype="float32")(part(image)) for part in parts]
+    return keras.Model(image, layers.Average(dtype="float32")(logits), name="teachers")
+
+
+def teacher_names(teacher: str | None) -> list[str]:
+    """The teachers a `teacher` option names ("own", a pretrained judge, or several joined by '+')."""
+    return [name.strip() for name in (teacher or "").split("+") if name.strip()]
+
+
+def cutout(images: tf.Tensor, seed_generator: keras.random.SeedGenerator) -> tf.Tensor:
+    """Each image with a random square a quarter of its side set to grey (0 in -1..1): a teacher that is read
+    through holes cannot be pleased by one patch of pixels."""
+    n, size = tf.shape(images)[0], images.shape[1]
+    half = max(1, size // 8)
+    centres = replica_share(lambda m: keras.random.randint((m, 2), 0, size, seed=seed_generator), n)
+    rows, columns = tf.range(size)[None, :, None], tf.range(size)[None, None, :]
+    inside = ((tf.abs(rows - centres[:, :1, None]) < half) & (tf.abs(columns - centres[:, 1:, None]) < half))
+    return images * (1.0 - tf.cast(inside, images.dtype)[..., None])
 
 
 def build_discriminator(image_size: int, channels: int, num_classes: int, width: int) -> keras.Model:
@@ -125,8 +155,11 @@ class StarGANOptions:
     lambda_gp: float = option(10.0, "weight of the WGAN gradient penalty")
     lambda_mask: float = option(0.05, "weight of the attention-mask sparsity loss")
     lambda_expr: float = option(0.5, "weight of the frozen teacher's expression loss (0: off)")
-    teacher: str = option("own", "what the expression loss trains against: own (a critic fitted on the training faces) "
-                                 "or a pretrained judge, e.g. fer-mini-xception (its verdicts on this generator are flagged)")
+    teacher: str = option("own", "what the expression loss trains against: own (a critic fitted on the training faces), "
+                                 "a pretrained judge, e.g. fer-mini-xception (its verdicts on this generator are flagged), "
+                                 "or several joined by '+' (averaged), e.g. own+fer2013-cnn")
+    teacher_augment: bool = option(False, "show the teacher each edit brightened, contrasted, shifted and with a square "
+                                          "cut out: a mark that pleases one view of it must survive the others")
     augment: bool = option(False, "augment the critic's inputs (lowered fidelity on CK+)")
     learning_rate: float = option(1e-4, "Adam learning rate of both networks")
 
@@ -144,15 +177,20 @@ class StarGAN(GANModel):
         with self.own_policy():
             self.generator = build_generator(image_size, channels, self.num_classes, self.options.width, self.options.res_blocks)
             self.discriminator = build_discriminator(image_size, channels, self.num_classes, self.options.width)
-            self.expression_critic = (build_expression_critic(image_size, channels, self.num_classes)
-                                      if self.options.teacher == "own" else
-                                      build_judge_teacher(self.options.teacher, image_size, channels, self.emotions))
+            self.expression_critic = build_teacher(teacher_names(self.options.teacher), image_size, channels, self.emotions)
         self.seed_generator = keras.random.SeedGenerator(seed)
         self.trackers = {name: keras.metrics.Mean(name=name) for name in ("d_adv", "d_cls", "gp", "g_adv", "g_cls", "g_rec", "g_expr")}
         self.built = True
 
     def get_config(self) -> dict:
         return {**super().get_config(), "emotions": self.emotions}
+
+    @property
+    def own_critic(self) -> keras.Model | None:
+        """The teacher fitted on the training faces (`own`), alone or among others; None without one."""
+        critic = self.expression_critic
+        return critic if critic.name == "own_critic" else next(
+            (layer for layer in critic.layers if layer.name == "own_critic"), None)
 
     def call(self, inputs: tuple, training: bool = False) -> tf.Tensor:
         return self.generator(inputs, training=training)[0]
@@ -205,7 +243,8 @@ class StarGAN(GANModel):
                     + self.options.lambda_mask * tf.reduce_mean(mask))
             expression = tf.constant(0.0)
             if self.options.lambda_expr > 0:  # decided when the step is traced: no cost when off
-                expression = self._classification_loss(target_ids, self.expression_critic(fake, training=False))
+                viewed = cutout(diff_augment(fake, self.seed_generator), self.seed_generator) if self.options.teacher_augment else fake
+                expression = self._classification_loss(target_ids, self.expression_critic(viewed, training=False))
                 loss += self.options.lambda_expr * expression
             loss = self.g_optimizer.scale_loss(per_replica_loss(loss))
         grads = tape.gradient(loss, self.generator.trainable_weights)
@@ -213,8 +252,8 @@ class StarGAN(GANModel):
         return self.tracked(g_adv=adversarial, g_cls=classification, g_rec=reconstruction, g_expr=expression)
 
     def train_expression_critic(self, faces: np.ndarray, labels: np.ndarray, seed: int) -> None:
-        """Fit the frozen expression critic once, on real training faces (a tenth held out to stop early)."""
-        critic = self.expression_critic
+        """Fit the own critic once, on real training faces (a tenth held out to stop early), then freeze it."""
+        critic = self.own_critic
         order = np.random.default_rng(seed).permutation(len(faces))
         held_out, used = order[: max(1, len(faces) // 10)], order[max(1, len(faces) // 10):]
         critic.compile(optimizer=keras.optimizers.Adam(1e-3),
@@ -255,7 +294,7 @@ class StarGANExpression(GANPlugin, ExpressionGenerator):
         if self.gan is None:
             keras.utils.set_random_seed(seed)
             self.gan = StarGAN(self.image_size, self.channels, o, emotions, seed)
-            if o.lambda_expr > 0 and o.teacher == "own":  # a judge teacher comes trained
+            if o.lambda_expr > 0 and self.gan.own_critic is not None:  # a judge teacher comes trained
                 self.gan.train_expression_critic(faces, np.asarray(labels), seed)
             self.gan.compile(d_optimizer=keras.optimizers.Adam(o.learning_rate, beta_1=0.5, beta_2=0.999),
                              g_optimizer=keras.optimizers.Adam(o.learning_rate, beta_1=0.5, beta_2=0.999))
