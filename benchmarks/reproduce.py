@@ -378,9 +378,7 @@ def headline(summary: dict) -> dict:
     return {
         "real_only": _number(real), "best_ratio": gan["best"]["ratio"], "best_synthetic_ratio": best["ratio"],
         "best_synthetic_accuracy": {"value": best["accuracy"], "ci95": best["ci95"]},
-        "gain": {"value": best["gain"], "ci95": best["gain_ci95"], "p_holm": best["gain_p_holm"],
-                 "p_at_floor": best.get("gain_p_at_floor", False), "significant": best["gain_significant"],
-                 "mde": best["gain_mde"]},
+        "gain": {**_gain(best), "significant": best["gain_significant"], "mde": best["gain_mde"]},
         "gain_at_paper_ratio": _gain(at(gan["ratios"], PAPER_RATIO)),
         "curve_mde": gan["mde"],
         "bound": gan["bound"]["ratio"] if gan["bound"]["conclusive"] else None,
@@ -396,13 +394,14 @@ def headline(summary: dict) -> dict:
 def _number(entry: dict | None, p: bool = False) -> dict | None:
     if entry is None:
         return None
+    # "p_at_floor" where the summary records it (summaries made before fersyn flagged the floor do not).
     return {"value": entry["value"], "ci95": entry["ci95"],
-            **({"p_holm": entry["p_holm"], "p_at_floor": entry.get("p_at_floor", False)} if p else {})}
+            **({"p_holm": entry["p_holm"], **{k: entry[k] for k in ("p_at_floor",) if k in entry}} if p else {})}
 
 
 def _gain(entry: dict | None) -> dict | None:
     return None if entry is None else {"value": entry["gain"], "ci95": entry["gain_ci95"], "p_holm": entry["gain_p_holm"],
-                                       "p_at_floor": entry.get("gain_p_at_floor", False)}
+                                       **({"p_at_floor": entry["gain_p_at_floor"]} if "gain_p_at_floor" in entry else {})}
 
 
 # Per regime, the curves the figure draws: (setting, curve in its summary, label). Not the epochs budget: its
