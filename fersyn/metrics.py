@@ -215,13 +215,12 @@ def format_independent(independent: dict[str, Any]) -> list[str]:
             f"{reading['fidelity']:.1%} by {name} ({reading['real_test_accuracy']:.1%} on real test faces)"
             for name, reading in readings.items())]
     else:
-        lines = ["WARNING: no independent judge read this set: every judge took part in making it or saw its "
-                 "generators' training faces" + ("" if not independent["unavailable"] else
-                                                  f" (unavailable here: {', '.join(independent['unavailable'])})")]
+        lines = ["WARNING: no independent judge read this set: its fidelity is measured only by judges that took part in "
+                 "making it or saw its generators' training faces"]
     if independent["left_out"]:
         lines.append("  not independent: " + "; ".join(f"{name} ({why})" for name, why in independent["left_out"].items()))
-    if independent["unavailable"] and readings:
-        lines.append("  unavailable: " + "; ".join(f"{name} ({why})" for name, why in independent["unavailable"].items()))
+    if independent["unavailable"]:
+        lines.append("  unavailable here: " + "; ".join(f"{name} ({why})" for name, why in independent["unavailable"].items()))
     return lines
 
 

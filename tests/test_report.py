@@ -233,4 +233,4 @@ def test_the_table_names_who_read_the_synthetic_sets_independently(tmp_path):
         metrics["independent"]["judges"] = {}
     sweep_path.write_text(json.dumps(sweep))
     table = format_table(write_report(tmp_path).summary).replace("\n  ", " ")
-    assert "WARNING: no independent judge read the 2 synthetic set(s): every judge took part" in table
+    assert "WARNING: no independent judge read the 2 synthetic set(s): their fidelity is measured only by judges" in table
