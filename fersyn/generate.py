@@ -166,8 +166,9 @@ def generate(
         pretraining = None if pretrain is None else load_pretraining(
             pretrain, steps=pretrain_steps, image_size=image_size, emotions=faces.emotions,
             held_out=faces.images[np.concatenate([split.val, split.test])], held_out_label="validation and test faces of this split")
-        fitted, pretrained = {}, []
+        fitted, pretrained, seconds = {}, [], {}  # seconds: where a set's time went (its metrics record them)
         for kind, job in jobs(generator_seed).items():
+            began = time.perf_counter()
             name, steps, start_from = names[kind], train_steps, None
             cls = get_plugin(kind, name).cls
             if pretraining is not None and cls.trained_steps is not Generator.trained_steps:  # it can be fine-tuned
@@ -186,10 +187,13 @@ def generate(
                     rescue=out.with_name(out.stem + "_generators"), trained_on=fold_record,
                     seed=generator_seed, training_log=training_log, start_from=start_from)
             training_log.close()
+            seconds[kind] = time.perf_counter() - began
         identity_generator, expression_generator = fitted["identity"], fitted["expression"]
+        began = time.perf_counter()
         if referee is None:
             log.info("fitting the judge %s on the real training split", judge)
             referee = fitted_judge(judge, faces, split, seed=split_seed)
+        seconds["judge"] = time.perf_counter() - began
         keep = None
         if filter_confidence is not None:
             def keep(images: np.ndarray, emotion: str) -> np.ndarray:
@@ -219,6 +223,7 @@ def generate(
             **({"pretraining": pretraining.record(pretrained)} if pretraining is not None else {}),
             "versions": package_versions(),
         }
+        began = time.perf_counter()
         with atomic_output(written, overwrite=overwrite) as temporary:
             writer = SyntheticWriter(temporary, faces.images.shape[1:], faces.emotions)
             try:
@@ -235,6 +240,7 @@ def generate(
                     filter_judge=judge if keep is not None else None, fitted={judge: referee}, seed=split_seed)
                 if keep is not None:
                     metrics["filter"] = provenance["filter"]
+                metrics["seconds"] = {**seconds, "faces and metrics": time.perf_counter() - began}
                 writer.set_attributes(provenance=provenance, metrics=metrics)
                 writer.set_training_names(train.names)
                 # The pretraining faces too: a benchmark's leak check then covers its other test data as well.

@@ -36,6 +36,8 @@ def test_synthetic_set_holds_images_labels_identity_and_provenance(toy_generated
         assert provenance[kind]["precision"] == policy_for(get_plugin(kind, name).cls, mixed) == mixed
     assert 0 <= attributes["metrics"]["expression_fidelity"] <= 1
     assert attributes["metrics"]["judge_real_test_accuracy"] > 0.5
+    spent = attributes["metrics"]["seconds"]  # where the set's time went
+    assert set(spent) == {"identity", "expression", "judge", "faces and metrics"} and spent["identity"] > 0
     assert "expression fidelity" in output and "FD-fer" in output
 
 
