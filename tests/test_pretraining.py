@@ -45,13 +45,13 @@ def test_a_pretraining_set_holding_a_test_face_is_refused(tmp_path, monkeypatch)
 
 
 def test_a_sweep_pretrains_once_and_every_fold_fine_tunes_from_it(external, tmp_path, fer):  # a judge without a fit
-    """stargan is pretrained 4 steps on the external rows, once (cached), then each of 2 folds fine-tunes it 3 steps;
-    the real identities count no steps, so they are not pretrained. The sets record the external data by content,
-    and their leak record holds the external faces too."""
+    """dcgan is pretrained 4 steps on the external rows, once (cached), then each of 2 folds fine-tunes it 3 steps;
+    the fields editor counts no steps, so it is not pretrained. The sets record the external data by content, and
+    their leak record holds the external faces too."""
     out = tmp_path / "sweep"
     result = run("benchmark", "--data", "toy", "--image-size", 32, "--emotions", EMOTIONS, "--folds", 2, "--ratio", "0,1",
-                 "--seeds", 1, "--steps", 8, "--identity", "real", "--train-steps", 3, "--pretrain", external,
-                 "--pretrain-steps", 4, "--expression-opt", "lambda_expr=0", "--judge", "fer-mini-xception", "--out", out)
+                 "--seeds", 1, "--steps", 8, "--expression", "fields", "--train-steps", 3, "--pretrain", external,
+                 "--pretrain-steps", 4, "--judge", "fer-mini-xception", "--out", out)
     assert result.exit_code == 0, result.output
     rows = load_dataset(external, image_size=32, emotions=EMOTIONS)
     training_rows = rows.subset(np.flatnonzero(rows.usage == "train"))
@@ -59,8 +59,8 @@ def test_a_sweep_pretrains_once_and_every_fold_fine_tunes_from_it(external, tmp_
         path = out / "synthetic" / f"fold-{fold}.h5"
         provenance = read_synthetic_attributes(path)["provenance"]
         assert provenance["pretraining"] == {"data": str(external), "fingerprint": training_rows.fingerprint,
-                                             "faces": 40, "steps": 4, "generators": ["expression"]}
-        assert provenance["expression"]["trained_steps"] == 4 + 3
+                                             "faces": 40, "steps": 4, "generators": ["identity"]}
+        assert provenance["identity"]["trained_steps"] == 4 + 3
         with h5py.File(path) as store:  # the leak record covers the pretraining faces too
             assert set(image_hashes(training_rows.images)) <= {h.decode() for h in store["training_hashes"][:]}
     assert len(list((tmp_path / "cache" / "pretrained").iterdir())) == 1  # fitted once, for both folds
