@@ -97,12 +97,12 @@ def test_stargan_moves_faces_towards_the_target_emotion(tmp_path, plugins):
 def test_fields_move_faces_towards_the_target_emotion_without_a_judge_in_the_loop(tmp_path, plugins):
     """The non-adversarial editor, fitted on toy's training identities in seconds: a reference classifier
     trained on real toy faces reads the target emotion in its edits of other identities well above chance
-    (measured 0.35 at 32×32), and the edits stay nearest their own source. It takes away the expression a face
+    (measured 0.42 at 32×32 on 30 identities), and the edits stay nearest their own source. It takes away the expression a face
     shows first: its logistic regression reads the training faces' expressions, with two emotions too."""
     from fersyn.data.toy import toy_faceset
     from fersyn.metrics import fitted_judge, identity_preservation
 
-    faces = toy_faceset(identities=40, image_size=32)
+    faces = toy_faceset(identities=30, image_size=32)
     split = split_dataset(faces, seed=0)
     train = faces.subset(split.train)
     generator = create_plugin("expression", "fields", image_size=32)
