@@ -100,7 +100,7 @@ def test_stargan_trains_against_teachers_whose_verdict_on_it_is_flagged(tmp_path
     result = run("generate", "--data", "toy", "--image-size", 32, "--emotions", "happiness,sadness,surprise",
                  "--identity", "real", "--train-steps", 3, "--train-fraction", 0.5, "--expression-opt", "teacher=own+fer-mini-xception",
                  "--expression-opt", "teacher_augment=true", "--checkpoints", tmp_path / "ckpt",
-                 "--judge", "fer-mini-xception", "--count", 30, "--out", out)  # real identities: no GAN of its own to fit
+                 "--judge", "fer-mini-xception", "--count", 12, "--out", out)  # real identities: no GAN of its own to fit
     assert result.exit_code == 0, result.output
     expression_losses = [float(line.split("g_expr ")[1].split()[0]) for line in result.output.splitlines()
                          if line.startswith("stargan: step")]
