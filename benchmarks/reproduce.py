@@ -127,6 +127,7 @@ CONTROLS = {"low-data": ("low-data-controls", ("augment", "real")), "all": ("ck-
 
 
 JUDGING = "judge the sets"  # the fidelity of every set by the judges that took no part in making it
+RUNNING = "running"  # timings.json: the step in progress and its time so far
 
 
 class Reproduction:
@@ -232,9 +233,7 @@ class Reproduction:
             if setting is not None and setting.with_controls:
                 self.copy_controls(setting)
             self.external_set.parent.mkdir(parents=True, exist_ok=True)
-            began = time.perf_counter()
-            subprocess.run([sys.executable, "-m", "fersyn", "-q", *command], check=True, cwd=REPOSITORY)
-            self.record_time(label, time.perf_counter() - began)
+            self.timed_step(label, [sys.executable, "-m", "fersyn", "-q", *command])
             if setting is not None:
                 self.judge_sets(setting)
                 self.export(setting)
@@ -249,13 +248,39 @@ class Reproduction:
             for name in ("results.csv", "sweep.json"):
                 shutil.copy2(self.sweep_folder(CONTROLS[setting.regime][0]) / name, folder / name)
 
+    def timed_step(self, label: str, command: list[str]) -> None:
+        """Run one step's command and add its time to timings.json. While it runs, the time so far is kept there
+        too (RUNNING), so that a run killed mid-step still counts that work when the next run resumes it."""
+        timings = self.timings()
+        if RUNNING in timings:  # a run killed mid-step: its work counts
+            interrupted = timings.pop(RUNNING)
+            timings[interrupted["label"]] = timings.get(interrupted["label"], 0) + interrupted["seconds"]
+            self.write_timings(timings)
+        began = time.perf_counter()
+        process = subprocess.Popen(command, cwd=REPOSITORY)
+        while process.poll() is None:
+            try:
+                process.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                self.write_timings({**self.timings(), RUNNING: {"label": label, "seconds": time.perf_counter() - began}})
+        if process.returncode:
+            raise subprocess.CalledProcessError(process.returncode, command)
+        self.record_time(label, time.perf_counter() - began)
+
+    def timings(self) -> dict:
+        path = self.work / "timings.json"
+        return json.loads(path.read_text()) if path.exists() else {}
+
+    def write_timings(self, timings: dict) -> None:
+        (self.work / "timings.json").write_text(json.dumps(timings, indent=2))
+
     def record_time(self, label: str, seconds: float) -> None:
         """Add up each step's time over runs in --work/timings.json, so that a resumed reproduction
         reports the time its steps took in all (a rerun of a finished sweep adds only its report)."""
-        path = self.work / "timings.json"
-        timings = json.loads(path.read_text()) if path.exists() else {}
+        timings = self.timings()
+        timings.pop(RUNNING, None)
         timings[label] = timings.get(label, 0) + seconds
-        path.write_text(json.dumps(timings, indent=2))
+        self.write_timings(timings)
 
     def export(self, setting: Setting) -> None:
         """Numbers and plots of numbers only: no HDF5 set, checkpoint or face grid leaves --work."""
@@ -339,11 +364,11 @@ class Reproduction:
     def write_overview(self, settings: list[Setting]) -> None:
         began = time.perf_counter()
         quality = {s.name: self.set_quality(s) for s in settings if not s.sets_of or s.sets_of == "external"}
-        timings = json.loads((self.work / "timings.json").read_text())
+        timings = self.timings()
         # A part of the study's time; a report-only rerun keeps the run's figure unless it stopped before this.
         if self.mode == "run" or JUDGING not in timings:
             self.record_time(JUDGING, time.perf_counter() - began)
-            timings = json.loads((self.work / "timings.json").read_text())
+            timings = self.timings()
         steps = [*self.commands, JUDGING]
         seconds = sum(timings.get(label, 0) for label in steps)
         summaries = {s.name: json.loads((self.results / s.name / "summary.json").read_text()) for s in settings}

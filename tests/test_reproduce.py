@@ -77,3 +77,15 @@ def test_quick_keeps_every_setting_with_fewer_folds_and_ratios(ck48):
 def test_only_plans_what_a_setting_needs(ck48):
     steps = planned(ck48, "--only", "low-data-epochs")
     assert list(steps) == ["benchmark low-data-controls", "benchmark low-data", "benchmark low-data-epochs"]
+
+
+def test_a_step_killed_midway_still_counts_its_time(tmp_path):
+    """timings.json keeps the running step's time so far; the next run adds it to that step before its own."""
+    sys.path.insert(0, str(REPOSITORY / "benchmarks"))
+    import reproduce
+
+    steps = reproduce.Reproduction(tmp_path / "data", tmp_path, tmp_path / "results", reproduce.DEFAULT)
+    steps.write_timings({"benchmark low-data": 60.0, reproduce.RUNNING: {"label": "benchmark low-data", "seconds": 300.0}})
+    steps.timed_step("benchmark ck-all", [sys.executable, "-c", "pass"])
+    timings = steps.timings()
+    assert timings["benchmark low-data"] == 360.0 and 0 < timings["benchmark ck-all"] < 30 and reproduce.RUNNING not in timings
