@@ -125,7 +125,10 @@ def benchmark(
     splits = fold_splits(faces, spec.folds, seed=spec.split_seed, train_fraction=spec.train_fraction)
     cross = _cross_dataset_test(spec, faces) if spec.test_data else None
     policy = resolve_precision(spec.precision)
-    recipes = [_recipe(spec, faces, policy, fit) for fit in range(spec.generator_fits)] if spec.fits_generators else []
+    # The pretraining data by content, read once for every fit's recipe.
+    pretrain = (load_dataset(spec.pretrain, image_size=spec.image_size, emotions="present").fingerprint
+                if spec.pretrain and spec.fits_generators else None)
+    recipes = [_recipe(spec, faces, policy, fit, pretrain) for fit in range(spec.generator_fits)] if spec.fits_generators else []
     recipe = recipes[0] if recipes else None  # fit 0's: it keys the folder's configuration, as before fits were counted
     sources: list[list[SyntheticSource]] = []  # per generator fit (a given set: one), per fold
     try:
@@ -270,7 +273,7 @@ def _label(name: str, options: Any) -> str:
     return name + ("(" + ",".join(f"{k}={v}" for k, v in changed.items()) + ")" if changed else "")
 
 
-def _recipe(spec: SweepSpec, faces: FaceSet, policy: str, fit: int = 0) -> dict[str, Any]:
+def _recipe(spec: SweepSpec, faces: FaceSet, policy: str, fit: int = 0, pretrain: str | None = None) -> dict[str, Any]:
     """What decides the generators of fit `fit` that a sweep fits itself (their cache key, without the fold)."""
     # Its keys are stored (OUT/synthetic/*.recipe.json) and hashed (the cache key, the synthetic fingerprint of
     # sweep.json): "seed" stays the name of the split seed there, so that existing sweeps resume.
@@ -293,9 +296,8 @@ def _recipe(spec: SweepSpec, faces: FaceSet, policy: str, fit: int = 0) -> dict[
             **({"layout": spec.layout.describe()} if spec.layout.describe() else {}),
             # Fit 0 is the recipe as it was before fits were counted; each further fit is keyed (and seeded) apart.
             **({"generator_fit": fit} if fit else {}),
-            # The pretraining data by content (left out without one, so that older recipes keep their keys).
-            **({"pretrain": {"data": load_dataset(spec.pretrain, image_size=spec.image_size, emotions="present").fingerprint,
-                             "steps": spec.pretrain_steps}} if spec.pretrain else {})}
+            # The pretraining data's fingerprint `pretrain` (left out without one, so that older recipes keep their keys).
+            **({"pretrain": {"data": pretrain, "steps": spec.pretrain_steps}} if pretrain else {})}
 
 
 def _generator_seed(recipe: dict[str, Any]) -> int:

@@ -69,15 +69,15 @@ def judge_record(judge: Judge, real_probabilities: np.ndarray, real_labels: np.n
     predicted = np.nanargmax(real_probabilities[judged], axis=1) if judged.any() else np.zeros(0, int)
     return {
         "judge": judge.name, "judge_code_version": judge.fit_code_version, "judge_weights": judge.provenance(),
-        "judge_pretrained": judge.pretrained, "judge_is_teacher": judge.name in _teachers(teacher),
+        "judge_pretrained": judge.pretrained, "judge_is_teacher": judge.name in teacher_names(teacher),
         "judge_real_test_accuracy": float(np.mean(predicted == real_labels[judged])) if judged.any() else float("nan"),
         "unjudged_emotions": [e for e, k in zip(emotions, known) if not k],
     }
 
 
-def _teachers(teacher: str | None) -> set[str]:
-    """The judges a generator's `teacher` option names: one, or several joined by '+'."""
-    return {name.strip() for name in (teacher or "").split("+")}
+def teacher_names(teacher: str | None) -> list[str]:
+    """The teachers a generator's `teacher` option names: one ("own" or a judge), or several joined by '+'."""
+    return [name.strip() for name in (teacher or "").split("+") if name.strip()]
 
 
 def frechet_distance(a: np.ndarray, b: np.ndarray) -> float:
@@ -175,18 +175,19 @@ def independent_fidelity(images: np.ndarray, emotions: Sequence[str] | np.ndarra
     readings: dict[str, Any] = {}
     left_out: dict[str, str] = {}
     unavailable: dict[str, str] = {}
-    for name in sorted(info.name for info in list_plugins("judge")):
-        if name in _teachers(teacher):
+    for info in list_plugins("judge"):
+        name = info.name
+        if name in teacher_names(teacher):
             left_out[name] = "the expression generator's teacher"
             continue
         if name == filter_judge:
             left_out[name] = "the set's filter"
             continue
-        judge = (fitted or {}).get(name) or create_plugin("judge", name, image_size=real_test.image_size,
-                                                         channels=real_test.images.shape[-1])
-        if not judge.pretrained:
+        if not info.cls.pretrained:
             left_out[name] = "trained on the faces the generators were fitted on"
             continue
+        judge = (fitted or {}).get(name) or create_plugin("judge", name, image_size=real_test.image_size,
+                                                         channels=real_test.images.shape[-1])
         if name not in (fitted or {}):
             try:
                 with plugin_call(judge, "fit()"):

@@ -50,6 +50,8 @@ class Pretraining:
 def load_pretraining(data: str | Path, *, steps: int | None, image_size: int, emotions: Sequence[str],
                      held_out: np.ndarray, held_out_label: str) -> Pretraining:
     """DATA's training rows in `emotions`, refused when any of them is one of `held_out` (by content)."""
+    if steps is not None and steps <= 0:
+        raise FersynError(f"`pretrain_steps` must be a positive whole number (got {steps})")
     faces = load_dataset(data, image_size=image_size, emotions="present")
     missing = [emotion for emotion in emotions if emotion not in faces.emotions]
     if missing:
@@ -63,8 +65,6 @@ def load_pretraining(data: str | Path, *, steps: int | None, image_size: int, em
     if shared:
         raise FersynError(f"the pretraining data {data} holds {shared} of the {held_out_label} (by content): a generator "
                           "must never see a face it is tested on; remove them from it")
-    if steps is not None and steps <= 0:
-        raise FersynError(f"`pretrain_steps` must be a positive whole number (got {steps})")
     return Pretraining(str(data), faces, steps)
 
 

@@ -24,6 +24,7 @@ from fersyn.distribute import per_replica_loss, replica_share
 from fersyn.errors import FersynError
 from fersyn.generators.training import GANModel, GANPlugin, batches, diff_augment, fit_for_steps
 from fersyn.inference import predict
+from fersyn.metrics import teacher_names
 from fersyn.pixels import from_signed_unit, to_signed_unit
 from fersyn.registry import register_expression
 
@@ -113,11 +114,6 @@ def build_teacher(names: Sequence[str], image_size: int, channels: int, emotions
     image = layers.Input((image_size, image_size, channels))
     logits = [layers.Activation("log_softmax", dtype="float32")(part(image)) for part in parts]
     return keras.Model(image, layers.Average(dtype="float32")(logits), name="teachers")
-
-
-def teacher_names(teacher: str | None) -> list[str]:
-    """The teachers a `teacher` option names ("own", a pretrained judge, or several joined by '+')."""
-    return [name.strip() for name in (teacher or "").split("+") if name.strip()]
 
 
 def cutout(images: tf.Tensor, seed_generator: keras.random.SeedGenerator) -> tf.Tensor:
