@@ -6,7 +6,7 @@ difficulty, with the subjects' clustering and the folds as they are. Each simula
 cell's right-or-wrong on every test face from those difficulties (a logistic model), adds the noise of a
 classifier seed (an accuracy shift per cell, its SD measured in the same sweep) and that of a generator fit
 (a shift per fold and fit, shared by every ratio of the synthetic curve: one generator feeds them all),
-then runs fersyn's analysis (`fersyn.stats.analyse`, as `fersyn report` calls it) on one synthetic curve:
+then runs fersyn's analysis (`fersyn.analysis.stats.analyse`, as `fersyn report` calls it) on one synthetic curve:
 real only and ratios 0.5, 1, 2, 3, 5, 10, as the study's.
 
 Scenarios, each `--sims` simulated sweeps:
@@ -156,7 +156,7 @@ def logit_shift_cached(faces: Faces, scenario: Scenario, ratio: float) -> float:
 
 def one_sweep(job: tuple) -> dict:
     """Simulate one sweep and read what fersyn's analysis says of it."""
-    from fersyn.stats import REAL_ONLY_ARM, Arm, analyse
+    from fersyn.analysis.stats import REAL_ONLY_ARM, Arm, analyse
 
     faces, scenario, seeds, fits, resamples, seed = job
     rng = np.random.default_rng([seed, 26])
@@ -186,8 +186,8 @@ def one_sweep(job: tuple) -> dict:
 def verdict_stability(folder: Path, rng_seeds: int) -> dict:
     """The verdicts and corrected gain p-values of one recorded sweep, summarised under `rng_seeds` seeds of the
     bootstrap's RNG."""
-    from fersyn.report import _checked, summarise
-    from fersyn.results import read_results, read_sweep
+    from fersyn.analysis.report import _checked, summarise
+    from fersyn.sweep.store import read_results, read_sweep
 
     rows, sweep = _checked(read_results(folder), str(folder)), read_sweep(folder)
     verdicts: dict = {}

@@ -37,9 +37,9 @@ def main() -> None:
 
     import pandas as pd
 
-    from fersyn import benchmark as sweep_module
-    from fersyn.precision import cpu_has_native_bfloat16
-    from fersyn.sweep import SweepSpec
+    from fersyn.sweep import run as sweep_module
+    from fersyn.runtime.precision import cpu_has_native_bfloat16
+    from fersyn.sweep.spec import SweepSpec
 
     spec = SweepSpec(data=arguments.data, train_fraction=0.25, ratios=(0.0, 1.0), seeds=arguments.seeds,
                      steps=arguments.steps, controls=("augment",), controls_only=True)
@@ -90,8 +90,8 @@ class PureSteps:
         import tensorflow as tf
 
         from fersyn.data import load_dataset
-        from fersyn.pixels import to_unit_interval
-        from fersyn.registry import create_plugin, load_plugins
+        from fersyn.data.pixels import to_unit_interval
+        from fersyn.plugins.registry import create_plugin, load_plugins
 
         load_plugins()
         faces = load_dataset(data)

@@ -16,7 +16,7 @@ from pathlib import Path
 
 CHILD = """
 import resource, sys, time
-from fersyn.generate import generate
+from fersyn.generation.sets import generate
 started = time.perf_counter()
 generate("toy", sys.argv[1], count=int(sys.argv[2]), train_steps=5, split_seed=0)
 peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

@@ -74,8 +74,8 @@ def fersyn(*arguments: str) -> None:
 
 def from_the_study(setting: str, folder: Path) -> None:
     """A study setting's cells at real only and RATIOS, with its sweep.json, summarised again into `folder`."""
-    from fersyn.report import write_report
-    from fersyn.results import read_results
+    from fersyn.analysis.report import write_report
+    from fersyn.sweep.store import read_results
 
     study = RESULTS / setting
     rows = read_results(study)
@@ -191,7 +191,7 @@ def _steps(options: list[str]) -> list[str]:
 
 
 def main() -> None:
-    from fersyn.judges import FER2013_DATA_ENV
+    from fersyn.judges.builtin import FER2013_DATA_ENV
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default=str(ROOT.parent / "fersyn-generator-recipes"), help="sweep folders")

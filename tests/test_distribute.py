@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from fersyn.distribute import make_strategy
+from fersyn.runtime.distribute import make_strategy
 from fersyn.errors import FersynError
 
 SCRIPTS = Path(__file__).parent / "distributed"

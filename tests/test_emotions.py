@@ -1,6 +1,6 @@
 import pytest
 
-from fersyn.emotions import EKMAN, FER2013_CODES, canonical_emotion, parse_emotions
+from fersyn.data.emotions import EKMAN, FER2013_CODES, canonical_emotion, parse_emotions
 from fersyn.errors import FersynError
 
 

@@ -1,4 +1,4 @@
-"""Fitting a generator (fersyn.fitting): a smoke check before the long fit, outputs checked right after
+"""Fitting a generator (fersyn.generation.fitting): a smoke check before the long fit, outputs checked right after
 it with the fit kept when they break the contract, and apply-time options that reuse a fit."""
 
 import dataclasses
@@ -6,11 +6,11 @@ import dataclasses
 import numpy as np
 import pytest
 
-from fersyn.contracts import ContractError, ExpressionGenerator, checked_edits, option
+from fersyn.plugins.contracts import ContractError, ExpressionGenerator, checked_edits, option
 from fersyn.data import load_dataset, split_dataset
 from fersyn.errors import FersynError
-from fersyn.fitting import GeneratorFit, fitted_generator
-from fersyn.registry import create_plugin, register_expression
+from fersyn.generation.fitting import GeneratorFit, fitted_generator
+from fersyn.plugins.registry import create_plugin, register_expression
 from helpers import assert_one_line_error, run
 
 

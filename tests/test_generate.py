@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 
 from fersyn.data.synthetic import read_synthetic_attributes
-from fersyn.precision import policy_for, resolve_precision
-from fersyn.registry import get_plugin
+from fersyn.runtime.precision import policy_for, resolve_precision
+from fersyn.plugins.registry import get_plugin
 from helpers import TOY_GENERATE, assert_one_line_error, make_folder_tree, run
 
 pytestmark = pytest.mark.slow
@@ -93,9 +93,9 @@ def test_bad_output_places(toy_generated, tmp_path, monkeypatch):
     assert_one_line_error(run("generate", "--out", folder / "synth.h5", *TINY), "already exists; pass --overwrite")
     assert_one_line_error(run("generate", "--out", tmp_path, *TINY), "is a directory")
     # CI runs as root, for whom permission bits do not stop a write: simulate a read-only folder.
-    import fersyn.files
+    import fersyn.runtime.files
 
-    monkeypatch.setattr(fersyn.files.os, "access", lambda path, mode: False)
+    monkeypatch.setattr(fersyn.runtime.files.os, "access", lambda path, mode: False)
     assert_one_line_error(run("generate", "--out", tmp_path / "s.h5", *TINY), "not writable")
 
 

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 
 from fersyn.data import load_dataset, split_dataset
-from fersyn.contracts import NotFittedError
+from fersyn.plugins.contracts import NotFittedError
 from fersyn.errors import FersynError
-from fersyn.registry import create_plugin, get_plugin, load_plugins
+from fersyn.plugins.registry import create_plugin, get_plugin, load_plugins
 
 pytestmark = pytest.mark.slow
 
@@ -67,8 +67,8 @@ def test_stargan_moves_faces_towards_the_target_emotion(tmp_path, plugins):
     faces (measured at 140 steps in float32: 0.47 fidelity in 30 s of fit, against 0.54 in 52 s on toy's 120; on
     24 and 30 identities 0.53 and 0.38; at 110 steps with native bfloat16, 0.43: the bar stands well below)."""
     from fersyn.data.toy import toy_faceset
-    from fersyn.metrics import fitted_judge, identity_preservation
-    from fersyn.precision import DEFAULT_PRECISION, precision_scope, resolve_precision
+    from fersyn.judges.quality import fitted_judge, identity_preservation
+    from fersyn.runtime.precision import DEFAULT_PRECISION, precision_scope, resolve_precision
 
     faces = toy_faceset(identities=40, image_size=32)  # at 32×32 (2× cheaper than 48): toy's expressions still show
     split = split_dataset(faces, seed=0)
@@ -100,7 +100,7 @@ def test_fields_move_faces_towards_the_target_emotion_without_a_judge_in_the_loo
     (measured 0.42 at 32×32 on 30 identities), and the edits stay nearest their own source. It takes away the expression a face
     shows first: its logistic regression reads the training faces' expressions, with two emotions too."""
     from fersyn.data.toy import toy_faceset
-    from fersyn.metrics import fitted_judge, identity_preservation
+    from fersyn.judges.quality import fitted_judge, identity_preservation
 
     faces = toy_faceset(identities=30, image_size=32)
     split = split_dataset(faces, seed=0)
@@ -116,7 +116,7 @@ def test_fields_move_faces_towards_the_target_emotion_without_a_judge_in_the_loo
     assert fidelity > 0.25  # chance is 1/6, its binomial SD over these 360 edits 0.02: 0.25 is 4 SDs above it
     assert identity["identity_retrieval"] > 0.8
     assert not np.array_equal(generator.apply(sources[:4], ["fear"] * 4, seed=1), edits[2, :4])  # the seed varies strength
-    from fersyn.pixels import to_unit_interval
+    from fersyn.data.pixels import to_unit_interval
 
     mixture = generator.expression_mixture(to_unit_interval(train.images))
     assert np.allclose(mixture.sum(1), 1) and np.mean(mixture.argmax(1) == train.labels) > 0.5  # chance 1/6

@@ -1,4 +1,4 @@
-"""fersyn.inference gives Model.predict's numbers, for one input or several, in batches, and Model.evaluate's
+"""fersyn.runtime.inference gives Model.predict's numbers, for one input or several, in batches, and Model.evaluate's
 loss and accuracy."""
 
 import gc
@@ -8,7 +8,7 @@ import keras
 import numpy as np
 import pytest
 
-from fersyn.inference import loss_and_accuracy, predict
+from fersyn.runtime.inference import loss_and_accuracy, predict
 
 
 def test_predict_gives_model_predicts_numbers_batch_by_batch():

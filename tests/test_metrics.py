@@ -1,6 +1,6 @@
 import numpy as np
 
-from fersyn.metrics import frechet_distance, identity_preservation
+from fersyn.judges.quality import frechet_distance, identity_preservation
 
 
 def test_frechet_distance_of_gaussians():

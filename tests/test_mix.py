@@ -1,4 +1,4 @@
-"""fersyn.mix: the augmentation control's copies are made once per stream and kept, yet the stream is
+"""fersyn.sweep.mix: the augmentation control's copies are made once per stream and kept, yet the stream is
 the one that made them anew every epoch: the same faces, in the same order."""
 
 import numpy as np
@@ -6,7 +6,7 @@ import pytest
 import tensorflow as tf
 
 from fersyn.data import load_dataset
-from fersyn.mix import TrainingStream, augment_face, balanced_rows
+from fersyn.sweep.mix import TrainingStream, augment_face, balanced_rows
 
 
 @pytest.fixture

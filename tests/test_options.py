@@ -6,10 +6,10 @@ import re
 
 import pytest
 
-from fersyn.contracts import option
+from fersyn.plugins.contracts import option
 from fersyn.errors import FersynError
-from fersyn.options import build_options, option_specs, parse_pairs
-from fersyn.registry import create_plugin
+from fersyn.plugins.options import build_options, option_specs, parse_pairs
+from fersyn.plugins.registry import create_plugin
 
 from helpers import assert_one_line_error, run
 
@@ -105,7 +105,7 @@ def test_cli_option_flags_are_checked_before_any_work(tmp_path):
 
 
 def test_apply_time_options_are_listed_as_such_and_left_out_of_what_a_fit_depends_on():
-    from fersyn.options import fit_options
+    from fersyn.plugins.options import fit_options
 
     @dataclasses.dataclass
     class EditOptions:

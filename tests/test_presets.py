@@ -1,4 +1,4 @@
-"""Named generator recipes (fersyn/presets.py): what the user gives wins, the preset is what was measured,
+"""Named generator recipes (fersyn/generation/presets.py): what the user gives wins, the preset is what was measured,
 and the README's verdict on it is the recorded one."""
 
 import json
@@ -10,8 +10,8 @@ from helpers import assert_one_line_error, run
 
 from fersyn.data.synthetic import read_synthetic_attributes
 from fersyn.errors import FersynError
-from fersyn.presets import DEFAULTS, PRESETS, with_preset
-from fersyn.sweep import SweepSpec
+from fersyn.generation.presets import DEFAULTS, PRESETS, with_preset
+from fersyn.sweep.spec import SweepSpec
 
 ROOT = Path(__file__).resolve().parents[1]
 RECIPES = json.loads((ROOT / "benchmarks" / "results" / "generators.json").read_text())

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from fersyn.report import format_table, summarise
-from fersyn.results import read_results
+from fersyn.analysis.report import format_table, summarise
+from fersyn.sweep.store import read_results
 
 ROOT = Path(__file__).resolve().parents[1]
 RUN = ROOT / "benchmarks" / "results" / "embedded-default"

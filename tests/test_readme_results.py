@@ -166,7 +166,7 @@ def test_the_verdict_on_the_papers_claim_is_stated_with_its_power():
     assert "not reproduced, and the study had the power to see it" in text
     assert all(not entry["gain_significant"] or entry["gain"] < 0 for entry in (all_five, low_five))
     assert all(s > m for s, m in zip(sixteen, mde))  # "above the minimum detectable effects"
-    from fersyn.stats import POWER
+    from fersyn.analysis.stats import POWER
 
     assert f"points: gains the sweeps detect with {100 * POWER:.0f} % power)" in text
 
@@ -204,7 +204,7 @@ def test_the_preset_sentence():
     assert (f"**`--preset low-data`**: {_gain(one, p=False)} at ratio 1 (p {one['gain_p_holm']:.2g}) and +{100 * five['gain']:.1f} at 5, efficiency "
             f"{_efficiency(efficiency)} at 1") in text
     recipes = json.loads((RESULTS / "generators.json").read_text())
-    from fersyn.presets import PRESETS
+    from fersyn.generation.presets import PRESETS
 
     assert f"Its +{100 * recipes[PRESETS['low-data'].evidence]['gain']:.1f} in" in text
 

@@ -4,16 +4,16 @@ import textwrap
 import numpy as np
 import pytest
 
-from fersyn.contracts import IdentityGenerator
+from fersyn.plugins.contracts import IdentityGenerator
 from fersyn.errors import FersynError
-from fersyn.registry import (
+from fersyn.plugins.registry import (
     broken_plugins, create_plugin, get_plugin, list_plugins, load_plugins, register_identity,
 )
 
 LOOSE_PLUGIN = '''
 import numpy as np
-from fersyn.contracts import IdentityGenerator
-from fersyn.registry import register_identity
+from fersyn.plugins.contracts import IdentityGenerator
+from fersyn.plugins.registry import register_identity
 
 @register_identity("{name}")
 class Flat(IdentityGenerator):
@@ -88,8 +88,8 @@ def test_a_duplicate_name_is_listed_with_the_file_that_won_and_warned_about_on_u
 
 
 def test_the_code_version_changes_when_the_plugin_file_is_edited(tmp_path, registry_snapshot):
-    from fersyn.contracts import code_version
-    from fersyn.registry import describe_plugin
+    from fersyn.plugins.contracts import code_version
+    from fersyn.plugins.registry import describe_plugin
 
     plugin_file = tmp_path / "flat.py"
     plugin_file.write_text(LOOSE_PLUGIN.format(name="edited-test"))

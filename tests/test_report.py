@@ -10,8 +10,8 @@ import pytest
 from PIL import Image
 
 from fersyn.errors import FersynError
-from fersyn.report import format_table, summarise, write_report
-from fersyn.results import SCHEMA
+from fersyn.analysis.report import format_table, summarise, write_report
+from fersyn.sweep.store import SCHEMA
 
 FOLDS, SUBJECTS_PER_FOLD, FACES_PER_SUBJECT = 2, 5, 8
 FACES = SUBJECTS_PER_FOLD * FACES_PER_SUBJECT  # test faces per fold

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from fersyn.errors import FersynError
-from fersyn.results import Shard, read_results
+from fersyn.sweep.store import Shard, read_results
 
 from helpers import assert_one_line_error, run
 from test_benchmark import write_synthetic

@@ -14,7 +14,7 @@ from scipy import stats as scipy_stats
 from statsmodels.stats.multitest import multipletests
 from statsmodels.stats.weightstats import ttost_paired
 
-from fersyn.stats import ALPHA, POWER, REAL_ONLY_ARM, RULES, Arm, analyse, classification_scores
+from fersyn.analysis.stats import ALPHA, POWER, REAL_ONLY_ARM, RULES, Arm, analyse, classification_scores
 
 FACES = 400
 
@@ -240,7 +240,7 @@ def test_bad_input_is_refused():
 
 def test_rules_and_import_stay_light():
     assert "Holm" in RULES and "bootstrap" in RULES and "inconclusive" in RULES
-    code = "import sys, fersyn.stats; print(sorted(m for m in ('numpy', 'scipy', 'statsmodels') if m in sys.modules))"
+    code = "import sys, fersyn.analysis.stats; print(sorted(m for m in ('numpy', 'scipy', 'statsmodels') if m in sys.modules))"
     output = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert output.strip() == "[]"
 

@@ -6,8 +6,8 @@ import dataclasses
 import numpy as np
 import pytest
 
-from fersyn.contracts import Classifier, ContractError, ExpressionGenerator, IdentityGenerator, option
-from fersyn.registry import list_plugins, load_plugins
+from fersyn.plugins.contracts import Classifier, ContractError, ExpressionGenerator, IdentityGenerator, option
+from fersyn.plugins.registry import list_plugins, load_plugins
 from fersyn.testing import check_classifier, check_expression_generator, check_identity_generator, check_plugin
 from helpers import fer_style_csv, require_fer
 
@@ -206,8 +206,8 @@ def test_a_classifier_that_cannot_see_the_image_fails(registry_snapshot):
 
 BROKEN_PLUGINS = '''
 import numpy as np
-from fersyn.contracts import Classifier, IdentityGenerator
-from fersyn.registry import register_classifier, register_identity
+from fersyn.plugins.contracts import Classifier, IdentityGenerator
+from fersyn.plugins.registry import register_classifier, register_identity
 
 @register_classifier("one-output")
 class OneOutput(Classifier):

@@ -2,7 +2,7 @@ import numpy as np
 
 from fersyn.data import load_dataset, split_dataset
 from fersyn.data.toy import toy_faceset
-from fersyn.emotions import EKMAN
+from fersyn.data.emotions import EKMAN
 
 
 def test_toy_shape_subjects_and_balance():

@@ -5,8 +5,8 @@ from __future__ import annotations
 import dataclasses
 from typing import TYPE_CHECKING
 
-from fersyn.contracts import Classifier, option
-from fersyn.registry import register_classifier
+from fersyn.plugins.contracts import Classifier, option
+from fersyn.plugins.registry import register_classifier
 
 if TYPE_CHECKING:
     import keras

@@ -19,7 +19,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from fersyn.errors import FersynError
-from fersyn.files import atomic_output, cache_root
+from fersyn.runtime.files import atomic_output, cache_root
 
 log = logging.getLogger("fersyn")
 

@@ -15,7 +15,7 @@ class FaceSet:
 
     images:   uint8 array N×H×W×1.
     labels:   int array N, indices into `emotions`.
-    emotions: the class set, in canonical order (see fersyn.emotions).
+    emotions: the class set, in canonical order (see fersyn.data.emotions).
     source:   where the faces came from (a path or a dataset name).
     subjects: who each face belongs to (str array N), or None when the source does not say.
     usage:    a split predefined by the source ('train' / 'val' / 'test' per face), or None.

@@ -9,7 +9,7 @@ A dataset whose files do not say everything themselves is read under a Layout (f
 for numeric class folders, an annotation CSV (fersyn.data.annotations), where subjects are, CK+ frame counts, and
 face detection and cropping (fersyn.data.faces). The default Layout changes nothing.
 
-Labels are mapped onto the canonical vocabulary (fersyn.emotions). Faces of emotions outside the
+Labels are mapped onto the canonical vocabulary (fersyn.data.emotions). Faces of emotions outside the
 requested set are left out and counted in `FaceSet.dropped`. An unreadable image inside a folder is
 skipped with a warning naming it (recorded in `FaceSet.skipped`): large web-scraped sets often carry
 a few broken files, and one should not stop a sweep; the count is reported by `fersyn data info`.
@@ -27,7 +27,7 @@ import numpy as np
 
 from fersyn.data.faceset import FaceSet
 from fersyn.data.layout import DEFAULT_LAYOUT, Layout
-from fersyn.emotions import ALL_EMOTIONS, EKMAN, canonical_emotion, parse_emotions
+from fersyn.data.emotions import ALL_EMOTIONS, EKMAN, canonical_emotion, parse_emotions
 from fersyn.errors import FersynError
 
 log = logging.getLogger("fersyn")
@@ -67,7 +67,7 @@ def load_dataset(spec: str | Path, image_size: int = 48, emotions: str | Iterabl
                  layout: Layout | None = None) -> FaceSet:
     """Load a dataset by name or path into a FaceSet of `image_size`² grayscale faces.
 
-    `emotions` picks the class set (default: the Ekman six; see fersyn.emotions.parse_emotions);
+    `emotions` picks the class set (default: the Ekman six; see fersyn.data.emotions.parse_emotions);
     "present" keeps every emotion the data has. Faces of other emotions are left out and counted.
     `layout` (fersyn.data.layout.Layout) says how to read a dataset whose files do not say everything
     themselves: label map, annotation CSV, subjects, CK+ frames, face detection; the default reads it as is.
@@ -266,7 +266,7 @@ def _ck_plus_entries(root: Path, layout: Layout) -> list[tuple[Path, str, str | 
     """The last frames of each labelled sequence (the apex) as its emotion and the first ones (the onset) as
     neutral, as many as `layout.ck_frames` says; subjects from the folders. Sequences without a label file (about
     two thirds of CK+) are left out."""
-    from fersyn.emotions import CK_PLUS_CODES
+    from fersyn.data.emotions import CK_PLUS_CODES
 
     entries = []
     for label_file in sorted((root / CK_LABELS).glob("*/*/*_emotion.txt")):

@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass, fields
 from typing import Any, Mapping
 
-from fersyn.emotions import canonical_emotion
+from fersyn.data.emotions import canonical_emotion
 from fersyn.errors import FersynError
 
 # Label maps of datasets whose class folders or annotations are numbered.

@@ -5,7 +5,7 @@ attribute), `identity` int64 N (which sampled identity each face came from), `tr
 content hash per real face the generators were fitted on, fixed-length ASCII: the blake2b hex digest
 of its exact uint8 pixels, see fersyn.data.duplicates.image_hashes; they let a benchmark prove that
 no validation or test face reached the generators, whatever the data's folder is called, see
-fersyn.leaks), `training_names` (the names of those faces: file paths relative to the dataset, CSV
+fersyn.data.leaks), `training_names` (the names of those faces: file paths relative to the dataset, CSV
 rows; for people reading the file). Attributes hold JSON: `provenance` (plugins, options, seeds,
 data fingerprint, package versions), the quality `metrics`, and `training_image_size` (the side of
 the faces the training hashes were taken of).
@@ -162,7 +162,7 @@ class SyntheticSource:
                 raise ValueError(f"training_image_size must be a positive whole number, not {training_size!r}")
         except (OSError, KeyError, ValueError, TypeError) as error:
             raise _unreadable(self.path, error) from None
-        # Content hashes of the faces the generators were fitted on, taken at training_image_size: see fersyn.leaks.
+        # Content hashes of the faces the generators were fitted on, taken at training_image_size: see fersyn.data.leaks.
         self.training_hashes = None if hashes is None else frozenset(h.decode() if isinstance(h, bytes) else str(h) for h in hashes)
         self.training_image_size: int | None = training_size
         self._images = images

@@ -23,10 +23,10 @@ from typing import Sequence
 
 import numpy as np
 
-from fersyn.contracts import ExpressionGenerator, option
+from fersyn.plugins.contracts import ExpressionGenerator, option
 from fersyn.errors import FersynError
-from fersyn.pixels import from_unit_interval, to_unit_interval
-from fersyn.registry import register_expression
+from fersyn.data.pixels import from_unit_interval, to_unit_interval
+from fersyn.plugins.registry import register_expression
 
 FIELDS = "fields.npz"
 

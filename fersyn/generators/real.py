@@ -11,9 +11,9 @@ from pathlib import Path
 
 import numpy as np
 
-from fersyn.contracts import IdentityGenerator
+from fersyn.plugins.contracts import IdentityGenerator
 from fersyn.errors import FersynError
-from fersyn.registry import register_identity
+from fersyn.plugins.registry import register_identity
 
 FACES = "faces.npz"
 

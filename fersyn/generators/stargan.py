@@ -19,14 +19,14 @@ import numpy as np
 import tensorflow as tf
 from keras import layers
 
-from fersyn.contracts import ExpressionGenerator, option
-from fersyn.distribute import per_replica_loss, replica_share
+from fersyn.plugins.contracts import ExpressionGenerator, option
+from fersyn.runtime.distribute import per_replica_loss, replica_share
 from fersyn.errors import FersynError
-from fersyn.generators.training import GANModel, GANPlugin, batches, diff_augment, fit_for_steps
-from fersyn.inference import predict
-from fersyn.metrics import teacher_names
-from fersyn.pixels import from_signed_unit, to_signed_unit
-from fersyn.registry import register_expression
+from fersyn.generators.shared import GANModel, GANPlugin, batches, diff_augment, fit_for_steps
+from fersyn.runtime.inference import predict
+from fersyn.judges.quality import teacher_names
+from fersyn.data.pixels import from_signed_unit, to_signed_unit
+from fersyn.plugins.registry import register_expression
 
 
 @keras.saving.register_keras_serializable(package="fersyn")
@@ -81,7 +81,7 @@ def build_expression_critic(image_size: int, channels: int, num_classes: int) ->
 def build_judge_teacher(judge_name: str, image_size: int, channels: int, emotions: Sequence[str]) -> keras.Model:
     """A pretrained judge as the teacher: images in -1..1 → the log of its probabilities of `emotions`
     (renormalised over them: logits for the same loss as the own critic's), frozen."""
-    from fersyn.registry import create_plugin, get_plugin, load_plugins
+    from fersyn.plugins.registry import create_plugin, get_plugin, load_plugins
 
     load_plugins()
     if not get_plugin("judge", judge_name).cls.pretrained:

@@ -5,14 +5,14 @@ does, and print the steps trained and a checksum of the generator's weights as o
 import json
 import sys
 
-from fersyn.distribute import distributed, is_chief, make_strategy
+from fersyn.runtime.distribute import distributed, is_chief, make_strategy
 
 strategy = make_strategy("multiworker")  # first: collective ops must be set up before any other TensorFlow work
 
 import numpy as np  # noqa: E402
 
 from fersyn.data import load_dataset, split_dataset  # noqa: E402
-from fersyn.registry import create_plugin, load_plugins  # noqa: E402
+from fersyn.plugins.registry import create_plugin, load_plugins  # noqa: E402
 
 load_plugins()
 faces = load_dataset("toy", image_size=24)

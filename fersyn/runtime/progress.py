@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     import keras
 
-    from fersyn.sweep import Cell
+    from fersyn.sweep.spec import Cell
 
 log = logging.getLogger("fersyn")
 

@@ -1,12 +1,12 @@
-"""`benchmark`: run a sweep (fersyn.sweep.SweepSpec). For every cell — classifier, training, ratio,
+"""`benchmark`: run a sweep (fersyn.sweep.spec.SweepSpec). For every cell — classifier, training, ratio,
 seed and fold — train on the fold's real training faces plus the cell's extra faces (synthetic,
 augmented copies, or real faces of unused training subjects) and test on the fold's real held-out faces.
 
 Validation and test faces are always real; generators are fitted per fold on that fold's training
 faces only, and every synthetic set is proved by content never to have seen a held-out face
-(fersyn.leaks). Each finished cell is written to `results.csv` at once, with its predictions on
+(fersyn.data.leaks). Each finished cell is written to `results.csv` at once, with its predictions on
 every test face, so an interrupted sweep resumes where it stopped (cells are matched on their whole
-configuration). At the end the report (fersyn.report) gives accuracies, gains, efficiencies and the
+configuration). At the end the report (fersyn.analysis.report) gives accuracies, gains, efficiencies and the
 bound with their bootstrap intervals.
 """
 
@@ -25,32 +25,32 @@ from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 import numpy as np
 
-from fersyn.classifiers.training import MAX_VALIDATIONS, PROCESS_KEPT_MODELS, Budget
-from fersyn.contracts import ContractError, checked_model, code_version
+from fersyn.classifiers.protocol import MAX_VALIDATIONS, PROCESS_KEPT_MODELS, Budget
+from fersyn.plugins.contracts import ContractError, checked_model, code_version
 from fersyn.data import FaceSet, Split, load_dataset, split_dataset
 from fersyn.data.layout import Layout
 from fersyn.data.splits import fold_splits
 from fersyn.data.synthetic import SyntheticSource
-from fersyn.distribute import describe, distributed, is_chief, make_strategy
+from fersyn.runtime.distribute import describe, distributed, is_chief, make_strategy
 from fersyn.errors import FersynError
-from fersyn.files import atomic_output
-from fersyn.leaks import HeldOut, check_unseen
-from fersyn.metrics import format_independent
-from fersyn.options import fit_options
-from fersyn.mix import balanced_rows
-from fersyn.precision import fallback_note, policy_for, precision_scope, resolve_precision
-from fersyn.progress import SweepProgress
-from fersyn.provenance import package_versions
-from fersyn.results import RESULTS, SCHEMA, ResultStore, Shard, cell_key, check_sweep_folder, record_sweep
-from fersyn.sweep import (MIN_STEPS, REAL_ONLY, REAL_PLUS_AUGMENTED, REAL_PLUS_REAL, SYNTHETIC_ONLY, Cell, SweepSpec,
+from fersyn.runtime.files import atomic_output
+from fersyn.data.leaks import HeldOut, check_unseen
+from fersyn.judges.quality import format_independent
+from fersyn.plugins.options import fit_options
+from fersyn.sweep.mix import balanced_rows
+from fersyn.runtime.precision import fallback_note, policy_for, precision_scope, resolve_precision
+from fersyn.runtime.progress import SweepProgress
+from fersyn.runtime.provenance import package_versions
+from fersyn.sweep.store import RESULTS, SCHEMA, ResultStore, Shard, cell_key, check_sweep_folder, record_sweep
+from fersyn.sweep.spec import (MIN_STEPS, REAL_ONLY, REAL_PLUS_AUGMENTED, REAL_PLUS_REAL, SYNTHETIC_ONLY, Cell, SweepSpec,
                           fit_folder, fold_set_path)
 
 if TYPE_CHECKING:
     import keras
     import tensorflow as tf
 
-    from fersyn.contracts import Classifier
-    from fersyn.mix import TrainingStream
+    from fersyn.plugins.contracts import Classifier
+    from fersyn.sweep.mix import TrainingStream
 
 log = logging.getLogger("fersyn")
 
@@ -97,7 +97,7 @@ def benchmark(
     """Run (or resume) the sweep `spec` into the folder `out`; see the module doc and `fersyn benchmark --help`.
     `force` moves aside results of another sweep found in `out`; `shard` (I/N) runs part of the cells. With
     `tensorboard` a folder, the generators fitted here and each cell write training logs there."""
-    from fersyn.registry import create_plugin, load_plugins
+    from fersyn.plugins.registry import create_plugin, load_plugins
 
     started = time.perf_counter()
     shard = Shard.parse(shard) if isinstance(shard, str) else shard
@@ -218,7 +218,7 @@ def benchmark(
     if not chief:
         return BenchmarkResult(out, {}, "a worker of a multi-worker run: the chief writes the results", [],
                                trained, skipped, failed, seconds)
-    from fersyn.report import write_report
+    from fersyn.analysis.report import write_report
 
     report = write_report(out)  # in a shard's folder: the cells of the shards that wrote there so far
     return BenchmarkResult(out, report.summary, report.table, report.files, trained, skipped, failed, seconds)
@@ -251,7 +251,7 @@ def _jsonable(value: Any) -> Any:
 def _options_per_classifier(classifiers: Sequence[str], settings: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """`--classifier-opt` settings per classifier, typed: `KEY=VALUE` applies to every classifier (and
     must suit each), `NAME.KEY=VALUE` to classifier NAME only."""
-    from fersyn.registry import create_plugin
+    from fersyn.plugins.registry import create_plugin
 
     targeted = {key.partition(".")[0] for key in settings if "." in key}
     strangers = sorted(targeted - set(classifiers))
@@ -279,7 +279,7 @@ def _recipe(spec: SweepSpec, faces: FaceSet, policy: str, fit: int = 0, pretrain
     # sweep.json): "seed" stays the name of the split seed there, so that existing sweeps resume.
     # "code" (each generator's code version) is left out of sweep.json's synthetic fingerprint, so an edited
     # plugin refits and regenerates in the same folder, and its cells run again (their keys hold it).
-    from fersyn.registry import get_plugin
+    from fersyn.plugins.registry import get_plugin
 
     plugins = {kind: get_plugin(kind, getattr(spec, kind)).cls for kind in ("identity", "expression")}
     policies = {f"{kind}_precision": policy_for(cls, policy) for kind, cls in plugins.items()}
@@ -309,7 +309,7 @@ def _generator_seed(recipe: dict[str, Any]) -> int:
 def _fit_key(recipe: dict[str, Any]) -> str:
     """The cache key of a recipe's fitted generators: the recipe without apply-time options and filter, which
     change the set made with the generators but not the generators."""
-    from fersyn.registry import get_plugin
+    from fersyn.plugins.registry import get_plugin
 
     fitted = {f"{kind}_options": fit_options(get_plugin(kind, recipe[kind]).cls.Options(**recipe[f"{kind}_options"]))
               for kind in ("identity", "expression")}
@@ -322,7 +322,7 @@ def _generated_set(spec: SweepSpec, recipe: dict[str, Any], fold: int, n_train: 
     """Fold `fold`'s synthetic set in `out` (`synthetic/fold-I.h5`; fit j ≥ 1 of the recipe: `synthetic/fit-j/fold-I.h5`),
     made by generators fitted on that fold's training faces only (kept in `out/generators/<recipe>/fold-I`), unless one
     of the same recipe, large enough, is there."""
-    from fersyn.generate import generate
+    from fersyn.generation.sets import generate
 
     fit = recipe.get("generator_fit", 0)
     path = fold_set_path(fit_folder(out / GENERATED, fit), fold)
@@ -465,7 +465,7 @@ class _CellRunner:
         self.checks = data.checks
         self.config, self.names, self.store = config, names, store
         self.classifier_options, self.strategy = classifier_options, strategy
-        from fersyn.registry import get_plugin
+        from fersyn.plugins.registry import get_plugin
 
         # Code versions are part of every cell's key: a cell of an edited plugin runs again.
         self.classifier_code = {name: code_version(get_plugin("classifier", name).cls) for name in spec.classifiers}
@@ -501,7 +501,7 @@ class _CellRunner:
 
     def classifier(self, name: str) -> "Classifier":
         """A new, untrained instance of classifier `name` with the sweep's options."""
-        from fersyn.registry import create_plugin
+        from fersyn.plugins.registry import create_plugin
 
         faces = self.faces
         return create_plugin("classifier", name, image_size=faces.image_size, channels=faces.images.shape[-1],
@@ -573,7 +573,7 @@ class _CellRunner:
 
     def _stream(self, cell: Cell, batch_size: int) -> tuple["TrainingStream", int, int]:
         """The cell's training stream, the number of extra faces and how many of them repeat."""
-        from fersyn.mix import TrainingStream
+        from fersyn.sweep.mix import TrainingStream
 
         faces, split = self.faces, self.splits[cell.fold]
         n_extra = 0 if cell.training == REAL_ONLY else self.n_extra(cell)
@@ -596,8 +596,8 @@ class _CellRunner:
         return stream, n_extra, repeated
 
     def _train_and_score(self, cell: Cell, progress: "keras.callbacks.Callback") -> dict[str, Any]:
-        from fersyn.classifiers.training import train_classifier
-        from fersyn.stats import classification_scores
+        from fersyn.classifiers.protocol import train_classifier
+        from fersyn.analysis.stats import classification_scores
 
         faces, split = self.faces, self.splits[cell.fold]
         classifier = self.classifier(cell.classifier)

@@ -16,15 +16,15 @@ from typing import TYPE_CHECKING, Callable, Literal, Sequence
 
 import numpy as np
 
-from fersyn.contracts import Classifier, checked_model
-from fersyn.inference import loss_and_accuracy
-from fersyn.pixels import to_unit_interval
-from fersyn.precision import policy_for, precision_scope
+from fersyn.plugins.contracts import Classifier, checked_model
+from fersyn.runtime.inference import loss_and_accuracy
+from fersyn.data.pixels import to_unit_interval
+from fersyn.runtime.precision import policy_for, precision_scope
 
 if TYPE_CHECKING:
     import keras
 
-    from fersyn.mix import TrainingStream
+    from fersyn.sweep.mix import TrainingStream
 
 BUDGETS = ("epochs", "steps")
 # A steps budget is validated once per real epoch but at most this often: on a small real set that
@@ -123,7 +123,7 @@ def train_classifier(
     kept: KeptModels | None = None,
 ) -> TrainingRecord:
     """Build `classifier`'s model and fit it on `stream` under `budget`; val images uint8, labels indices.
-    The model is built under the dtype `policy` if the classifier is mixed-safe (fersyn.precision);
+    The model is built under the dtype `policy` if the classifier is mixed-safe (fersyn.runtime.precision);
     with `kept`, a compiled model of the same architecture is reused (KeptModels)."""
     import keras
 
@@ -152,7 +152,7 @@ def train_classifier(
     unit_val_images = to_unit_interval(val_images)
 
     def validate(epoch: int, logs: dict) -> None:
-        # What fit's validation_data would add to the epoch's logs (the same numbers: fersyn.inference),
+        # What fit's validation_data would add to the epoch's logs (the same numbers: fersyn.runtime.inference),
         # without the data pipeline and callbacks Model.evaluate sets up each round. The callbacks after
         # this one (best weights, progress, TensorBoard, History) get the same logs.
         logs["val_loss"], logs["val_accuracy"] = loss_and_accuracy(model, unit_val_images, val_labels)

@@ -53,8 +53,8 @@ def filter_native_stderr() -> Callable[[], None]:
             return lambda: None
     except (AttributeError, ValueError, OSError):  # io.UnsupportedOperation is an OSError and a ValueError
         return lambda: None
-    package_root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    code = f"import sys; sys.path.insert(0, {package_root!r}); from fersyn.quiet_stderr import forward; forward()"
+    package_root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # above fersyn/
+    code = f"import sys; sys.path.insert(0, {package_root!r}); from fersyn.runtime.quiet_stderr import forward; forward()"
     sys.stderr.flush()
     try:
         reader = subprocess.Popen([sys.executable, "-I", "-S", "-c", code], stdin=subprocess.PIPE, stdout=2,

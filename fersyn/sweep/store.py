@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from fersyn.errors import FersynError
-from fersyn.files import atomic_output
+from fersyn.runtime.files import atomic_output
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -33,9 +33,9 @@ _SHARD_RESULTS = re.compile(r"results\.shard-(\d+)-of-(\d+)\.csv")
 SWEEP = "sweep.json"
 SUMMARY = "summary.json"
 # Version of the layout of a sweep folder. 2: folds, predictions on every test face (the bootstrap
-# needs them), the test faces' subjects in sweep.json, the training kinds of fersyn.sweep.
+# needs them), the test faces' subjects in sweep.json, the training kinds of fersyn.sweep.spec.
 SCHEMA = 2
-# What a results row holds besides its cell's configuration (fersyn.sweep.Cell, the sweep's config keys):
+# What a results row holds besides its cell's configuration (fersyn.sweep.spec.Cell, the sweep's config keys):
 ROW_COLUMNS = {
     "key": "hash of the cell's whole configuration (rows are matched on it)",
     "classifier": "plugin name, with options that differ from their defaults", "classifier_plugin": "plugin name",
@@ -55,7 +55,7 @@ ROW_COLUMNS = {
     "status": "ok or failed", "error": "why a cell failed", "finished": "when",
 }  # and recall_<emotion> per emotion
 # Of a failed cell's row only these are known (the scores are not); every row also holds its cell's
-# fields (fersyn.sweep.Cell) and the sweep's configuration.
+# fields (fersyn.sweep.spec.Cell) and the sweep's configuration.
 FAILED_ROW_COLUMNS = ("key", "classifier", "classifier_plugin", "synthetic_check", "allow_unverified_synthetic",
                       "status", "error", "finished")
 CELL_COLUMNS = ("classifier", "training", "ratio", "seed", "fold")

@@ -9,7 +9,7 @@ results, never on stderr, where a refusal must stay one line. `FERSYN_ASSUME_NO_
 machine take that path, so that a machine with native bfloat16 can test what the others see.
 
 A plugin opts in with the class attribute `mixed_precision = True` once it follows the rules in
-`fersyn.contracts` (float32 output layers; `optimizer.scale_loss` in a custom `train_step`);
+`fersyn.plugins.contracts` (float32 output layers; `optimizer.scale_loss` in a custom `train_step`);
 `generate` and `benchmark` then build its models inside `precision_scope`. Every other plugin is
 built and trained in float32, as before: a plugin written without mixed precision in mind never
 breaks, it only runs at float32 speed.

@@ -5,7 +5,7 @@ One cell = (classifier, training, ratio, seed, fold). Training is one of TRAININ
 (ratio 0), real + k × |real train| synthetic faces, real + k × augmented copies of real training faces
 (the augmentation control), real + k × real faces of training subjects a low-data regime left out (the
 positive control: what perfect synthetic data would give), or synthetic only. The CLI and
-benchmarks/reproduce.py build a SweepSpec; `fersyn.benchmark.benchmark` runs it.
+benchmarks/reproduce.py build a SweepSpec; `fersyn.sweep.run.benchmark` runs it.
 """
 
 from __future__ import annotations
@@ -18,9 +18,9 @@ from typing import Any, Iterator, Mapping, Sequence
 
 from fersyn.data.layout import DEFAULT_LAYOUT, Layout
 from fersyn.errors import FersynError
-from fersyn.precision import DEFAULT_PRECISION, PRECISIONS
-from fersyn.presets import DEFAULT_JUDGE, SETTINGS, with_preset
-from fersyn.stats import MARGIN
+from fersyn.runtime.precision import DEFAULT_PRECISION, PRECISIONS
+from fersyn.generation.presets import DEFAULT_JUDGE, SETTINGS, with_preset
+from fersyn.analysis.stats import MARGIN
 
 BUDGETS = ("steps", "epochs")
 # The `training` column of a results row.
@@ -108,11 +108,11 @@ class SweepSpec:
     train_steps: int | None = None  # of each generator fitted (None: each plugin's own)
     judge: str | None = None  # scores (and with filter_confidence, filters) the sets fitted here; None: reference
     filter_confidence: float | None = None  # keep a generated face only if the judge gives its emotion p ≥ this
-    preset: str | None = None  # a named recipe (fersyn.presets) filling in the generator settings above left at None
+    preset: str | None = None  # a named recipe (fersyn.generation.presets) filling in the generator settings above left at None
     # Independent fits of the generators per fold (other generator seeds, one set each): seed s mixes fit s % N, so
     # the seeds resample the recipe's fits, not one fitted pair.
     generator_fits: int = 1
-    # External faces each generator is pretrained on once (fersyn.pretraining), for pretrain_steps, before train_steps
+    # External faces each generator is pretrained on once (fersyn.generation.pretraining), for pretrain_steps, before train_steps
     # of fine-tuning on each fold.
     pretrain: str | None = None
     pretrain_steps: int | None = None
@@ -124,7 +124,7 @@ class SweepSpec:
     test_data: str | None = None
     test_layout: Layout = DEFAULT_LAYOUT  # how to read `test_data`
     margin: float = MARGIN  # the bound's equivalence margin, a fraction
-    precision: str = DEFAULT_PRECISION  # of every model's training: float32 or mixed (fersyn.precision)
+    precision: str = DEFAULT_PRECISION  # of every model's training: float32 or mixed (fersyn.runtime.precision)
 
     def __post_init__(self) -> None:
         set_ = lambda name, value: object.__setattr__(self, name, value)  # noqa: E731 (frozen: normalise once)

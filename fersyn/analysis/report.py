@@ -1,9 +1,9 @@
 """The report of a benchmark sweep: summary.json, a plain-text table and PNG plots, from the rows and
 sweep.json of a sweep folder.
 
-Per classifier, one joint bootstrap (fersyn.stats.analyse) over the test subjects and seeds of every
+Per classifier, one joint bootstrap (fersyn.analysis.stats.analyse) over the test subjects and seeds of every
 fold gives each arm's accuracy, each curve's gains over real only (Holm-corrected), its bound and
-verdict (fersyn.stats.RULES), the efficiency of each curve against the positive control, and the GAN
+verdict (fersyn.analysis.stats.RULES), the efficiency of each curve against the positive control, and the GAN
 minus the augmentation control. Only successful cells count; failed ones are listed, and seeds that
 some arm lacks are left out (named in the summary) so that every comparison is paired.
 """
@@ -21,12 +21,12 @@ import numpy as np
 import pandas as pd
 
 from fersyn.errors import FersynError
-from fersyn.files import atomic_output
-from fersyn.figures import new_figure, save_figure
-from fersyn.results import (RESULTS, SCHEMA, SUMMARY, check_schema, merge_sweeps, missing_columns,
+from fersyn.runtime.files import atomic_output
+from fersyn.analysis.figures import new_figure, save_figure
+from fersyn.sweep.store import (RESULTS, SCHEMA, SUMMARY, check_schema, merge_sweeps, missing_columns,
                             record_sweep, results_files)
-from fersyn.stats import ALPHA, MARGIN, REAL_ONLY_ARM, RULES, Arm, analyse
-from fersyn.sweep import REAL_ONLY, REAL_PLUS_AUGMENTED, REAL_PLUS_REAL, REAL_PLUS_SYNTHETIC, SYNTHETIC_ONLY
+from fersyn.analysis.stats import ALPHA, MARGIN, REAL_ONLY_ARM, RULES, Arm, analyse
+from fersyn.sweep.spec import REAL_ONLY, REAL_PLUS_AUGMENTED, REAL_PLUS_REAL, REAL_PLUS_SYNTHETIC, SYNTHETIC_ONLY
 
 # The curve each kind of training draws, and how tables name it.
 CURVES = {REAL_PLUS_SYNTHETIC: "synthetic", REAL_PLUS_AUGMENTED: "augmented", REAL_PLUS_REAL: "unused real"}

@@ -32,12 +32,12 @@ from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 
-from fersyn.contracts import Judge, code_version, option
+from fersyn.plugins.contracts import Judge, code_version, option
 from fersyn.data.duplicates import image_hashes
-from fersyn.emotions import FER2013_CODES
+from fersyn.data.emotions import FER2013_CODES
 from fersyn.errors import FersynError
-from fersyn.files import cache_root
-from fersyn.registry import register_judge
+from fersyn.runtime.files import cache_root
+from fersyn.plugins.registry import register_judge
 
 if TYPE_CHECKING:
     import keras
@@ -71,9 +71,9 @@ class ReferenceJudge(Judge):
 
     def fit(self, faces: np.ndarray, labels: np.ndarray, emotions: Sequence[str], *,
             validation: tuple[np.ndarray, np.ndarray], seed: int = 0) -> None:
-        from fersyn.classifiers.training import Budget, train_classifier
-        from fersyn.mix import TrainingStream
-        from fersyn.registry import create_plugin
+        from fersyn.classifiers.protocol import Budget, train_classifier
+        from fersyn.sweep.mix import TrainingStream
+        from fersyn.plugins.registry import create_plugin
 
         self.classifier = create_plugin("classifier", REFERENCE_CLASSIFIER, image_size=self.image_size, channels=self.channels)
         stream = TrainingStream(faces, labels, self.classifier.batch_size, seed)
@@ -98,7 +98,7 @@ class ReferenceJudge(Judge):
         (directory / "emotions.json").write_text(json.dumps(list(self._emotions)))
 
     def load_state(self, directory: Path) -> None:
-        from fersyn.registry import get_plugin
+        from fersyn.plugins.registry import get_plugin
 
         self.classifier = get_plugin("classifier", REFERENCE_CLASSIFIER).cls.load(directory / "classifier")
         self._emotions, self._scorer = tuple(json.loads((directory / "emotions.json").read_text())), None
@@ -220,9 +220,9 @@ class FER2013Judge(ReferenceJudge):
                             f"(fingerprint {train.fingerprint}), cached in {folder}")
 
     def _train_and_cache(self, train: "FaceSet", val: "FaceSet", folder: Path) -> None:
-        from fersyn.classifiers.training import Budget, train_classifier
-        from fersyn.mix import TrainingStream, balanced_rows
-        from fersyn.registry import create_plugin
+        from fersyn.classifiers.protocol import Budget, train_classifier
+        from fersyn.sweep.mix import TrainingStream, balanced_rows
+        from fersyn.plugins.registry import create_plugin
 
         log.info("training the judge fer2013-cnn on %d FER2013 training faces (once: cached in %s)", len(train), folder)
         self.classifier = create_plugin("classifier", REFERENCE_CLASSIFIER, image_size=self.image_size, channels=self.channels)

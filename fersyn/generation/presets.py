@@ -23,7 +23,7 @@ SETTINGS = (*DEFAULTS, *OPTION_SETTINGS)  # every argument a preset may fill in
 class Preset:
     summary: str
     evidence: str  # its configuration's name in benchmarks/results/generators.json
-    settings: Mapping[str, Any] = field(default_factory=dict)  # keyword arguments of fersyn.generate.generate
+    settings: Mapping[str, Any] = field(default_factory=dict)  # keyword arguments of fersyn.generation.sets.generate
 
 
 PRESETS: dict[str, Preset] = {

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Iterable
 
 from fersyn.errors import FersynError
-from fersyn.text import closest
+from fersyn.runtime.text import closest
 
 EKMAN: tuple[str, ...] = ("anger", "disgust", "fear", "happiness", "sadness", "surprise")
 ALL_EMOTIONS: tuple[str, ...] = EKMAN + ("neutral", "contempt")

@@ -11,7 +11,7 @@ is written into the repository or a package: the cache is built on first use.
 
 The leak rule holds through pretraining: a pretraining set holding any validation or test face of the
 split (by content hash) is refused, and the set records the hashes of the external faces with those of
-the fold's, so that a benchmark's own check (fersyn.leaks) covers its test faces of other datasets too.
+the fold's, so that a benchmark's own check (fersyn.data.leaks) covers its test faces of other datasets too.
 """
 
 from __future__ import annotations
@@ -27,10 +27,10 @@ import numpy as np
 from fersyn.data import FaceSet, load_dataset
 from fersyn.data.duplicates import image_hashes
 from fersyn.errors import FersynError
-from fersyn.files import cache_root
-from fersyn.fitting import GeneratorFit, fitted_generator
-from fersyn.options import fit_options
-from fersyn.training_log import TrainingLog
+from fersyn.runtime.files import cache_root
+from fersyn.generation.fitting import GeneratorFit, fitted_generator
+from fersyn.plugins.options import fit_options
+from fersyn.runtime.training_log import TrainingLog
 
 
 @dataclass(frozen=True)
@@ -72,7 +72,7 @@ def pretrained_checkpoint(pretraining: Pretraining, job: GeneratorFit, *, precis
                           training_log: TrainingLog) -> tuple[Path, dict[str, Any]]:
     """Fit `job`'s generator on the external faces, or load that fit from the cache: the checkpoint folder
     (`<cache>/pretrained/<key>/<kind>-<name>`) and what it was trained on."""
-    from fersyn.contracts import code_version
+    from fersyn.plugins.contracts import code_version
 
     probe = job.make()
     trained_on = {"data": pretraining.faces.fingerprint, "emotions": list(pretraining.faces.emotions),

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from fersyn.files import atomic_output
+from fersyn.runtime.files import atomic_output
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure

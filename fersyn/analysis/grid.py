@@ -7,7 +7,7 @@ from typing import Sequence
 
 import numpy as np
 
-from fersyn.figures import new_figure, save_figure
+from fersyn.analysis.figures import new_figure, save_figure
 
 
 def save_face_grid(

@@ -14,12 +14,12 @@ import numpy as np
 import tensorflow as tf
 
 from fersyn.data.pipeline import quick_teardown
-from fersyn.distribute import replica_share
+from fersyn.runtime.distribute import replica_share
 from fersyn.errors import FersynError
-from fersyn.pixels import to_signed_unit
-from fersyn.precision import precision_scope
-from fersyn.progress import StepProgress
-from fersyn.training_log import TrainingLog
+from fersyn.data.pixels import to_signed_unit
+from fersyn.runtime.precision import precision_scope
+from fersyn.runtime.progress import StepProgress
+from fersyn.runtime.training_log import TrainingLog
 
 CHECKPOINT = "gan.keras"
 

@@ -16,7 +16,7 @@ import numpy as np
 
 from fersyn.data.pipeline import quick_teardown
 from fersyn.data.synthetic import SyntheticDraw, SyntheticSource, balanced_draw
-from fersyn.pixels import from_unit_interval, to_unit_interval
+from fersyn.data.pixels import from_unit_interval, to_unit_interval
 
 if TYPE_CHECKING:
     import tensorflow as tf

@@ -1,4 +1,4 @@
-"""Quality of a synthetic set, judged against real faces by a judge (`--judge`; fersyn.judges).
+"""Quality of a synthetic set, judged against real faces by a judge (`--judge`; fersyn.judges.builtin).
 
 Every number names its judge and is reported beside the judge's own accuracy on the real test
 faces (never seen by it, nor by the generators): a fidelity can be no more trustworthy than the
@@ -25,7 +25,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from fersyn.contracts import Judge, plugin_call
+from fersyn.plugins.contracts import Judge, plugin_call
 from fersyn.data import FaceSet, Split
 from fersyn.errors import FersynError
 
@@ -37,7 +37,7 @@ _IDENTITY_RESOLUTION = 12
 def fitted_judge(name: str, faces: FaceSet, split: Split, *, seed: int = 0) -> Judge:
     """Judge `name`, fitted on the real training faces of `split` (validated on `split.val`); a
     pretrained judge only loads its weights."""
-    from fersyn.registry import create_plugin, load_plugins
+    from fersyn.plugins.registry import create_plugin, load_plugins
 
     load_plugins()
     judge = create_plugin("judge", name, image_size=faces.image_size, channels=faces.images.shape[-1])
@@ -169,7 +169,7 @@ def independent_fidelity(images: np.ndarray, emotions: Sequence[str] | np.ndarra
     that took no part in making it, and why each other judge was left out. `generators_saw`: the faces the
     generators were fitted on; `fitted`: judges already fitted, by name (others are created and, if
     pretrained, loaded; a judge that is not pretrained is never independent: fersyn fits it on those faces)."""
-    from fersyn.registry import create_plugin, list_plugins, load_plugins
+    from fersyn.plugins.registry import create_plugin, list_plugins, load_plugins
 
     load_plugins()
     readings: dict[str, Any] = {}

@@ -18,22 +18,22 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from fersyn.contracts import ExpressionGenerator, Generator, IdentityGenerator, checked_edits, checked_samples
-from fersyn.options import build_options
+from fersyn.plugins.contracts import ExpressionGenerator, Generator, IdentityGenerator, checked_edits, checked_samples
+from fersyn.plugins.options import build_options
 from fersyn.data import load_dataset
 from fersyn.data.layout import DEFAULT_LAYOUT, Layout
 from fersyn.data.splits import fold_splits
 from fersyn.data.synthetic import SyntheticWriter, balanced_counts
-from fersyn.distribute import describe, distributed, is_chief, make_strategy, output_of_this_worker
+from fersyn.runtime.distribute import describe, distributed, is_chief, make_strategy, output_of_this_worker
 from fersyn.errors import FersynError
-from fersyn.files import atomic_output, check_output_path
-from fersyn.fitting import GeneratorFit, fitted_generator
-from fersyn.metrics import fitted_judge, identity_preservation, independent_fidelity, judged_probabilities, quality_metrics
-from fersyn.precision import DEFAULT_PRECISION, fallback_note, policy_for, precision_scope, resolve_precision
-from fersyn.presets import with_preset
-from fersyn.pretraining import load_pretraining, pretrained_checkpoint
-from fersyn.provenance import package_versions
-from fersyn.training_log import TensorBoardLog, TrainingLog
+from fersyn.runtime.files import atomic_output, check_output_path
+from fersyn.generation.fitting import GeneratorFit, fitted_generator
+from fersyn.judges.quality import fitted_judge, identity_preservation, independent_fidelity, judged_probabilities, quality_metrics
+from fersyn.runtime.precision import DEFAULT_PRECISION, fallback_note, policy_for, precision_scope, resolve_precision
+from fersyn.generation.presets import with_preset
+from fersyn.generation.pretraining import load_pretraining, pretrained_checkpoint
+from fersyn.runtime.provenance import package_versions
+from fersyn.runtime.training_log import TensorBoardLog, TrainingLog
 
 log = logging.getLogger("fersyn")
 
@@ -90,16 +90,16 @@ def generate(
     generators' training and sampling, so that fits of one recipe on one split can differ. With `folds` K > 1 the
     generators are fitted on the training faces of fold `fold` of the K-fold cross-validation that a
     benchmark with the same `split_seed` and `folds` makes. `precision` (float32 or mixed) is that of
-    every model's training (fersyn.precision). `judge` scores the set (fersyn.metrics); with
+    every model's training (fersyn.runtime.precision). `judge` scores the set (fersyn.judges.quality); with
     `filter_confidence` τ a face is kept only if the judge gives its intended emotion a probability of at
     least τ, and more are drawn until `count` is met (up to MAX_DRAWS times the unfiltered draw). With
     `tensorboard` a folder, each generator's fit writes its losses and face grids there (KIND-NAME/). `layout`
     says how to read `data` (fersyn.data.layout: label map, annotations, subjects, face crops). `preset` names a
-    recipe (fersyn.presets) that fills in the generator settings left at None (identity dcgan, expression stargan
+    recipe (fersyn.generation.presets) that fills in the generator settings left at None (identity dcgan, expression stargan
     and judge reference when neither gives them). `pretrain` names external faces that each generator counting its
     steps is first fitted on (`pretrain_steps`, default its own budget; cached), then fine-tuned from for
-    `train_steps` on the fold (fersyn.pretraining)."""
-    from fersyn.registry import create_plugin, get_plugin, load_plugins
+    `train_steps` on the fold (fersyn.generation.pretraining)."""
+    from fersyn.plugins.registry import create_plugin, get_plugin, load_plugins
 
     started = time.perf_counter()
     generator_seed = split_seed if generator_seed is None else generator_seed
@@ -295,7 +295,7 @@ def generate_folds(data: str | Path, out: str | Path, *, folds: int, checkpoints
     """One synthetic set per fold into the folder `out` (fold-0.h5 …, what `fersyn benchmark --synthetic
     OUT --folds K` reads), each from generators fitted on that fold's training faces only; `options` as
     for `generate`. Checkpoints go to CHECKPOINTS/fold-I, training logs to TENSORBOARD/fold-I."""
-    from fersyn.sweep import fold_set_path
+    from fersyn.sweep.spec import fold_set_path
 
     if folds < 2:
         raise FersynError(f"`folds` {folds}: give 2 or more for one set per fold, or leave it out for one set")
@@ -392,7 +392,7 @@ def _unreachable(emotions: Sequence[str], quota: dict, written: dict, drawn: dic
 
 
 def _save_grid(faces: np.ndarray, edits: np.ndarray, emotions: Sequence[str], path: Path) -> None:
-    from fersyn.grid import save_face_grid
+    from fersyn.analysis.grid import save_face_grid
 
     rows = min(_GRID_IDENTITIES, len(faces))
     cells = np.concatenate([faces[:rows, None], edits[:, :rows].transpose(1, 0, 2, 3, 4)], axis=1)

@@ -2,7 +2,7 @@
 
 Write a subclass of one base class below, register it, and every fersyn command can use it:
 
-    @register_identity("my-gan")            # fersyn.registry; or an entry point (see docs/plugins.md)
+    @register_identity("my-gan")            # fersyn.plugins.registry; or an entry point (see docs/plugins.md)
     class MyGAN(IdentityGenerator):
         '''One line shown by `fersyn plugins`.'''
         Options = MyOptions                  # optional: a dataclass of options (below)
@@ -34,7 +34,7 @@ Generators (identity and expression)
 - Expression: `fit(faces, labels, emotions, …)` (labels index into `emotions`), and
   `apply(faces, emotions, *, seed)` → each face showing the emotion at the same position in
   `emotions` (one canonical name per face), same shape; an emotion it was not fitted on is an error.
-- `self.training_log` (fersyn.training_log): during `fit`, `scalars(step, {"loss": …})` records
+- `self.training_log` (fersyn.runtime.training_log): during `fit`, `scalars(step, {"loss": …})` records
   numbers, and when `wants_faces(step)`, `faces(step, name, grid)` a uint8 rows×columns×H×W×C grid
   of faces; written to TensorBoard under `--tensorboard DIR`, and nothing otherwise.
 - Before a long fit, fersyn checks one sample/apply after the first step (with `trained_steps`;
@@ -43,7 +43,7 @@ Generators (identity and expression)
 
 Classifiers
 - `build_model(input_shape, num_classes)` → an uncompiled Keras model taking float32 images scaled to
-  [0, 1] (`fersyn.pixels.to_unit_interval`; a keras.applications network must not rescale again:
+  [0, 1] (`fersyn.data.pixels.to_unit_interval`; a keras.applications network must not rescale again:
   pass `include_preprocessing=False` or equivalent) and returning class probabilities (softmax).
 - fersyn trains every classifier with one protocol (Adam at the class attribute `learning_rate`,
   batches of `batch_size`, cross-entropy, best weights on the real validation loss) and predicts
@@ -61,10 +61,10 @@ Judges (the referees of a synthetic set: fidelity, FD, diversity, confidence fil
 - `has_seen(faces)`: whether it learnt from any of the faces a generator was fitted on (a FaceSet).
   Default: True unless `pretrained` (fersyn fits other judges on the split's training faces). A judge
   reads a set *independently* only if it has not seen those faces and was neither the generator's
-  teacher nor the set's filter; every set reports the fidelity of each such judge (fersyn.metrics).
+  teacher nor the set's filter; every set reports the fidelity of each such judge (fersyn.judges.quality).
 
 Conventions everywhere: images are numpy uint8 arrays N×H×W×C (C = 1, grayscale; 0–255), emotions
-canonical names (fersyn.emotions); randomness comes only from the `seed` arguments, so the same
+canonical names (fersyn.data.emotions); randomness comes only from the `seed` arguments, so the same
 seed gives the same output. Errors inside a plugin reach the user as one line naming the plugin and
 the call. Caches (fitted generators, finished benchmark cells) are keyed on each plugin's code
 version (`code_version`): edit a plugin and the next run retrains it.
@@ -75,10 +75,10 @@ Several devices or machines (`--strategy mirrored|multiworker`): fersyn calls `f
 classifier's `build_model`, compile and training) inside the strategy's scope, so a plugin that
 builds plain Keras models and trains them with `model.fit` runs distributed unchanged; the batch its
 dataset yields is the global batch, split across replicas. A custom `train_step` needs two helpers of
-fersyn.distribute, no-ops on one device: `per_replica_loss(loss)` on each loss it differentiates,
+fersyn.runtime.distribute, no-ops on one device: `per_replica_loss(loss)` on each loss it differentiates,
 and `replica_share(draw, n)` for its random draws. `tf.distribute.get_strategy()` gives the strategy.
 
-Mixed precision (`--precision mixed`, the default; fersyn.precision): a plugin that sets the class
+Mixed precision (`--precision mixed`, the default; fersyn.runtime.precision): a plugin that sets the class
 attribute `mixed_precision = True` has its models built under Keras' `mixed_bfloat16` (or
 `mixed_float16`) policy where the machine computes natively in 16 bits: layers compute in 16 bits
 on float32 variables (paper-cnn trains 1.9× faster). Other plugins train in float32. Opt in once
@@ -106,10 +106,10 @@ from typing import TYPE_CHECKING, Any, ClassVar, Iterator, Sequence
 import numpy as np
 
 from fersyn.errors import FersynError
-from fersyn.inference import predict
-from fersyn.options import build_options, option  # noqa: F401 - `option` is part of the contract
-from fersyn.pixels import to_unit_interval
-from fersyn.training_log import TrainingLog
+from fersyn.runtime.inference import predict
+from fersyn.plugins.options import build_options, option  # noqa: F401 - `option` is part of the contract
+from fersyn.data.pixels import to_unit_interval
+from fersyn.runtime.training_log import TrainingLog
 
 if TYPE_CHECKING:  # keras is imported lazily: only code that builds a model pays for TensorFlow
     import keras

@@ -1,0 +1,1 @@
+"""The numbers of a sweep: statistics, the report (summary, table, bound) and figures."""

@@ -1,0 +1,1 @@
+"""Making synthetic sets: fitting generator plugins (with presets and pretraining) and writing a set."""

@@ -1,0 +1,1 @@
+"""What every stage runs on: precision, devices, progress and logs, safe files, provenance."""
