@@ -156,7 +156,8 @@ def logit_shift_cached(faces: Faces, scenario: Scenario, ratio: float) -> float:
 
 def one_sweep(job: tuple) -> dict:
     """Simulate one sweep and read what fersyn's analysis says of it."""
-    from fersyn.analysis.stats import REAL_ONLY_ARM, Arm, analyse
+    from fersyn.analysis.rules import REAL_ONLY_ARM
+    from fersyn.analysis.stats import Arm, analyse
 
     faces, scenario, seeds, fits, resamples, seed = job
     rng = np.random.default_rng([seed, 26])

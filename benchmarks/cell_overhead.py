@@ -37,11 +37,11 @@ def main() -> None:
 
     import pandas as pd
 
-    from fersyn.sweep import run as sweep_module
     from fersyn.runtime.precision import cpu_has_native_bfloat16
-    from fersyn.sweep.spec import SweepSpec
+    from fersyn.sweep import run as sweep_module
+    from fersyn.sweep.spec import Sweep
 
-    spec = SweepSpec(data=arguments.data, train_fraction=0.25, ratios=(0.0, 1.0), seeds=arguments.seeds,
+    spec = Sweep(data=arguments.data, train_fraction=0.25, ratios=(0.0, 1.0), seeds=arguments.seeds,
                      steps=arguments.steps, controls=("augment",), controls_only=True)
     pure_steps = PureSteps(arguments.data)
     cells: list[float] = []
@@ -58,7 +58,7 @@ def main() -> None:
     sweep_module._CellRunner.run = timed_cell
     try:
         with tempfile.TemporaryDirectory() as folder:
-            sweep_module.benchmark(spec, Path(folder) / "sweep")
+            sweep_module.run_sweep(spec, Path(folder) / "sweep")
             rows = pd.read_csv(Path(folder) / "sweep" / "results.csv")
     finally:
         sweep_module._CellRunner.run = run_cell

@@ -74,7 +74,7 @@ def fersyn(*arguments: str) -> None:
 
 def from_the_study(setting: str, folder: Path) -> None:
     """A study setting's cells at real only and RATIOS, with its sweep.json, summarised again into `folder`."""
-    from fersyn.analysis.report import write_report
+    from fersyn.analysis.report import report
     from fersyn.sweep.store import read_results
 
     study = RESULTS / setting
@@ -82,7 +82,7 @@ def from_the_study(setting: str, folder: Path) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     rows[rows["ratio"].isin((0.0, *RATIOS))].to_csv(folder / "results.csv", index=False)
     shutil.copy(study / "sweep.json", folder / "sweep.json")
-    write_report(folder)
+    report(folder)
 
 
 def verdict(folder: Path) -> dict:

@@ -78,8 +78,8 @@ def measure(name: str, faces, steps: int) -> dict[str, float]:
     import keras
 
     from fersyn.plugins.contracts import checked_model
-    from fersyn.sweep.mix import TrainingStream
     from fersyn.plugins.registry import create_plugin
+    from fersyn.sweep.mix import TrainingStream
 
     images, labels = faces.images, faces.labels
     if name in ("paper-cnn", "small-cnn"):
@@ -121,8 +121,8 @@ def main() -> None:
     import keras
 
     from fersyn.data import load_dataset
-    from fersyn.runtime.precision import precision_scope, resolve_precision
     from fersyn.plugins.registry import load_plugins
+    from fersyn.runtime.precision import precision_scope, resolve_precision
 
     load_plugins()
     faces = load_dataset("toy")

@@ -34,8 +34,8 @@ def real_only_accuracy(faces, split, name: str, policy: str, seed: int, steps: i
     """A benchmark's real-only cell by hand: `name` trained `steps` steps on `split`'s training faces
     under `policy` (whether or not the plugin opts in), scored on its test faces."""
     from fersyn.classifiers.protocol import Budget, train_classifier
-    from fersyn.sweep.mix import TrainingStream
     from fersyn.plugins.registry import get_plugin
+    from fersyn.sweep.mix import TrainingStream
 
     forced = type("Forced", (get_plugin("classifier", name).cls,), {"mixed_precision": True})
     classifier = forced(channels=faces.images.shape[-1])
@@ -48,8 +48,8 @@ def real_only_accuracy(faces, split, name: str, policy: str, seed: int, steps: i
 
 def stargan_fidelity(policy: str, seed: int, steps: int, reference, faces, split) -> float:
     from fersyn.judges.quality import quality_metrics
-    from fersyn.runtime.precision import precision_scope
     from fersyn.plugins.registry import create_plugin
+    from fersyn.runtime.precision import precision_scope
 
     train = faces.subset(split.train)
     with precision_scope(policy):
@@ -81,9 +81,9 @@ def main() -> None:
 
     from fersyn.data import load_dataset, split_dataset
     from fersyn.judges.quality import fitted_judge
+    from fersyn.plugins.registry import load_plugins
     from fersyn.runtime.precision import resolve_precision
     from fersyn.runtime.provenance import package_versions
-    from fersyn.plugins.registry import load_plugins
 
     load_plugins()
     mixed = resolve_precision("mixed")

@@ -319,9 +319,9 @@ class Reproduction:
     def judge_sets(self, setting: Setting) -> None:
         """Independent fidelity for sets made before fersyn measured it (measured now, recorded in each set), then the
         setting's sweep.json and summary brought up to date with them (`fersyn report`: nothing is trained)."""
+        from fersyn.analysis.report import report
         from fersyn.data.synthetic import read_synthetic_attributes
         from fersyn.generation.sets import measure_independent_fidelity
-        from fersyn.analysis.report import write_report
 
         paths, data = self.set_paths(setting)
         began, measured, metrics = time.perf_counter(), False, []
@@ -337,14 +337,14 @@ class Reproduction:
         if sweep["provenance"].get("synthetic_metrics") != metrics:
             sweep["provenance"]["synthetic_metrics"] = metrics
             record.write_text(json.dumps(sweep, indent=2))
-            write_report(self.sweep_folder(setting.name))
+            report(self.sweep_folder(setting.name))
 
     def set_quality(self, setting: Setting) -> dict:
         """The mean over its sets of the quality metrics `fersyn generate` recorded, with each independent judge's."""
         import numpy as np
 
-        from fersyn.data.synthetic import read_synthetic_attributes
         from fersyn.analysis.report import synthetic_quality
+        from fersyn.data.synthetic import read_synthetic_attributes
 
         paths, _ = self.set_paths(setting)
         attributes = [read_synthetic_attributes(path) for path in paths]
@@ -514,7 +514,7 @@ def _fits(scale: dict) -> str:
 
 
 def overview_markdown(settings: list[Setting], overview: dict, figures: list[Path]) -> str:
-    from fersyn.analysis.stats import POWER
+    from fersyn.analysis.rules import POWER
 
     scale = overview["scale"]
     lines = ["# The VISAPP 2023 study, cross-validated, on CK+48 and the FER2013 subset", "",

@@ -32,13 +32,13 @@ def main() -> None:
     import keras
     import tensorflow as tf
 
+    from fersyn.classifiers.protocol import Budget, train_classifier
     from fersyn.data import load_dataset, split_dataset
     from fersyn.data.synthetic import SyntheticSource, SyntheticWriter
     from fersyn.data.toy import toy_faceset
-    from fersyn.classifiers.protocol import Budget, train_classifier
-    from fersyn.sweep.mix import TrainingStream
-    from fersyn.runtime.progress import SweepProgress
     from fersyn.plugins.registry import create_plugin, load_plugins
+    from fersyn.runtime.progress import SweepProgress
+    from fersyn.sweep.mix import TrainingStream
     from fersyn.sweep.spec import REAL_PLUS_SYNTHETIC, Cell
 
     load_plugins()

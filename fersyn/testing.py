@@ -44,9 +44,20 @@ from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 import numpy as np
 
-from fersyn.plugins.contracts import (Classifier, ContractError, ExpressionGenerator, Generator, IdentityGenerator, Judge, Plugin,
-                              checked_edits, checked_model, checked_samples, plugin_call)
 from fersyn.errors import FersynError
+from fersyn.plugins.contracts import (
+    Classifier,
+    ContractError,
+    ExpressionGenerator,
+    Generator,
+    IdentityGenerator,
+    Judge,
+    Plugin,
+    checked_edits,
+    checked_model,
+    checked_samples,
+    plugin_call,
+)
 from fersyn.plugins.options import build_options, option_specs
 from fersyn.runtime.precision import DEFAULT_PRECISION, policy_for, precision_scope, resolve_precision
 

@@ -83,8 +83,9 @@ def registry_snapshot():
     """The plugin registry as it was before the test, restored after it: every test that registers or
     loads a plugin of its own uses this, so no test leaves a plugin behind for the next. Yields the
     restoring function (a test may return to that state midway, as a new process would start)."""
-    from fersyn.plugins import registry
     from helpers import saved_registry
+
+    from fersyn.plugins import registry
 
     # Installed plugins first: their modules stay imported, so a restore that forgot them could not load them again.
     registry.load_plugins()

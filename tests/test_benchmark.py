@@ -13,22 +13,21 @@ import h5py
 import numpy as np
 import pandas as pd
 import pytest
+from helpers import as_a_new_process, assert_one_line_error, run
 
-from fersyn.plugins.contracts import ExpressionGenerator, code_version
 from fersyn.data import load_dataset, split_dataset
 from fersyn.data.duplicates import image_hashes
+from fersyn.data.emotions import ALL_EMOTIONS
+from fersyn.data.leaks import UNVERIFIED
 from fersyn.data.splits import fold_splits
 from fersyn.data.synthetic import SyntheticSource, SyntheticWriter
 from fersyn.data.toy import toy_faceset
-from fersyn.data.emotions import ALL_EMOTIONS
 from fersyn.errors import FersynError
-from fersyn.data.leaks import UNVERIFIED
-from fersyn.sweep.mix import TrainingStream
+from fersyn.plugins.contracts import ExpressionGenerator, code_version
 from fersyn.plugins.registry import get_plugin, register_expression
+from fersyn.sweep.mix import TrainingStream
+from fersyn.sweep.spec import Cell, Sweep, parse_ratios
 from fersyn.sweep.store import cell_key, check_sweep_folder, read_results
-from fersyn.sweep.spec import Cell, SweepSpec, parse_ratios
-
-from helpers import as_a_new_process, assert_one_line_error, run
 
 SYNTHETIC_SIZE = 40  # not the benchmark's 48: the stream must resize, and the leak check hashes at 40
 _STAND_IN = object()  # write_synthetic's default: the stand-in faces themselves, or their own provenance
@@ -106,7 +105,7 @@ def test_ratios_parse_comma_lists_and_repeats():
 
 
 def test_a_sweep_spec_yields_whole_seeds_fold_by_fold_with_real_only_always_in():
-    spec = SweepSpec(ratios="2,1", seeds=2, folds=2, synthetic="set.h5", controls=("augment",), synthetic_only=True)
+    spec = Sweep(ratios="2,1", seeds=2, folds=2, synthetic="set.h5", controls=("augment",), synthetic_only=True)
     assert spec.ratios == (0.0, 1.0, 2.0) and spec.needs_synthetic and not spec.fits_generators
     cells = list(spec.cells())
     assert cells[:7] == [Cell("small-cnn", "real-only", 0.0, 0, 0), Cell("small-cnn", "real+synthetic", 1.0, 0, 0),
@@ -117,10 +116,10 @@ def test_a_sweep_spec_yields_whole_seeds_fold_by_fold_with_real_only_always_in()
     assert [(cell.seed, cell.fold) for cell in cells] == sorted((cell.seed, cell.fold) for cell in cells)
     assert cells[5].describe(2) == "small-cnn, synthetic only, seed 0, fold 1/2"
     assert cells[2].describe() == "small-cnn, ratio 1, augmented copies, seed 0"
-    controls = SweepSpec(ratios="1", seeds=1, train_fraction=0.5, controls=("real",), controls_only=True)
+    controls = Sweep(ratios="1", seeds=1, train_fraction=0.5, controls=("real",), controls_only=True)
     assert not controls.needs_synthetic and controls.identity is None  # nothing to fit
     assert [(c.training, c.ratio) for c in controls.cells()] == [("real-only", 0.0), ("real+real", 1.0)]
-    fitted = SweepSpec(ratios="1", seeds=1)
+    fitted = Sweep(ratios="1", seeds=1)
     assert fitted.fits_generators and (fitted.identity, fitted.expression) == ("dcgan", "stargan")
 
 
@@ -799,10 +798,10 @@ def test_a_rerun_after_a_plugins_code_was_edited_trains_its_cells_again(tmp_path
 
 def test_a_generators_code_and_fit_options_key_its_cache(monkeypatch, plugins):
     from fersyn.sweep import run as benchmark_module
-    from fersyn.sweep.spec import SweepSpec
+    from fersyn.sweep.spec import Sweep
 
     faces = load_dataset("toy")
-    spec = SweepSpec(data="toy", ratios="0,1", identity="dcgan", expression="stargan")
+    spec = Sweep(data="toy", ratios="0,1", identity="dcgan", expression="stargan")
     recipe = benchmark_module._recipe(spec, faces, "float32")
     assert set(recipe["code"]) == {"identity", "expression"}
     assert "identity_precision" not in recipe  # float32: the key a recipe had before fersyn had a precision
@@ -812,7 +811,7 @@ def test_a_generators_code_and_fit_options_key_its_cache(monkeypatch, plugins):
     monkeypatch.setattr(benchmark_module, "code_version", lambda cls: "edited")
     edited = benchmark_module._recipe(spec, faces, "float32")
     assert edited != recipe and benchmark_module._fit_key(edited) != benchmark_module._fit_key(recipe)
-    wider = SweepSpec(data="toy", ratios="0,1", identity="dcgan", expression="stargan", expression_options={"width": 8})
+    wider = Sweep(data="toy", ratios="0,1", identity="dcgan", expression="stargan", expression_options={"width": 8})
     assert benchmark_module._fit_key(benchmark_module._recipe(wider, faces, "float32")) != benchmark_module._fit_key(edited)
 
 
@@ -892,7 +891,7 @@ def test_fit_0_keeps_the_recipe_and_seed_of_a_single_fit_and_each_further_fit_is
     from fersyn.sweep import run as benchmark_module
 
     faces = load_dataset("toy")
-    spec, one = (SweepSpec(data="toy", ratios="0,1", seeds=4, generator_fits=fits, split_seed=3) for fits in (2, 1))
+    spec, one = (Sweep(data="toy", ratios="0,1", seeds=4, generator_fits=fits, split_seed=3) for fits in (2, 1))
     single = benchmark_module._recipe(one, faces, "float32")
     fits = [benchmark_module._recipe(spec, faces, "float32", fit) for fit in range(3)]
     assert fits[0] == single  # existing sweep folders resume: same cache key, same paths

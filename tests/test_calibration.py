@@ -6,7 +6,7 @@ effect must be found with about the power it claims. A rule or a record that sto
 import json
 from pathlib import Path
 
-from fersyn.analysis.stats import ALPHA, POWER
+from fersyn.analysis.rules import ALPHA, POWER
 
 RECORD = json.loads((Path(__file__).resolve().parents[1] / "benchmarks" / "results" / "calibration.json").read_text())
 

@@ -2,15 +2,14 @@ import keras
 import numpy as np
 import pytest
 
-from fersyn.runtime import inference
 from fersyn.classifiers.protocol import Budget, KeptModels, train_classifier
-from fersyn.plugins.contracts import checked_model
-from fersyn.sweep.mix import TrainingStream
 from fersyn.data import load_dataset, split_dataset
-from fersyn.errors import FersynError
 from fersyn.data.pixels import to_unit_interval
+from fersyn.errors import FersynError
+from fersyn.plugins.contracts import checked_model
 from fersyn.plugins.registry import create_plugin, get_plugin
-
+from fersyn.runtime import inference
+from fersyn.sweep.mix import TrainingStream
 
 pytestmark = pytest.mark.usefixtures("plugins")
 

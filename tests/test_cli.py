@@ -3,8 +3,9 @@ import subprocess
 import sys
 
 import pytest
-from fersyn import __version__
 from helpers import assert_one_line_error, run
+
+from fersyn import __version__
 
 
 def test_version_and_help_with_examples():
@@ -15,7 +16,7 @@ def test_version_and_help_with_examples():
 
 
 def test_benchmark_help_states_the_rules_and_the_sweep_options():
-    from fersyn.analysis.stats import RULES
+    from fersyn.analysis.rules import RULES
 
     result = run("benchmark", "--help")
     assert result.exit_code == 0 and "Examples:" in result.output
@@ -140,14 +141,14 @@ def test_library_errors_name_arguments_and_the_cli_names_flags(tmp_path):
     from fersyn import FersynError
     from fersyn.cli import with_flags
     from fersyn.generation.sets import generate
-    from fersyn.sweep.spec import SweepSpec
+    from fersyn.sweep.spec import Sweep
 
     with pytest.raises(FersynError, match="^`seeds` must be at least 1 \\(got 0\\)$"):
-        SweepSpec(seeds=0, ratios="0")
+        Sweep(seeds=0, ratios="0")
     assert_one_line_error(run("benchmark", "--seeds", "0", "--ratio", "0", "--out", tmp_path / "b"),
                           "Error: --seeds must be at least 1 (got 0)")
     with pytest.raises(FersynError, match="^`ratios`: 'x' is not a number"):
-        SweepSpec(ratios="x")
+        Sweep(ratios="x")
     assert_one_line_error(run("benchmark", "--ratio", "x", "--out", tmp_path / "b"), "Error: --ratio: 'x' is not a number")
     with pytest.raises(FersynError, match="^`count` must be a positive whole number \\(got 0\\)$"):
         generate("toy", tmp_path / "s.h5", count=0)
@@ -167,7 +168,7 @@ def test_benchmark_options_are_the_sweep_specs_fields_and_no_arguments_give_the_
         asked.append((spec, run))
         raise FersynError("stopped before training")
 
-    monkeypatch.setattr(fersyn.sweep.run, "benchmark", stand_in)
+    monkeypatch.setattr(fersyn.sweep.run, "run_sweep", stand_in)
     assert "Error: stopped before training" in run("benchmark").output
     spec, where = asked[-1]
     assert (spec.ratios, spec.train_steps, spec.train_fraction, spec.seeds) == ((0.0, 2.0), 400, 0.25, 2)
@@ -175,7 +176,7 @@ def test_benchmark_options_are_the_sweep_specs_fields_and_no_arguments_give_the_
     assert spec.controls == ("augment", "real") and where["out"] == "fersyn-benchmark"
     run("benchmark", "--margin", "2", "--split-seed", "5", "--classifier-opt", "width=8", "--out", tmp_path)
     spec, where = asked[-1]
-    assert (spec.margin, spec.split_seed, dict(spec.classifier_options)) == (0.02, 5, {"width": "8"})
+    assert (spec.margin, spec.split_seed, dict(spec.classifier_options)) == (2.0, 5, {"width": "8"})
     assert where["out"] == str(tmp_path) and spec.ratios == (0.0, 1.0, 2.0, 5.0, 10.0)
 
 

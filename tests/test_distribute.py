@@ -11,8 +11,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from fersyn.runtime.distribute import make_strategy
 from fersyn.errors import FersynError
+from fersyn.runtime.distribute import make_strategy
 
 SCRIPTS = Path(__file__).parent / "distributed"
 

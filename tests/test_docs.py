@@ -15,7 +15,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from helpers import as_a_new_process, run
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "plugins.md"

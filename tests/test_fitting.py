@@ -5,13 +5,13 @@ import dataclasses
 
 import numpy as np
 import pytest
+from helpers import assert_one_line_error, run
 
-from fersyn.plugins.contracts import ContractError, ExpressionGenerator, checked_edits, option
 from fersyn.data import load_dataset, split_dataset
 from fersyn.errors import FersynError
 from fersyn.generation.fitting import GeneratorFit, fitted_generator
+from fersyn.plugins.contracts import ContractError, ExpressionGenerator, checked_edits, option
 from fersyn.plugins.registry import create_plugin, register_expression
-from helpers import assert_one_line_error, run
 
 
 @dataclasses.dataclass

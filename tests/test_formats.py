@@ -3,11 +3,11 @@ import logging
 import h5py
 import numpy as np
 import pytest
+from helpers import RNG, make_folder_tree, pixels, write_fer_csv
 from PIL import Image
 
 from fersyn.data import load_dataset, split_dataset
 from fersyn.errors import FersynError
-from helpers import RNG, make_folder_tree, pixels, write_fer_csv
 
 
 def test_folder_tree_any_size_and_colour_becomes_square_gray(tmp_path):

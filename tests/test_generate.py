@@ -3,11 +3,11 @@
 import h5py
 import numpy as np
 import pytest
+from helpers import TOY_GENERATE, assert_one_line_error, make_folder_tree, run
 
 from fersyn.data.synthetic import read_synthetic_attributes
-from fersyn.runtime.precision import policy_for, resolve_precision
 from fersyn.plugins.registry import get_plugin
-from helpers import TOY_GENERATE, assert_one_line_error, make_folder_tree, run
+from fersyn.runtime.precision import policy_for, resolve_precision
 
 pytestmark = pytest.mark.slow
 

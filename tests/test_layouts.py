@@ -9,12 +9,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import RNG, assert_one_line_error, make_folder_tree, run
 from PIL import Image
 
 from fersyn.data import load_dataset, split_dataset
 from fersyn.data.layout import Layout
 from fersyn.errors import FersynError
-from helpers import RNG, assert_one_line_error, make_folder_tree, run
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 
@@ -125,13 +125,13 @@ def test_ck_plus_frame_counts_are_an_option(tmp_path):
 
 
 def test_a_default_layout_describes_as_nothing_and_leaves_records_unchanged():
-    from fersyn.sweep.spec import SweepSpec
+    from fersyn.sweep.spec import Sweep
 
     assert Layout().describe() == {} and Layout(ck_frames="3,1", faces="as-is").describe() == {}
     assert Layout(labels="4=happy,1=surprise,2=fear,3=disgust,5=sad,6=angry,7=neutral").describe() == {"labels": "rafdb"}
-    record = SweepSpec(ratios="0").record()
+    record = Sweep(ratios="0").record()
     assert "layout" not in record and "test_layout" not in record
-    assert SweepSpec(ratios="0", layout={"faces": "detect"}).record()["layout"] == {"faces": "detect"}
+    assert Sweep(ratios="0", layout={"faces": "detect"}).record()["layout"] == {"faces": "detect"}
 
 
 # --- faces detect: toy faces, rendered large and pasted off-centre into bigger photos ---

@@ -9,10 +9,10 @@ import pytest
 
 from fersyn.data import load_dataset, split_dataset
 from fersyn.data.duplicates import image_hashes
+from fersyn.data.leaks import UNVERIFIED, HeldOut, check_unseen
 from fersyn.data.synthetic import SyntheticSource, SyntheticWriter
 from fersyn.data.toy import toy_faceset
 from fersyn.errors import FersynError
-from fersyn.data.leaks import UNVERIFIED, HeldOut, check_unseen
 
 TRAINING_SIZE = 32  # the size the stand-in generators were "fitted" at
 STORED_SIZE = 40  # the synthetic faces' own size: neither the training size nor the sweep's

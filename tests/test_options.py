@@ -5,13 +5,12 @@ import json
 import re
 
 import pytest
+from helpers import assert_one_line_error, run
 
-from fersyn.plugins.contracts import option
 from fersyn.errors import FersynError
+from fersyn.plugins.contracts import option
 from fersyn.plugins.options import build_options, option_specs, parse_pairs
 from fersyn.plugins.registry import create_plugin
-
-from helpers import assert_one_line_error, run
 
 
 @dataclasses.dataclass

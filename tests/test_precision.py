@@ -7,13 +7,13 @@ import logging
 import numpy as np
 import pytest
 
-from fersyn.runtime import precision
-from fersyn.plugins.contracts import ContractError, checked_model
 from fersyn.data import load_dataset
 from fersyn.errors import FersynError
 from fersyn.generation.fitting import _check_trained_on
-from fersyn.runtime.precision import policy_for, precision_scope, resolve_precision
+from fersyn.plugins.contracts import ContractError, checked_model
 from fersyn.plugins.registry import create_plugin, get_plugin, load_plugins
+from fersyn.runtime import precision
+from fersyn.runtime.precision import policy_for, precision_scope, resolve_precision
 
 
 @pytest.fixture
@@ -136,7 +136,7 @@ def test_a_checkpoint_fitted_under_another_precision_is_refused(tmp_path):
 
 
 def test_an_unknown_precision_is_refused_before_any_work():
-    from fersyn.sweep.spec import SweepSpec
+    from fersyn.sweep.spec import Sweep
 
     with pytest.raises(FersynError, match="`precision` double: unknown"):
-        dataclasses.replace(SweepSpec(), precision="double")
+        dataclasses.replace(Sweep(), precision="double")

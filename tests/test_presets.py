@@ -11,7 +11,7 @@ from helpers import assert_one_line_error, run
 from fersyn.data.synthetic import read_synthetic_attributes
 from fersyn.errors import FersynError
 from fersyn.generation.presets import DEFAULTS, PRESETS, with_preset
-from fersyn.sweep.spec import SweepSpec
+from fersyn.sweep.spec import Sweep
 
 ROOT = Path(__file__).resolve().parents[1]
 RECIPES = json.loads((ROOT / "benchmarks" / "results" / "generators.json").read_text())
@@ -66,11 +66,11 @@ def teacher(name):
 
 
 def test_a_sweep_takes_a_preset_only_where_it_fits_generators():
-    spec = SweepSpec(ratios=(0, 1), preset="low-data", train_steps=8)
+    spec = Sweep(ratios=(0, 1), preset="low-data", train_steps=8)
     assert (spec.identity, spec.expression, spec.train_steps) == ("real", "stargan", 8)
-    assert "preset" not in SweepSpec(ratios=(0, 1)).record() and spec.record()["preset"] == "low-data"
+    assert "preset" not in Sweep(ratios=(0, 1)).record() and spec.record()["preset"] == "low-data"
     with pytest.raises(FersynError, match="`preset` low-data sets the generators a sweep fits"):
-        SweepSpec(ratios=(0,), controls=("augment",), controls_only=True, preset="low-data")
+        Sweep(ratios=(0,), controls=("augment",), controls_only=True, preset="low-data")
 
 
 def test_generate_with_a_preset_records_it_and_what_the_user_changed(tmp_path, fer):

@@ -4,11 +4,11 @@ run on a FER2013-style CSV of toy faces of other identities; provenance, the cac
 import h5py
 import numpy as np
 import pytest
+from helpers import assert_one_line_error, fer_style_csv, run
 
 from fersyn.data import load_dataset, split_dataset
 from fersyn.data.duplicates import image_hashes
 from fersyn.data.synthetic import read_synthetic_attributes
-from helpers import assert_one_line_error, fer_style_csv, run
 
 pytestmark = pytest.mark.slow
 

@@ -39,7 +39,7 @@ def test_the_recorded_run_is_the_embedded_default():
     spec = json.loads((RUN / "sweep.json").read_text())["provenance"]["spec"]
     assert spec["data"] == EMBEDDED_DEFAULT["data"] and spec["train_fraction"] == EMBEDDED_DEFAULT["train_fraction"]
     assert spec["controls"] == list(EMBEDDED_DEFAULT["controls"]) and spec["seeds"] == EMBEDDED_DEFAULT["seeds"]
-    # SweepSpec.train_steps was called generator_steps when this run was recorded.
+    # Sweep.train_steps was called generator_steps when this run was recorded.
     assert spec.get("train_steps", spec.get("generator_steps")) == EMBEDDED_DEFAULT["train_steps"]
     assert spec["ratios"] == [float(r) for r in EMBEDDED_DEFAULT["ratios"][0].split(",")]
     assert (spec["image_size"], spec["steps"]) == (EMBEDDED_DEFAULT["image_size"], EMBEDDED_DEFAULT["steps"])

@@ -166,7 +166,7 @@ def test_the_verdict_on_the_papers_claim_is_stated_with_its_power():
     assert "not reproduced, and the study had the power to see it" in text
     assert all(not entry["gain_significant"] or entry["gain"] < 0 for entry in (all_five, low_five))
     assert all(s > m for s, m in zip(sixteen, mde))  # "above the minimum detectable effects"
-    from fersyn.analysis.stats import POWER
+    from fersyn.analysis.rules import POWER
 
     assert f"points: gains the sweeps detect with {100 * POWER:.0f} % power)" in text
 

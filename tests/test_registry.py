@@ -4,10 +4,15 @@ import textwrap
 import numpy as np
 import pytest
 
-from fersyn.plugins.contracts import IdentityGenerator
 from fersyn.errors import FersynError
+from fersyn.plugins.contracts import IdentityGenerator
 from fersyn.plugins.registry import (
-    broken_plugins, create_plugin, get_plugin, list_plugins, load_plugins, register_identity,
+    broken_plugins,
+    create_plugin,
+    get_plugin,
+    list_plugins,
+    load_plugins,
+    register_identity,
 )
 
 LOOSE_PLUGIN = '''

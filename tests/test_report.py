@@ -9,8 +9,8 @@ import pandas as pd
 import pytest
 from PIL import Image
 
+from fersyn.analysis.report import format_table, report, summarise
 from fersyn.errors import FersynError
-from fersyn.analysis.report import format_table, summarise, write_report
 from fersyn.sweep.store import SCHEMA
 
 FOLDS, SUBJECTS_PER_FOLD, FACES_PER_SUBJECT = 2, 5, 8
@@ -133,7 +133,7 @@ def test_an_interrupted_seed_leaves_out_the_seed_not_the_arms(tmp_path):
 
 
 def test_write_report_writes_summary_table_and_plots(tmp_path):
-    result = write_report(_sweep(tmp_path))
+    result = report(_sweep(tmp_path))
     written = json.loads((tmp_path / "summary.json").read_text())
     assert written == result.summary and written["schema"] == SCHEMA and "Holm" in written["rules"]
     pngs = ["accuracy_vs_ratio.png", "confusion_cnn_real-only.png", "confusion_cnn_best.png",
@@ -160,25 +160,25 @@ def test_write_report_writes_summary_table_and_plots(tmp_path):
 
 
 def test_a_margin_given_to_the_report_overrides_the_sweeps(tmp_path):
-    wide = write_report(_sweep(tmp_path), margin=0.2).summary
+    wide = report(_sweep(tmp_path), margin=20).summary
     assert wide["margin"] == 0.2
     synthetic = wide["classifiers"]["cnn"]["analysis"]["curves"]["synthetic"]
     assert synthetic["bound"]["margin"] == 0.2 and "20 point(s)" in synthetic["verdict"]
     narrow = json.loads((tmp_path / "summary.json").read_text())["classifiers"]["cnn"]["analysis"]["curves"]["synthetic"]
     assert narrow == synthetic  # the summary written is the one with the margin asked for
-    assert write_report(tmp_path).summary["margin"] == 0.01  # without one, the sweep's
+    assert report(tmp_path).summary["margin"] == 0.01  # without one, the sweep's
 
 
 def test_an_older_folder_is_refused_in_one_line(tmp_path):
     _sweep(tmp_path)
     (tmp_path / "sweep.json").write_text(json.dumps({"config": {"data_fingerprint": "abc"}, "provenance": {}}))
     with pytest.raises(FersynError, match="results of an older fersyn \\(results schema 1"):
-        write_report(tmp_path)
+        report(tmp_path)
 
 
 def test_missing_results_is_a_user_error(tmp_path):
     with pytest.raises(FersynError, match=f"{tmp_path}: no results.csv; run `fersyn benchmark --out {tmp_path}` first"):
-        write_report(tmp_path)
+        report(tmp_path)
 
 
 def test_results_without_a_successful_cell_are_a_user_error(tmp_path):
@@ -186,21 +186,21 @@ def test_results_without_a_successful_cell_are_a_user_error(tmp_path):
     pd.DataFrame([_row("cnn", "real-only", 0.0, 0, 0, math.nan, status="failed")]).to_csv(
         tmp_path / "results.csv", index=False)
     with pytest.raises(FersynError, match="no successful cell"):
-        write_report(tmp_path)
+        report(tmp_path)
 
 
 def test_unreadable_results_are_a_user_error(tmp_path):
     _sweep(tmp_path)
     (tmp_path / "results.csv").write_text("")
     with pytest.raises(FersynError, match="cannot be read"):
-        write_report(tmp_path)
+        report(tmp_path)
 
 
 def test_a_table_without_the_row_columns_is_refused(tmp_path):
     _sweep(tmp_path)
     pd.read_csv(tmp_path / "results.csv").drop(columns=["test_predictions"]).to_csv(tmp_path / "results.csv", index=False)
     with pytest.raises(FersynError, match="not a fersyn results table \\(no column test_predictions\\)"):
-        write_report(tmp_path)
+        report(tmp_path)
 
 
 def test_predictions_that_do_not_match_the_test_faces_are_refused(tmp_path):
@@ -209,7 +209,7 @@ def test_predictions_that_do_not_match_the_test_faces_are_refused(tmp_path):
     rows.loc[0, "test_predictions"] = rows.loc[0, "test_predictions"][:-1]
     rows.to_csv(tmp_path / "results.csv", index=False)
     with pytest.raises(FersynError, match="do not belong together"):
-        write_report(tmp_path)
+        report(tmp_path)
 
 
 def test_the_table_names_who_read_the_synthetic_sets_independently(tmp_path):
@@ -223,7 +223,7 @@ def test_the_table_names_who_read_the_synthetic_sets_independently(tmp_path):
 
     sweep["provenance"]["synthetic_metrics"] = [{"independent": independent(0.25)}, {"independent": independent(0.35)}]
     sweep_path.write_text(json.dumps(sweep))
-    summary = write_report(tmp_path).summary
+    summary = report(tmp_path).summary
     assert summary["synthetic_quality"]["independent"]["fer-mini-xception"] == {"mean": 0.3, "min": 0.25, "max": 0.35, "sets": 2}
     table = format_table(summary).replace("\n  ", " ")
     assert ("2 synthetic set(s): independent fidelity 30 % by fer-mini-xception (sets 25–35 %); not independent: "
@@ -232,5 +232,5 @@ def test_the_table_names_who_read_the_synthetic_sets_independently(tmp_path):
     for metrics in sweep["provenance"]["synthetic_metrics"]:
         metrics["independent"]["judges"] = {}
     sweep_path.write_text(json.dumps(sweep))
-    table = format_table(write_report(tmp_path).summary).replace("\n  ", " ")
+    table = format_table(report(tmp_path).summary).replace("\n  ", " ")
     assert "WARNING: no independent judge read the 2 synthetic set(s): their fidelity is measured only by judges" in table

@@ -6,12 +6,11 @@ import shutil
 
 import pandas as pd
 import pytest
+from helpers import assert_one_line_error, run
+from test_benchmark import write_synthetic
 
 from fersyn.errors import FersynError
 from fersyn.sweep.store import Shard, read_results
-
-from helpers import assert_one_line_error, run
-from test_benchmark import write_synthetic
 
 
 @pytest.fixture(scope="module")

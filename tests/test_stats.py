@@ -14,7 +14,8 @@ from scipy import stats as scipy_stats
 from statsmodels.stats.multitest import multipletests
 from statsmodels.stats.weightstats import ttost_paired
 
-from fersyn.analysis.stats import ALPHA, POWER, REAL_ONLY_ARM, RULES, Arm, analyse, classification_scores
+from fersyn.analysis.rules import ALPHA, POWER, REAL_ONLY_ARM, RULES
+from fersyn.analysis.stats import Arm, analyse, classification_scores
 
 FACES = 400
 

@@ -5,11 +5,11 @@ import dataclasses
 
 import numpy as np
 import pytest
+from helpers import fer_style_csv, require_fer
 
 from fersyn.plugins.contracts import Classifier, ContractError, ExpressionGenerator, IdentityGenerator, option
 from fersyn.plugins.registry import list_plugins, load_plugins
 from fersyn.testing import check_classifier, check_expression_generator, check_identity_generator, check_plugin
-from helpers import fer_style_csv, require_fer
 
 load_plugins()
 

@@ -1,8 +1,8 @@
 import numpy as np
 
 from fersyn.data import load_dataset, split_dataset
-from fersyn.data.toy import toy_faceset
 from fersyn.data.emotions import EKMAN
+from fersyn.data.toy import toy_faceset
 
 
 def test_toy_shape_subjects_and_balance():

@@ -3,7 +3,7 @@ sweep.json of a sweep folder.
 
 Per classifier, one joint bootstrap (fersyn.analysis.stats.analyse) over the test subjects and seeds of every
 fold gives each arm's accuracy, each curve's gains over real only (Holm-corrected), its bound and
-verdict (fersyn.analysis.stats.RULES), the efficiency of each curve against the positive control, and the GAN
+verdict (fersyn.analysis.rules.RULES), the efficiency of each curve against the positive control, and the GAN
 minus the augmentation control. Only successful cells count; failed ones are listed, and seeds that
 some arm lacks are left out (named in the summary) so that every comparison is paired.
 """
@@ -20,13 +20,22 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from fersyn.analysis.figures import new_figure, save_figure
+from fersyn.analysis.rules import ALPHA, MARGIN, REAL_ONLY_ARM, RULES
+from fersyn.analysis.stats import Arm, analyse
 from fersyn.errors import FersynError
 from fersyn.runtime.files import atomic_output
-from fersyn.analysis.figures import new_figure, save_figure
-from fersyn.sweep.store import (RESULTS, SCHEMA, SUMMARY, check_schema, merge_sweeps, missing_columns,
-                            record_sweep, results_files)
-from fersyn.analysis.stats import ALPHA, MARGIN, REAL_ONLY_ARM, RULES, Arm, analyse
 from fersyn.sweep.spec import REAL_ONLY, REAL_PLUS_AUGMENTED, REAL_PLUS_REAL, REAL_PLUS_SYNTHETIC, SYNTHETIC_ONLY
+from fersyn.sweep.store import (
+    RESULTS,
+    SCHEMA,
+    SUMMARY,
+    check_schema,
+    merge_sweeps,
+    missing_columns,
+    record_sweep,
+    results_files,
+)
 
 # The curve each kind of training draws, and how tables name it.
 CURVES = {REAL_PLUS_SYNTHETIC: "synthetic", REAL_PLUS_AUGMENTED: "augmented", REAL_PLUS_REAL: "unused real"}
@@ -37,19 +46,20 @@ _TABLE_WIDTH = 100
 
 @dataclass
 class ReportResult:
-    """What `write_report` produced: the summary, the table to print, the files written."""
+    """What `report` produced: the summary, the table to print, the files written."""
 
     summary: dict
     table: str
     files: list[Path]
 
 
-def write_report(directory: str | Path, *more: str | Path, out: str | Path | None = None,
-                 margin: float | None = None) -> ReportResult:
+def report(directory: str | Path, *more: str | Path, out: str | Path | None = None,
+           margin: float | None = None) -> ReportResult:
     """Read the results of `directory` (every results table in it, shards included), write summary.json
     and the plots beside them. With `more` folders — shards of the same sweep run apart — their rows
     are merged (folders of another configuration are refused) and written, with the summary and
-    plots, to `out` as one complete sweep folder. `margin` overrides the sweep's equivalence margin."""
+    plots, to `out` as one complete sweep folder. `margin` (accuracy points) overrides the sweep's equivalence
+    margin."""
     directories = [Path(d) for d in (directory, *more)]
     for folder in directories:
         if not results_files(folder):
@@ -67,7 +77,7 @@ def write_report(directory: str | Path, *more: str | Path, out: str | Path | Non
         record_sweep(target, sweep.get("config", {}), {**sweep.get("provenance", {}),
                                                        "merged_from": [str(d) for d in directories]},
                      test_faces=sweep.get("test_faces"))
-    summary = summarise(rows, sweep, margin=margin)
+    summary = summarise(rows, sweep, margin=None if margin is None else margin / 100)
     summary_path = target / SUMMARY
     with atomic_output(summary_path) as temporary:
         temporary.write_text(json.dumps(summary, indent=2, allow_nan=False) + "\n")

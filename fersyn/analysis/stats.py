@@ -23,48 +23,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Sequence
 
+from fersyn.analysis.rules import ALPHA, BORDERLINE_Z, MARGIN, MAX_RESAMPLES, POWER, REAL_ONLY_ARM, RESAMPLES, RULES
+from fersyn.analysis.verdicts import verdict
+
 if TYPE_CHECKING:
     import numpy as np
 
-ALPHA = 0.05
-POWER = 0.80
-MARGIN = 0.01  # the equivalence margin δ of the bound, as a fraction (1 point)
-RESAMPLES = 9999  # the first pass; more are drawn while a decision is within its Monte Carlo error of ALPHA
-MAX_RESAMPLES = 99_999
-BORDERLINE_Z = 3.0  # a decision is borderline while |p − ALPHA| < this × p's Monte Carlo standard error
 _BATCH = 500  # resamples drawn at once: memory stays bounded for tens of thousands of test faces
 _PART_DRAWS = 400  # resamples of one fold (or one fit of a fold) for the variance of its gain: its Q
-REAL_ONLY_ARM = "real only"  # the arm every curve starts from (ratio 0)
-
-RULES = (
-    "Uncertainty: 95 % percentile intervals, unadjusted for multiple testing, from one hierarchical bootstrap: "
-    "within each fold, test subjects (faces where no subject is known) and the fold's generator fits (each with "
-    "the seeds that used it; the seeds themselves with one fit) are resampled, fits U − 1 of U; gains are paired "
-    "on the same faces, models and folds. Differences between folds' training subjects are not resampled: the "
-    "heterogeneity of gains between folds and between fits is reported with Cochran's Q. "
-    "The gain of a ratio is its accuracy minus real-only's; its two-sided p-value comes from the same bootstrap "
-    f"and is Holm-corrected within its curve (the family: that curve's ratios above 0; significant: corrected p < "
-    f"{ALPHA:g}). A p-value with no resample on the other side of 0 is printed as '≤' its floor. Resamples are "
-    f"drawn ({RESAMPLES} first, up to {MAX_RESAMPLES}) until no decision lies within {BORDERLINE_Z:g} Monte Carlo "
-    "standard errors of the threshold; one that still does is 'borderline', neither significant nor not. "
-    f"The minimum detectable effect is the gain found with {POWER:.0%} power after that correction: "
-    "(z of alpha ÷ (2 × the number of ratios), Holm's strictest step, + z of the power) × the bootstrap standard "
-    "error of a gain (median over ratios), as calibrated by benchmarks/calibrate_verdicts.py. "
-    "The bound is the smallest ratio whose shortfall from the best ratio (the best chosen again in every resample) "
-    "is shown to be below the margin: its one-sided bootstrap p-value for 'shortfall ≥ margin', Holm-corrected "
-    f"over the curve's ratios, is below {ALPHA:g}. When no ratio is shown so, the bound is 'inconclusive'. The bound "
-    "estimate (smallest ratio whose mean is within the margin of the best mean) is given with its bootstrap 95 % "
-    "interval. A ratio above the best 'falls back' when its accuracy is shown below the best's (one-sided "
-    "bootstrap p, Holm over the ratios above the best). The verdict says 'helps at ratio X; more falls back by Y' "
-    "where larger ratios fall back, 'helps up to ratio X, then flat within the margin' where every larger ratio is "
-    "shown within it ('up to at least X' when X is the largest ratio tried), 'helps up to ratio X' otherwise, "
-    "'hurts at ratio(s) Y' where losses are, "
-    "'no gain larger than the margin' when real only is the bound (with the largest loss its intervals still "
-    "allow), and 'inconclusive' otherwise, with the largest effect its intervals still allow; each verdict that "
-    "finds no gain gives the minimum detectable effect. Efficiency = a curve's gain ÷ "
-    "the positive control's gain at the same ratio (real faces of unused training subjects)."
-)
-
 
 @dataclass(frozen=True)
 class Arm:
@@ -506,78 +472,3 @@ def _bound_estimate(ratios: list[float], shortfalls: _Parts, margin: float, alph
     low, high = np.quantile(chosen, [alpha / 2, 1 - alpha / 2], method="inverted_cdf")
     return {"estimate": ratios[next(i for i, s in enumerate(point) if s < margin)],
             "estimate_ci95": [float(low), float(high)]}
-
-
-def verdict(curve: dict, name: str = "synthetic") -> str:
-    """The plain-words verdict of one curve's summary (`name`: what its extra faces are); see RULES. It
-    cannot contradict the numbers it is made from: each clause restates a test the summary holds."""
-    margin, mde = 100 * curve["bound"]["margin"], 100 * curve["mde"]
-    tested = [e for e in curve["ratios"] if "gain" in e]
-    helps = [e for e in tested if e["gain_significant"] and e["gain"] > 0]
-    hurts = [e for e in tested if e["gain_significant"] and e["gain"] < 0]
-    fallen = [e for e in curve["ratios"] if e.get("falls_back")]
-    bound = curve["bound"]["ratio"]
-    clauses = []
-    if helps:
-        top = max(helps, key=lambda e: e["gain"])
-        shown = f"ratio {top['ratio']:g}: {_points(top['gain'])} points {_interval(top['gain_ci95'])}"
-        beyond = [e for e in curve["ratios"] if bound is not None and e["ratio"] > bound]
-        if bound is None:
-            clauses.append(f"{name} data helps ({shown}); where the help stops is inconclusive at a margin of "
-                           f"{margin:g} point(s) (minimum detectable effect {mde:.1f} points)")
-        elif bound == 0:
-            clauses.append(f"{name} data helps, but by less than the margin: real only is within {margin:g} "
-                           f"point(s) of the best ratio ({shown})")
-        elif not beyond:  # no larger ratio was tried: no plateau seen
-            clauses.append(f"{name} data helps up to at least ratio {bound:g}, the largest tried ({shown}); try "
-                           "larger ratios to find where the help stops")
-        elif fallen:
-            clauses.append(f"{name} data helps up to ratio {bound:g} ({shown}), then falls back: {_fall(fallen)}")
-            fallen = []
-        elif all(e["within_margin"] for e in beyond):
-            clauses.append(f"{name} data helps up to ratio {bound:g} ({shown}), then stays flat within {margin:g} "
-                           f"point(s) up to ratio {beyond[-1]['ratio']:g}")
-        else:
-            clauses.append(f"{name} data helps up to ratio {bound:g} (more adds less than {margin:g} point(s); "
-                           f"{shown}); beyond it, neither flat within the margin nor falling back is shown")
-    if fallen:
-        clauses.append(f"past the best ratio {curve['best']['ratio']:g} it falls back: {_fall(fallen)}")
-    if hurts:
-        worst = min(hurts, key=lambda e: e["gain"])
-        at = ", ".join(f"{e['ratio']:g}" for e in hurts)
-        clauses.append(f"{name} data hurts at ratio(s) {at} (ratio {worst['ratio']:g}: {_points(worst['gain'])} points "
-                       f"{_interval(worst['gain_ci95'])})")
-    borderline = [e for e in tested if e["gain_borderline"]]
-    if borderline:
-        clauses.append("borderline at ratio(s) " + ", ".join(f"{e['ratio']:g}" for e in borderline) +
-                       " (corrected p within its Monte Carlo error of alpha even after the most resamples)")
-    if helps or hurts:
-        return "; ".join(clauses)
-    largest_loss = max((-e["gain_ci95"][0] for e in tested), default=0.0)
-    if bound == 0:
-        losses = (f"; losses up to {100 * largest_loss:.1f} points are not excluded" if largest_loss > margin / 100
-                  else "")
-        main = (f"no gain larger than {margin:g} point(s): real only is within that margin of the best ratio{losses} "
-                f"(minimum detectable effect {mde:.1f} points)")
-    else:
-        allowed = max((abs(x) for e in tested for x in e["gain_ci95"]), default=float("nan"))
-        close = (f"; ratio {bound:g} is shown within {margin:g} point(s) of the best, real only is not" if bound is not None
-                 else f"; no ratio is shown within {margin:g} point(s) of the best")
-        main = (f"inconclusive: no gain or loss is significant{close}; effects up to {100 * allowed:.1f} points remain "
-                f"possible (minimum detectable effect {mde:.1f} points)")
-    return "; ".join([main, *clauses])
-
-
-def _fall(fallen: list[dict]) -> str:
-    worst = max(fallen, key=lambda e: e["fall"])
-    at = ", ".join(f"{e['ratio']:g}" for e in fallen)
-    return (f"by {100 * worst['fall']:.1f} points {_interval(worst['fall_ci95'])} at ratio {worst['ratio']:g} "
-            f"(shown at ratio(s) {at})")
-
-
-def _points(fraction: float) -> str:
-    return f"{100 * fraction:+.1f}"
-
-
-def _interval(ci: Sequence[float]) -> str:
-    return f"[{100 * ci[0]:+.1f}, {100 * ci[1]:+.1f}]"

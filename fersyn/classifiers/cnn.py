@@ -26,7 +26,7 @@ class PaperCNN(Classifier):
     mixed_precision = True
 
     def build_model(self, input_shape: tuple[int, int, int], num_classes: int) -> "keras.Model":
-        from keras import layers, Sequential
+        from keras import Sequential, layers
 
         return Sequential(
             [
@@ -67,7 +67,7 @@ class SmallCNN(Classifier):
     mixed_precision = False
 
     def build_model(self, input_shape: tuple[int, int, int], num_classes: int) -> "keras.Model":
-        from keras import layers, Sequential
+        from keras import Sequential, layers
 
         blocks = []
         for filters in (self.options.width, 2 * self.options.width, 4 * self.options.width):

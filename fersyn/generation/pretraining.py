@@ -27,9 +27,9 @@ import numpy as np
 from fersyn.data import FaceSet, load_dataset
 from fersyn.data.duplicates import image_hashes
 from fersyn.errors import FersynError
-from fersyn.runtime.files import cache_root
 from fersyn.generation.fitting import GeneratorFit, fitted_generator
 from fersyn.plugins.options import fit_options
+from fersyn.runtime.files import cache_root
 from fersyn.runtime.training_log import TrainingLog
 
 

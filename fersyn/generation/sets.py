@@ -18,20 +18,26 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from fersyn.plugins.contracts import ExpressionGenerator, Generator, IdentityGenerator, checked_edits, checked_samples
-from fersyn.plugins.options import build_options
 from fersyn.data import load_dataset
 from fersyn.data.layout import DEFAULT_LAYOUT, Layout
 from fersyn.data.splits import fold_splits
 from fersyn.data.synthetic import SyntheticWriter, balanced_counts
-from fersyn.runtime.distribute import describe, distributed, is_chief, make_strategy, output_of_this_worker
 from fersyn.errors import FersynError
-from fersyn.runtime.files import atomic_output, check_output_path
 from fersyn.generation.fitting import GeneratorFit, fitted_generator
-from fersyn.judges.quality import fitted_judge, identity_preservation, independent_fidelity, judged_probabilities, quality_metrics
-from fersyn.runtime.precision import DEFAULT_PRECISION, fallback_note, policy_for, precision_scope, resolve_precision
 from fersyn.generation.presets import with_preset
 from fersyn.generation.pretraining import load_pretraining, pretrained_checkpoint
+from fersyn.judges.quality import (
+    fitted_judge,
+    identity_preservation,
+    independent_fidelity,
+    judged_probabilities,
+    quality_metrics,
+)
+from fersyn.plugins.contracts import ExpressionGenerator, Generator, IdentityGenerator, checked_edits, checked_samples
+from fersyn.plugins.options import build_options
+from fersyn.runtime.distribute import describe, distributed, is_chief, make_strategy, output_of_this_worker
+from fersyn.runtime.files import atomic_output, check_output_path
+from fersyn.runtime.precision import DEFAULT_PRECISION, fallback_note, policy_for, precision_scope, resolve_precision
 from fersyn.runtime.provenance import package_versions
 from fersyn.runtime.training_log import TensorBoardLog, TrainingLog
 

@@ -16,12 +16,12 @@ import numpy as np
 import tensorflow as tf
 from keras import layers
 
-from fersyn.plugins.contracts import IdentityGenerator, option
-from fersyn.runtime.distribute import per_replica_loss, replica_share
-from fersyn.generators.shared import GANModel, GANPlugin, batches, diff_augment, fit_for_steps
-from fersyn.runtime.inference import predict
 from fersyn.data.pixels import from_signed_unit
+from fersyn.generators.shared import GANModel, GANPlugin, batches, diff_augment, fit_for_steps
+from fersyn.plugins.contracts import IdentityGenerator, option
 from fersyn.plugins.registry import register_identity
+from fersyn.runtime.distribute import per_replica_loss, replica_share
+from fersyn.runtime.inference import predict
 
 
 def build_generator(image_size: int, channels: int, latent_dim: int, width: int) -> keras.Model:

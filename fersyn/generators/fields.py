@@ -23,9 +23,9 @@ from typing import Sequence
 
 import numpy as np
 
-from fersyn.plugins.contracts import ExpressionGenerator, option
-from fersyn.errors import FersynError
 from fersyn.data.pixels import from_unit_interval, to_unit_interval
+from fersyn.errors import FersynError
+from fersyn.plugins.contracts import ExpressionGenerator, option
 from fersyn.plugins.registry import register_expression
 
 FIELDS = "fields.npz"

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import numpy as np
 
-from fersyn.plugins.contracts import IdentityGenerator
 from fersyn.errors import FersynError
+from fersyn.plugins.contracts import IdentityGenerator
 from fersyn.plugins.registry import register_identity
 
 FACES = "faces.npz"

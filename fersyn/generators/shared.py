@@ -14,9 +14,9 @@ import numpy as np
 import tensorflow as tf
 
 from fersyn.data.pipeline import quick_teardown
-from fersyn.runtime.distribute import replica_share
-from fersyn.errors import FersynError
 from fersyn.data.pixels import to_signed_unit
+from fersyn.errors import FersynError
+from fersyn.runtime.distribute import replica_share
 from fersyn.runtime.precision import precision_scope
 from fersyn.runtime.progress import StepProgress
 from fersyn.runtime.training_log import TrainingLog

@@ -19,14 +19,14 @@ import numpy as np
 import tensorflow as tf
 from keras import layers
 
-from fersyn.plugins.contracts import ExpressionGenerator, option
-from fersyn.runtime.distribute import per_replica_loss, replica_share
+from fersyn.data.pixels import from_signed_unit, to_signed_unit
 from fersyn.errors import FersynError
 from fersyn.generators.shared import GANModel, GANPlugin, batches, diff_augment, fit_for_steps
-from fersyn.runtime.inference import predict
 from fersyn.judges.quality import teacher_names
-from fersyn.data.pixels import from_signed_unit, to_signed_unit
+from fersyn.plugins.contracts import ExpressionGenerator, option
 from fersyn.plugins.registry import register_expression
+from fersyn.runtime.distribute import per_replica_loss, replica_share
+from fersyn.runtime.inference import predict
 
 
 @keras.saving.register_keras_serializable(package="fersyn")

@@ -32,12 +32,12 @@ from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 
-from fersyn.plugins.contracts import Judge, code_version, option
 from fersyn.data.duplicates import image_hashes
 from fersyn.data.emotions import FER2013_CODES
 from fersyn.errors import FersynError
-from fersyn.runtime.files import cache_root
+from fersyn.plugins.contracts import Judge, code_version, option
 from fersyn.plugins.registry import register_judge
+from fersyn.runtime.files import cache_root
 
 if TYPE_CHECKING:
     import keras
@@ -72,8 +72,8 @@ class ReferenceJudge(Judge):
     def fit(self, faces: np.ndarray, labels: np.ndarray, emotions: Sequence[str], *,
             validation: tuple[np.ndarray, np.ndarray], seed: int = 0) -> None:
         from fersyn.classifiers.protocol import Budget, train_classifier
-        from fersyn.sweep.mix import TrainingStream
         from fersyn.plugins.registry import create_plugin
+        from fersyn.sweep.mix import TrainingStream
 
         self.classifier = create_plugin("classifier", REFERENCE_CLASSIFIER, image_size=self.image_size, channels=self.channels)
         stream = TrainingStream(faces, labels, self.classifier.batch_size, seed)
@@ -221,8 +221,8 @@ class FER2013Judge(ReferenceJudge):
 
     def _train_and_cache(self, train: "FaceSet", val: "FaceSet", folder: Path) -> None:
         from fersyn.classifiers.protocol import Budget, train_classifier
-        from fersyn.sweep.mix import TrainingStream, balanced_rows
         from fersyn.plugins.registry import create_plugin
+        from fersyn.sweep.mix import TrainingStream, balanced_rows
 
         log.info("training the judge fer2013-cnn on %d FER2013 training faces (once: cached in %s)", len(train), folder)
         self.classifier = create_plugin("classifier", REFERENCE_CLASSIFIER, image_size=self.image_size, channels=self.channels)

@@ -25,9 +25,9 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from fersyn.plugins.contracts import Judge, plugin_call
 from fersyn.data import FaceSet, Split
 from fersyn.errors import FersynError
+from fersyn.plugins.contracts import Judge, plugin_call
 
 _MAX_FEATURE_SAMPLES = 2000
 _IDENTITY_SOURCES = 100

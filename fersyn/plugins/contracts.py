@@ -105,10 +105,10 @@ from typing import TYPE_CHECKING, Any, ClassVar, Iterator, Sequence
 
 import numpy as np
 
-from fersyn.errors import FersynError
-from fersyn.runtime.inference import predict
-from fersyn.plugins.options import build_options, option  # noqa: F401 - `option` is part of the contract
 from fersyn.data.pixels import to_unit_interval
+from fersyn.errors import FersynError
+from fersyn.plugins.options import build_options, option  # noqa: F401 - `option` is part of the contract
+from fersyn.runtime.inference import predict
 from fersyn.runtime.training_log import TrainingLog
 
 if TYPE_CHECKING:  # keras is imported lazily: only code that builds a model pays for TensorFlow

@@ -31,10 +31,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterator, NoReturn, TypeVar
 
-from fersyn.plugins.contracts import KINDS, Plugin, code_version, plugin_call
-from fersyn.runtime.text import closest
 from fersyn.errors import FersynError
+from fersyn.plugins.contracts import KINDS, Plugin, code_version, plugin_call
 from fersyn.plugins.options import build_options, option_specs
+from fersyn.runtime.text import closest
 
 ENTRY_POINT_GROUPS = {"identity": "fersyn.identity", "expression": "fersyn.expression", "classifier": "fersyn.classifiers",
                       "judge": "fersyn.judges"}

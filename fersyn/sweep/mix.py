@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING, Callable, Iterator
 import numpy as np
 
 from fersyn.data.pipeline import quick_teardown
-from fersyn.data.synthetic import SyntheticDraw, SyntheticSource, balanced_draw
 from fersyn.data.pixels import from_unit_interval, to_unit_interval
+from fersyn.data.synthetic import SyntheticDraw, SyntheticSource, balanced_draw
 
 if TYPE_CHECKING:
     import tensorflow as tf

@@ -1,4 +1,4 @@
-"""`benchmark`: run a sweep (fersyn.sweep.spec.SweepSpec). For every cell — classifier, training, ratio,
+"""`benchmark`: run a sweep (fersyn.sweep.spec.Sweep). For every cell — classifier, training, ratio,
 seed and fold — train on the fold's real training faces plus the cell's extra faces (synthetic,
 augmented copies, or real faces of unused training subjects) and test on the fold's real held-out faces.
 
@@ -25,25 +25,35 @@ from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 import numpy as np
 
+from fersyn.analysis.summary import Summary
 from fersyn.classifiers.protocol import MAX_VALIDATIONS, PROCESS_KEPT_MODELS, Budget
-from fersyn.plugins.contracts import ContractError, checked_model, code_version
 from fersyn.data import FaceSet, Split, load_dataset, split_dataset
 from fersyn.data.layout import Layout
+from fersyn.data.leaks import HeldOut, check_unseen
 from fersyn.data.splits import fold_splits
 from fersyn.data.synthetic import SyntheticSource
-from fersyn.runtime.distribute import describe, distributed, is_chief, make_strategy
 from fersyn.errors import FersynError
-from fersyn.runtime.files import atomic_output
-from fersyn.data.leaks import HeldOut, check_unseen
 from fersyn.judges.quality import format_independent
+from fersyn.plugins.contracts import ContractError, checked_model, code_version
 from fersyn.plugins.options import fit_options
-from fersyn.sweep.mix import balanced_rows
+from fersyn.runtime.distribute import describe, distributed, is_chief, make_strategy
+from fersyn.runtime.files import atomic_output
 from fersyn.runtime.precision import fallback_note, policy_for, precision_scope, resolve_precision
 from fersyn.runtime.progress import SweepProgress
 from fersyn.runtime.provenance import package_versions
+from fersyn.sweep.mix import balanced_rows
+from fersyn.sweep.spec import (
+    MIN_STEPS,
+    REAL_ONLY,
+    REAL_PLUS_AUGMENTED,
+    REAL_PLUS_REAL,
+    SYNTHETIC_ONLY,
+    Cell,
+    Sweep,
+    fit_folder,
+    fold_set_path,
+)
 from fersyn.sweep.store import RESULTS, SCHEMA, ResultStore, Shard, cell_key, check_sweep_folder, record_sweep
-from fersyn.sweep.spec import (MIN_STEPS, REAL_ONLY, REAL_PLUS_AUGMENTED, REAL_PLUS_REAL, SYNTHETIC_ONLY, Cell, SweepSpec,
-                          fit_folder, fold_set_path)
 
 if TYPE_CHECKING:
     import keras
@@ -73,9 +83,9 @@ _ARGUMENT_OF = {
 
 
 @dataclass
-class BenchmarkResult:
+class SweepResult:
     directory: Path
-    summary: dict[str, Any]
+    summary: Summary | None  # None for a shard given no cell, or a worker other than the chief
     table: str
     files: list[Path]
     trained: int  # cells trained in this run
@@ -84,8 +94,8 @@ class BenchmarkResult:
     seconds: float
 
 
-def benchmark(
-    spec: SweepSpec,
+def run_sweep(
+    spec: Sweep,
     out: str | Path = "fersyn-benchmark",
     *,
     force: bool = False,
@@ -93,7 +103,7 @@ def benchmark(
     strategy: "str | tf.distribute.Strategy" = "default",
     plugins_dir: str | Path | None = None,
     tensorboard: str | Path | None = None,
-) -> BenchmarkResult:
+) -> SweepResult:
     """Run (or resume) the sweep `spec` into the folder `out`; see the module doc and `fersyn benchmark --help`.
     `force` moves aside results of another sweep found in `out`; `shard` (I/N) runs part of the cells. With
     `tensorboard` a folder, the generators fitted here and each cell write training logs there."""
@@ -184,7 +194,7 @@ def benchmark(
                  "strategy": "{name} ({replicas} replica(s))".format(**describe(strategy, distribution))}
         if chief:
             record_sweep(out, config, {
-                **names, "spec": _jsonable(spec.record()), "margin": spec.margin,
+                **names, "spec": _jsonable(spec.record()), "margin": spec.margin / 100,  # a fraction, as stats takes it
                 "train_images": [int(len(s.train)) for s in splits], "val_images": [int(len(s.val)) for s in splits],
                 "test_images": [int(len(s.test)) for s in splits], "unused_train_images": [int(len(s.unused)) for s in splits],
                 "leaks_removed": [s.leaks_removed for s in splits],
@@ -213,18 +223,18 @@ def benchmark(
             source.close()
     seconds = time.perf_counter() - started
     if not store.rows:  # only a shard can be given no cell
-        return BenchmarkResult(out, {}, f"shard {shard.index}/{shard.count} holds none of this sweep's cells", [],
+        return SweepResult(out, None, f"shard {shard.index}/{shard.count} holds none of this sweep's cells", [],
                                0, 0, 0, seconds)
     if not chief:
-        return BenchmarkResult(out, {}, "a worker of a multi-worker run: the chief writes the results", [],
+        return SweepResult(out, None, "a worker of a multi-worker run: the chief writes the results", [],
                                trained, skipped, failed, seconds)
-    from fersyn.analysis.report import write_report
+    from fersyn.analysis.report import report
 
-    report = write_report(out)  # in a shard's folder: the cells of the shards that wrote there so far
-    return BenchmarkResult(out, report.summary, report.table, report.files, trained, skipped, failed, seconds)
+    written = report(out)  # in a shard's folder: the cells of the shards that wrote there so far
+    return SweepResult(out, Summary.from_dict(written.summary), written.table, written.files, trained, skipped, failed, seconds)
 
 
-def _check_synthetic_paths(spec: SweepSpec) -> None:
+def _check_synthetic_paths(spec: Sweep) -> None:
     """--synthetic is one set (used by every fold) or a folder holding fold-I.h5 for each fold (and fit-J/fold-I.h5
     for each further generator fit J)."""
     path = Path(spec.synthetic)
@@ -273,7 +283,7 @@ def _label(name: str, options: Any) -> str:
     return name + ("(" + ",".join(f"{k}={v}" for k, v in changed.items()) + ")" if changed else "")
 
 
-def _recipe(spec: SweepSpec, faces: FaceSet, policy: str, fit: int = 0, pretrain: str | None = None) -> dict[str, Any]:
+def _recipe(spec: Sweep, faces: FaceSet, policy: str, fit: int = 0, pretrain: str | None = None) -> dict[str, Any]:
     """What decides the generators of fit `fit` that a sweep fits itself (their cache key, without the fold)."""
     # Its keys are stored (OUT/synthetic/*.recipe.json) and hashed (the cache key, the synthetic fingerprint of
     # sweep.json): "seed" stays the name of the split seed there, so that existing sweeps resume.
@@ -316,7 +326,7 @@ def _fit_key(recipe: dict[str, Any]) -> str:
     return cell_key({**{k: v for k, v in recipe.items() if k != "filter"}, **fitted})
 
 
-def _generated_set(spec: SweepSpec, recipe: dict[str, Any], fold: int, n_train: int, out: Path,
+def _generated_set(spec: Sweep, recipe: dict[str, Any], fold: int, n_train: int, out: Path,
                    strategy: "tf.distribute.Strategy", plugins_dir: str | Path | None,
                    tensorboard: str | Path | None) -> Path:
     """Fold `fold`'s synthetic set in `out` (`synthetic/fold-I.h5`; fit j ≥ 1 of the recipe: `synthetic/fit-j/fold-I.h5`),
@@ -376,7 +386,7 @@ class _CrossTest:
         return self.faces.fingerprint
 
 
-def _cross_dataset_test(spec: SweepSpec, faces: FaceSet) -> _CrossTest:
+def _cross_dataset_test(spec: Sweep, faces: FaceSet) -> _CrossTest:
     test_data, split_seed = spec.test_data, spec.split_seed
     other = load_dataset(test_data, image_size=spec.image_size, emotions="present", layout=spec.test_layout)
     common = tuple(e for e in other.emotions if e in faces.emotions)
@@ -394,7 +404,7 @@ class _HeldOutFaces:
     """The faces no generator may have seen, per fold, at any image size (a set may have been fitted at
     another size than the sweep's): the fold's validation and test faces, and the cross-dataset test faces."""
 
-    def __init__(self, spec: SweepSpec, faces: FaceSet, splits: list[Split], cross: _CrossTest | None) -> None:
+    def __init__(self, spec: Sweep, faces: FaceSet, splits: list[Split], cross: _CrossTest | None) -> None:
         self.spec, self.faces, self.splits, self.cross = spec, faces, splits, cross
 
         @lru_cache(maxsize=4)
@@ -416,7 +426,7 @@ class _HeldOutFaces:
 
     def of_fold(self, fold: int) -> list[HeldOut]:
         split = self.splits[fold]
-        emotions = self.spec.emotions  # SweepSpec made a list a tuple: hashable, as the cache key it is
+        emotions = self.spec.emotions  # Sweep made a list a tuple: hashable, as the cache key it is
         where = "" if split.folds == 1 else f" {split.name}"
         held = [HeldOut(f"{self.spec.data}{where}: validation and test faces",
                         self._at(self.spec.data, emotions, self.spec.layout, self.faces, np.r_[split.val, split.test]))]
@@ -456,7 +466,7 @@ class _SweepData:
 class _CellRunner:
     """Trains and scores one cell at a time, and records its row."""
 
-    def __init__(self, spec: SweepSpec, data: _SweepData, config: dict[str, Any], names: dict[str, Any],
+    def __init__(self, spec: Sweep, data: _SweepData, config: dict[str, Any], names: dict[str, Any],
                  store: ResultStore, classifier_options: dict[str, dict[str, Any]],
                  strategy: "tf.distribute.Strategy", generator_code: dict[str, str] | None, policy: str, *,
                  training_logs: Path | None = None) -> None:
@@ -596,8 +606,8 @@ class _CellRunner:
         return stream, n_extra, repeated
 
     def _train_and_score(self, cell: Cell, progress: "keras.callbacks.Callback") -> dict[str, Any]:
-        from fersyn.classifiers.protocol import train_classifier
         from fersyn.analysis.stats import classification_scores
+        from fersyn.classifiers.protocol import train_classifier
 
         faces, split = self.faces, self.splits[cell.fold]
         classifier = self.classifier(cell.classifier)

@@ -5,22 +5,24 @@ One cell = (classifier, training, ratio, seed, fold). Training is one of TRAININ
 (ratio 0), real + k × |real train| synthetic faces, real + k × augmented copies of real training faces
 (the augmentation control), real + k × real faces of training subjects a low-data regime left out (the
 positive control: what perfect synthetic data would give), or synthetic only. The CLI and
-benchmarks/reproduce.py build a SweepSpec; `fersyn.sweep.run.benchmark` runs it.
+benchmarks/reproduce.py build a Sweep; `fersyn.sweep.run.run_sweep` runs it.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator, Mapping, Sequence
 
 from fersyn.data.layout import DEFAULT_LAYOUT, Layout
 from fersyn.errors import FersynError
-from fersyn.runtime.precision import DEFAULT_PRECISION, PRECISIONS
-from fersyn.generation.presets import DEFAULT_JUDGE, SETTINGS, with_preset
-from fersyn.analysis.stats import MARGIN
+from fersyn.generation.presets import DEFAULT_JUDGE, JUDGE_HELP, PRESET_HELP, PRESETS, SETTINGS, with_preset
+from fersyn.runtime.precision import DEFAULT_PRECISION, PRECISION_HELP, PRECISIONS
+from fersyn.settings import POSITIVE, check_settings, setting
+
+MARGIN_POINTS = 1.0  # the bound's default equivalence margin δ, in accuracy points
 
 BUDGETS = ("steps", "epochs")
 # The `training` column of a results row.
@@ -79,52 +81,95 @@ def parse_ratios(values: str | float | Sequence[str | float]) -> tuple[float, ..
 
 
 @dataclass(frozen=True)
-class SweepSpec:
-    """Everything that decides a sweep's numbers; checked when made (FersynError, one line each)."""
+class Sweep:
+    """Everything that decides a sweep's numbers, each setting once (fersyn.settings): its default, unit, check
+    and help, from which `fersyn benchmark`'s options are derived. Checked when made (FersynError, one line)."""
 
-    data: str = "toy"
-    layout: Layout = DEFAULT_LAYOUT  # how to read `data` (label map, annotations, subjects, face crops)
-    ratios: tuple[float, ...] = (0.0, 1.0, 2.0, 5.0, 10.0)
-    classifiers: tuple[str, ...] = ("small-cnn",)
-    classifier_options: Mapping[str, Any] = field(default_factory=dict)  # KEY or NAME.KEY → value
-    seeds: int = 3
-    folds: int = 1  # > 1: subject k-fold cross-validation
+    data: str = setting("toy", "Real dataset: its training split is mixed, its test split scores.")
+    layout: Layout = setting(DEFAULT_LAYOUT, "How to read `data` (label map, annotations, subjects, face crops).", cli=False)
+    ratios: tuple[float, ...] = setting(
+        (0.0, 1.0, 2.0, 5.0, 10.0), "Extra images per real training image: a comma list, repeatable; fractions "
+        "allowed; 0 (real only) is always run.", flag="--ratio", repeat=True)
+    classifiers: tuple[str, ...] = setting(("small-cnn",), "Classifier plugin; repeat for several.", flag="--classifier",
+                                           repeat=True)
+    classifier_options: Mapping[str, Any] = setting(
+        help="An option of the classifier plugins (NAME.KEY=VALUE: for classifier NAME only), repeatable; `fersyn "
+             "plugins NAME` lists them.", factory=dict, flag="--classifier-opt", repeat=True, metavar="KEY=VALUE")
+    seeds: int = setting(3, "Seeds per cell (0..N-1): classifier init, data order, synthetic draw.", **POSITIVE)
+    folds: int = setting(1, "Subject K-fold cross-validation (StratifiedGroupKFold); 1 = one train/val/test split.",
+                         **POSITIVE)
     # The regime: which faces, how large, how split, how much of the training split is kept.
-    emotions: str | tuple[str, ...] | None = None
-    image_size: int = 48
-    split_seed: int = 0
-    train_fraction: float = 1.0
+    emotions: str | tuple[str, ...] = setting(
+        "ekman", "Class set: 'ekman' (the six), 'ekman+neutral', 'all', or a comma list such as 'happiness,sadness'.")
+    image_size: int = setting(48, "Faces are resized to this square size.", unit="pixels",
+                              check=lambda size: 8 <= size <= 1024, rule="must lie between 8 and 1024")
+    split_seed: int = setting(0, "Seed of the split or folds (and of generation).")
+    train_fraction: float = setting(
+        1.0, "Keep this fraction of the training split (whole subjects where known): a low-data regime; val/test "
+             "unchanged.", check=lambda fraction: 0 < fraction <= 1, rule="must be above 0 and at most 1")
     # The budget every cell gets the same of.
-    budget: str = "steps"
-    epochs: int | None = None  # None: PAPER_EPOCHS under the epochs budget, STEPS_BUDGET_EPOCHS under steps
-    steps: int | None = None
-    patience: int = 5
+    budget: str = setting("steps", "What every cell gets the same of.", choices=BUDGETS)
+    epochs: int | None = setting(None, "Budget epochs: at most this many passes (default 50, the paper's); budget "
+                                       "steps: the steps budget in epochs of the real training split (default 100, "
+                                       "at least 1,000 steps).", **POSITIVE)
+    steps: int | None = setting(None, "Budget steps: gradient steps per cell (overrides `epochs`).", **POSITIVE)
+    patience: int = setting(5, "Budget epochs: stop after this many epochs without a better validation loss.",
+                            **POSITIVE)
     # Where synthetic faces come from: a set (a file, or a folder of fold-I.h5), or generators to fit.
-    synthetic: str | None = None
-    identity: str | None = None
-    expression: str | None = None
-    identity_options: Mapping[str, Any] = field(default_factory=dict)
-    expression_options: Mapping[str, Any] = field(default_factory=dict)
-    train_steps: int | None = None  # of each generator fitted (None: each plugin's own)
-    judge: str | None = None  # scores (and with filter_confidence, filters) the sets fitted here; None: reference
-    filter_confidence: float | None = None  # keep a generated face only if the judge gives its emotion p ≥ this
-    preset: str | None = None  # a named recipe (fersyn.generation.presets) filling in the generator settings above left at None
-    # Independent fits of the generators per fold (other generator seeds, one set each): seed s mixes fit s % N, so
-    # the seeds resample the recipe's fits, not one fitted pair.
-    generator_fits: int = 1
-    # External faces each generator is pretrained on once (fersyn.generation.pretraining), for pretrain_steps, before train_steps
-    # of fine-tuning on each fold.
-    pretrain: str | None = None
-    pretrain_steps: int | None = None
-    allow_unverified_synthetic: bool = False
+    synthetic: str | None = setting(None, "A synthetic set made by `fersyn generate` (HDF5), or with `folds` a folder "
+                                          "of one set per fold (`fersyn generate --folds K`).")
+    identity: str | None = setting(None, "Identity generator to fit and sample (default dcgan, when `synthetic` is "
+                                         "not given).")
+    expression: str | None = setting(None, "Expression generator to fit and apply (default stargan).")
+    identity_options: Mapping[str, Any] = setting(
+        help="An option of the identity plugin, repeatable; `fersyn plugins NAME` lists them.", factory=dict,
+        flag="--identity-opt", repeat=True, metavar="KEY=VALUE")
+    expression_options: Mapping[str, Any] = setting(
+        help="An option of the expression plugin, repeatable; `fersyn plugins NAME` lists them.", factory=dict,
+        flag="--expression-opt", repeat=True, metavar="KEY=VALUE")
+    train_steps: int | None = setting(None, "Steps to train each generator (default: each plugin's own budget).",
+                                      **POSITIVE)
+    judge: str | None = setting(None, JUDGE_HELP)
+    filter_confidence: float | None = setting(
+        None, "Keep a generated face only if the judge gives its intended emotion a probability ≥ TAU; draw more "
+              "until the count is met (acceptance per emotion recorded).", metavar="TAU",
+        check=lambda tau: 0 < tau < 1, rule="must lie between 0 and 1")
+    preset: str | None = setting(None, PRESET_HELP, choices=tuple(PRESETS))
+    generator_fits: int = setting(1, "Independent generator fits per fold (different generator seeds); seed s uses "
+                                     "fit s mod N, so the statistics resample fits; `seeds` must be a multiple of N.",
+                                  **POSITIVE)
+    pretrain: str | None = setting(None, "External faces (e.g. a FER2013 CSV: its Training rows) to pretrain each "
+                                         "generator on once (cached), before `train_steps` of fine-tuning on the fold; "
+                                         "refused if they hold a test face.")
+    pretrain_steps: int | None = setting(None, "Steps of pretraining per generator (default: each plugin's own "
+                                               "budget).", **POSITIVE)
+    allow_unverified_synthetic: bool = setting(
+        False, "Use a `synthetic` set that records no content hashes of its generators' training faces (logged, and "
+               "recorded in every row).")
     # Controls and extra arms.
-    controls: tuple[str, ...] = ()
-    controls_only: bool = False  # no synthetic cell: real only and the controls (no generator is fitted)
-    synthetic_only: bool = False
-    test_data: str | None = None
-    test_layout: Layout = DEFAULT_LAYOUT  # how to read `test_data`
-    margin: float = MARGIN  # the bound's equivalence margin, a fraction
-    precision: str = DEFAULT_PRECISION  # of every model's training: float32 or mixed (fersyn.runtime.precision)
+    controls: tuple[str, ...] = setting(
+        (), "augment: fill each ratio with augmented copies of real training faces instead; real (needs "
+            "`train_fraction` < 1): with real faces of the training subjects the regime left out. Repeatable.",
+        flag="--control", repeat=True, choices=tuple(CONTROLS))
+    controls_only: bool = setting(False, "Run real only and the `controls` curves, without synthetic faces (no "
+                                         "generator is fitted).")
+    synthetic_only: bool = setting(False, "Add a cell trained on synthetic faces alone (as many as real training "
+                                          "faces).")
+    test_data: str | None = setting(None, "Also test on this dataset's test split (emotions intersected): a "
+                                          "cross-dataset score.")
+    test_layout: Layout = setting(DEFAULT_LAYOUT, "How to read `test_data`.", cli=False)
+    margin: float = setting(MARGIN_POINTS, "Equivalence margin of the bound.", unit="accuracy points",
+                            check=lambda points: 0 < points < 100, rule="must lie between 0 and 100 points")
+    precision: str = setting(DEFAULT_PRECISION, PRECISION_HELP, choices=PRECISIONS)
+
+    @classmethod
+    def embedded_default(cls) -> "Sweep":
+        """What `fersyn benchmark` runs with no arguments: a low-data sweep on the embedded toy faces with the GAN,
+        the augmentation control and the positive control, so that a first run shows all three curves. Sized for
+        float32 (CPUs without native bfloat16): 32×32 faces and 600 steps a cell (48×48 and 1,000 steps took more
+        than 6 minutes in float32 on a 2-core CPU)."""
+        return cls(data="toy", train_fraction=0.25, ratios=(0.0, 2.0), seeds=2, train_steps=400,
+                   controls=("augment", "real"), image_size=32, steps=600)
 
     def __post_init__(self) -> None:
         set_ = lambda name, value: object.__setattr__(self, name, value)  # noqa: E731 (frozen: normalise once)
@@ -140,27 +185,11 @@ class SweepSpec:
         for name in ("synthetic", "test_data", "pretrain"):
             if getattr(self, name) is not None:
                 set_(name, str(getattr(self, name)))
-        unknown = sorted(set(self.controls) - set(CONTROLS))
-        if unknown:
-            raise FersynError(f"`controls` {', '.join(unknown)}: unknown (known: {', '.join(CONTROLS)})")
+        check_settings(self)
         if not self.classifiers:
             raise FersynError("no classifier given: pass `classifiers` NAME (see `fersyn plugins --kind classifier`)")
-        if self.seeds < 1:
-            raise FersynError(f"`seeds` must be at least 1 (got {self.seeds})")
-        if self.folds < 1:
-            raise FersynError(f"`folds` must be at least 1 (got {self.folds}); 1 is a single split")
-        if self.budget not in BUDGETS:
-            raise FersynError(f"`budget` must be one of {', '.join(BUDGETS)} (got {self.budget!r})")
         if self.epochs is None:
             set_("epochs", PAPER_EPOCHS if self.budget == "epochs" else STEPS_BUDGET_EPOCHS)
-        if self.epochs < 1 or self.patience < 1 or (self.steps is not None and self.steps < 1):
-            raise FersynError("`epochs`, `steps` and `patience` must be positive whole numbers")
-        if not 0 < self.train_fraction <= 1:
-            raise FersynError(f"`train_fraction` must be above 0 and at most 1 (got {self.train_fraction})")
-        if self.precision not in PRECISIONS:
-            raise FersynError(f"`precision` {self.precision}: unknown (known: {', '.join(PRECISIONS)})")
-        if not 0 < self.margin < 1:
-            raise FersynError(f"`margin` must be a fraction between 0 and 1 (got {self.margin:g})")
         if self.synthetic is not None and (self.identity or self.expression):
             raise FersynError("give either `synthetic` FILE or `identity`/`expression` (which generate a set), not both")
         if "real" in self.controls and self.train_fraction >= 1:
@@ -174,14 +203,12 @@ class SweepSpec:
         if (self.identity_options or self.expression_options) and not self.fits_generators:
             raise FersynError("`identity_options`/`expression_options` set generators, which run only without "
                               "`synthetic` and with a ratio above 0 (or `synthetic_only`)")
-        if self.filter_confidence is not None and not (0 < self.filter_confidence < 1 and self.fits_generators):
-            raise FersynError("`filter_confidence` must lie between 0 and 1, and filters only the sets a sweep fits "
-                              "itself (`identity`/`expression`); filter a `synthetic` set with `fersyn generate`")
+        if self.filter_confidence is not None and not self.fits_generators:
+            raise FersynError("`filter_confidence` filters only the sets a sweep fits itself (`identity`/`expression`); "
+                              "filter a `synthetic` set with `fersyn generate`")
         if (self.pretrain is not None or self.pretrain_steps is not None) and not (self.fits_generators and self.pretrain):
             raise FersynError("`pretrain` DATA pretrains the generators a sweep fits itself (`identity`/`expression`), "
                               "and `pretrain_steps` needs it")
-        if self.generator_fits < 1:
-            raise FersynError(f"`generator_fits` must be at least 1 (got {self.generator_fits})")
         if self.generator_fits > 1 and not self.needs_synthetic:
             raise FersynError(f"`generator_fits` {self.generator_fits} needs synthetic cells: a ratio above 0 (or "
                               "`synthetic_only`) without `controls_only`")
@@ -189,7 +216,7 @@ class SweepSpec:
             raise FersynError(f"`generator_fits` {self.generator_fits} needs `seeds` a multiple of {self.generator_fits} "
                               f"(got {self.seeds}): each fit gets as many seeds")
         if self.fits_generators:  # the built-in generators unless named (or a preset names others)
-            # SweepSpec's fields carry the names of generate()'s arguments that a preset fills in.
+            # Sweep's fields carry the names of generate()'s arguments that a preset fills in.
             for name, value in with_preset(self.preset, **{name: getattr(self, name) for name in SETTINGS}).items():
                 set_(name, value)
         elif self.preset is not None:

@@ -18,9 +18,9 @@ import numpy as np  # noqa: E402
 
 from fersyn.classifiers.protocol import Budget, train_classifier  # noqa: E402
 from fersyn.data import load_dataset, split_dataset  # noqa: E402
+from fersyn.plugins.registry import create_plugin, load_plugins  # noqa: E402
 from fersyn.runtime.distribute import distributed, make_strategy, per_replica_loss, replica_share  # noqa: E402
 from fersyn.sweep.mix import TrainingStream  # noqa: E402
-from fersyn.plugins.registry import create_plugin, load_plugins  # noqa: E402
 
 STEPS = int(sys.argv[1]) if len(sys.argv) > 1 else 8
 SIZE = 24

