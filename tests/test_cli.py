@@ -122,7 +122,7 @@ def test_readme_plugin_example_registers_and_builds(registry_snapshot):
     from fersyn.plugins.registry import create_plugin
 
     readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
-    block = re.search(r"## Plugins.*?```python\n(.*?)```", readme, re.S).group(1)
+    block = re.search(r"## A plugin.*?```python\n(.*?)```", readme, re.S).group(1)
     exec(compile(block, "README.md", "exec"), {})
     model = create_plugin("classifier", "tiny-mlp").build_model((48, 48, 1), 6)
     assert model.output_shape == (None, 6)

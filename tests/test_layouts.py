@@ -1,5 +1,5 @@
 """Layouts (fersyn.data.layout): label maps, annotation CSVs, subjects, CK+ frame counts and face detection, each
-built in a temporary folder from generated images; and the README's dataset table, row by row."""
+built in a temporary folder from generated images; and the dataset table of docs/data.md, row by row."""
 
 import functools
 import json
@@ -16,7 +16,7 @@ from fersyn.data import load_dataset, split_dataset
 from fersyn.data.layout import Layout
 from fersyn.errors import FersynError
 
-README = Path(__file__).resolve().parents[1] / "README.md"
+DATA_DOC = Path(__file__).resolve().parents[1] / "docs" / "data.md"
 
 
 def write_images(folder, names, size=(40, 40)):
@@ -233,12 +233,12 @@ def test_data_info_reads_a_label_map_and_a_bad_map_is_one_line(tmp_path):
     assert_one_line_error(run("data", "info", "toy", "--subject-from", "(a)(b)"), "a pattern needs exactly one group")
 
 
-# --- the README's dataset table: each row's DATA and options read a small tree built in that layout ---
+# --- the dataset table of docs/data.md: each row's DATA and options read a small tree built in that layout ---
 
 
 def readme_rows():
-    """(dataset, DATA, options) of each row of the README's table of known datasets."""
-    table = re.search(r"<!-- datasets -->\n(.*?)<!-- /datasets -->", README.read_text(), re.S).group(1)
+    """(dataset, DATA, options) of each row of docs/data.md's table of known datasets."""
+    table = re.search(r"<!-- datasets -->\n(.*?)<!-- /datasets -->", DATA_DOC.read_text(), re.S).group(1)
     rows = [[cell.strip() for cell in line.strip().strip("|").split("|")] for line in table.strip().splitlines()[2:]]
     return [(name, data.strip("`"), options.strip("`") if options.startswith("`") else "") for name, data, options, *_ in rows]
 
@@ -319,12 +319,12 @@ BUILDERS = {
 }
 
 
-def test_the_readme_table_has_a_row_for_every_known_dataset():
+def test_the_docs_table_has_a_row_for_every_known_dataset():
     assert [name for name, *_ in readme_rows()] == list(BUILDERS)
 
 
 @pytest.mark.parametrize("name", list(BUILDERS))
-def test_each_readme_row_reads_its_layout(name, tmp_path, monkeypatch):
+def test_each_docs_row_reads_its_layout(name, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("FERSYN_CACHE", str(tmp_path / "cache"))
     expected = BUILDERS[name](tmp_path)

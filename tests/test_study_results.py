@@ -1,0 +1,40 @@
+"""The study's records (benchmarks/results/, written by benchmarks/reproduce.py): the overview is what the settings'
+summaries give, and the runs kept their time limits. README's paragraph on the study is written from the overview
+by benchmarks/write_docs.py (tests/test_api.py checks it is up to date)."""
+
+import json
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "benchmarks" / "results"
+sys.path.insert(0, str(ROOT / "benchmarks"))
+from reproduce import QUICK, SETTINGS, headline  # noqa: E402
+
+OVERVIEW = json.loads((RESULTS / "reproduction.json").read_text())
+QUICK_RUN = json.loads((RESULTS / "reproduction-quick.json").read_text())
+
+
+def test_the_overview_is_what_the_settings_summaries_give():
+    for setting in SETTINGS:
+        assert OVERVIEW["settings"][setting.name] == json.loads(json.dumps(headline(
+            json.loads((RESULTS / setting.name / "summary.json").read_text())))), setting.name
+
+
+def test_the_figures_of_the_overview_are_in_the_results():
+    overview = (RESULTS / "README.md").read_text()
+    for figure in ("regime-all.png", "regime-low-data.png"):
+        assert figure in overview and (RESULTS / figure).is_file()
+
+
+def test_the_recorded_runs_kept_their_time_limits():
+    assert OVERVIEW["seconds_total"] / 60 <= 120  # the whole study
+    assert QUICK_RUN["seconds_total"] / 60 <= 25  # --quick
+    assert set(OVERVIEW["seconds_per_command"]) <= {f"benchmark {s.name}" for s in SETTINGS} | {
+        "benchmark low-data-controls", "benchmark ck-all-controls", "generate external", "judge the sets"}
+
+
+def test_the_recorded_quick_run_is_the_quick_scale_but_for_what_changed_since():
+    # Recorded before generator fits (and with 3 folds and 300 generator steps); the next --quick run replaces it.
+    assert QUICK_RUN["scale"] == {k: v for k, v in QUICK.__dict__.items() if k != "generator_fits"} | {
+        "folds": 3, "generator_steps": 300, "preset_steps": 300}
