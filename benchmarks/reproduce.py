@@ -287,7 +287,7 @@ class Reproduction:
 
     def export(self, setting: Setting) -> None:
         """Numbers and plots of numbers only: no HDF5 set, checkpoint or face grid leaves --work."""
-        from fersyn.analysis.report import format_table
+        from fersyn.analysis.table import format_table
 
         sweep = self.sweep_folder(setting.name)
         target = self.results / setting.name

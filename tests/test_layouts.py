@@ -164,8 +164,8 @@ def no_face_photo(shape=(360, 480)):
 
 
 def test_faces_detect_crops_the_face_centred_and_skips_photos_without_one(tmp_path, monkeypatch):
+    from fersyn.data.assemble import to_square_gray
     from fersyn.data.faces import FaceCropper, cache_folder
-    from fersyn.data.formats import to_square_gray
 
     monkeypatch.setenv("FERSYN_CACHE", str(tmp_path / "cache"))
     root = tmp_path / "photos"

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from fersyn.analysis.report import format_table, summarise
+from fersyn.analysis.report import summarise
+from fersyn.analysis.table import format_table
 from fersyn.sweep.store import read_results
 
 ROOT = Path(__file__).resolve().parents[1]

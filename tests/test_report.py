@@ -9,7 +9,8 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from fersyn.analysis.report import format_table, report, summarise
+from fersyn.analysis.report import report, summarise
+from fersyn.analysis.table import format_table
 from fersyn.errors import FersynError
 from fersyn.sweep.store import SCHEMA
 

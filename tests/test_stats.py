@@ -15,7 +15,8 @@ from statsmodels.stats.multitest import multipletests
 from statsmodels.stats.weightstats import ttost_paired
 
 from fersyn.analysis.rules import ALPHA, POWER, REAL_ONLY_ARM, RULES
-from fersyn.analysis.stats import Arm, analyse, classification_scores
+from fersyn.analysis.scores import classification_scores
+from fersyn.analysis.stats import Arm, analyse
 
 FACES = 400
 

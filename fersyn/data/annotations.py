@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from fersyn.data.formats import label_at, usage_at
+from fersyn.data.assemble import label_at, usage_at
 from fersyn.data.layout import Layout
 from fersyn.errors import FersynError
 

@@ -606,7 +606,7 @@ class _CellRunner:
         return stream, n_extra, repeated
 
     def _train_and_score(self, cell: Cell, progress: "keras.callbacks.Callback") -> dict[str, Any]:
-        from fersyn.analysis.stats import classification_scores
+        from fersyn.analysis.scores import classification_scores
         from fersyn.classifiers.protocol import train_classifier
 
         faces, split = self.faces, self.splits[cell.fold]
