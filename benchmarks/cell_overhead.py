@@ -38,7 +38,8 @@ def main() -> None:
     import pandas as pd
 
     from fersyn.runtime.precision import cpu_has_native_bfloat16
-    from fersyn.sweep import run as sweep_module
+    from fersyn.sweep import cells as sweep_module
+    from fersyn.sweep.run import run_sweep
     from fersyn.sweep.spec import Sweep
 
     spec = Sweep(data=arguments.data, train_fraction=0.25, ratios=(0.0, 1.0), seeds=arguments.seeds,
@@ -46,7 +47,7 @@ def main() -> None:
     pure_steps = PureSteps(arguments.data)
     cells: list[float] = []
     pure: list[float] = []
-    run_cell = sweep_module._CellRunner.run
+    run_cell = sweep_module.CellRunner.run
 
     def timed_cell(runner: Any, *args: Any) -> bool:
         started = time.perf_counter()
@@ -55,13 +56,13 @@ def main() -> None:
         pure.extend(pure_steps.seconds(arguments.steps, repeats=1))
         return succeeded
 
-    sweep_module._CellRunner.run = timed_cell
+    sweep_module.CellRunner.run = timed_cell
     try:
         with tempfile.TemporaryDirectory() as folder:
-            sweep_module.run_sweep(spec, Path(folder) / "sweep")
+            run_sweep(spec, Path(folder) / "sweep")
             rows = pd.read_csv(Path(folder) / "sweep" / "results.csv")
     finally:
-        sweep_module._CellRunner.run = run_cell
+        sweep_module.CellRunner.run = run_cell
     cells, pure = cells[1:], pure[1:]  # the cells after the first, which traced the model
     steps, batch = int(rows["steps"].iloc[0]), int(rows["batch_size"].iloc[0])
     assert (steps, batch) == (arguments.steps, pure_steps.batch), "the cells' steps or batch differ from the pure run's"

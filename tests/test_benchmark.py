@@ -797,22 +797,22 @@ def test_a_rerun_after_a_plugins_code_was_edited_trains_its_cells_again(tmp_path
 
 
 def test_a_generators_code_and_fit_options_key_its_cache(monkeypatch, plugins):
-    from fersyn.sweep import run as benchmark_module
+    from fersyn.sweep import sets as benchmark_module
     from fersyn.sweep.spec import Sweep
 
     faces = load_dataset("toy")
     spec = Sweep(data="toy", ratios="0,1", identity="dcgan", expression="stargan")
-    recipe = benchmark_module._recipe(spec, faces, "float32")
+    recipe = benchmark_module.fit_recipe(spec, faces, "float32")
     assert set(recipe["code"]) == {"identity", "expression"}
     assert "identity_precision" not in recipe  # float32: the key a recipe had before fersyn had a precision
-    mixed = benchmark_module._recipe(spec, faces, "mixed_bfloat16")
+    mixed = benchmark_module.fit_recipe(spec, faces, "mixed_bfloat16")
     assert mixed["identity_precision"] == mixed["expression_precision"] == "mixed_bfloat16"
-    assert benchmark_module._fit_key(mixed) != benchmark_module._fit_key(recipe)
+    assert benchmark_module.fit_key(mixed) != benchmark_module.fit_key(recipe)
     monkeypatch.setattr(benchmark_module, "code_version", lambda cls: "edited")
-    edited = benchmark_module._recipe(spec, faces, "float32")
-    assert edited != recipe and benchmark_module._fit_key(edited) != benchmark_module._fit_key(recipe)
+    edited = benchmark_module.fit_recipe(spec, faces, "float32")
+    assert edited != recipe and benchmark_module.fit_key(edited) != benchmark_module.fit_key(recipe)
     wider = Sweep(data="toy", ratios="0,1", identity="dcgan", expression="stargan", expression_options={"width": 8})
-    assert benchmark_module._fit_key(benchmark_module._recipe(wider, faces, "float32")) != benchmark_module._fit_key(edited)
+    assert benchmark_module.fit_key(benchmark_module.fit_recipe(wider, faces, "float32")) != benchmark_module.fit_key(edited)
 
 
 class Tint(ExpressionGenerator):
@@ -888,16 +888,16 @@ def test_each_generator_fit_of_a_fold_writes_its_own_set_and_the_seeds_take_them
 
 
 def test_fit_0_keeps_the_recipe_and_seed_of_a_single_fit_and_each_further_fit_is_keyed_and_seeded_apart(plugins):
-    from fersyn.sweep import run as benchmark_module
+    from fersyn.sweep import sets as benchmark_module
 
     faces = load_dataset("toy")
     spec, one = (Sweep(data="toy", ratios="0,1", seeds=4, generator_fits=fits, split_seed=3) for fits in (2, 1))
-    single = benchmark_module._recipe(one, faces, "float32")
-    fits = [benchmark_module._recipe(spec, faces, "float32", fit) for fit in range(3)]
+    single = benchmark_module.fit_recipe(one, faces, "float32")
+    fits = [benchmark_module.fit_recipe(spec, faces, "float32", fit) for fit in range(3)]
     assert fits[0] == single  # existing sweep folders resume: same cache key, same paths
-    assert len({benchmark_module._fit_key(recipe) for recipe in fits}) == 3
-    seeds = [benchmark_module._generator_seed(recipe) for recipe in fits]
-    assert seeds[0] == 3 and len(set(seeds)) == 3 and seeds == [benchmark_module._generator_seed(r) for r in fits]
+    assert len({benchmark_module.fit_key(recipe) for recipe in fits}) == 3
+    seeds = [benchmark_module.generator_seed(recipe) for recipe in fits]
+    assert seeds[0] == 3 and len(set(seeds)) == 3 and seeds == [benchmark_module.generator_seed(r) for r in fits]
     assert "generator_fits" not in one.record() and spec.record()["generator_fits"] == 2  # sweep.json as before
 
 

@@ -147,6 +147,19 @@ def _render_batch(p: dict[str, np.ndarray], au: dict[int, np.ndarray], rng: np.r
     y = -cx * np.sin(angle) + cy * np.cos(angle)
     ax = np.abs(x)  # the face is drawn symmetric about x = 0, but for one-sided AU14
 
+    image = _draw_head(p, a, gx, x, y, ax, edge)
+    image = _draw_eyes_and_brows(image, p, a, y, ax, edge)
+    image = _draw_nose_and_mouth(image, p, a, x, y, ax, edge)
+
+    # Lighting gradient across the whole picture, then sensor noise.
+    light = 1 + p["light"] * (gx * np.cos(p["light_angle"]) + gy * np.sin(p["light_angle"])) / 1.4
+    image = image * light
+    image = image.reshape(n, size, _SUPERSAMPLE, size, _SUPERSAMPLE).mean(axis=(2, 4))
+    image = image + rng.normal(0, 1, image.shape) * rng.uniform(0.008, 0.03, (n, 1, 1))
+    return np.clip(np.round(image * 255), 0, 255).astype(np.uint8)
+
+
+def _draw_head(p: dict, a: dict, gx: np.ndarray, x: np.ndarray, y: np.ndarray, ax: np.ndarray, edge: float) -> np.ndarray:
     # Background with a gradient, neck, head.
     image = np.clip(p["background"] + p["bg_slope"] * gx, 0, 1) * np.ones_like(x)
     skin = p["skin"]
@@ -168,6 +181,11 @@ def _render_batch(p: dict[str, np.ndarray], au: dict[int, np.ndarray], rng: np.r
     cheek = _soft(np.sqrt(((ax - p["eye_dx"]) / 0.1) ** 2 + ((y - p["eye_y"] - 0.15 + 0.04 * a[6]) / 0.06) ** 2) - 1, edge * 10)
     image = _mix(image, np.clip(skin + 0.12, 0, 1), 0.7 * a[6] * cheek)
 
+    return image
+
+
+def _draw_eyes_and_brows(image: np.ndarray, p: dict, a: dict, y: np.ndarray, ax: np.ndarray, edge: float) -> np.ndarray:
+    skin = p["skin"]
     # Eyes: sclera, iris, and the upper-lid line. AU5 opens, AU6/AU7 narrow.
     eye_h = p["eye_h"] * (1 + 0.7 * a[5]) * (1 - 0.4 * a[6]) * (1 - 0.45 * a[7])
     eye_y = p["eye_y"] + 0.3 * p["eye_h"] * a[6]
@@ -194,6 +212,12 @@ def _render_batch(p: dict[str, np.ndarray], au: dict[int, np.ndarray], rng: np.r
     furrow = _soft(np.abs(ax - 0.035) - 0.006, edge) * _soft(np.abs(y - (base + 0.03)) - 0.045, edge)
     image = _mix(image, skin * 0.6, np.clip(a[4], 0, 1) * furrow)
 
+    return image
+
+
+def _draw_nose_and_mouth(image: np.ndarray, p: dict, a: dict, x: np.ndarray, y: np.ndarray, ax: np.ndarray,
+                         edge: float) -> np.ndarray:
+    skin = p["skin"]
     # Nose: side shadow lines and nostrils; AU9 adds wrinkles across the bridge and lifts the nostrils.
     nose_top, nose_tip = p["eye_y"] + 0.02, p["eye_y"] + 0.02 + p["nose_len"] - 0.03 * a[9]
     side = _soft(np.abs(ax - p["nose_w"] * 0.6) - 0.008, edge) * _soft(np.abs(y - (nose_top + nose_tip) / 2) - (nose_tip - nose_top) / 2, edge)
@@ -220,12 +244,7 @@ def _render_batch(p: dict[str, np.ndarray], au: dict[int, np.ndarray], rng: np.r
                       _band(x, y, 0, mouth_w, lower + lip_t * 0.6, lip_t * 1.2, edge))
     image = _mix(image, skin * 0.62, lips)
 
-    # Lighting gradient across the whole picture, then sensor noise.
-    light = 1 + p["light"] * (gx * np.cos(p["light_angle"]) + gy * np.sin(p["light_angle"])) / 1.4
-    image = image * light
-    image = image.reshape(n, size, _SUPERSAMPLE, size, _SUPERSAMPLE).mean(axis=(2, 4))
-    image = image + rng.normal(0, 1, image.shape) * rng.uniform(0.008, 0.03, (n, 1, 1))
-    return np.clip(np.round(image * 255), 0, 255).astype(np.uint8)
+    return image
 
 
 def _mix(under: np.ndarray, over: np.ndarray | float, coverage: np.ndarray) -> np.ndarray:

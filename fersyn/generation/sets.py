@@ -10,19 +10,19 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
-import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Sequence
 
 import numpy as np
 
-from fersyn.data import load_dataset
+from fersyn.data import FaceSet, Split, load_dataset
 from fersyn.data.layout import DEFAULT_LAYOUT, Layout
 from fersyn.data.splits import fold_splits
-from fersyn.data.synthetic import SyntheticWriter, balanced_counts
+from fersyn.data.synthetic import SyntheticWriter
 from fersyn.errors import FersynError
+from fersyn.generation.drawing import save_grid, write_faces
 from fersyn.generation.fitting import GeneratorFit, fitted_generator
 from fersyn.generation.presets import with_preset
 from fersyn.generation.pretraining import load_pretraining, pretrained_checkpoint
@@ -33,21 +33,17 @@ from fersyn.judges.quality import (
     judged_probabilities,
     quality_metrics,
 )
-from fersyn.plugins.contracts import ExpressionGenerator, Generator, IdentityGenerator, checked_edits, checked_samples
+from fersyn.plugins.contracts import Generator, checked_edits, checked_samples
 from fersyn.plugins.options import build_options
 from fersyn.runtime.distribute import describe, distributed, is_chief, make_strategy, output_of_this_worker
 from fersyn.runtime.files import atomic_output, check_output_path
 from fersyn.runtime.precision import DEFAULT_PRECISION, fallback_note, policy_for, precision_scope, resolve_precision
-from fersyn.runtime.provenance import package_versions
+from fersyn.runtime.provenance import keyed, package_versions
 from fersyn.runtime.training_log import TensorBoardLog, TrainingLog
 
 log = logging.getLogger("fersyn")
 
 MIN_TRAINING_IMAGES = 64  # below this a GAN has too little to learn from (and a batch may not fill)
-_IDENTITY_CHUNK = 256  # identities sampled at a time: bounds memory whatever the count
-_METRIC_SAMPLES = 2000
-_GRID_IDENTITIES = 8
-MAX_DRAWS = 20  # filtering draws at most this many times the identities an unfiltered set needs (or one chunk)
 
 
 @dataclass
@@ -62,189 +58,220 @@ class GenerateResult:
 
 
 def generate(
-    data: str | Path,
-    out: str | Path,
-    *,
-    identity: str | None = None,
-    expression: str | None = None,
-    count: int = 1000,
-    emotions: str | Sequence[str] | None = None,
-    split_seed: int = 0,
-    generator_seed: int | None = None,
-    train_steps: int | None = None,
-    checkpoints: str | Path | None = None,
-    identity_options: dict[str, Any] | None = None,
-    expression_options: dict[str, Any] | None = None,
-    image_size: int = 48,
-    train_fraction: float = 1.0,
-    folds: int = 1,
-    fold: int = 0,
-    strategy: str = "default",
-    overwrite: bool = False,
-    plugins_dir: str | Path | None = None,
-    precision: str = DEFAULT_PRECISION,
-    judge: str | None = None,
-    filter_confidence: float | None = None,
-    tensorboard: str | Path | None = None,
-    layout: Layout = DEFAULT_LAYOUT,
-    preset: str | None = None,
-    pretrain: str | Path | None = None,
+    data: str | Path, out: str | Path, *, identity: str | None = None, expression: str | None = None,
+    count: int = 1000, emotions: str | Sequence[str] | None = None, split_seed: int = 0,
+    generator_seed: int | None = None, train_steps: int | None = None, checkpoints: str | Path | None = None,
+    identity_options: dict[str, Any] | None = None, expression_options: dict[str, Any] | None = None,
+    image_size: int = 48, train_fraction: float = 1.0, folds: int = 1, fold: int = 0, strategy: str = "default",
+    overwrite: bool = False, plugins_dir: str | Path | None = None, precision: str = DEFAULT_PRECISION,
+    judge: str | None = None, filter_confidence: float | None = None, tensorboard: str | Path | None = None,
+    layout: Layout = DEFAULT_LAYOUT, preset: str | None = None, pretrain: str | Path | None = None,
     pretrain_steps: int | None = None,
 ) -> GenerateResult:
     """Write `count` synthetic faces, balanced over `emotions`, to the HDF5 file `out` (see module doc).
-    `split_seed` seeds the split, the judge and the scoring; `generator_seed` (default: `split_seed`) the
-    generators' training and sampling, so that fits of one recipe on one split can differ. With `folds` K > 1 the
-    generators are fitted on the training faces of fold `fold` of the K-fold cross-validation that a
-    benchmark with the same `split_seed` and `folds` makes. `precision` (float32 or mixed) is that of
-    every model's training (fersyn.runtime.precision). `judge` scores the set (fersyn.judges.quality); with
-    `filter_confidence` τ a face is kept only if the judge gives its intended emotion a probability of at
-    least τ, and more are drawn until `count` is met (up to MAX_DRAWS times the unfiltered draw). With
-    `tensorboard` a folder, each generator's fit writes its losses and face grids there (KIND-NAME/). `layout`
-    says how to read `data` (fersyn.data.layout: label map, annotations, subjects, face crops). `preset` names a
-    recipe (fersyn.generation.presets) that fills in the generator settings left at None (identity dcgan, expression stargan
-    and judge reference when neither gives them). `pretrain` names external faces that each generator counting its
-    steps is first fitted on (`pretrain_steps`, default its own budget; cached), then fine-tuned from for
-    `train_steps` on the fold (fersyn.generation.pretraining)."""
-    from fersyn.plugins.registry import create_plugin, get_plugin, load_plugins
+    Seeds: `split_seed` the split, judge and scoring; `generator_seed` (default `split_seed`) the generators' training
+    and sampling. `folds` K > 1: fitted on fold `fold`'s training faces of benchmark's K-fold cross-validation.
+    `judge` scores the set; with `filter_confidence` τ a face is kept only if the judge gives its emotion p ≥ τ (more
+    drawn until `count`, up to MAX_DRAWS times). `preset` fills in the generator settings left at None
+    (fersyn.generation.presets); `pretrain` names external faces each generator counting its steps is first fitted on
+    (`pretrain_steps`; cached), then fine-tuned from for `train_steps` (fersyn.generation.pretraining). `layout`:
+    how to read `data`; `precision`: of every model's training; `tensorboard`: a folder for training logs."""
+    from fersyn.plugins.registry import get_plugin
 
     started = time.perf_counter()
     generator_seed = split_seed if generator_seed is None else generator_seed
     chosen = with_preset(preset, identity=identity, expression=expression, judge=judge, train_steps=train_steps,
                          filter_confidence=filter_confidence, identity_options=identity_options,
                          expression_options=expression_options)
-    identity, expression, judge, train_steps = chosen["identity"], chosen["expression"], chosen["judge"], chosen["train_steps"]
-    filter_confidence, identity_options, expression_options = (
-        chosen["filter_confidence"], chosen["identity_options"], chosen["expression_options"])
-    if not isinstance(count, int) or isinstance(count, bool) or count <= 0:
-        raise FersynError(f"`count` must be a positive whole number (got {count!r})")
-    if filter_confidence is not None and not 0 < filter_confidence < 1:
-        raise FersynError(f"`filter_confidence` must lie between 0 and 1 (got {filter_confidence})")
-    if train_steps is not None and train_steps <= 0:
-        raise FersynError(f"`train_steps` must be a positive whole number (got {train_steps})")
+    judge, filter_confidence = chosen["judge"], chosen["filter_confidence"]
+    _check_settings(count, chosen)
     out = Path(out)
     grid_path = out.with_name(out.stem + "_grid.png")
     for path in (out, grid_path):  # before training, not after
         check_output_path(path, overwrite=overwrite)
-    load_plugins(plugins_dir)
-    for kind, name, options in (("identity", identity, identity_options), ("expression", expression, expression_options)):
-        build_options(get_plugin(kind, name).cls.Options, options or {}, f"{kind} plugin '{name}'")  # fail now, not later
-    get_plugin("judge", judge)  # an unknown judge: refused now
+    _check_plugins(chosen, plugins_dir)
 
     distribution = make_strategy(strategy)  # before any TensorFlow work, as a multi-worker strategy must be
     policy = resolve_precision(precision)
     faces = load_dataset(data, image_size=image_size, emotions=emotions, layout=layout)
-    if not 0 <= fold < folds:
-        raise FersynError(f"fold {fold} does not exist among {folds} folds")
-    split = fold_splits(faces, folds, seed=split_seed, train_fraction=train_fraction)[fold]
-    train = faces.subset(split.train)
-    if len(train) < MIN_TRAINING_IMAGES:
-        raise FersynError(
-            f"the training split of {faces.source} has {len(train)} images; training a GAN needs at least "
-            f"{MIN_TRAINING_IMAGES} (use a larger dataset)"
-        )
+    split = _fold_split(faces, fold, folds, split_seed, train_fraction)
     # Every worker of a multi-worker run trains and samples alike; only the chief writes.
     with distributed(distribution), output_of_this_worker(out, distribution) as written:
-        channels = faces.images.shape[-1]
-        fingerprints = split.fingerprints(faces)
-        trained_on = {"data": faces.fingerprint, "train": fingerprints["train"], "emotions": list(faces.emotions),
-                      "image_size": image_size}
         if checkpoints is not None:
             _make_folder(Path(checkpoints))
         # A pretrained judge only loads: now, so that missing weights stop the run before any long fit.
         referee = fitted_judge(judge, faces, split, seed=split_seed) if get_plugin("judge", judge).cls.pretrained else None
-        probe = train.images[:len(train.emotions)]
-
-        def jobs(seed: int) -> dict[str, GeneratorFit]:
-            return {
-                "identity": GeneratorFit(
-                    lambda: create_plugin("identity", identity, image_size=image_size, channels=channels, **(identity_options or {})),
-                    lambda g, steps, part: g.fit(part.images, steps=steps, seed=seed),
-                    lambda g: checked_samples(g, 2, seed)),
-                "expression": GeneratorFit(
-                    lambda: create_plugin("expression", expression, image_size=image_size, channels=channels,
-                                          **(expression_options or {})),
-                    lambda g, steps, part: g.fit(part.images, part.labels, part.emotions, steps=steps, seed=seed),
-                    lambda g: checked_edits(g, probe, train.emotions, seed)),
-            }
-
-        names = {"identity": identity, "expression": expression}
-        policies = {kind: policy_for(get_plugin(kind, name).cls, policy) for kind, name in names.items()}
         pretraining = None if pretrain is None else load_pretraining(
             pretrain, steps=pretrain_steps, image_size=image_size, emotions=faces.emotions,
             held_out=faces.images[np.concatenate([split.val, split.test])], held_out_label="validation and test faces of this split")
-        fitted, pretrained, seconds = {}, [], {}  # seconds: where a set's time went (its metrics record them)
-        for kind, job in jobs(generator_seed).items():
-            began = time.perf_counter()
-            name, steps, start_from = names[kind], train_steps, None
-            cls = get_plugin(kind, name).cls
-            if pretraining is not None and cls.trained_steps is not Generator.trained_steps:  # it can be fine-tuned
-                with precision_scope(policies[kind]):  # seeded 0: one pretraining serves every fold, fit and seed
-                    start_from = pretrained_checkpoint(pretraining, jobs(0)[kind], precision=policies[kind], seed=0,
-                                                       training_log=TrainingLog())
-                own = getattr(job.make().options, "steps", 0)
-                steps = (pretraining.steps or own) + (train_steps or own)  # fine-tuning continues the count
-                pretrained.append(kind)
-            training_log = TrainingLog() if tensorboard is None else TensorBoardLog(Path(tensorboard) / f"{kind}-{name}")
-            fold_record = {**trained_on, "precision": policies[kind],
-                           **({"pretrained_on": start_from[1]["data"], "pretrain_steps": pretraining.steps} if start_from else {})}
-            with precision_scope(policies[kind]):
-                fitted[kind] = fitted_generator(
-                    job, train, train_steps=steps, checkpoints=None if checkpoints is None else Path(checkpoints),
-                    rescue=out.with_name(out.stem + "_generators"), trained_on=fold_record,
-                    seed=generator_seed, training_log=training_log, start_from=start_from)
-            training_log.close()
-            seconds[kind] = time.perf_counter() - began
-        identity_generator, expression_generator = fitted["identity"], fitted["expression"]
+        fits = _FoldFits(chosen, faces, split, policy, generator_seed, pretraining)
+        fitted, seconds = fits.run(checkpoints, rescue=out.with_name(out.stem + "_generators"), tensorboard=tensorboard)
         began = time.perf_counter()
         if referee is None:
             log.info("fitting the judge %s on the real training split", judge)
             referee = fitted_judge(judge, faces, split, seed=split_seed)
         seconds["judge"] = time.perf_counter() - began
-        keep = None
-        if filter_confidence is not None:
-            def keep(images: np.ndarray, emotion: str) -> np.ndarray:
-                chance = judged_probabilities(referee, images, faces.emotions)[:, faces.emotions.index(emotion)]
-                return np.isnan(chance) | (chance >= filter_confidence)  # an emotion it cannot judge is kept
         provenance = {
-            "data": {"source": faces.source, "fingerprint": faces.fingerprint, "image_size": image_size,
-                     "emotions": list(faces.emotions), "split": split.method, "split_seed": split_seed,
-                     "train_fraction": train_fraction, "folds": folds, "fold": fold,
-                     "split_fingerprints": fingerprints, "leaks_removed": split.leaks_removed,
-                     "train_images": len(train), "val_images": int(len(split.val)), "test_images": int(len(split.test)),
-                     **({"layout": layout.describe()} if layout.describe() else {})},  # none: as recorded before
-            **({"preset": preset} if preset else {}),
-            "identity": {"plugin": identity, "options": dataclasses.asdict(identity_generator.options),
-                         "trained_steps": identity_generator.trained_steps,
-                         "code_version": identity_generator.fit_code_version, "precision": policies["identity"]},
-            "expression": {"plugin": expression, "options": dataclasses.asdict(expression_generator.options),
-                           "trained_steps": expression_generator.trained_steps,
-                           "code_version": expression_generator.fit_code_version,
-                           "precision": policies["expression"]},
+            "data": {**_data_record(faces, split, layout), "split_seed": split_seed, "train_fraction": train_fraction,
+                     "folds": folds, "fold": fold},
+            **keyed({"preset": preset}),
+            **{kind: _generator_record(fitted[kind], chosen[kind], fits.policies[kind]) for kind in fitted},
             "seed": generator_seed,  # of the generators' training and sampling; a stored key (a set's fingerprint reads it)
             "count": count,
             "strategy": describe(strategy, distribution),
             "precision": precision,  # asked for; each generator's own is above
             "precision_note": fallback_note(precision, policy),
             "judge": {"name": judge, "code_version": referee.fit_code_version, "weights": referee.provenance()},
-            **({"pretraining": pretraining.record(pretrained)} if pretraining is not None else {}),
+            **({"pretraining": pretraining.record(fits.pretrained)} if pretraining is not None else {}),
             "versions": package_versions(),
         }
+        writing = _SetWriting(faces, split, fitted, referee, judge, filter_confidence, generator_seed, split_seed)
+        metrics = writing.write(written, overwrite, count, provenance, seconds, pretraining)
+        save_grid(writing.sample["sources"], writing.sample["edits"], faces.emotions, written.with_name(grid_path.name))
+    return GenerateResult(out, grid_path, count, metrics, provenance, time.perf_counter() - started,
+                          is_chief(distribution))
+
+
+def _check_plugins(chosen: dict[str, Any], plugins_dir: str | Path | None) -> None:
+    """Unknown plugins or options fail now, before any data is read or model trained."""
+    from fersyn.plugins.registry import get_plugin, load_plugins
+
+    load_plugins(plugins_dir)
+    for kind in ("identity", "expression"):
+        build_options(get_plugin(kind, chosen[kind]).cls.Options, chosen[f"{kind}_options"] or {},
+                      f"{kind} plugin '{chosen[kind]}'")
+    get_plugin("judge", chosen["judge"])
+
+
+def _fold_split(faces: FaceSet, fold: int, folds: int, split_seed: int, train_fraction: float) -> Split:
+    if not 0 <= fold < folds:
+        raise FersynError(f"fold {fold} does not exist among {folds} folds")
+    split = fold_splits(faces, folds, seed=split_seed, train_fraction=train_fraction)[fold]
+    if len(split.train) < MIN_TRAINING_IMAGES:
+        raise FersynError(
+            f"the training split of {faces.source} has {len(split.train)} images; training a GAN needs at least "
+            f"{MIN_TRAINING_IMAGES} (use a larger dataset)"
+        )
+    return split
+
+
+def _data_record(faces: FaceSet, split: Split, layout: Layout) -> dict[str, Any]:
+    return {"source": faces.source, "fingerprint": faces.fingerprint, "image_size": faces.images.shape[1],
+            "emotions": list(faces.emotions), "split": split.method, "split_fingerprints": split.fingerprints(faces),
+            "leaks_removed": split.leaks_removed, "train_images": len(split.train), "val_images": int(len(split.val)),
+            "test_images": int(len(split.test)), **keyed({"layout": layout.describe()})}
+
+
+def _check_settings(count: Any, chosen: dict[str, Any]) -> None:
+    if not isinstance(count, int) or isinstance(count, bool) or count <= 0:
+        raise FersynError(f"`count` must be a positive whole number (got {count!r})")
+    if chosen["filter_confidence"] is not None and not 0 < chosen["filter_confidence"] < 1:
+        raise FersynError(f"`filter_confidence` must lie between 0 and 1 (got {chosen['filter_confidence']})")
+    if chosen["train_steps"] is not None and chosen["train_steps"] <= 0:
+        raise FersynError(f"`train_steps` must be a positive whole number (got {chosen['train_steps']})")
+
+
+def _generator_record(generator: Generator, name: str, policy: str) -> dict[str, Any]:
+    return {"plugin": name, "options": dataclasses.asdict(generator.options), "trained_steps": generator.trained_steps,
+            "code_version": generator.fit_code_version, "precision": policy}
+
+
+class _FoldFits:
+    """Fitting a fold's identity and expression generators (each pretrained first where `pretraining` is given and
+    it counts its steps), with the smoke checks, checkpoints and training logs of fersyn.generation.fitting."""
+
+    def __init__(self, chosen: dict[str, Any], faces: FaceSet, split: Split, policy: str, seed: int,
+                 pretraining: Any) -> None:
+        from fersyn.plugins.registry import get_plugin
+
+        self.chosen, self.faces, self.split, self.seed, self.pretraining = chosen, faces, split, seed, pretraining
+        self.train = faces.subset(split.train)
+        self.policies = {kind: policy_for(get_plugin(kind, chosen[kind]).cls, policy) for kind in ("identity", "expression")}
+        self.pretrained: list[str] = []
+
+    def jobs(self, seed: int) -> dict[str, GeneratorFit]:
+        from fersyn.plugins.registry import create_plugin
+
+        train, chosen, size = self.train, self.chosen, self.faces.images.shape[1]
+        channels, probe = self.faces.images.shape[-1], train.images[:len(train.emotions)]
+        return {
+            "identity": GeneratorFit(
+                lambda: create_plugin("identity", chosen["identity"], image_size=size, channels=channels,
+                                      **(chosen["identity_options"] or {})),
+                lambda g, steps, part: g.fit(part.images, steps=steps, seed=seed),
+                lambda g: checked_samples(g, 2, seed)),
+            "expression": GeneratorFit(
+                lambda: create_plugin("expression", chosen["expression"], image_size=size, channels=channels,
+                                      **(chosen["expression_options"] or {})),
+                lambda g, steps, part: g.fit(part.images, part.labels, part.emotions, steps=steps, seed=seed),
+                lambda g: checked_edits(g, probe, train.emotions, seed)),
+        }
+
+    def run(self, checkpoints: str | Path | None, *, rescue: Path,
+            tensorboard: str | Path | None) -> tuple[dict[str, Generator], dict[str, float]]:
+        """The fitted generators, and the seconds each took (a set's metrics record where its time went)."""
+        from fersyn.plugins.registry import get_plugin
+
+        trained_on = {"data": self.faces.fingerprint, "train": self.split.fingerprints(self.faces)["train"],
+                      "emotions": list(self.faces.emotions), "image_size": self.faces.images.shape[1]}
+        fitted, seconds = {}, {}
+        for kind, job in self.jobs(self.seed).items():
+            began = time.perf_counter()
+            name, steps, start_from, policy = self.chosen[kind], self.chosen["train_steps"], None, self.policies[kind]
+            if self.pretraining is not None and get_plugin(kind, name).cls.trained_steps is not Generator.trained_steps:
+                with precision_scope(policy):  # seeded 0: one pretraining serves every fold, fit and seed
+                    start_from = pretrained_checkpoint(self.pretraining, self.jobs(0)[kind], precision=policy, seed=0,
+                                                       training_log=TrainingLog())
+                own = getattr(job.make().options, "steps", 0)
+                steps = (self.pretraining.steps or own) + (steps or own)  # fine-tuning continues the count
+                self.pretrained.append(kind)
+            training_log = TrainingLog() if tensorboard is None else TensorBoardLog(Path(tensorboard) / f"{kind}-{name}")
+            record = {**trained_on, "precision": policy, **({"pretrained_on": start_from[1]["data"],
+                                                             "pretrain_steps": self.pretraining.steps} if start_from else {})}
+            with precision_scope(policy):
+                fitted[kind] = fitted_generator(
+                    job, self.train, train_steps=steps, checkpoints=None if checkpoints is None else Path(checkpoints),
+                    rescue=rescue, trained_on=record, seed=self.seed, training_log=training_log, start_from=start_from)
+            training_log.close()
+            seconds[kind] = time.perf_counter() - began
+        return fitted, seconds
+
+
+class _SetWriting:
+    """Writing a set: faces drawn (and filtered by the judge where asked), scored, and stored with their provenance."""
+
+    def __init__(self, faces: FaceSet, split: Split, fitted: dict[str, Generator], referee: Any, judge: str,
+                 filter_confidence: float | None, generator_seed: int, split_seed: int) -> None:
+        self.faces, self.split, self.fitted, self.referee, self.judge = faces, split, fitted, referee, judge
+        self.filter_confidence, self.generator_seed, self.split_seed = filter_confidence, generator_seed, split_seed
+        self.sample: dict[str, Any] = {}
+
+    def keep(self, images: np.ndarray, emotion: str) -> np.ndarray:
+        emotions = self.faces.emotions
+        chance = judged_probabilities(self.referee, images, emotions)[:, emotions.index(emotion)]
+        return np.isnan(chance) | (chance >= self.filter_confidence)  # an emotion it cannot judge is kept
+
+    def write(self, written: Path, overwrite: bool, count: int, provenance: dict[str, Any], seconds: dict[str, float],
+              pretraining: Any) -> dict[str, Any]:
+        faces, split, filtering = self.faces, self.split, self.filter_confidence is not None
+        train, test = faces.subset(split.train), faces.subset(split.test)
         began = time.perf_counter()
         with atomic_output(written, overwrite=overwrite) as temporary:
             writer = SyntheticWriter(temporary, faces.images.shape[1:], faces.emotions)
             try:
-                sample = _write_faces(writer, identity_generator, expression_generator, faces.emotions, count,
-                                      generator_seed, keep)
-                if keep is not None:
-                    provenance["filter"] = {"judge": judge, "confidence": filter_confidence, **sample["filter"]}
-                teacher = getattr(expression_generator.options, "teacher", None)
-                metrics = quality_metrics(referee, sample["images"], sample["emotions"], faces.subset(split.test),
-                                          seed=split_seed, teacher=teacher)
+                self.sample = sample = write_faces(writer, self.fitted["identity"], self.fitted["expression"],
+                                                    faces.emotions, count, self.generator_seed,
+                                                    self.keep if filtering else None)
+                if filtering:
+                    provenance["filter"] = {"judge": self.judge, "confidence": self.filter_confidence, **sample["filter"]}
+                teacher = getattr(self.fitted["expression"].options, "teacher", None)
+                metrics = quality_metrics(self.referee, sample["images"], sample["emotions"], test, seed=self.split_seed,
+                                          teacher=teacher)
                 metrics.update(identity_preservation(sample["sources"], sample["edits"]))
                 metrics["independent"] = independent_fidelity(
-                    sample["images"], sample["emotions"], faces.subset(split.test), train, teacher=teacher,
-                    filter_judge=judge if keep is not None else None, fitted={judge: referee}, seed=split_seed)
-                if keep is not None:
+                    sample["images"], sample["emotions"], test, train, teacher=teacher,
+                    filter_judge=self.judge if filtering else None, fitted={self.judge: self.referee}, seed=self.split_seed)
+                if filtering:
                     metrics["filter"] = provenance["filter"]
                 metrics["seconds"] = {**seconds, "faces and metrics": time.perf_counter() - began}
                 writer.set_attributes(provenance=provenance, metrics=metrics)
@@ -254,9 +281,7 @@ def generate(
                                           np.concatenate([train.images, pretraining.faces.images]))
             finally:
                 writer.close()
-        _save_grid(sample["sources"], sample["edits"], faces.emotions, written.with_name(grid_path.name))
-    return GenerateResult(out, grid_path, count, metrics, provenance, time.perf_counter() - started,
-                          is_chief(distribution))
+        return metrics
 
 
 def measure_independent_fidelity(path: str | Path, *, data: str | Path | None = None, layout: Layout = DEFAULT_LAYOUT,
@@ -323,83 +348,3 @@ def _make_folder(folder: Path) -> None:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as error:
         raise FersynError(f"cannot use {folder} as the checkpoints folder ({error.strerror})") from None
-
-
-def _write_faces(
-    writer: SyntheticWriter,
-    identity: IdentityGenerator,
-    expression: ExpressionGenerator,
-    emotions: Sequence[str],
-    count: int,
-    seed: int,
-    keep: Callable[[np.ndarray, str], np.ndarray] | None = None,
-) -> dict[str, Any]:
-    """Sample identities chunk by chunk, impose every emotion on each, append those `keep` accepts (all
-    without it) until each emotion's quota is met; returns a scoring sample of written faces, the first
-    chunk's sources and edits, and with `keep` the acceptance per emotion."""
-    identities = math.ceil(count / len(emotions))
-    # Balanced by the rule a benchmark draws by: count // E faces each, count % E emotions (seeded) one more.
-    quota = dict(zip(emotions, balanced_counts(count, len(emotions), np.random.default_rng(seed)).tolist()))
-    written, drawn, accepted = dict.fromkeys(emotions, 0), dict.fromkeys(emotions, 0), dict.fromkeys(emotions, 0)
-    per_emotion = max(1, _METRIC_SAMPLES // len(emotions))
-    scored: dict[str, list[np.ndarray]] = {emotion: [] for emotion in emotions}
-    first_chunk: dict[str, np.ndarray] = {}
-    first, most = 0, MAX_DRAWS * max(identities, _IDENTITY_CHUNK)
-    while any(written[e] < quota[e] for e in emotions):
-        if first >= most:
-            raise _unreachable(emotions, quota, written, drawn, accepted)
-        # Filtered, the first chunk is what an unfiltered set needs, then full chunks until the quotas are met.
-        chunk = min(_IDENTITY_CHUNK, identities - first) if keep is None or first < identities else _IDENTITY_CHUNK
-        chunk_seed = int(np.random.SeedSequence([seed, first]).generate_state(1)[0])
-        faces = checked_samples(identity, chunk, chunk_seed)
-        ids = np.arange(first, first + chunk)
-        edits = [checked_edits(expression, faces, [emotion] * chunk, chunk_seed) for emotion in emotions]
-        if not first_chunk:
-            first_chunk = {"sources": faces, "edits": np.stack(edits)}
-        for emotion, edited in zip(emotions, edits):
-            room = quota[emotion] - written[emotion]
-            if room <= 0:
-                continue
-            kept = np.ones(chunk, bool) if keep is None else keep(edited, emotion)
-            drawn[emotion] += chunk
-            accepted[emotion] += int(kept.sum())
-            writer.append(edited[kept][:room], emotion, ids[kept][:room])
-            scored[emotion].append(edited[kept][:per_emotion - sum(map(len, scored[emotion]))])
-            written[emotion] += min(room, int(kept.sum()))
-        first += chunk
-        if keep is not None and any(written[e] < quota[e] for e in emotions):
-            _check_reachable(emotions, quota, written, drawn, accepted, most - first)
-        log.info("generated %d / %d faces", len(writer), count)
-    images = {e: np.concatenate(scored[e]) for e in emotions}
-    sample = {"images": np.concatenate(list(images.values())),
-              "emotions": np.repeat(list(emotions), [len(images[e]) for e in emotions]), **first_chunk}
-    if keep is not None:
-        sample["filter"] = {"acceptance_rate": {e: accepted[e] / max(1, drawn[e]) for e in emotions},
-                            "drawn": drawn, "accepted": accepted}
-    return sample
-
-
-def _check_reachable(emotions: Sequence[str], quota: dict, written: dict, drawn: dict, accepted: dict, left: int) -> None:
-    """Stop early, in one line, when even an optimistic acceptance rate for an emotion (the rule of three: 3 more
-    accepted than seen, about its 95 % upper bound when none was) leaves its quota out of reach of the draws left."""
-    for emotion in emotions:
-        missing = quota[emotion] - written[emotion]
-        optimistic = (accepted[emotion] + 3) / max(1, drawn[emotion])
-        if missing > 0 and missing / optimistic > left:
-            raise _unreachable([emotion], quota, written, drawn, accepted)
-
-
-def _unreachable(emotions: Sequence[str], quota: dict, written: dict, drawn: dict, accepted: dict) -> FersynError:
-    emotion = next(e for e in emotions if written[e] < quota[e])
-    return FersynError(
-        f"`filter_confidence` is unreachable: the judge accepted {accepted[emotion]} of {drawn[emotion]} {emotion} faces "
-        f"({accepted[emotion] / max(1, drawn[emotion]):.1%}), too few for {quota[emotion]} within {MAX_DRAWS}× the "
-        f"unfiltered draws (or {MAX_DRAWS} chunks of {_IDENTITY_CHUNK}); lower `filter_confidence` or `count`, or train the generators longer")
-
-
-def _save_grid(faces: np.ndarray, edits: np.ndarray, emotions: Sequence[str], path: Path) -> None:
-    from fersyn.analysis.grid import save_face_grid
-
-    rows = min(_GRID_IDENTITIES, len(faces))
-    cells = np.concatenate([faces[:rows, None], edits[:, :rows].transpose(1, 0, 2, 3, 4)], axis=1)
-    save_face_grid(cells, path, ["identity", *emotions], [f"#{i}" for i in range(rows)])

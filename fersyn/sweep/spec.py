@@ -20,6 +20,7 @@ from fersyn.data.layout import DEFAULT_LAYOUT, Layout
 from fersyn.errors import FersynError
 from fersyn.generation.presets import DEFAULT_JUDGE, JUDGE_HELP, PRESET_HELP, PRESETS, SETTINGS, with_preset
 from fersyn.runtime.precision import DEFAULT_PRECISION, PRECISION_HELP, PRECISIONS
+from fersyn.runtime.provenance import keyed
 from fersyn.settings import POSITIVE, check_settings, setting
 
 MARGIN_POINTS = 1.0  # the bound's default equivalence margin δ, in accuracy points
@@ -225,22 +226,11 @@ class Sweep:
         set_("judge", self.judge or DEFAULT_JUDGE)
 
     def record(self) -> dict[str, Any]:
-        """The spec as sweep.json records it: layouts only where they differ from the default, so that the records
-        of runs without one stay as they were."""
+        """The spec as sweep.json records it: layouts as they differ from the default, and the settings added since
+        records were first kept left out at their earlier value (fersyn.runtime.provenance.keyed)."""
         record = dataclasses.asdict(self)
-        if self.preset is None:  # as recorded before presets
-            del record["preset"]
-        if self.generator_fits == 1:  # as recorded before fits were counted
-            del record["generator_fits"]
-        if self.pretrain is None:  # as recorded before pretraining
-            del record["pretrain"], record["pretrain_steps"]
-        for name in ("layout", "test_layout"):
-            described = getattr(self, name).describe()
-            if described:
-                record[name] = described
-            else:
-                del record[name]
-        return record
+        record.update(layout=self.layout.describe(), test_layout=self.test_layout.describe())
+        return keyed(record)
 
     @property
     def needs_synthetic(self) -> bool:
