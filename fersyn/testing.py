@@ -63,6 +63,7 @@ from fersyn.runtime.precision import DEFAULT_PRECISION, policy_for, precision_sc
 
 if TYPE_CHECKING:
     from fersyn.classifiers.protocol import KeptModels
+    from fersyn.plugins.registry import Registry
 
 _IMAGE_SIZE = 32
 _EMOTIONS = ("anger", "disgust", "fear", "happiness", "sadness", "surprise")
@@ -299,6 +300,17 @@ def check_judge(plugin: str | type[Judge], *, learns: bool = True, **options: An
             _require(accuracy >= _MIN_ACCURACY, judge,
                      f"a judge fitted on toy faces must beat chance on faces of {_HELD_OUT_IDENTITIES} other identities: "
                      f"accuracy {accuracy:.2f} (at least {_MIN_ACCURACY:.2f} required; chance {1 / len(_EMOTIONS):.2f})")
+
+
+@contextlib.contextmanager
+def isolated_registry() -> Iterator[Registry]:
+    """A registry of the block's own: the installed plugins (loaded first), and whatever the block registers, which
+    is gone after it. For tests, notebooks and plugin authors who register plugins they do not want to keep."""
+    from fersyn.plugins.registry import current_registry, load_plugins, using_registry
+
+    load_plugins()
+    with using_registry(current_registry().copy()) as registry:
+        yield registry
 
 
 def check_plugin(kind: str, name: str, **kwargs: Any) -> None:

@@ -66,22 +66,11 @@ def run(*args):
 
 def saved_registry() -> Callable[[], None]:
     """The plugin registry's state now, as a function that puts it back."""
-    from fersyn.plugins import registry
+    from fersyn.plugins.registry import current_registry
 
-    plugins = {kind: dict(named) for kind, named in registry._plugins.items()}
-    broken, loaded, contested = list(registry._broken), set(registry._loaded_sources), set(registry._contested)
-
-    def restore() -> None:
-        for kind, named in plugins.items():
-            registry._plugins[kind].clear()
-            registry._plugins[kind].update(named)
-        registry._broken[:] = broken
-        registry._loaded_sources.clear()
-        registry._loaded_sources.update(loaded)
-        registry._contested.clear()
-        registry._contested.update(contested)
-
-    return restore
+    registry = current_registry()
+    saved = registry.copy()
+    return lambda: registry.replace_with(saved)
 
 
 @contextlib.contextmanager

@@ -140,3 +140,27 @@ def test_installed_package_entry_point_registers_a_bare_class(tmp_path, monkeypa
 def test_missing_plugins_dir_is_a_clear_error(tmp_path):
     with pytest.raises(FersynError, match="plugins directory .* does not exist"):
         load_plugins(tmp_path / "nope")
+
+
+def test_an_isolated_registry_keeps_the_installed_plugins_and_forgets_what_it_registered():
+    from fersyn.plugins.contracts import Classifier
+    from fersyn.plugins.registry import current_registry, get_plugin, list_plugins, register_classifier
+    from fersyn.testing import isolated_registry
+
+    before = {info.name for info in list_plugins()}
+    with isolated_registry() as registry:
+        assert current_registry() is registry and {"dcgan", "stargan", "small-cnn"} <= before
+
+        @register_classifier("only-in-the-block")
+        class OnlyHere(Classifier):
+            """A classifier that exists only inside the block."""
+
+            def build_model(self, input_shape, num_classes):
+                raise NotImplementedError
+
+        assert get_plugin("classifier", "only-in-the-block").cls is OnlyHere
+        assert {info.name for info in list_plugins()} == before | {"only-in-the-block"}
+    assert current_registry() is not registry
+    assert {info.name for info in list_plugins()} == before
+    with pytest.raises(FersynError, match="unknown classifier plugin 'only-in-the-block'"):
+        get_plugin("classifier", "only-in-the-block")

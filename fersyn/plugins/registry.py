@@ -69,28 +69,65 @@ class BrokenPlugin:
     error: str
 
 
-_plugins: dict[str, dict[str, PluginInfo]] = {kind: {} for kind in KINDS}
-_broken: list[BrokenPlugin] = []
-_loaded_sources: set[str] = set()
-_contested: set[tuple[str, str]] = set()  # (kind, name) that a second plugin tried to register
+class Registry:
+    """The plugins a session knows: registered ones by kind and name, those that failed to load, the sources already
+    imported, and names that a second plugin tried to take. `fersyn.testing.isolated_registry()` gives a test (or a
+    plugin author's) its own copy, so that nothing it registers outlives it."""
+
+    def __init__(self) -> None:
+        self.plugins: dict[str, dict[str, PluginInfo]] = {kind: {} for kind in KINDS}
+        self.broken: list[BrokenPlugin] = []
+        self.loaded_sources: set[str] = set()
+        self.contested: set[tuple[str, str]] = set()  # (kind, name)
+
+    def copy(self) -> "Registry":
+        other = Registry()
+        other.replace_with(self)
+        return other
+
+    def replace_with(self, other: "Registry") -> None:
+        """Make this registry hold what `other` holds (copies: later changes to either do not reach the other)."""
+        self.plugins = {kind: dict(named) for kind, named in other.plugins.items()}
+        self.broken, self.loaded_sources, self.contested = list(other.broken), set(other.loaded_sources), set(other.contested)
+
+    def add(self, kind: str, name: str, cls: type[Plugin], origin: str) -> None:
+        existing = self.plugins[kind].get(name)
+        if existing is not None and (existing.cls.__module__, existing.cls.__qualname__) != (cls.__module__, cls.__qualname__):
+            self.contested.add((kind, name))
+            raise FersynError(f"{kind} plugin name '{name}' is already taken: {existing.source} ({existing.origin}) "
+                              f"is used, {inspect.getsourcefile(cls) or cls.__module__} is not")
+        cls.name = name
+        self.plugins[kind][name] = PluginInfo(name, kind, cls, origin)
+
+
+_session = contextvars.ContextVar("fersyn_registry", default=Registry())
 _origin = contextvars.ContextVar("fersyn_plugin_origin", default="runtime")
 
 
+def current_registry() -> Registry:
+    """The registry this session (or the isolated block it is in) registers into and reads from."""
+    return _session.get()
+
+
+@contextlib.contextmanager
+def using_registry(registry: Registry) -> Iterator[Registry]:
+    """Within the block, `registry` is the current one."""
+    token = _session.set(registry)
+    try:
+        yield registry
+    finally:
+        _session.reset(token)
+
+
 def register(kind: str, name: str) -> Callable[[P], P]:
-    """Class decorator: register a plugin class of `kind` under `name`."""
+    """Class decorator: register a plugin class of `kind` under `name` (in the current registry)."""
     if kind not in KINDS:
         raise ValueError(f"unknown plugin kind '{kind}'; kinds: {', '.join(KINDS)}")
 
     def decorate(cls: P) -> P:
         if not (isinstance(cls, type) and issubclass(cls, KINDS[kind])):
             raise TypeError(f"{cls!r} cannot be registered as {kind} '{name}': it must subclass {KINDS[kind].__name__}")
-        existing = _plugins[kind].get(name)
-        if existing is not None and (existing.cls.__module__, existing.cls.__qualname__) != (cls.__module__, cls.__qualname__):
-            _contested.add((kind, name))
-            raise FersynError(f"{kind} plugin name '{name}' is already taken: {existing.source} ({existing.origin}) "
-                              f"is used, {inspect.getsourcefile(cls) or cls.__module__} is not")
-        cls.name = name
-        _plugins[kind][name] = PluginInfo(name, kind, cls, _origin.get())
+        current_registry().add(kind, name, cls, _origin.get())
         return cls
 
     return decorate
@@ -118,7 +155,7 @@ def register_judge(name: str) -> Callable[[P], P]:
 
 def unregister(kind: str, name: str) -> None:
     """Remove a plugin (tests register one and remove it after)."""
-    _plugins[kind].pop(name, None)
+    current_registry().plugins[kind].pop(name, None)
 
 
 def load_plugins(plugins_dir: str | Path | None = None) -> None:
@@ -142,20 +179,21 @@ def load_plugins(plugins_dir: str | Path | None = None) -> None:
 
 
 def _load_source(source: str, origin: str, load: Callable[[], Any]) -> None:
-    if source in _loaded_sources:
+    registry = current_registry()
+    if source in registry.loaded_sources:
         return
-    _loaded_sources.add(source)
+    registry.loaded_sources.add(source)
     with _origin_set(origin):
         try:
             load()
         except Exception as error:  # a broken plugin must not take the others down
             last = traceback.extract_tb(error.__traceback__)[-1]
-            _broken.append(BrokenPlugin(source, origin, f"{type(error).__name__}: {error} ({Path(last.filename).name}:{last.lineno})"))
+            registry.broken.append(BrokenPlugin(source, origin, f"{type(error).__name__}: {error} ({Path(last.filename).name}:{last.lineno})"))
 
 
 def _load_entry_point(entry_point: importlib.metadata.EntryPoint, kind: str) -> None:
     loaded = entry_point.load()
-    registered = any(info.cls is loaded for info in _plugins[kind].values())
+    registered = any(info.cls is loaded for info in current_registry().plugins[kind].values())
     if isinstance(loaded, type) and not registered:  # a bare plugin class: register it under the entry point's name
         register(kind, entry_point.name)(loaded)
 
@@ -184,31 +222,34 @@ def _origin_set(origin: str) -> Iterator[None]:
 def list_plugins(kind: str | None = None, pattern: str = "*") -> list[PluginInfo]:
     """Registered plugins (of one kind, or all), whose names match the glob `pattern`, sorted."""
     kinds = [kind] if kind else list(KINDS)
-    return [info for k in kinds for name, info in sorted(_plugins[k].items()) if fnmatch.fnmatch(name, pattern)]
+    plugins = current_registry().plugins
+    return [info for k in kinds for name, info in sorted(plugins[k].items()) if fnmatch.fnmatch(name, pattern)]
 
 
 def broken_plugins() -> list[BrokenPlugin]:
     """Plugins that failed to load, with their errors."""
-    return list(_broken)
+    return list(current_registry().broken)
 
 
 def get_plugin(kind: str, name: str) -> PluginInfo:
     """The registered plugin `name` of `kind`; an unknown name fails with the known names and the closest."""
     if kind not in KINDS:
         raise FersynError(f"unknown plugin kind '{kind}'; kinds: {', '.join(KINDS)}")
-    if name in _plugins[kind]:
-        info = _plugins[kind][name]
-        if (kind, name) in _contested:
+    registry = current_registry()
+    if name in registry.plugins[kind]:
+        info = registry.plugins[kind][name]
+        if (kind, name) in registry.contested:
             log.warning("%s plugin name '%s' is registered by more than one plugin: using %s (%s); "
                         "see `fersyn plugins`", kind, name, info.source, info.origin)
         return info
-    _unknown(name, sorted(_plugins[kind]), f"{kind} plugin")
+    _unknown(name, sorted(registry.plugins[kind]), f"{kind} plugin")
 
 
 def _unknown(name: str, known: list[str], what: str) -> NoReturn:
     hint = closest(name, known)
     suggestion = f"; did you mean '{hint}'?" if hint else ""
-    broken = f"; {len(_broken)} plugin(s) failed to load" if _broken else ""
+    failed = current_registry().broken
+    broken = f"; {len(failed)} plugin(s) failed to load" if failed else ""
     raise FersynError(f"unknown {what} '{name}'{suggestion} (known: {', '.join(known) or 'none'}{broken}; "
                       "see `fersyn plugins`)")
 
