@@ -45,7 +45,9 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
+
+from fersyn.sweep.spec import Sweep
 
 if TYPE_CHECKING:
     from fersyn.data import FaceSet
@@ -55,7 +57,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 LOW_DATA_FRACTION = 0.25
 PAPER_RATIO = 5.0  # the paper's claim: 5× more synthetic than real faces, +16 %
-DEFAULT_GENERATORS = ("--identity", "dcgan", "--expression", "stargan")
 
 
 @dataclass(frozen=True)
@@ -96,7 +97,7 @@ class Setting:
     title: str
     question: str
     regime: str  # "all" or "low-data"
-    generators: tuple[str, ...] = DEFAULT_GENERATORS  # benchmark options that fit its generators per fold
+    preset: str | None = None  # its generators, fitted per fold: this preset's (None: the built-in defaults)
     sets_of: str | None = None  # the setting whose per-fold sets it reuses, or "external" for the FER set
     with_controls: bool = False  # its folder receives its regime's controls sweep (CONTROLS) before it runs
     budget: str = "steps"
@@ -123,7 +124,7 @@ SETTINGS = (
             sets_of="external", classifier="paper-cnn", short=True),
     Setting("low-data-preset", "Low data, `--preset low-data` (real identities, stargan taught by fer-mini-xception)",
             "Does the best recipe measured for scarce data do better than the defaults?", "low-data",
-            generators=("--preset", "low-data"), with_controls=True, short=True),
+            preset="low-data", with_controls=True, short=True),
 )
 # Per regime, one controls-only sweep (its folder name, its controls), trained once and copied into the folder of
 # each setting `with_controls`, whose sweep then reuses those cells and reports its GAN curve beside them.
@@ -159,52 +160,62 @@ class Reproduction:
         # Room for the largest ratio against the largest fold's training split (+6: one per emotion).
         top = max(float(r) for r in self.scale.short_ratios.split(","))
         count = math.ceil(top * _largest_training_split(self.data["ck"], self.scale.folds)) + 6
-        command = ["generate", "--data", self.shown(self.data["fer"]), *DEFAULT_GENERATORS, "--count", count,
+        command = ["generate", "--data", self.shown(self.data["fer"]), "--identity", "dcgan", "--expression", "stargan",
+                   "--count", count,
                    "--train-steps", self.scale.generator_steps, "--checkpoints", self.shown(self.work / "generators" / "external"),
                    "--out", self.shown(self.external_set)]
         return [str(part) for part in command]
 
-    def controls_command(self, regime: str) -> list[str]:
+    def controls_sweep(self, regime: str) -> Sweep:
         """The regime's controls-only sweep: real only and its controls, no synthetic face."""
-        name, controls = CONTROLS[regime]
         ratios = self.scale.ratios if regime == "low-data" else self.scale.all_control_ratios
-        options = ["--controls-only", *[word for control in controls for word in ("--control", control)]]
-        return self._benchmark(name, regime, ratios, options, self._steps(regime))
+        return self._sweep(regime, ratios, controls_only=True, controls=CONTROLS[regime][1], steps=self._steps(regime))
 
-    def setting_command(self, setting: Setting) -> list[str]:
+    def controls_command(self, regime: str) -> list[str]:
+        return self.command(CONTROLS[regime][0], self.controls_sweep(regime))
+
+    def setting_sweep(self, setting: Setting) -> Sweep:
         scale = self.scale
         if setting.sets_of == "external":
-            options = ["--synthetic", self.shown(self.external_set)]
+            generators = {"synthetic": self.shown(self.external_set)}
         elif setting.sets_of:
-            options = ["--synthetic", self.shown(self.sweep_folder(setting.sets_of) / "synthetic"),
-                       "--generator-fits", scale.generator_fits]
+            generators = {"synthetic": self.shown(self.sweep_folder(setting.sets_of) / "synthetic"),
+                          "generator_fits": scale.generator_fits}
         else:
-            steps = scale.preset_steps if "--preset" in setting.generators else scale.generator_steps
-            options = [*setting.generators, *(["--train-steps", steps] if steps else []),
-                       "--generator-fits", scale.generator_fits]
-        options += ["--classifier", setting.classifier]
+            steps = scale.preset_steps if setting.preset else scale.generator_steps
+            generators = {"identity": "dcgan", "expression": "stargan"} if not setting.preset else {"preset": setting.preset}
+            generators.update(generator_fits=scale.generator_fits, **({"train_steps": steps} if steps else {}))
         if setting.budget == "epochs":
-            budget = ["--budget", "epochs", "--epochs", scale.max_epochs, "--patience", 5]
+            budget = {"budget": "epochs", "epochs": scale.max_epochs, "patience": 5}
         elif setting.classifier == "paper-cnn":
-            budget = ["--steps", scale.paper_cnn_steps]
+            budget = {"steps": scale.paper_cnn_steps}
         else:
-            budget = self._steps(setting.regime)
-        return self._benchmark(setting.name, setting.regime, scale.short_ratios if setting.short else scale.ratios,
-                               options, budget)
+            budget = {"steps": self._steps(setting.regime)}
+        return self._sweep(setting.regime, scale.short_ratios if setting.short else scale.ratios,
+                           classifiers=(setting.classifier,), **generators, **budget)
 
-    def _steps(self, regime: str) -> list:
-        return ["--steps", self.scale.low_data_steps if regime == "low-data" else self.scale.small_cnn_steps]
+    def setting_command(self, setting: Setting) -> list[str]:
+        return self.command(setting.name, self.setting_sweep(setting))
 
-    def _benchmark(self, name: str, regime: str, ratios: str, options: list, budget: list) -> list[str]:
-        command = ["benchmark", "--data", self.shown(self.data["ck"]), "--folds", self.scale.folds,
-                   "--seeds", self.scale.seeds, "--ratio", ratios, *options, *budget,
-                   "--test-data", self.shown(self.data["fer"])]
-        if regime == "low-data":
-            command += ["--train-fraction", LOW_DATA_FRACTION]
-        return [str(part) for part in [*command, "--out", self.shown(self.sweep_folder(name))]]
+    def _steps(self, regime: str) -> int:
+        return self.scale.low_data_steps if regime == "low-data" else self.scale.small_cnn_steps
+
+    def _sweep(self, regime: str, ratios: str, **settings: Any) -> Sweep:
+        """A sweep of the study: CK+48 in subject folds, scored on the FER2013 subset's test rows too."""
+        return Sweep(data=self.shown(self.data["ck"]), folds=self.scale.folds, seeds=self.scale.seeds, ratios=ratios,
+                     test_data=self.shown(self.data["fer"]),
+                     train_fraction=LOW_DATA_FRACTION if regime == "low-data" else 1.0, **settings)
+
+    def command(self, name: str, sweep: Sweep) -> list[str]:
+        """`fersyn benchmark`'s words for `sweep` into its folder (the record; the step itself runs the sweep's
+        settings as TOML, `--config`)."""
+        from fersyn.cli.options import command_line
+
+        return [*shlex.split(command_line(sweep))[1:], "--out", self.shown(self.sweep_folder(name))]
 
     def plan(self, only: list[str]) -> list[tuple[str, list[str], Setting | None]]:
-        """(label, command, setting) in running order: what a setting needs just before it."""
+        """(label, command, setting) in running order: what a setting needs just before it. A benchmark step runs
+        its sweep (fersyn.Sweep, written as TOML beside its folder); the command is the record of it."""
         settings = [s for s in SETTINGS if not only or s.name in only]
         needed = {s.name for s in settings} | {s.sets_of for s in settings if s.sets_of and s.sets_of != "external"}
         steps, controlled = [], set()
@@ -237,12 +248,27 @@ class Reproduction:
             if setting is not None and setting.with_controls:
                 self.copy_controls(setting)
             self.external_set.parent.mkdir(parents=True, exist_ok=True)
-            self.timed_step(label, [sys.executable, "-m", "fersyn", "-q", *command])
+            self.timed_step(label, [sys.executable, "-m", "fersyn", "-q", *self.runnable(label, setting, command)])
             if setting is not None:
                 self.judge_sets(setting)
                 self.export(setting)
         if self.mode != "dry-run":
             self.write_overview([s for s in SETTINGS if f"benchmark {s.name}" in self.commands])
+
+    def runnable(self, label: str, setting: Setting | None, command: list[str]) -> list[str]:
+        """A benchmark step as `fersyn benchmark --config SWEEP.toml --out FOLDER` (the sweep's settings, written from
+        its Sweep: a separate process per step, as TensorFlow never gives a step's memory back to the next)."""
+        from fersyn.sweep.config import to_toml
+
+        if not label.startswith("benchmark "):
+            return command
+        name = label.removeprefix("benchmark ")
+        sweep = self.setting_sweep(setting) if setting is not None else self.controls_sweep(
+            next(regime for regime, (controls, _) in CONTROLS.items() if controls == name))
+        config = self.sweep_folder(name).with_suffix(".toml")
+        config.parent.mkdir(parents=True, exist_ok=True)
+        config.write_text(to_toml(sweep))
+        return ["benchmark", "--config", self.shown(config), "--out", self.shown(self.sweep_folder(name))]
 
     def copy_controls(self, setting: Setting) -> None:
         """The controls' cells, trained once, into a GAN setting's folder, whose sweep then reuses them."""

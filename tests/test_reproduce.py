@@ -46,10 +46,11 @@ def test_the_default_plan_covers_every_setting_of_the_study(ck48):
     # Two generator fits per fold wherever sets are made (or read) per fold: the intervals cover another fit.
     assert {name for name, c in sweeps.items() if option(c, "--generator-fits") == ["2"]} == {
         "low-data", "low-data-preset", "ck-all", "low-data-epochs"}
-    # Generators fitted per fold by the sweep itself: the defaults, and the preset.
-    assert option(sweeps["ck-all"], "--identity") == ["dcgan"] == option(sweeps["low-data"], "--identity")
+    # Generators fitted per fold by the sweep itself: the defaults (implied: no flag), and the preset, both at the
+    # study's generator steps.
+    assert "--identity" not in sweeps["ck-all"] and "--identity" not in sweeps["low-data"]
     assert option(sweeps["low-data-preset"], "--preset") == ["low-data"] and "--identity" not in sweeps["low-data-preset"]
-    assert "--train-steps" not in sweeps["low-data-preset"]  # the steps its evidence in generators.md was measured at
+    assert option(sweeps["low-data-preset"], "--train-steps") == option(sweeps["low-data"], "--train-steps") == ["500"]
     # Both budgets on low-data's own per-fold sets.
     assert option(sweeps["low-data-epochs"], "--budget") == ["epochs"] and "--budget" not in sweeps["low-data"]
     assert option(sweeps["low-data-epochs"], "--synthetic") == ["reproduction-work/sweeps/low-data/synthetic"]
@@ -89,3 +90,25 @@ def test_a_step_killed_midway_still_counts_its_time(tmp_path):
     steps.timed_step("benchmark ck-all", [sys.executable, "-c", "pass"])
     timings = steps.timings()
     assert timings["benchmark low-data"] == 360.0 and 0 < timings["benchmark ck-all"] < 30 and reproduce.RUNNING not in timings
+
+
+def test_each_benchmark_step_runs_its_sweep_from_the_toml_it_writes(tmp_path, ck48):
+    """A step runs `fersyn benchmark --config` on its Sweep written as TOML; the recorded command gives the same sweep."""
+    sys.path.insert(0, str(REPOSITORY / "benchmarks"))
+    import reproduce
+
+    from fersyn import Sweep
+    from fersyn.sweep.config import read_config
+
+    study = reproduce.Reproduction(ck48.parent, tmp_path / "work", tmp_path / "results", reproduce.DEFAULT)
+    for label, command, setting in study.plan([]):
+        if not label.startswith("benchmark"):
+            continue
+        runnable = study.runnable(label, setting, command)
+        config = REPOSITORY / option(runnable, "--config")[0]
+        sweep = Sweep(**read_config(config))
+        assert sweep == (study.setting_sweep(setting) if setting else study.controls_sweep(
+            "low-data" if "low-data" in label else "all")), label
+        assert option(runnable, "--out") == option(command, "--out"), label
+        if setting is not None and not setting.sets_of and not setting.preset:
+            assert (sweep.identity, sweep.expression, sweep.generator_fits) == ("dcgan", "stargan", 2), label

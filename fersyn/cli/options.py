@@ -144,14 +144,26 @@ def layout_options(prefix: str = "") -> Callable:
 
 
 def command_line(settings: Any) -> str:
-    """`fersyn benchmark` with the flags that give `settings` (a Sweep): those that differ from the defaults."""
-    default = type(settings)()
+    """`fersyn benchmark` with the fewest flags that give `settings` (a Sweep): a setting is left out where the Sweep
+    made without it is the same (its default, or what a preset or another setting fills in); `--data` always."""
+    from fersyn.errors import FersynError
+
+    given = {field.name: getattr(settings, field.name) for field in dataclasses.fields(settings)}
+
+    def implied(name: str) -> bool:
+        try:
+            return type(settings)(**{key: value for key, value in given.items() if key != name}) == settings
+        except FersynError:
+            return False
+
     words = ["fersyn benchmark"]
     for field in dataclasses.fields(settings):
-        meta, value = meta_of(field), getattr(settings, field.name)
-        if not (meta and meta.cli) or (value == getattr(default, field.name) and field.name != "data"):
+        meta, value = meta_of(field), given[field.name]
+        if not (meta and meta.cli) or value is None or (field.name != "data" and implied(field.name)):
             continue
-        if meta.repeat and meta.choices or meta.metavar == "KEY=VALUE":
+        if meta.metavar == "KEY=VALUE":
+            words += [f"{flag_of(field)} {key}={item}" for key, item in value.items()]
+        elif meta.repeat and field.name != "ratios":
             words += [f"{flag_of(field)} {item}" for item in value]
         elif isinstance(value, bool):
             words.append(flag_of(field))
