@@ -406,6 +406,7 @@ class Reproduction:
                     "seconds_per_command": {label: timings.get(label) for label in steps},
                     "commands": {label: "fersyn " + shlex.join(c) for label, c in self.commands.items()},
                     "settings": {s.name: headline(summaries[s.name]) for s in settings},
+                    "not_run": [s.name for s in SETTINGS if s not in settings],
                     "generated_sets": quality}
         self.results.mkdir(parents=True, exist_ok=True)
         figures = plot_regimes(self.results, summaries, self.scale)
@@ -573,6 +574,8 @@ def overview_markdown(settings: list[Setting], overview: dict, figures: list[Pat
               f"{100 * POWER:.0f} % power after Holm's correction (median over its ratios). The rules in full: "
               "summary.json (`rules`). Verdicts:", ""]
     lines += [f"- **{s.name}**: {overview['settings'][s.name]['verdict']}" for s in settings]
+    if overview["not_run"]:
+        lines += ["", f"Not in this run (`--only`): {', '.join(overview['not_run'])}."]
     lines += ["", *[f"![{path.stem}]({path.name})" for path in figures], "",
               "## Generated sets (mean over the folds' sets)", "",
               "| sets of | fitted on | generators | fidelity by the sets' judge | independent fidelity | FD-fer "
