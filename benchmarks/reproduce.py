@@ -47,6 +47,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from fersyn.analysis.summary import Estimate, Summary
 from fersyn.sweep.spec import Sweep
 
 if TYPE_CHECKING:
@@ -405,7 +406,7 @@ class Reproduction:
         overview = {"seconds_total": seconds, "scale": self.scale.__dict__,
                     "seconds_per_command": {label: timings.get(label) for label in steps},
                     "commands": {label: "fersyn " + shlex.join(c) for label, c in self.commands.items()},
-                    "settings": {s.name: headline(summaries[s.name]) for s in settings},
+                    "settings": {s.name: headline(Summary.from_dict(summaries[s.name])) for s in settings},
                     "not_run": [s.name for s in SETTINGS if s not in settings],
                     "generated_sets": quality}
         self.results.mkdir(parents=True, exist_ok=True)
@@ -415,49 +416,37 @@ class Reproduction:
         print(f"\nreproduction finished in {_minutes(seconds)}; results in {self.results}/", flush=True)
 
 
-def headline(summary: dict) -> dict:
+def headline(summary: Summary) -> dict:
     """One setting's verdict: real only, the gain at the paper's ratio, the GAN's best ratio and there its
     gain, GAN − augmentation, the positive control's gain and the GAN's efficiency; the minimum detectable
     effect, the bound, and the cross-dataset score."""
-    (result,) = summary["classifiers"].values()
-    analysis = result["analysis"]
-    curves = analysis["curves"]
-    gan = curves["synthetic"]
-    real = next(arm for arm in analysis["arms"] if arm["curve"] == "real only")
-    # The best ratio with synthetic faces (ratio 0 has no gain to report).
-    best = max((entry for entry in gan["ratios"] if entry["ratio"] > 0), key=lambda entry: entry["accuracy"])
-    at = lambda entries, ratio: next((e for e in entries if e["ratio"] == ratio), None)  # noqa: E731
-    versus = next((c for c in analysis["comparisons"] if c["curves"] == ["synthetic", "augmented"]), None)
-    control = curves.get("unused real")
-    efficiency = at(analysis["efficiency"].get("synthetic", []), best["ratio"])
-    cross = {(arm["curve"], arm["ratio"]): arm for arm in (result["cross"] or {}).get("arms", [])}
+    result = summary.classifier()
+    gan = result.curves["synthetic"]
+    best = max((point for point in gan.points if point.ratio > 0), key=lambda point: point.accuracy.value)
+    versus = result.comparisons.get(("synthetic", "augmented"), {}).get(best.ratio)
+    control = result.curves.get("unused real")
+    cross = result.cross.curves.get("synthetic") if result.cross else None
     return {
-        "real_only": _number(real), "best_ratio": gan["best"]["ratio"], "best_synthetic_ratio": best["ratio"],
-        "best_synthetic_accuracy": {"value": best["accuracy"], "ci95": best["ci95"]},
-        "gain": {**_gain(best), "significant": best["gain_significant"], "mde": best["gain_mde"]},
-        "gain_at_paper_ratio": _gain(at(gan["ratios"], PAPER_RATIO)),
-        "curve_mde": gan["mde"],
-        "bound": gan["bound"]["ratio"] if gan["bound"]["conclusive"] else None,
-        "verdict": gan["verdict"],
-        "minus_augmented": None if versus is None else _number(at(versus["ratios"], best["ratio"]), p=True),
-        "control_gain": None if control is None else _gain(at(control["ratios"], best["ratio"])),
-        "efficiency": None if efficiency is None else _number(efficiency),
-        "cross_real_only": _number(cross.get(("real only", 0.0))),
-        "cross_best": _number(cross.get(("synthetic", best["ratio"]))),
+        "real_only": _number(gan.at(0.0).accuracy), "best_ratio": gan.best_ratio, "best_synthetic_ratio": best.ratio,
+        "best_synthetic_accuracy": _number(best.accuracy),
+        "gain": {**_number(best.gain, p=True), "significant": best.gain.significant, "mde": best.gain_mde},
+        "gain_at_paper_ratio": _number(gan.at(PAPER_RATIO).gain, p=True) if gan.has(PAPER_RATIO) else None,
+        "curve_mde": gan.mde,
+        "bound": gan.bound,
+        "verdict": gan.verdict,
+        "minus_augmented": _number(versus, p=True),
+        "control_gain": _number(control.at(best.ratio).gain, p=True) if control and control.has(best.ratio) else None,
+        "efficiency": _number(result.efficiency.get("synthetic", {}).get(best.ratio)),
+        "cross_real_only": _number(cross.at(0.0).accuracy) if cross else None,
+        "cross_best": _number(cross.at(best.ratio).accuracy) if cross and cross.has(best.ratio) else None,
     }
 
 
-def _number(entry: dict | None, p: bool = False) -> dict | None:
-    if entry is None:
+def _number(estimate: Estimate | None, p: bool = False) -> dict | None:
+    if estimate is None:
         return None
-    # "p_at_floor" where the summary records it (summaries made before fersyn flagged the floor do not).
-    return {"value": entry["value"], "ci95": entry["ci95"],
-            **({"p_holm": entry["p_holm"], **{k: entry[k] for k in ("p_at_floor",) if k in entry}} if p else {})}
-
-
-def _gain(entry: dict | None) -> dict | None:
-    return None if entry is None else {"value": entry["gain"], "ci95": entry["gain_ci95"], "p_holm": entry["gain_p_holm"],
-                                       **({"p_at_floor": entry["gain_p_at_floor"]} if "gain_p_at_floor" in entry else {})}
+    return {"value": estimate.value, "ci95": list(estimate.ci95),
+            **({"p_holm": estimate.p_holm, "p_at_floor": estimate.at_floor} if p else {})}
 
 
 # Per regime, the curves the figure draws: (setting, curve in its summary, label). Not the epochs budget: its

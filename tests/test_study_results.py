@@ -11,6 +11,8 @@ RESULTS = ROOT / "benchmarks" / "results"
 sys.path.insert(0, str(ROOT / "benchmarks"))
 from reproduce import QUICK, SETTINGS, headline  # noqa: E402
 
+from fersyn import Summary  # noqa: E402
+
 OVERVIEW = json.loads((RESULTS / "reproduction.json").read_text())
 QUICK_RUN = json.loads((RESULTS / "reproduction-quick.json").read_text())
 
@@ -19,8 +21,7 @@ def test_the_overview_is_what_the_settings_summaries_give():
     run = [setting.name for setting in SETTINGS if setting.name in OVERVIEW["settings"]]
     assert sorted(run + OVERVIEW.get("not_run", [])) == sorted(setting.name for setting in SETTINGS)
     for name in run:
-        assert OVERVIEW["settings"][name] == json.loads(json.dumps(headline(
-            json.loads((RESULTS / name / "summary.json").read_text())))), name
+        assert OVERVIEW["settings"][name] == json.loads(json.dumps(headline(Summary.read(RESULTS / name)))), name
     for name in OVERVIEW.get("not_run", []):  # no numbers of another run beside this one's
         assert not (RESULTS / name).exists(), name
 

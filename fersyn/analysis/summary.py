@@ -30,6 +30,7 @@ class Estimate:
     p_holm: float | None = None
     significant: bool | None = None
     borderline: bool = False
+    at_floor: bool = False  # no resample on the other side of 0: the true p is at most p_holm
 
     @property
     def points(self) -> float:
@@ -43,6 +44,7 @@ class Point:
     ratio: float
     accuracy: Estimate
     gain: Estimate | None
+    gain_mde: float | None = None  # the gain this ratio's design detects with the rules' power
     falls_back: bool = False
 
     @classmethod
@@ -50,8 +52,9 @@ class Point:
         gain = None
         if "gain" in entry:
             gain = Estimate(entry["gain"], tuple(entry["gain_ci95"]), entry.get("gain_p_holm"),
-                            entry.get("gain_significant"), bool(entry.get("gain_borderline", False)))
-        return cls(entry["ratio"], Estimate(entry["accuracy"], tuple(entry["ci95"])), gain,
+                            entry.get("gain_significant"), bool(entry.get("gain_borderline", False)),
+                            bool(entry.get("gain_p_at_floor", False)))
+        return cls(entry["ratio"], Estimate(entry["accuracy"], tuple(entry["ci95"])), gain, entry.get("gain_mde"),
                    bool(entry.get("falls_back", False)))
 
 
@@ -63,6 +66,9 @@ class Curve:
     mde: float | None  # the gain detectable with the rules' power, a fraction
     bound: float | None  # the smallest ratio shown within the margin of the best (None: inconclusive)
     best_ratio: float
+
+    def has(self, ratio: float) -> bool:
+        return any(point.ratio == ratio for point in self.points)
 
     def at(self, ratio: float) -> Point:
         for point in self.points:
@@ -134,7 +140,8 @@ def _classifier(name: str, analysis: Mapping[str, Any], cross: Mapping[str, Any]
     efficiency = {curve: {entry["ratio"]: Estimate(entry["value"], tuple(entry["ci95"])) for entry in entries}
                   for curve, entries in analysis.get("efficiency", {}).items()}
     comparisons = {tuple(entry["curves"]): {r["ratio"]: Estimate(r["value"], tuple(r["ci95"]), r.get("p_holm"),
-                                                                 r.get("significant"), bool(r.get("borderline", False)))
+                                                                 r.get("significant"), bool(r.get("borderline", False)),
+                                                                 bool(r.get("p_at_floor", False)))
                                             for r in entry["ratios"]}
                    for entry in analysis.get("comparisons", [])}
     return ClassifierSummary(name, curves, efficiency, comparisons,

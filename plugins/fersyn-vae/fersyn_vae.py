@@ -16,8 +16,8 @@ import numpy as np
 import tensorflow as tf
 from keras import layers
 
-from fersyn.plugins.contracts import IdentityGenerator, option
 from fersyn.data.pixels import from_unit_interval, to_unit_interval
+from fersyn.plugins.contracts import IdentityGenerator, option
 
 WEIGHTS = "vae.keras"
 

@@ -1,11 +1,10 @@
 """The VAE plugin meets fersyn's contract, and its samples look like faces, not noise."""
 
 import numpy as np
+from fersyn_vae import VAEIdentity
 
 from fersyn.data.toy import toy_faceset
 from fersyn.testing import check_identity_generator
-
-from fersyn_vae import VAEIdentity
 
 
 def test_vae_meets_the_contract():
