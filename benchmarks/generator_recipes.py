@@ -88,27 +88,26 @@ def from_the_study(setting: str, folder: Path) -> None:
 def verdict(folder: Path) -> dict:
     """At the ratio ≤ 1 with the largest gain: the gain, the positive control's, the efficiency, the gain over
     augmentation, the sets' fidelity (by their own judge, and independently), and whether the target is met."""
-    summary = json.loads((folder / "summary.json").read_text())
-    (result,) = summary["classifiers"].values()
-    analysis = result["analysis"]
-    at = lambda entries, ratio: next(e for e in entries if e["ratio"] == ratio)  # noqa: E731
-    measured = [e["ratio"] for e in analysis["curves"]["synthetic"]["ratios"] if e["ratio"] in RATIOS]
-    ratio = max(measured, key=lambda r: at(analysis["curves"]["synthetic"]["ratios"], r)["gain"])
-    gain = at(analysis["curves"]["synthetic"]["ratios"], ratio)
-    control = at(analysis["curves"]["unused real"]["ratios"], ratio)
-    efficiency = at(analysis["efficiency"]["synthetic"], ratio)
-    versus = at(next(c for c in analysis["comparisons"] if c["curves"] == ["synthetic", "augmented"])["ratios"], ratio)
-    real = next(arm for arm in analysis["arms"] if arm["curve"] == "real only")
-    quality = summary.get("synthetic_quality") or {"independent": {}}
+    from fersyn import Summary
+
+    summary = Summary.read(folder)
+    result = summary.classifier()
+    synthetic = result.curves["synthetic"]
+    best = max((point for point in synthetic.points if point.ratio in RATIOS), key=lambda point: point.gain.value)
+    ratio, gain, real = best.ratio, best.gain, synthetic.at(0.0).accuracy
+    control = result.curves["unused real"].at(ratio).gain
+    efficiency = result.efficiency["synthetic"][ratio]
+    versus = result.comparisons[("synthetic", "augmented")][ratio]
+    quality = summary.raw.get("synthetic_quality") or {"independent": {}}
     independent = {name: reading["mean"] for name, reading in quality["independent"].items()}
     own = [metrics["expression_fidelity"] for metrics in json.loads((folder / "sweep.json").read_text())["provenance"]["synthetic_metrics"]]
     row = {
-        "ratio": ratio, "real_only": real["value"], "real_only_ci95": real["ci95"],
-        "gain": gain["gain"], "gain_ci95": gain["gain_ci95"], "gain_p_holm": gain["gain_p_holm"],
-        "gain_significant": gain["gain_significant"], "control_gain": control["gain"], "control_gain_ci95": control["gain_ci95"],
-        "efficiency": efficiency["value"], "efficiency_ci95": efficiency["ci95"],
-        "minus_augmented": versus["value"], "minus_augmented_ci95": versus["ci95"], "minus_augmented_p_holm": versus["p_holm"],
-        "minus_augmented_significant": versus["significant"],
+        "ratio": ratio, "real_only": real.value, "real_only_ci95": list(real.ci95),
+        "gain": gain.value, "gain_ci95": list(gain.ci95), "gain_p_holm": gain.p_holm, "gain_significant": gain.significant,
+        "control_gain": control.value, "control_gain_ci95": list(control.ci95),
+        "efficiency": efficiency.value, "efficiency_ci95": list(efficiency.ci95),
+        "minus_augmented": versus.value, "minus_augmented_ci95": list(versus.ci95), "minus_augmented_p_holm": versus.p_holm,
+        "minus_augmented_significant": versus.significant,
         "fidelity_by_the_sets_judge": sum(own) / len(own), "independent_fidelity": independent,
         "left_out": quality.get("left_out", {}),
     }
@@ -181,9 +180,11 @@ def all_subjects(name: str, out: Path) -> list[dict]:
     """The configuration with all training subjects (augmentation control): its gains at the ratios ≤ 1."""
     folder = out / f"{slug(name)}-all-subjects"
     fersyn(*DESIGN, "--control", "augment", *FITS, *CONFIGURATIONS[name], *_steps(CONFIGURATIONS[name]), "--out", str(folder))
-    (result,) = json.loads((folder / "summary.json").read_text())["classifiers"].values()
-    return [{key: entry[key] for key in ("ratio", "gain", "gain_ci95", "gain_p_holm", "gain_significant")}
-            for entry in result["analysis"]["curves"]["synthetic"]["ratios"] if entry["ratio"] > 0]
+    from fersyn import Summary
+
+    gains = Summary.read(folder).curve("synthetic").gains
+    return [{"ratio": ratio, "gain": gain.value, "gain_ci95": list(gain.ci95), "gain_p_holm": gain.p_holm,
+             "gain_significant": gain.significant} for ratio, gain in gains.items()]
 
 
 def _steps(options: list[str]) -> list[str]:
