@@ -45,7 +45,7 @@ def check_settings(instance: Any) -> None:
             continue
         unknown = [v for v in (value if meta.repeat else [value]) if meta.choices and v not in meta.choices]
         if unknown:
-            raise FersynError(f"`{field.name}` {unknown[0]!r}: unknown (known: {', '.join(meta.choices)})")
+            raise FersynError(f"`{field.name}` {unknown[0]}: unknown (known: {', '.join(meta.choices)})")
         if meta.check is not None and not meta.check(value):
             raise FersynError(f"`{field.name}` {meta.rule} (got {value!r})")
 

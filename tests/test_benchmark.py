@@ -303,7 +303,7 @@ def test_bad_input_is_one_line(tmp_path, synthetic):
         (["--ratio", "x"], "'x' is not a number"),
         (["--ratio", ","], "no ratios given"),
         (["--seeds", "0", "--ratio", "0"], "--seeds must be at least 1"),
-        (["--folds", "0", "--ratio", "0"], "Invalid value for '--folds': 0 is not in the range x>=1"),
+        (["--folds", "0", "--ratio", "0"], "--folds must be at least 1 (got 0)"),
         (["--ratio", "0,1", "--control", "real"], "--control real needs a low-data regime (--train-fraction below 1)"),
         (["--ratio", "0,1", "--control", "real", "--train-fraction", "1"], "needs a low-data regime"),
         (["--ratio", "0,1", "--controls-only"], "--controls-only needs --control augment and/or --control real"),
