@@ -23,6 +23,7 @@ from fersyn.runtime.precision import policy_for
 from fersyn.runtime.progress import SweepProgress
 from fersyn.sweep.held_out import CrossTest
 from fersyn.sweep.mix import balanced_rows
+from fersyn.sweep.row import Row, Scores
 from fersyn.sweep.spec import MIN_STEPS, REAL_ONLY, REAL_PLUS_AUGMENTED, REAL_PLUS_REAL, SYNTHETIC_ONLY, Cell, Sweep
 from fersyn.sweep.store import ResultStore, cell_key
 
@@ -107,7 +108,7 @@ class CellRunner:
         options = self.classifier_options[cell.classifier]
         config = {**self.config, **dataclasses.asdict(cell), "classifier_options": options,
                   "classifier_code": self.classifier_code[cell.classifier]}
-        if self.classifier_policy[cell.classifier] != "float32":  # so float32 cells keep the keys they had before
+        if self.classifier_policy[cell.classifier] != "float32":  # float32: the value before it was keyed (as keyed())
             config["precision"] = self.classifier_policy[cell.classifier]
         if cell.needs_synthetic:
             config["generator_code"] = self.generator_code  # None for a given set: its fingerprint holds its recipe
@@ -147,25 +148,23 @@ class CellRunner:
         import keras
 
         key_config = self.key_config(cell)
-        row = {"key": cell_key(key_config), **self.names, **_flat(key_config),
-               "classifier": classifier_label(cell.classifier, self.classifier(cell.classifier).options),
-               "classifier_plugin": cell.classifier, "precision": self.classifier_policy[cell.classifier],
-               "generator_fit": self.spec.fit_of(cell.seed),
-               "synthetic_check": self.checks[self.spec.fit_of(cell.seed)][cell.fold] if cell.needs_synthetic else None}
+        fit = self.spec.fit_of(cell.seed)
+        row = Row(cell_key(key_config), classifier_label(cell.classifier, self.classifier(cell.classifier).options),
+                  cell.classifier, self.classifier_policy[cell.classifier], fit,
+                  self.checks[fit][cell.fold] if cell.needs_synthetic else None, self.names, _flat(key_config))
         try:
             with distributed(self.strategy):  # per cell: clearing the session below resets the scope's graph
-                row.update(self._train_and_score(cell, progress))
-            row.update(status="ok", error="")
+                row = dataclasses.replace(row, scores=self._train_and_score(cell, progress))
         except ContractError:
             raise  # a plugin that breaks the contract would fail every cell: stop, naming the rule
         except Exception as error:  # a failing cell is recorded and the sweep goes on
             message = " ".join(f"{type(error).__name__}: {error}".split())
             log.warning("cell %s failed: %s", cell.describe(self.spec.folds), message)
-            row.update(status="failed", error=message[:500])
+            row = dataclasses.replace(row, status="failed", error=message[:500])
         finally:
             keras.backend.clear_session()  # free the cell's graph: a long sweep must not grow
         self.store.record(row)
-        return row["status"] == "ok"
+        return row.status == "ok"
 
     def _stream(self, cell: Cell, batch_size: int) -> tuple["TrainingStream", int, int]:
         """The cell's training stream, the number of extra faces and how many of them repeat."""
@@ -191,7 +190,7 @@ class CellRunner:
         stream = TrainingStream(faces.images[real], faces.labels[real], batch_size, cell.seed, source, draw, augmented)
         return stream, n_extra, repeated
 
-    def _train_and_score(self, cell: Cell, progress: "keras.callbacks.Callback") -> dict[str, Any]:
+    def _train_and_score(self, cell: Cell, progress: "keras.callbacks.Callback") -> Scores:
         from fersyn.analysis.scores import classification_scores
         from fersyn.classifiers.protocol import train_classifier
 
@@ -214,31 +213,28 @@ class CellRunner:
                                   policy=self.classifier_policy[cell.classifier], kept=self.kept_models)
         predicted = classifier.predict_proba(faces.images[split.test]).argmax(1)
         scores = classification_scores(faces.labels[split.test], predicted, faces.emotions)
-        row = {
-            "n_real": int(len(split.train)) if cell.training != SYNTHETIC_ONLY else 0, "n_extra": n_extra,
-            "extra_repeated": repeated, "batch_size": classifier.batch_size,
-            "step_budget": budget.steps if budget.kind == "steps" else None,
-            "steps": record.steps, "epochs": round(record.epochs, 3), "validations": record.validations,
-            "best_validation": record.best_validation,
-            "peaked_late": bool(record.best_validation > LATE_PEAK * budget.rounds),
-            "train_seconds": round(record.seconds, 2),
-            "images_per_second": round(record.steps * classifier.batch_size / record.seconds, 1),
-            "accuracy": scores["accuracy"], "macro_f1": scores["macro_f1"],
-            **{f"recall_{e}": v for e, v in scores["recall"].items()},
-            "confusion": json.dumps(scores["confusion"]), "test_predictions": _digits(predicted),
-            "cross_accuracy": None, "cross_macro_f1": None, "cross_confusion": "", "cross_predictions": "",
-        }
+        cross = None
         if self.cross is not None:
-            test_images = self.cross.faces.images[self.cross.split.test]
-            cross_predicted = classifier.predict_proba(test_images).argmax(1)
-            cross = classification_scores(self.cross.labels, cross_predicted, faces.emotions)
-            row.update(cross_accuracy=cross["accuracy"], cross_macro_f1=cross["macro_f1"],
-                       cross_confusion=json.dumps(cross["confusion"]), cross_predictions=_digits(cross_predicted))
+            cross_predicted = classifier.predict_proba(self.cross.faces.images[self.cross.split.test]).argmax(1)
+            cross = {**classification_scores(self.cross.labels, cross_predicted, faces.emotions),
+                     "predictions": _digits(cross_predicted)}
+        peaked_late = bool(record.best_validation > LATE_PEAK * budget.rounds)
         log.info("%s: accuracy %.1f%% after %d steps (%.0f s)%s", cell.describe(self.spec.folds),
                  100 * scores["accuracy"], record.steps, record.seconds,
                  f"; best validation in round {record.best_validation} of {record.validations}: the budget may be "
-                 "binding" if row["peaked_late"] else "")
-        return row
+                 "binding" if peaked_late else "")
+        return Scores(
+            n_real=int(len(split.train)) if cell.training != SYNTHETIC_ONLY else 0, n_extra=n_extra,
+            extra_repeated=repeated, batch_size=classifier.batch_size,
+            step_budget=budget.steps if budget.kind == "steps" else None, steps=record.steps,
+            epochs=round(record.epochs, 3), validations=record.validations, best_validation=record.best_validation,
+            peaked_late=peaked_late, train_seconds=round(record.seconds, 2),
+            images_per_second=round(record.steps * classifier.batch_size / record.seconds, 1),
+            accuracy=scores["accuracy"], macro_f1=scores["macro_f1"], confusion=json.dumps(scores["confusion"]),
+            test_predictions=_digits(predicted), recall=scores["recall"],
+            **({} if cross is None else {"cross_accuracy": cross["accuracy"], "cross_macro_f1": cross["macro_f1"],
+                                         "cross_confusion": json.dumps(cross["confusion"]),
+                                         "cross_predictions": cross["predictions"]}))
 
 
 def _digits(predicted: np.ndarray) -> str:

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from fersyn.errors import FersynError
 from fersyn.runtime.files import atomic_output
+from fersyn.sweep.row import Row, Scores, described
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -35,35 +36,17 @@ SUMMARY = "summary.json"
 # Version of the layout of a sweep folder. 2: folds, predictions on every test face (the bootstrap
 # needs them), the test faces' subjects in sweep.json, the training kinds of fersyn.sweep.spec.
 SCHEMA = 2
-# What a results row holds besides its cell's configuration (fersyn.sweep.spec.Cell, the sweep's config keys):
-ROW_COLUMNS = {
-    "key": "hash of the cell's whole configuration (rows are matched on it)",
-    "classifier": "plugin name, with options that differ from their defaults", "classifier_plugin": "plugin name",
-    "n_real": "real training faces", "n_extra": "faces added (synthetic, augmented or unused real)",
-    "extra_repeated": "added faces used more than once (too few to draw from)",
-    "batch_size": "", "step_budget": "gradient steps allowed (budget steps)", "steps": "gradient steps taken",
-    "epochs": "passes over the cell's training stream",
-    "validations": "validation rounds", "best_validation": "the round whose weights were kept",
-    "peaked_late": "best validation in the last 10 % of the budget's rounds: the budget may be binding",
-    "train_seconds": "", "images_per_second": "",
-    "accuracy": "on the fold's real test faces", "macro_f1": "", "confusion": "JSON, rows = true emotion",
-    "test_predictions": "predicted class index per test face, in sweep.json's test_faces order",
-    "cross_accuracy": "on --test-data's test faces", "cross_macro_f1": "", "cross_confusion": "",
-    "cross_predictions": "as test_predictions, for --test-data",
-    "synthetic_check": "how the cell's synthetic set was proved never to have seen a held-out face",
-    "allow_unverified_synthetic": "whether a set without content hashes was allowed",
-    "status": "ok or failed", "error": "why a cell failed", "finished": "when",
-}  # and recall_<emotion> per emotion
+# What a results row holds besides its cell's configuration: the schema of fersyn.sweep.row (Row, Scores), and what
+# the store and the sweep's names add.
+ROW_COLUMNS = {**{name: help for name, help in described(Row, Scores).items() if name not in ("precision", "generator_fit")},
+               "allow_unverified_synthetic": "whether a set without content hashes was allowed", "finished": "when"}
 # Of a failed cell's row only these are known (the scores are not); every row also holds its cell's
 # fields (fersyn.sweep.spec.Cell) and the sweep's configuration.
 FAILED_ROW_COLUMNS = ("key", "classifier", "classifier_plugin", "synthetic_check", "allow_unverified_synthetic",
                       "status", "error", "finished")
 CELL_COLUMNS = ("classifier", "training", "ratio", "seed", "fold")
 # Columns of rows written now that tables of an earlier fersyn (same schema) lack: required to write, not to read.
-ADDED_ROW_COLUMNS = {
-    "generator_fit": "the generator fit whose sets the cell's seed mixes in, seed mod `generator_fits` (every arm of "
-                     "the seed belongs to it, real only included; absent in older tables: one fit)",
-}
+ADDED_ROW_COLUMNS = {"generator_fit": described(Row)["generator_fit"]}
 
 
 def missing_columns(row: dict[str, Any] | "pd.DataFrame") -> list[str]:
@@ -195,9 +178,10 @@ class ResultStore:
     def finished(self, key: str) -> bool:
         return any(row["key"] == key and row["status"] == "ok" for row in self.rows)
 
-    def record(self, row: dict[str, Any]) -> None:
-        """Add `row`, replacing an earlier row of the same cell (a failure being retried)."""
-        row = {**row, "finished": time.strftime("%Y-%m-%dT%H:%M:%S")}
+    def record(self, finished: Row) -> None:
+        """Add the row of a finished (or failed) cell, replacing an earlier row of the same cell (a failure being
+        retried)."""
+        row = {**finished.columns(), "finished": time.strftime("%Y-%m-%dT%H:%M:%S")}
         missing = missing_columns(row)
         if missing:  # a programming error, not a user's: the row schema is ROW_COLUMNS
             raise ValueError(f"a results row lacks {', '.join(missing)}")
