@@ -16,9 +16,11 @@ from pathlib import Path
 
 CHILD = """
 import resource, sys, time
-from fersyn.generation.sets import generate
+from fersyn.data.regime import Regime
+from fersyn.generation.recipe import Recipe
+from fersyn.generation.sets import generate_sets
 started = time.perf_counter()
-generate("toy", sys.argv[1], count=int(sys.argv[2]), train_steps=5, split_seed=0)
+generate_sets(Regime(data="toy"), Recipe(train_steps=5), sys.argv[1], count=int(sys.argv[2]))
 peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 print(f"{peak_mib:.0f} {time.perf_counter() - started:.1f}")
 """

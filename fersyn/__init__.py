@@ -24,7 +24,9 @@ from fersyn.errors import FersynError  # noqa: E402  (public: the one exception 
 _PUBLIC = {  # name → the module that defines it
     "Sweep": "fersyn.sweep.spec", "run_sweep": "fersyn.sweep.run", "SweepResult": "fersyn.sweep.run",
     "report": "fersyn.analysis.report", "Summary": "fersyn.analysis.summary",
-    "generate": "fersyn.generation.sets", "load_dataset": "fersyn.data", "FaceSet": "fersyn.data",
+    "Regime": "fersyn.data.regime", "Recipe": "fersyn.generation.recipe",
+    "generate": "fersyn.generation.sets", "generate_sets": "fersyn.generation.sets",
+    "load_dataset": "fersyn.data", "FaceSet": "fersyn.data", "Split": "fersyn.data",
     "IdentityGenerator": "fersyn.plugins.contracts", "ExpressionGenerator": "fersyn.plugins.contracts",
     "Classifier": "fersyn.plugins.contracts", "Judge": "fersyn.plugins.contracts", "option": "fersyn.plugins.options",
     "register_identity": "fersyn.plugins.registry", "register_expression": "fersyn.plugins.registry",

@@ -140,7 +140,9 @@ def test_every_argument_name_has_one_flag_across_commands():
 def test_library_errors_name_arguments_and_the_cli_names_flags(tmp_path):
     from fersyn import FersynError
     from fersyn.cli import with_flags
-    from fersyn.generation.sets import generate
+    from fersyn.data.regime import Regime
+    from fersyn.generation.recipe import Recipe
+    from fersyn.generation.sets import generate_sets
     from fersyn.sweep.spec import Sweep
 
     with pytest.raises(FersynError, match="^`seeds` must be at least 1 \\(got 0\\)$"):
@@ -151,7 +153,7 @@ def test_library_errors_name_arguments_and_the_cli_names_flags(tmp_path):
         Sweep(ratios="x")
     assert_one_line_error(run("benchmark", "--ratio", "x", "--out", tmp_path / "b"), "Error: --ratio: 'x' is not a number")
     with pytest.raises(FersynError, match="^`count` must be a positive whole number \\(got 0\\)$"):
-        generate("toy", tmp_path / "s.h5", count=0)
+        generate_sets(Regime(data="toy"), Recipe(), tmp_path / "s.h5", count=0)
     assert with_flags("`count` must be positive") == "--count must be positive"
     # Only argument names become flags: a command to run stays as written.
     assert with_flags("make one with `fersyn generate`, or pass `allow_unverified_synthetic`; `fold` 2") == \
@@ -186,14 +188,14 @@ def test_generate_passes_its_seeds_apart(monkeypatch, tmp_path):
 
     asked = []
 
-    def stand_in(data, out, **options):
-        asked.append(options)
+    def stand_in(regime, recipe, out, **options):
+        asked.append((regime, options))
         raise FersynError("stopped before training")
 
-    monkeypatch.setattr(fersyn.generation.sets, "generate", stand_in)
+    monkeypatch.setattr(fersyn.generation.sets, "generate_sets", stand_in)
     run("generate", "--split-seed", "3", "--out", tmp_path / "a.h5")
     run("generate", "--split-seed", "3", "--generator-seed", "11", "--out", tmp_path / "b.h5")
-    assert [(o["split_seed"], o["generator_seed"]) for o in asked] == [(3, None), (3, 11)]
+    assert [(regime.split_seed, o["generator_seed"]) for regime, o in asked] == [(3, None), (3, 11)]
 
 
 def test_seed_is_an_alias_of_split_seed():

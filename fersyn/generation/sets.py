@@ -13,19 +13,20 @@ import logging
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
 from fersyn.data import FaceSet, Split, load_dataset
 from fersyn.data.layout import DEFAULT_LAYOUT, Layout
+from fersyn.data.regime import Regime
 from fersyn.data.splits import fold_splits
 from fersyn.data.synthetic import SyntheticWriter
 from fersyn.errors import FersynError
 from fersyn.generation.drawing import save_grid, write_faces
 from fersyn.generation.fitting import GeneratorFit, fitted_generator
-from fersyn.generation.presets import with_preset
 from fersyn.generation.pretraining import load_pretraining, pretrained_checkpoint
+from fersyn.generation.recipe import Recipe
 from fersyn.judges.quality import (
     fitted_judge,
     identity_preservation,
@@ -37,7 +38,7 @@ from fersyn.plugins.contracts import Generator, checked_edits, checked_samples
 from fersyn.plugins.options import build_options
 from fersyn.runtime.distribute import describe, distributed, is_chief, make_strategy, output_of_this_worker
 from fersyn.runtime.files import atomic_output, check_output_path
-from fersyn.runtime.precision import DEFAULT_PRECISION, fallback_note, policy_for, precision_scope, resolve_precision
+from fersyn.runtime.precision import fallback_note, policy_for, precision_scope, resolve_precision
 from fersyn.runtime.provenance import keyed, package_versions
 from fersyn.runtime.training_log import TensorBoardLog, TrainingLog
 
@@ -58,101 +59,122 @@ class GenerateResult:
 
 
 def generate(
-    data: str | Path, out: str | Path, *, identity: str | None = None, expression: str | None = None,
-    count: int = 1000, emotions: str | Sequence[str] | None = None, split_seed: int = 0,
-    generator_seed: int | None = None, train_steps: int | None = None, checkpoints: str | Path | None = None,
-    identity_options: dict[str, Any] | None = None, expression_options: dict[str, Any] | None = None,
-    image_size: int = 48, train_fraction: float = 1.0, folds: int = 1, fold: int = 0, strategy: str = "default",
-    overwrite: bool = False, plugins_dir: str | Path | None = None, precision: str = DEFAULT_PRECISION,
-    judge: str | None = None, filter_confidence: float | None = None, tensorboard: str | Path | None = None,
-    layout: Layout = DEFAULT_LAYOUT, preset: str | None = None, pretrain: str | Path | None = None,
-    pretrain_steps: int | None = None,
+    recipe: Recipe, faces: FaceSet, split: Split, out: str | Path, *, regime: Regime | None = None, fold: int = 0,
+    count: int = 1000, generator_seed: int | None = None, checkpoints: str | Path | None = None,
+    strategy: str = "default", overwrite: bool = False, plugins_dir: str | Path | None = None,
+    tensorboard: str | Path | None = None,
 ) -> GenerateResult:
-    """Write `count` synthetic faces, balanced over `emotions`, to the HDF5 file `out` (see module doc).
-    Seeds: `split_seed` the split, judge and scoring; `generator_seed` (default `split_seed`) the generators' training
-    and sampling. `folds` K > 1: fitted on fold `fold`'s training faces of benchmark's K-fold cross-validation.
-    `judge` scores the set; with `filter_confidence` τ a face is kept only if the judge gives its emotion p ≥ τ (more
-    drawn until `count`, up to MAX_DRAWS times). `preset` fills in the generator settings left at None
-    (fersyn.generation.presets); `pretrain` names external faces each generator counting its steps is first fitted on
-    (`pretrain_steps`; cached), then fine-tuned from for `train_steps` (fersyn.generation.pretraining). `layout`:
-    how to read `data`; `precision`: of every model's training; `tensorboard`: a folder for training logs."""
+    """Fit `recipe`'s generators on the training faces of `split` of the loaded `faces`, and write `count` synthetic
+    faces, balanced over the emotions, to the HDF5 file `out` (see module doc). `regime` (default: `faces` as
+    loaded, one split) and `fold` are what the split was made by, for the set's provenance; its `split_seed` also
+    seeds the judge and the scoring. `generator_seed` (default: that split seed) seeds the generators' training and
+    sampling, so that fits of one recipe on one split can differ. The judge scores the set; with its
+    `filter_confidence` τ a face is kept only if the judge gives its emotion p ≥ τ (more drawn until `count`, up to
+    MAX_DRAWS times). With `tensorboard` a folder, each generator's fit writes its losses and face grids there."""
     from fersyn.plugins.registry import get_plugin
 
     started = time.perf_counter()
-    generator_seed = split_seed if generator_seed is None else generator_seed
-    chosen = with_preset(preset, identity=identity, expression=expression, judge=judge, train_steps=train_steps,
-                         filter_confidence=filter_confidence, identity_options=identity_options,
-                         expression_options=expression_options)
-    judge, filter_confidence = chosen["judge"], chosen["filter_confidence"]
-    _check_settings(count, chosen)
-    out = Path(out)
-    grid_path = out.with_name(out.stem + "_grid.png")
-    for path in (out, grid_path):  # before training, not after
-        check_output_path(path, overwrite=overwrite)
-    _check_plugins(chosen, plugins_dir)
-
+    regime = regime or Regime(data=faces.source, image_size=faces.images.shape[1], emotions=tuple(faces.emotions))
+    generator_seed = regime.split_seed if generator_seed is None else generator_seed
+    recipe = recipe.resolved()
+    out, grid_path = _checked_before_work(recipe, out, count, overwrite, plugins_dir)
+    if len(split.train) < MIN_TRAINING_IMAGES:
+        raise FersynError(f"the training split of {faces.source} has {len(split.train)} images; training a GAN needs at "
+                          f"least {MIN_TRAINING_IMAGES} (use a larger dataset)")
     distribution = make_strategy(strategy)  # before any TensorFlow work, as a multi-worker strategy must be
-    policy = resolve_precision(precision)
-    faces = load_dataset(data, image_size=image_size, emotions=emotions, layout=layout)
-    split = _fold_split(faces, fold, folds, split_seed, train_fraction)
+    policy = resolve_precision(recipe.precision)
     # Every worker of a multi-worker run trains and samples alike; only the chief writes.
     with distributed(distribution), output_of_this_worker(out, distribution) as written:
         if checkpoints is not None:
             _make_folder(Path(checkpoints))
         # A pretrained judge only loads: now, so that missing weights stop the run before any long fit.
-        referee = fitted_judge(judge, faces, split, seed=split_seed) if get_plugin("judge", judge).cls.pretrained else None
-        pretraining = None if pretrain is None else load_pretraining(
-            pretrain, steps=pretrain_steps, image_size=image_size, emotions=faces.emotions,
+        judged_by = get_plugin("judge", recipe.judge).cls
+        referee = fitted_judge(recipe.judge, faces, split, seed=regime.split_seed) if judged_by.pretrained else None
+        pretraining = None if recipe.pretrain is None else load_pretraining(
+            recipe.pretrain, steps=recipe.pretrain_steps, image_size=faces.images.shape[1], emotions=faces.emotions,
             held_out=faces.images[np.concatenate([split.val, split.test])], held_out_label="validation and test faces of this split")
-        fits = _FoldFits(chosen, faces, split, policy, generator_seed, pretraining)
+        fits = _FoldFits(recipe, faces, split, policy, generator_seed, pretraining)
         fitted, seconds = fits.run(checkpoints, rescue=out.with_name(out.stem + "_generators"), tensorboard=tensorboard)
         began = time.perf_counter()
         if referee is None:
-            log.info("fitting the judge %s on the real training split", judge)
-            referee = fitted_judge(judge, faces, split, seed=split_seed)
+            log.info("fitting the judge %s on the real training split", recipe.judge)
+            referee = fitted_judge(recipe.judge, faces, split, seed=regime.split_seed)
         seconds["judge"] = time.perf_counter() - began
         provenance = {
-            "data": {**_data_record(faces, split, layout), "split_seed": split_seed, "train_fraction": train_fraction,
-                     "folds": folds, "fold": fold},
-            **keyed({"preset": preset}),
-            **{kind: _generator_record(fitted[kind], chosen[kind], fits.policies[kind]) for kind in fitted},
+            "data": {**_data_record(faces, split, regime.layout), **regime.regime_record(), "fold": fold},
+            **keyed({"preset": recipe.preset}),
+            **{kind: _generator_record(fitted[kind], getattr(recipe, kind), fits.policies[kind]) for kind in fitted},
             "seed": generator_seed,  # of the generators' training and sampling; a stored key (a set's fingerprint reads it)
             "count": count,
             "strategy": describe(strategy, distribution),
-            "precision": precision,  # asked for; each generator's own is above
-            "precision_note": fallback_note(precision, policy),
-            "judge": {"name": judge, "code_version": referee.fit_code_version, "weights": referee.provenance()},
+            "precision": recipe.precision,  # asked for; each generator's own is above
+            "precision_note": fallback_note(recipe.precision, policy),
+            "judge": {"name": recipe.judge, "code_version": referee.fit_code_version, "weights": referee.provenance()},
             **({"pretraining": pretraining.record(fits.pretrained)} if pretraining is not None else {}),
             "versions": package_versions(),
         }
-        writing = _SetWriting(faces, split, fitted, referee, judge, filter_confidence, generator_seed, split_seed)
+        writing = _SetWriting(faces, split, fitted, referee, recipe, generator_seed, regime.split_seed)
         metrics = writing.write(written, overwrite, count, provenance, seconds, pretraining)
         save_grid(writing.sample["sources"], writing.sample["edits"], faces.emotions, written.with_name(grid_path.name))
     return GenerateResult(out, grid_path, count, metrics, provenance, time.perf_counter() - started,
                           is_chief(distribution))
 
 
-def _check_plugins(chosen: dict[str, Any], plugins_dir: str | Path | None) -> None:
+def generate_sets(regime: Regime, recipe: Recipe, out: str | Path, *, count: int = 1000,
+                  generator_seed: int | None = None, checkpoints: str | Path | None = None, **options: Any,
+                  ) -> list[GenerateResult]:
+    """`fersyn generate`: read `regime`'s data once, then one set (`out`, a file) or, with `folds` K > 1, one set per
+    fold into the folder `out` (fold-0.h5 …, what `fersyn benchmark --synthetic OUT --folds K` reads), each from
+    generators fitted on that fold's training faces only. Checkpoints go to CHECKPOINTS (/fold-I), training logs to
+    `tensorboard` (/fold-I); `options` as for `generate`."""
+    from fersyn.sweep.spec import fold_set_path
+
+    out = Path(out)
+    if regime.folds > 1 and out.exists() and not out.is_dir():
+        raise FersynError(f"`out` {out} is a file; with `folds` give a folder (it gets fold-0.h5 … "
+                          f"fold-{regime.folds - 1}.h5)")
+    resolved = recipe.resolved()
+    _checked_before_work(resolved, fold_set_path(out, 0) if regime.folds > 1 else out, count,
+                         options.get("overwrite", False), options.get("plugins_dir"))
+    faces = regime.load()
+    splits = regime.splits(faces)
+    if regime.folds == 1:
+        return [generate(resolved, faces, splits[0], out, regime=regime, count=count, generator_seed=generator_seed,
+                         checkpoints=checkpoints, **options)]
+    _make_folder(out)
+    results = []
+    tensorboard = options.pop("tensorboard", None)
+    for fold, split in enumerate(splits):
+        log.info("fold %d of %d", fold + 1, regime.folds)
+        fold_checkpoints, fold_logs = (None if folder is None else Path(folder) / f"fold-{fold}"
+                                       for folder in (checkpoints, tensorboard))
+        results.append(generate(resolved, faces, split, fold_set_path(out, fold), regime=regime, fold=fold, count=count,
+                                generator_seed=generator_seed, checkpoints=fold_checkpoints, tensorboard=fold_logs,
+                                **options))
+    return results
+
+
+def _checked_before_work(recipe: Recipe, out: str | Path, count: Any, overwrite: bool,
+                         plugins_dir: str | Path | None) -> tuple[Path, Path]:
+    """What can be refused before any data is read or model trained; returns `out` and its grid's path."""
+    _check_settings(count, recipe)
+    out = Path(out)
+    grid_path = out.with_name(out.stem + "_grid.png")
+    for path in (out, grid_path):
+        check_output_path(path, overwrite=overwrite)
+    _check_plugins(recipe, plugins_dir)
+    return out, grid_path
+
+
+def _check_plugins(recipe: Recipe, plugins_dir: str | Path | None) -> None:
     """Unknown plugins or options fail now, before any data is read or model trained."""
     from fersyn.plugins.registry import get_plugin, load_plugins
 
     load_plugins(plugins_dir)
     for kind in ("identity", "expression"):
-        build_options(get_plugin(kind, chosen[kind]).cls.Options, chosen[f"{kind}_options"] or {},
-                      f"{kind} plugin '{chosen[kind]}'")
-    get_plugin("judge", chosen["judge"])
-
-
-def _fold_split(faces: FaceSet, fold: int, folds: int, split_seed: int, train_fraction: float) -> Split:
-    if not 0 <= fold < folds:
-        raise FersynError(f"fold {fold} does not exist among {folds} folds")
-    split = fold_splits(faces, folds, seed=split_seed, train_fraction=train_fraction)[fold]
-    if len(split.train) < MIN_TRAINING_IMAGES:
-        raise FersynError(
-            f"the training split of {faces.source} has {len(split.train)} images; training a GAN needs at least "
-            f"{MIN_TRAINING_IMAGES} (use a larger dataset)"
-        )
-    return split
+        build_options(get_plugin(kind, getattr(recipe, kind)).cls.Options, dict(getattr(recipe, f"{kind}_options")),
+                      f"{kind} plugin '{getattr(recipe, kind)}'")
+    get_plugin("judge", recipe.judge)
 
 
 def _data_record(faces: FaceSet, split: Split, layout: Layout) -> dict[str, Any]:
@@ -162,13 +184,9 @@ def _data_record(faces: FaceSet, split: Split, layout: Layout) -> dict[str, Any]
             "test_images": int(len(split.test)), **keyed({"layout": layout.describe()})}
 
 
-def _check_settings(count: Any, chosen: dict[str, Any]) -> None:
+def _check_settings(count: Any, recipe: Recipe) -> None:
     if not isinstance(count, int) or isinstance(count, bool) or count <= 0:
         raise FersynError(f"`count` must be a positive whole number (got {count!r})")
-    if chosen["filter_confidence"] is not None and not 0 < chosen["filter_confidence"] < 1:
-        raise FersynError(f"`filter_confidence` must lie between 0 and 1 (got {chosen['filter_confidence']})")
-    if chosen["train_steps"] is not None and chosen["train_steps"] <= 0:
-        raise FersynError(f"`train_steps` must be a positive whole number (got {chosen['train_steps']})")
 
 
 def _generator_record(generator: Generator, name: str, policy: str) -> dict[str, Any]:
@@ -180,29 +198,29 @@ class _FoldFits:
     """Fitting a fold's identity and expression generators (each pretrained first where `pretraining` is given and
     it counts its steps), with the smoke checks, checkpoints and training logs of fersyn.generation.fitting."""
 
-    def __init__(self, chosen: dict[str, Any], faces: FaceSet, split: Split, policy: str, seed: int,
-                 pretraining: Any) -> None:
+    def __init__(self, recipe: Recipe, faces: FaceSet, split: Split, policy: str, seed: int, pretraining: Any) -> None:
         from fersyn.plugins.registry import get_plugin
 
-        self.chosen, self.faces, self.split, self.seed, self.pretraining = chosen, faces, split, seed, pretraining
+        self.recipe, self.faces, self.split, self.seed, self.pretraining = recipe, faces, split, seed, pretraining
         self.train = faces.subset(split.train)
-        self.policies = {kind: policy_for(get_plugin(kind, chosen[kind]).cls, policy) for kind in ("identity", "expression")}
+        self.policies = {kind: policy_for(get_plugin(kind, getattr(recipe, kind)).cls, policy)
+                         for kind in ("identity", "expression")}
         self.pretrained: list[str] = []
 
     def jobs(self, seed: int) -> dict[str, GeneratorFit]:
         from fersyn.plugins.registry import create_plugin
 
-        train, chosen, size = self.train, self.chosen, self.faces.images.shape[1]
+        train, recipe, size = self.train, self.recipe, self.faces.images.shape[1]
         channels, probe = self.faces.images.shape[-1], train.images[:len(train.emotions)]
         return {
             "identity": GeneratorFit(
-                lambda: create_plugin("identity", chosen["identity"], image_size=size, channels=channels,
-                                      **(chosen["identity_options"] or {})),
+                lambda: create_plugin("identity", recipe.identity, image_size=size, channels=channels,
+                                      **dict(recipe.identity_options)),
                 lambda g, steps, part: g.fit(part.images, steps=steps, seed=seed),
                 lambda g: checked_samples(g, 2, seed)),
             "expression": GeneratorFit(
-                lambda: create_plugin("expression", chosen["expression"], image_size=size, channels=channels,
-                                      **(chosen["expression_options"] or {})),
+                lambda: create_plugin("expression", recipe.expression, image_size=size, channels=channels,
+                                      **dict(recipe.expression_options)),
                 lambda g, steps, part: g.fit(part.images, part.labels, part.emotions, steps=steps, seed=seed),
                 lambda g: checked_edits(g, probe, train.emotions, seed)),
         }
@@ -217,7 +235,7 @@ class _FoldFits:
         fitted, seconds = {}, {}
         for kind, job in self.jobs(self.seed).items():
             began = time.perf_counter()
-            name, steps, start_from, policy = self.chosen[kind], self.chosen["train_steps"], None, self.policies[kind]
+            name, steps, start_from, policy = getattr(self.recipe, kind), self.recipe.train_steps, None, self.policies[kind]
             if self.pretraining is not None and get_plugin(kind, name).cls.trained_steps is not Generator.trained_steps:
                 with precision_scope(policy):  # seeded 0: one pretraining serves every fold, fit and seed
                     start_from = pretrained_checkpoint(self.pretraining, self.jobs(0)[kind], precision=policy, seed=0,
@@ -240,10 +258,10 @@ class _FoldFits:
 class _SetWriting:
     """Writing a set: faces drawn (and filtered by the judge where asked), scored, and stored with their provenance."""
 
-    def __init__(self, faces: FaceSet, split: Split, fitted: dict[str, Generator], referee: Any, judge: str,
-                 filter_confidence: float | None, generator_seed: int, split_seed: int) -> None:
-        self.faces, self.split, self.fitted, self.referee, self.judge = faces, split, fitted, referee, judge
-        self.filter_confidence, self.generator_seed, self.split_seed = filter_confidence, generator_seed, split_seed
+    def __init__(self, faces: FaceSet, split: Split, fitted: dict[str, Generator], referee: Any, recipe: Recipe,
+                 generator_seed: int, split_seed: int) -> None:
+        self.faces, self.split, self.fitted, self.referee, self.judge = faces, split, fitted, referee, recipe.judge
+        self.filter_confidence, self.generator_seed, self.split_seed = recipe.filter_confidence, generator_seed, split_seed
         self.sample: dict[str, Any] = {}
 
     def keep(self, images: np.ndarray, emotion: str) -> np.ndarray:
@@ -319,28 +337,6 @@ def measure_independent_fidelity(path: str | Path, *, data: str | Path | None = 
     with h5py.File(path, "r+") as store:
         store.attrs["metrics"] = json.dumps({**metrics, "independent": independent})
     return independent
-
-
-def generate_folds(data: str | Path, out: str | Path, *, folds: int, checkpoints: str | Path | None = None,
-                   tensorboard: str | Path | None = None, **options: Any) -> list[GenerateResult]:
-    """One synthetic set per fold into the folder `out` (fold-0.h5 …, what `fersyn benchmark --synthetic
-    OUT --folds K` reads), each from generators fitted on that fold's training faces only; `options` as
-    for `generate`. Checkpoints go to CHECKPOINTS/fold-I, training logs to TENSORBOARD/fold-I."""
-    from fersyn.sweep.spec import fold_set_path
-
-    if folds < 2:
-        raise FersynError(f"`folds` {folds}: give 2 or more for one set per fold, or leave it out for one set")
-    out = Path(out)
-    if out.exists() and not out.is_dir():
-        raise FersynError(f"`out` {out} is a file; with `folds` give a folder (it gets fold-0.h5 … fold-{folds - 1}.h5)")
-    _make_folder(out)
-    results = []
-    for fold in range(folds):
-        log.info("fold %d of %d", fold + 1, folds)
-        fold_checkpoints, fold_logs = (None if folder is None else Path(folder) / f"fold-{fold}" for folder in (checkpoints, tensorboard))
-        results.append(generate(data, fold_set_path(out, fold), folds=folds, fold=fold, checkpoints=fold_checkpoints,
-                                tensorboard=fold_logs, **options))
-    return results
 
 
 def _make_folder(folder: Path) -> None:

@@ -24,7 +24,6 @@ from fersyn.analysis.summary import Summary
 from fersyn.classifiers.protocol import MAX_VALIDATIONS
 from fersyn.data import FaceSet, Split, load_dataset
 from fersyn.data.leaks import check_unseen
-from fersyn.data.splits import fold_splits
 from fersyn.data.synthetic import SyntheticSource
 from fersyn.errors import FersynError
 from fersyn.plugins.contracts import checked_model
@@ -87,8 +86,8 @@ def run_sweep(
     spec, per_classifier, out = _checked(spec, out, shard, strategy, plugins_dir)
     distribution = make_strategy(strategy)  # before any TensorFlow work, as a multi-worker strategy must be
     chief = is_chief(distribution)  # the others of a multi-worker run train alike but write nothing
-    faces = load_dataset(spec.data, image_size=spec.image_size, emotions=spec.emotions, layout=spec.layout)
-    splits = fold_splits(faces, spec.folds, seed=spec.split_seed, train_fraction=spec.train_fraction)
+    faces = spec.load()
+    splits = spec.splits(faces)
     cross = cross_dataset_test(spec, faces) if spec.test_data else None
     policy = resolve_precision(spec.precision)
     # The pretraining data by content, read once for every fit's recipe.
@@ -104,9 +103,9 @@ def run_sweep(
             check_sweep_folder(out, config, force=force, argument_names=_ARGUMENT_OF)  # before fitting any GAN
         held_out = HeldOutFaces(spec, faces, splits, cross)
         for fitted in recipes:
-            sources.append([SyntheticSource(generated_set(spec, fitted, fold, len(split.train), out, distribution,
+            sources.append([SyntheticSource(generated_set(spec, fitted, faces, splits, fold, out, distribution,
                                                           plugins_dir, tensorboard), faces.emotions, spec.image_size)
-                            for fold, split in enumerate(splits)])
+                            for fold in range(len(splits))])
         every_set = [source for fit in sources for source in fit]  # fit by fit, fold by fold
         checks = [[check_unseen(source, held_out.of_fold(fold), allow_unverified=spec.allow_unverified_synthetic)
                    for fold, source in enumerate(fit)] for fit in sources]

@@ -3,6 +3,7 @@ by generators fitted on that fold's training faces only, reused while its recipe
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import math
@@ -11,7 +12,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from fersyn.data import FaceSet
+from fersyn.data import FaceSet, Split
+from fersyn.generation.recipe import Recipe
 from fersyn.judges.quality import format_independent
 from fersyn.plugins.contracts import code_version
 from fersyn.plugins.options import fit_options
@@ -73,9 +75,9 @@ def fit_key(recipe: dict[str, Any]) -> str:
     return cell_key({**{k: v for k, v in recipe.items() if k != "filter"}, **fitted})
 
 
-def generated_set(spec: Sweep, recipe: dict[str, Any], fold: int, n_train: int, out: Path,
-                   strategy: "tf.distribute.Strategy", plugins_dir: str | Path | None,
-                   tensorboard: str | Path | None) -> Path:
+def generated_set(spec: Sweep, recipe: dict[str, Any], faces: FaceSet, splits: list[Split], fold: int, out: Path,
+                  strategy: "tf.distribute.Strategy", plugins_dir: str | Path | None,
+                  tensorboard: str | Path | None) -> Path:
     """Fold `fold`'s synthetic set in `out` (`synthetic/fold-I.h5`; fit j ≥ 1 of the recipe: `synthetic/fit-j/fold-I.h5`),
     made by generators fitted on that fold's training faces only (kept in `out/generators/<recipe>/fold-I`), unless one
     of the same recipe, large enough, is there."""
@@ -85,7 +87,7 @@ def generated_set(spec: Sweep, recipe: dict[str, Any], fold: int, n_train: int, 
     path = fold_set_path(fit_folder(out / GENERATED, fit), fold)
     recipe_path = path.with_suffix(".recipe.json")
     top_ratio = max(max(spec.ratios), 1.0 if spec.synthetic_only else 0.0)
-    count = math.ceil(top_ratio * n_train) + len(recipe["emotions"])  # + E: room for a random remainder
+    count = math.ceil(top_ratio * len(splits[fold].train)) + len(recipe["emotions"])  # + E: room for a random remainder
     try:
         saved = json.loads(recipe_path.read_text())
     except (OSError, ValueError):
@@ -100,14 +102,10 @@ def generated_set(spec: Sweep, recipe: dict[str, Any], fold: int, n_train: int, 
     log.info("generating %d synthetic faces for fold %d of %d%s with %s + %s (generators kept in %s)", count, fold + 1,
              spec.folds, f", generator fit {fit + 1} of {spec.generator_fits}" if spec.generator_fits > 1 else "",
              recipe["identity"], recipe["expression"], checkpoints)
-    result = generate(spec.data, path, identity=recipe["identity"], expression=recipe["expression"], count=count,
-                      identity_options=recipe["identity_options"], expression_options=recipe["expression_options"],
-                      emotions=recipe["emotions"], split_seed=recipe["seed"], generator_seed=generator_seed(recipe),
-                      train_steps=recipe["train_steps"],
-                      checkpoints=checkpoints, image_size=recipe["image_size"], train_fraction=recipe["train_fraction"],
-                      folds=spec.folds, fold=fold, strategy=strategy, overwrite=True, plugins_dir=plugins_dir, tensorboard=logs,
-                      judge=spec.judge, filter_confidence=recipe.get("filter", {}).get("confidence"),
-                      precision=spec.precision, layout=spec.layout, pretrain=spec.pretrain, pretrain_steps=spec.pretrain_steps)
+    made_with = Recipe(**{field.name: getattr(spec, field.name) for field in dataclasses.fields(Recipe)})
+    result = generate(made_with, faces, splits[fold], path, regime=spec, fold=fold, count=count,
+                      generator_seed=generator_seed(recipe), checkpoints=checkpoints, strategy=strategy, overwrite=True,
+                      plugins_dir=plugins_dir, tensorboard=logs)
     if is_chief(strategy):
         with atomic_output(recipe_path) as temporary:
             temporary.write_text(json.dumps({"recipe": recipe, "count": count}, indent=2))

@@ -17,11 +17,12 @@ from pathlib import Path
 from typing import Any, Iterator, Mapping, Sequence
 
 from fersyn.data.layout import DEFAULT_LAYOUT, Layout
+from fersyn.data.regime import Regime
 from fersyn.errors import FersynError
-from fersyn.generation.presets import DEFAULT_JUDGE, JUDGE_HELP, PRESET_HELP, PRESETS, SETTINGS, with_preset
-from fersyn.runtime.precision import DEFAULT_PRECISION, PRECISION_HELP, PRECISIONS
+from fersyn.generation.presets import DEFAULT_JUDGE, SETTINGS, with_preset
+from fersyn.generation.recipe import Recipe
 from fersyn.runtime.provenance import keyed
-from fersyn.settings import POSITIVE, check_settings, setting
+from fersyn.settings import POSITIVE, setting
 
 MARGIN_POINTS = 1.0  # the bound's default equivalence margin δ, in accuracy points
 
@@ -82,12 +83,12 @@ def parse_ratios(values: str | float | Sequence[str | float]) -> tuple[float, ..
 
 
 @dataclass(frozen=True)
-class Sweep:
+class Sweep(Recipe, Regime):
     """Everything that decides a sweep's numbers, each setting once (fersyn.settings): its default, unit, check
-    and help, from which `fersyn benchmark`'s options are derived. Checked when made (FersynError, one line)."""
+    and help, from which `fersyn benchmark`'s options are derived. Checked when made (FersynError, one line). Its
+    regime (fersyn.data.regime) and its generators' recipe (fersyn.generation.recipe) are those of `fersyn
+    generate`; the rest is the sweep's own: ratios, classifiers, seeds, budget, controls, test data, margin."""
 
-    data: str = setting("toy", "Real dataset: its training split is mixed, its test split scores.")
-    layout: Layout = setting(DEFAULT_LAYOUT, "How to read `data` (label map, annotations, subjects, face crops).", cli=False)
     ratios: tuple[float, ...] = setting(
         (0.0, 1.0, 2.0, 5.0, 10.0), "Extra images per real training image: a comma list, repeatable; fractions "
         "allowed; 0 (real only) is always run.", flag="--ratio", repeat=True)
@@ -97,17 +98,7 @@ class Sweep:
         help="An option of the classifier plugins (NAME.KEY=VALUE: for classifier NAME only), repeatable; `fersyn "
              "plugins NAME` lists them.", factory=dict, flag="--classifier-opt", repeat=True, metavar="KEY=VALUE")
     seeds: int = setting(3, "Seeds per cell (0..N-1): classifier init, data order, synthetic draw.", **POSITIVE)
-    folds: int = setting(1, "Subject K-fold cross-validation (StratifiedGroupKFold); 1 = one train/val/test split.",
-                         **POSITIVE)
     # The regime: which faces, how large, how split, how much of the training split is kept.
-    emotions: str | tuple[str, ...] = setting(
-        "ekman", "Class set: 'ekman' (the six), 'ekman+neutral', 'all', or a comma list such as 'happiness,sadness'.")
-    image_size: int = setting(48, "Faces are resized to this square size.", unit="pixels",
-                              check=lambda size: 8 <= size <= 1024, rule="must lie between 8 and 1024")
-    split_seed: int = setting(0, "Seed of the split or folds (and of generation).")
-    train_fraction: float = setting(
-        1.0, "Keep this fraction of the training split (whole subjects where known): a low-data regime; val/test "
-             "unchanged.", check=lambda fraction: 0 < fraction <= 1, rule="must be above 0 and at most 1")
     # The budget every cell gets the same of.
     budget: str = setting("steps", "What every cell gets the same of.", choices=BUDGETS)
     epochs: int | None = setting(None, "Budget epochs: at most this many passes (default 50, the paper's); budget "
@@ -119,31 +110,9 @@ class Sweep:
     # Where synthetic faces come from: a set (a file, or a folder of fold-I.h5), or generators to fit.
     synthetic: str | None = setting(None, "A synthetic set made by `fersyn generate` (HDF5), or with `folds` a folder "
                                           "of one set per fold (`fersyn generate --folds K`).")
-    identity: str | None = setting(None, "Identity generator to fit and sample (default dcgan, when `synthetic` is "
-                                         "not given).")
-    expression: str | None = setting(None, "Expression generator to fit and apply (default stargan).")
-    identity_options: Mapping[str, Any] = setting(
-        help="An option of the identity plugin, repeatable; `fersyn plugins NAME` lists them.", factory=dict,
-        flag="--identity-opt", repeat=True, metavar="KEY=VALUE")
-    expression_options: Mapping[str, Any] = setting(
-        help="An option of the expression plugin, repeatable; `fersyn plugins NAME` lists them.", factory=dict,
-        flag="--expression-opt", repeat=True, metavar="KEY=VALUE")
-    train_steps: int | None = setting(None, "Steps to train each generator (default: each plugin's own budget).",
-                                      **POSITIVE)
-    judge: str | None = setting(None, JUDGE_HELP)
-    filter_confidence: float | None = setting(
-        None, "Keep a generated face only if the judge gives its intended emotion a probability ≥ TAU; draw more "
-              "until the count is met (acceptance per emotion recorded).", metavar="TAU",
-        check=lambda tau: 0 < tau < 1, rule="must lie between 0 and 1")
-    preset: str | None = setting(None, PRESET_HELP, choices=tuple(PRESETS))
     generator_fits: int = setting(1, "Independent generator fits per fold (different generator seeds); seed s uses "
                                      "fit s mod N, so the statistics resample fits; `seeds` must be a multiple of N.",
                                   **POSITIVE)
-    pretrain: str | None = setting(None, "External faces (e.g. a FER2013 CSV: its Training rows) to pretrain each "
-                                         "generator on once (cached), before `train_steps` of fine-tuning on the fold; "
-                                         "refused if they hold a test face.")
-    pretrain_steps: int | None = setting(None, "Steps of pretraining per generator (default: each plugin's own "
-                                               "budget).", **POSITIVE)
     allow_unverified_synthetic: bool = setting(
         False, "Use a `synthetic` set that records no content hashes of its generators' training faces (logged, and "
                "recorded in every row).")
@@ -161,7 +130,6 @@ class Sweep:
     test_layout: Layout = setting(DEFAULT_LAYOUT, "How to read `test_data`.", cli=False)
     margin: float = setting(MARGIN_POINTS, "Equivalence margin of the bound.", unit="accuracy points",
                             check=lambda points: 0 < points < 100, rule="must lie between 0 and 100 points")
-    precision: str = setting(DEFAULT_PRECISION, PRECISION_HELP, choices=PRECISIONS)
 
     @classmethod
     def embedded_default(cls) -> "Sweep":
@@ -174,19 +142,14 @@ class Sweep:
 
     def __post_init__(self) -> None:
         set_ = lambda name, value: object.__setattr__(self, name, value)  # noqa: E731 (frozen: normalise once)
-        set_("data", str(self.data))
         set_("ratios", tuple(sorted({0.0, *parse_ratios(self.ratios)})))  # every gain is measured against real only
-        set_("classifiers", tuple(dict.fromkeys(self.classifiers)))
-        set_("controls", tuple(dict.fromkeys(self.controls)))
-        for name in ("layout", "test_layout"):  # a mapping, as a stored record gives it
-            if isinstance(getattr(self, name), Mapping):
-                set_(name, Layout(**getattr(self, name)))
-        if isinstance(self.emotions, list):  # hashable, as a cache key of the loaded data
-            set_("emotions", tuple(self.emotions))
-        for name in ("synthetic", "test_data", "pretrain"):
+        for name in ("classifiers", "controls"):  # one name alone, or several once each
+            value = getattr(self, name)
+            set_(name, (value,) if isinstance(value, str) else tuple(dict.fromkeys(value)))
+        for name in ("synthetic", "test_data"):
             if getattr(self, name) is not None:
                 set_(name, str(getattr(self, name)))
-        check_settings(self)
+        super().__post_init__()  # the recipe's and the regime's (which check every setting)
         if not self.classifiers:
             raise FersynError("no classifier given: pass `classifiers` NAME (see `fersyn plugins --kind classifier`)")
         if self.epochs is None:
