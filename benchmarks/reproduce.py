@@ -14,7 +14,6 @@ Settings (the folder names under --results):
   ck-all            built-in default generators (dcgan identities + stargan expressions) fitted per fold on
                     all its training subjects; small-cnn, steps budget; augmentation control
   low-data          the same on a quarter of the training subjects; augmentation and positive controls
-  low-data-preset   `--preset low-data` (the best recipe of benchmarks/results/generators.md), same controls
   low-data-epochs   low-data's sets under the paper's budget (epochs, early stopping): both budgets
   external          generators fitted once on the FER2013 subset's training rows (knowledge from outside
                     CK+, the paper's setting), the paper's CNN
@@ -68,10 +67,9 @@ class Scale:
     seeds: int
     generator_fits: int  # per fold, for the settings whose generators are fitted per fold (seeds: a multiple of it)
     ratios: str  # the GAN curve of the steps-budget small-cnn settings
-    short_ratios: str  # the costlier settings (the preset, epochs budget, paper-cnn): real only, 1 and the paper's 5
+    short_ratios: str  # the costlier settings (epochs budget, paper-cnn): real only, 1 and the paper's 5
     all_control_ratios: str  # the augmentation control with all training subjects (its cells cost most)
     generator_steps: int  # the default generators'
-    preset_steps: int | None  # the preset's generators' (None: the preset's own, the steps its evidence was measured at)
     small_cnn_steps: int  # steps budget of small-cnn on all training subjects
     low_data_steps: int  # and on a quarter of them
     paper_cnn_steps: int
@@ -80,16 +78,17 @@ class Scale:
 
 # Measured cost per part is in results/reproduction.json ("seconds_per_command"). small-cnn passes 90 % on
 # all CK+ training subjects in ≈ 160 steps; paper-cnn (learning rate 1e-4) needs about twice as many.
-# Generators get 500 steps each, the preset's included: with two fits per fold the study fits 30 pairs, and at
-# 1,000 steps (≈ 3–4.5 min a pair on 2 cores) those alone came to ≈ 150 of the 120 minutes the study may take.
-# The evidence that 500 costs little: the preset gained the same with three times its steps (generators.md).
+# Generators get 500 steps each: with two fits per fold the study fits 20 pairs (≈ 3.5 min each at 500 steps on 2
+# cores; ≈ 5.5 at 1,000), and the study must stay within 120 minutes. `--preset low-data` is not in the study: its 10
+# fits (≈ 4 min each, its teacher along) would take it to ≈ 160 minutes, and issue 24 is to choose the recipe it
+# points at, and bring it back within the limit.
 DEFAULT = Scale(folds=5, seeds=2, generator_fits=2, ratios="0,0.5,1,2,3,5,10", short_ratios="0,1,5", all_control_ratios="0,1,5,10",
-                generator_steps=500, preset_steps=500, small_cnn_steps=160, low_data_steps=120, paper_cnn_steps=240,
+                generator_steps=500, small_cnn_steps=160, low_data_steps=120, paper_cnn_steps=240,
                 max_epochs=15)
 # Two folds, not three: with two fits per fold the generators are most of the time (3 × 2 fits of 300 steps came to
 # ≈ 30 min), and --quick must stay under 25.
 QUICK = Scale(folds=2, seeds=2, generator_fits=2, ratios="0,1,5", short_ratios="0,5", all_control_ratios="0,5", generator_steps=200,
-              preset_steps=200, small_cnn_steps=120, low_data_steps=80, paper_cnn_steps=200, max_epochs=10)
+              small_cnn_steps=120, low_data_steps=80, paper_cnn_steps=200, max_epochs=10)
 
 
 @dataclass(frozen=True)
@@ -98,7 +97,6 @@ class Setting:
     title: str
     question: str
     regime: str  # "all" or "low-data"
-    preset: str | None = None  # its generators, fitted per fold: this preset's (None: the built-in defaults)
     sets_of: str | None = None  # the setting whose per-fold sets it reuses, or "external" for the FER set
     with_controls: bool = False  # its folder receives its regime's controls sweep (CONTROLS) before it runs
     budget: str = "steps"
@@ -110,7 +108,6 @@ class Setting:
         return LOW_DATA_FRACTION if self.regime == "low-data" else 1.0
 
 
-# In the order they run: the preset last, as the costliest (its fits take its teacher along).
 SETTINGS = (
     Setting("low-data", "Low data: a quarter of the CK+48 training subjects, default generators",
             "Where real data is scarce, do GAN faces help, as much as real faces would, and more than augmentation?",
@@ -123,9 +120,6 @@ SETTINGS = (
     Setting("external", "External generators (fitted on FER2013 training rows), the paper's CNN",
             "The paper's setting: do generators carrying knowledge from outside CK+ help its classifier?", "all",
             sets_of="external", classifier="paper-cnn", short=True),
-    Setting("low-data-preset", "Low data, `--preset low-data` (real identities, stargan taught by fer-mini-xception)",
-            "Does the best recipe measured for scarce data do better than the defaults?", "low-data",
-            preset="low-data", with_controls=True, short=True),
 )
 # Per regime, one controls-only sweep (its folder name, its controls), trained once and copied into the folder of
 # each setting `with_controls`, whose sweep then reuses those cells and reports its GAN curve beside them.
@@ -183,9 +177,8 @@ class Reproduction:
             generators = {"synthetic": self.shown(self.sweep_folder(setting.sets_of) / "synthetic"),
                           "generator_fits": scale.generator_fits}
         else:
-            steps = scale.preset_steps if setting.preset else scale.generator_steps
-            generators = {"identity": "dcgan", "expression": "stargan"} if not setting.preset else {"preset": setting.preset}
-            generators.update(generator_fits=scale.generator_fits, **({"train_steps": steps} if steps else {}))
+            generators = {"identity": "dcgan", "expression": "stargan", "generator_fits": scale.generator_fits,
+                          "train_steps": scale.generator_steps}
         if setting.budget == "epochs":
             budget = {"budget": "epochs", "epochs": scale.max_epochs, "patience": 5}
         elif setting.classifier == "paper-cnn":
@@ -455,7 +448,6 @@ REGIME_CURVES = {
     "all": (("ck-all", "synthetic", "GAN, default generators"), ("ck-all", "augmented", "augmentation control"),
             ("external", "synthetic", "GAN fitted on FER2013, paper-cnn")),
     "low-data": (("low-data", "synthetic", "GAN, default generators"),
-                 ("low-data-preset", "synthetic", "GAN, --preset low-data"),
                  ("low-data", "augmented", "augmentation control"),
                  ("low-data", "unused real", "positive control (real faces of unused subjects)")),
 }
