@@ -128,6 +128,7 @@ CONTROLS = {"low-data": ("low-data-controls", ("augment", "real")), "all": ("ck-
 
 JUDGING = "judge the sets"  # the fidelity of every set by the judges that took no part in making it
 RUNNING = "running"  # timings.json: the step in progress and its time so far
+DISCARDED = "discarded"  # timings.json: work thrown away by a restart, per step (left out of the study's time)
 
 
 class Reproduction:
@@ -394,10 +395,14 @@ class Reproduction:
             self.record_time(JUDGING, time.perf_counter() - began)
             timings = self.timings()
         steps = [*self.commands, JUDGING]
-        seconds = sum(timings.get(label, 0) for label in steps)
+        # Work a run threw away (a step killed and restarted under another plan) is not the study's: timings.json may
+        # name it under DISCARDED, {step: {"seconds": s, "why": text}}, and it is left out of each step's time.
+        discarded = timings.get(DISCARDED, {})
+        per_step = {label: timings.get(label, 0) - discarded.get(label, {}).get("seconds", 0) for label in steps}
+        seconds = sum(per_step.values())
         summaries = {s.name: json.loads((self.results / s.name / "summary.json").read_text()) for s in settings}
         overview = {"seconds_total": seconds, "scale": self.scale.__dict__,
-                    "seconds_per_command": {label: timings.get(label) for label in steps},
+                    "seconds_per_command": per_step, "seconds_discarded": discarded,
                     "commands": {label: "fersyn " + shlex.join(c) for label, c in self.commands.items()},
                     "settings": {s.name: headline(Summary.from_dict(summaries[s.name])) for s in settings},
                     "not_run": [s.name for s in SETTINGS if s not in settings],
@@ -557,6 +562,8 @@ def overview_markdown(settings: list[Setting], overview: dict, figures: list[Pat
     lines += [f"- **{s.name}**: {overview['settings'][s.name]['verdict']}" for s in settings]
     if overview["not_run"]:
         lines += ["", f"Not in this run (`--only`): {', '.join(overview['not_run'])}."]
+    for step, thrown in overview.get("seconds_discarded", {}).items():
+        lines += ["", f"Left out of the time: {_minutes(thrown['seconds'])} of `{step}`, {thrown['why']}."]
     lines += ["", *[f"![{path.stem}]({path.name})" for path in figures], "",
               "## Generated sets (mean over the folds' sets)", "",
               "| sets of | fitted on | generators | fidelity by the sets' judge | independent fidelity | FD-fer "
