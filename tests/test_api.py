@@ -110,3 +110,12 @@ def test_readme_is_short_and_links_every_docs_page():
     pages = sorted(p.name for p in (ROOT / "docs").glob("*.md"))
     assert [page for page in pages if f"](docs/{page})" not in readme] == []
     assert "](CHANGES.md)" in readme
+
+
+def test_every_relative_link_of_readme_and_docs_resolves():
+    broken = []
+    for page in [ROOT / "README.md", ROOT / "CHANGES.md", *(ROOT / "docs").glob("*.md")]:
+        for target in re.findall(r"\]\(([^)#]+)(?:#[^)]*)?\)", page.read_text()):
+            if not target.startswith("http") and not (page.parent / target).exists():
+                broken.append(f"{page.name} → {target}")
+    assert broken == []
