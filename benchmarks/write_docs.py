@@ -46,8 +46,8 @@ def set_up_times(command: str) -> str:
     runs = _record("readme-commands.json")
     native, float32 = runs[command], runs[f"{command}-no-bf16"]
     return (f"after the install, on a 2-core {native['cpu'].split(',')[0]}: {_minutes(native['seconds'])} with native "
-            f"bfloat16, {_minutes(float32['seconds'])} on its float32 path (`FERSYN_ASSUME_NO_BF16=1`, what CPUs "
-            "without native bfloat16 take)")
+            f"bfloat16 (the fresh-clone run of {native['commit'][:7]}), {_minutes(float32['seconds'])} on its float32 "
+            f"path (`FERSYN_ASSUME_NO_BF16=1`, what CPUs without native bfloat16 take; run of {float32['commit'][:7]})")
 
 
 def study_verdict() -> str:
