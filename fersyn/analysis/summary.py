@@ -17,8 +17,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from fersyn.errors import FersynError
-
-SUMMARY = "summary.json"
+from fersyn.sweep.store import SUMMARY
 
 
 @dataclass(frozen=True)

@@ -157,7 +157,7 @@ def generate_sets(regime: Regime, recipe: Recipe, out: str | Path, *, count: int
 def _checked_before_work(recipe: Recipe, out: str | Path, count: Any, overwrite: bool,
                          plugins_dir: str | Path | None) -> tuple[Path, Path]:
     """What can be refused before any data is read or model trained; returns `out` and its grid's path."""
-    _check_settings(count, recipe)
+    _check_count(count)
     out = Path(out)
     grid_path = out.with_name(out.stem + "_grid.png")
     for path in (out, grid_path):
@@ -184,7 +184,8 @@ def _data_record(faces: FaceSet, split: Split, layout: Layout) -> dict[str, Any]
             "test_images": int(len(split.test)), **keyed({"layout": layout.describe()})}
 
 
-def _check_settings(count: Any, recipe: Recipe) -> None:
+def _check_count(count: Any) -> None:
+    """The recipe checks its own settings (fersyn.settings); the count is generate's."""
     if not isinstance(count, int) or isinstance(count, bool) or count <= 0:
         raise FersynError(f"`count` must be a positive whole number (got {count!r})")
 
