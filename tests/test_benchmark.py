@@ -913,3 +913,25 @@ def test_a_controls_only_folder_takes_a_sweep_of_several_generator_fits_and_the_
     assert controls == with_fits  # the controls' rerun keeps the folder's sets and fits
     with pytest.raises(FersynError, match="differs in: generator_fits"):
         check_sweep_folder(tmp_path, {**with_fits, "generator_fits": 3}, force=False)
+
+
+def test_a_cell_without_synthetic_faces_has_the_same_key_whatever_the_folders_sets_and_fits():
+    """So that the controls trained once (benchmarks/reproduce.py, generator_recipes.py) are reused by every GAN
+    sweep of several generator fits run in a copy of their folder, not trained again."""
+    from types import SimpleNamespace
+
+    from fersyn.sweep.cells import CellRunner
+
+    def key(cell: Cell, **config) -> str:
+        runner = SimpleNamespace(config={"schema": "x", "folds": 5, **config}, classifier_options={"small-cnn": {}},
+                                 classifier_code={"small-cnn": "c"}, classifier_policy={"small-cnn": "float32"},
+                                 generator_code={"expression": "g"})
+        return cell_key(CellRunner.key_config(runner, cell))
+
+    controls = {"synthetic_fingerprint": None}
+    gan = {"synthetic_fingerprint": "set", "generator_fits": 2}
+    for training in ("real-only", "real+augmented", "real+real"):
+        cell = Cell("small-cnn", training, 0.0 if training == "real-only" else 1.0, seed=1, fold=2)
+        assert key(cell, **controls) == key(cell, **gan), training
+    synthetic = Cell("small-cnn", "real+synthetic", 1.0, seed=1, fold=2)
+    assert key(synthetic, **gan) != key(synthetic, **{**gan, "generator_fits": 3})

@@ -112,8 +112,9 @@ class CellRunner:
             config["precision"] = self.classifier_policy[cell.classifier]
         if cell.needs_synthetic:
             config["generator_code"] = self.generator_code  # None for a given set: its fingerprint holds its recipe
-        else:
-            config["synthetic_fingerprint"] = None  # no synthetic face in it: whatever set the folder uses
+        else:  # no synthetic face in it: whatever sets, and however many fits of them, the folder uses
+            config["synthetic_fingerprint"] = None
+            config.pop("generator_fits", None)
         return config
 
     def key(self, cell: Cell) -> str:
