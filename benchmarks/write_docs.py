@@ -158,18 +158,20 @@ def cell_overhead() -> str:
 def preset_verdict() -> str:
     from fersyn.generation.presets import PRESETS
 
-    recipes = _record("generators.json")
+    recipes = _record("recipes.json")
     paragraphs = []
     for name, preset in PRESETS.items():
         row = recipes[preset.evidence]
         low, high = row["efficiency_ci95"]
+        independent = "; ".join(f"{100 * value:.0f} % by {judge}" for judge, value in row["independent_fidelity"].items())
         paragraphs.append(
             f"`--preset {name}` ({preset.evidence}) {'reaches' if row['target_met'] else 'does not reach'} the "
-            f"target: at ratio 1 it gains {_gain({'value': row['gain'], 'ci95': row['gain_ci95'], 'p_holm': row['gain_p_holm']})} "
+            f"target: at ratio {row['ratio']:g} it gains "
+            f"{_gain({'value': row['gain'], 'ci95': row['gain_ci95'], 'p_holm': row['gain_p_holm']})} "
             f"points over real only, an efficiency of {row['efficiency']:.2f} [{low:.2f}, {high:.2f}] against the "
-            f"positive control's {_signed(row['control_gain'])}, and "
+            f"positive control's {_signed(row['control_gain'])}, "
             f"{_gain({'value': row['minus_augmented'], 'ci95': row['minus_augmented_ci95'], 'p_holm': row['minus_augmented_p_holm']})} "
-            "over augmentation.")
+            f"over augmentation, and an independent fidelity of {independent or 'none (no independent judge)'}.")
     return "\n\n".join(paragraphs)
 
 

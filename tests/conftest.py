@@ -69,6 +69,16 @@ def precision_path(request, monkeypatch) -> str:
 
 
 @pytest.fixture
+def quick_reference_judge(monkeypatch) -> None:
+    """The reference judge trained for 40 steps, not its ≥ 300: for tests of a workflow that fits it on the way
+    (a README or docs example), where what it reads is not what is checked (it took 10 s of each such fit)."""
+    from fersyn.judges.builtin import ReferenceJudge
+
+    monkeypatch.setattr(ReferenceJudge, "epochs", 1)
+    monkeypatch.setattr(ReferenceJudge, "min_steps", 40)
+
+
+@pytest.fixture
 def ck48() -> Path:
     return _shared("CK+48")
 

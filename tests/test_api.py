@@ -22,7 +22,8 @@ def _readme_example() -> str:
 
 
 @pytest.mark.slow
-def test_the_readme_example_and_the_python_doc_run_a_sweep_and_read_its_summary(tmp_path, monkeypatch, capsys):
+def test_the_readme_example_and_the_python_doc_run_a_sweep_and_read_its_summary(tmp_path, monkeypatch, capsys,
+                                                                                 quick_reference_judge):
     monkeypatch.chdir(tmp_path)
     exec(compile(_readme_example(), "README.md", "exec"), {})
     printed = capsys.readouterr().out.splitlines()

@@ -79,6 +79,7 @@ def test_steps_budget_gives_exactly_its_steps_whatever_the_data():
         assert record.epochs == pytest.approx(12 * 64 / size)  # passes over the data: more data, fewer passes
 
 
+@pytest.mark.slow
 def test_a_kept_model_trains_to_the_same_numbers_as_a_fresh_one_without_tracing_again():
     faces = load_dataset("toy", image_size=32)
     split = split_dataset(faces, seed=0)

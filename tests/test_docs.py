@@ -54,7 +54,7 @@ def test_the_keras_applications_example_is_the_shipped_file_word_for_word():
 
 
 @pytest.mark.slow
-def test_every_code_block_of_the_plugin_walkthrough_runs(tmp_path, monkeypatch, registry_snapshot):
+def test_every_code_block_of_the_plugin_walkthrough_runs(tmp_path, monkeypatch, registry_snapshot, quick_reference_judge):
     monkeypatch.chdir(tmp_path)
     site = tmp_path / "site"
     site.mkdir()

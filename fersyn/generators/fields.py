@@ -71,10 +71,12 @@ class ExpressionFields(ExpressionGenerator):
             raise FersynError(f"fields needs training faces of every emotion it is fitted on; none of {', '.join(missing)}")
         from sklearn.linear_model import LogisticRegression
 
+        if steps is not None:  # a budget given to fit (`--train-steps`) wins: the options then record what ran
+            self.options = dataclasses.replace(self.options, steps=steps)
         images = to_unit_interval(faces)
         means = np.stack([images[labels == i].mean(0) for i in range(len(emotions))])
-        self.displacement, self.appearance = _register(means.mean(0), means, self.options,
-                                                       self.options.steps if steps is None else steps, self.training_log)
+        self.displacement, self.appearance = _register(means.mean(0), means, self.options, self.options.steps,
+                                                       self.training_log)
         # Strongly regularised (C 0.1): on a few hundred faces it should say which expression, not whose face.
         model = LogisticRegression(C=0.1, max_iter=2000).fit(_low_resolution(images), labels)
         weights = np.concatenate([model.coef_, model.intercept_[:, None]], axis=1)

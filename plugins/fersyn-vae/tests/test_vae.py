@@ -1,6 +1,7 @@
 """The VAE plugin meets fersyn's contract, and its samples look like faces, not noise."""
 
 import numpy as np
+import pytest
 from fersyn_vae import VAEIdentity
 
 from fersyn.data.toy import toy_faceset
@@ -11,6 +12,7 @@ def test_vae_meets_the_contract():
     check_identity_generator(VAEIdentity, steps=3)
 
 
+@pytest.mark.slow
 def test_vae_samples_become_varied_faces_around_the_real_ones():
     faces = toy_faceset(identities=40, repeats=1, image_size=32).images  # at 32×32: half the time of 48×48
     mean_face = faces.mean(0).ravel()
