@@ -374,6 +374,7 @@ def logged_events(folder):
     return runs
 
 
+@pytest.mark.slow
 def test_named_generators_are_fitted_per_fold_on_that_folds_training_faces_only_and_cached_under_out(tmp_path, fer):
     out = tmp_path / "sweep"
     # At 32×32, with no expression critic (lambda_expr 0) and a judge that needs no training: this checks where
