@@ -128,15 +128,17 @@ def mean_independent_fidelity(row: dict) -> float:
 
 
 def best_recipe(rows: dict[str, dict]) -> str:
-    """The configuration `--preset low-data` points at (fersyn/generation/presets.py; a test checks it): the one
-    meeting the target; else the largest significant gain over real only at a ratio ≤ 1; and where no gain is
-    significant, no recipe is shown better than another on accuracy, so the one whose faces the independent judges
-    read best (the highest mean independent fidelity)."""
-    met = [name for name, row in rows.items() if row["target_met"]]
-    gaining = [name for name, row in rows.items() if row["gain_significant"] and row["gain"] > 0]
+    """The configuration `--preset low-data` points at (fersyn/generation/presets.py; a test checks it), among those
+    a preset can name (not a pretraining, whose data is the user's file): the one meeting the target; else the
+    largest significant gain over real only at a ratio ≤ 1; and where no gain is significant, no recipe is shown
+    better than another on accuracy, so the one whose faces the independent judges read best (the highest mean
+    independent fidelity)."""
+    nameable = {name: row for name, row in rows.items() if "--pretrain" not in row["options"]}
+    met = [name for name, row in nameable.items() if row["target_met"]]
+    gaining = [name for name, row in nameable.items() if row["gain_significant"] and row["gain"] > 0]
     if met or gaining:
-        return max(met or gaining, key=lambda name: rows[name]["gain"])
-    return max(rows, key=lambda name: mean_independent_fidelity(rows[name]))
+        return max(met or gaining, key=lambda name: nameable[name]["gain"])
+    return max(nameable, key=lambda name: mean_independent_fidelity(nameable[name]))
 
 
 def interval(values: list[float], scale: float = 100) -> str:
@@ -190,9 +192,10 @@ def write_table(rows: dict[str, dict], out: Path) -> None:
     if any(row["measured_by"] != "this script" for row in rows.values()):
         lines += ["", "\\* Cells of the study's setting of that name (benchmarks/results/), read again at real only and "
                   "these ratios; its minutes are the whole setting's, all its ratios."]
-    lines += ["", f"`--preset low-data` points at **{best_recipe(rows)}**: the configuration meeting the target, else the "
-              "largest significant gain at a ratio ≤ 1, else (no gain significant: none shown better on accuracy) the "
-              "highest mean independent fidelity (`best_recipe`)."]
+    lines += ["", f"`--preset low-data` points at **{best_recipe(rows)}**: among the configurations a preset can name (not "
+              "a pretraining: its data is the user's file), the one meeting the target, else the largest significant "
+              "gain at a ratio ≤ 1, else (no gain significant: none shown better on accuracy) the highest mean "
+              "independent fidelity (`best_recipe`)."]
     for name, row in rows.items():
         if "all_subjects" in row:
             hurts = [f"{r['ratio']:g}: {100 * r['gain']:+.1f} {interval(r['gain_ci95'])} (p {r['gain_p_holm']:.3g})"

@@ -69,3 +69,18 @@ def test_generate_with_a_preset_records_it_and_what_the_user_changed(tmp_path, f
     assert provenance["expression"]["plugin"] == "fields"
     assert provenance["expression"]["options"]["steps"] == 3 and provenance["filter"]["confidence"] == 0.01
     assert_one_line_error(run("generate", "--preset", "tiny", "--out", tmp_path / "t.h5"), "Invalid value for '--preset': 'tiny' is not")
+
+
+def test_the_best_recipe_is_the_target_else_a_significant_gain_else_the_most_faithful_faces():
+    def row(gain: float, significant: bool, fidelity: float, met: bool = False, options: tuple = ()) -> dict:
+        return {"gain": gain, "gain_significant": significant, "target_met": met,
+                "independent_fidelity": {"fer-mini-xception": fidelity}, "options": list(options)}
+
+    rows = {"a": row(0.03, False, 0.2), "b": row(0.01, False, 0.5), "c": row(0.02, False, 0.4)}
+    assert best_recipe(rows) == "b"  # no gain significant: the faces the independent judges read best
+    rows["d"] = row(0.02, True, 0.1)
+    assert best_recipe(rows) == "d"  # a significant gain beats any fidelity
+    rows["e"] = row(0.05, True, 0.9, options=("--pretrain", "fer.csv"))
+    assert best_recipe(rows) == "d"  # a preset cannot name the user's pretraining data
+    rows["f"] = row(0.015, True, 0.7, met=True)
+    assert best_recipe(rows) == "f"  # the target met wins
