@@ -14,6 +14,7 @@ Settings (the folder names under --results):
   ck-all            built-in default generators (dcgan identities + stargan expressions) fitted per fold on
                     all its training subjects; small-cnn, steps budget; augmentation control
   low-data          the same on a quarter of the training subjects; augmentation and positive controls
+  low-data-preset   `--preset low-data` (the best recipe of benchmarks/results/generators.md), same controls
   low-data-epochs   low-data's sets under the paper's budget (epochs, early stopping): both budgets
   external          generators fitted once on the FER2013 subset's training rows (knowledge from outside
                     CK+, the paper's setting), the paper's CNN
@@ -80,8 +81,8 @@ class Scale:
 # all CK+ training subjects in ≈ 160 steps; paper-cnn (learning rate 1e-4) needs about twice as many.
 # Generators get 500 steps each: with two fits per fold the study fits 20 pairs (≈ 3.5 min each at 500 steps on 2
 # cores; ≈ 5.5 at 1,000), and the study must stay within 120 minutes. `--preset low-data` (the fields editor on real
-# faces, benchmarks/generator_recipes.py) fits in seconds: its setting took ≈ 11 min there with its controls, which
-# the study trains once for the regime.
+# faces, benchmarks/generator_recipes.py) fits in seconds: its 10 fits and 20 cells took ≈ 5 min there, the
+# regime's controls reused (the study trains them once).
 DEFAULT = Scale(folds=5, seeds=2, generator_fits=2, ratios="0,0.5,1,2,3,5,10", short_ratios="0,1,5", all_control_ratios="0,1,5,10",
                 generator_steps=500, small_cnn_steps=160, low_data_steps=120, paper_cnn_steps=240,
                 max_epochs=15)
