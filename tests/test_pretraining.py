@@ -1,6 +1,8 @@
 """Pretraining generators on external faces, then fine-tuning them on a fold: trained briefly in the test
 run on a FER2013-style CSV of toy faces of other identities; provenance, the cache and the leak proof."""
 
+import json
+
 import h5py
 import numpy as np
 import pytest
@@ -9,6 +11,7 @@ from helpers import assert_one_line_error, fer_style_csv, run
 from fersyn.data import load_dataset, split_dataset
 from fersyn.data.duplicates import image_hashes
 from fersyn.data.synthetic import read_synthetic_attributes
+from fersyn.errors import FersynError
 
 pytestmark = pytest.mark.slow
 
@@ -64,3 +67,24 @@ def test_a_sweep_pretrains_once_and_every_fold_fine_tunes_from_it(external, tmp_
         with h5py.File(path) as store:  # the leak record covers the pretraining faces too
             assert set(image_hashes(training_rows.images)) <= {h.decode() for h in store["training_hashes"][:]}
     assert len(list((tmp_path / "cache" / "pretrained").iterdir())) == 1  # fitted once, for both folds
+
+
+def test_a_judge_trained_on_the_pretraining_faces_is_not_independent(external, tmp_path, fer):
+    """fer-mini-xception learnt from FER2013's training rows: a set whose generators were pretrained on rows of a
+    FER2013 CSV gets no independent reading from it, when generated and when measured again from its provenance."""
+    from fersyn.generation.sets import measure_independent_fidelity
+
+    path = tmp_path / "pretrained.h5"
+    result = run(*GENERATE, "--pretrain", external, "--judge", "fer-mini-xception", "--out", path)
+    assert result.exit_code == 0, result.output
+    not_independent = {"reference": "trained on the faces the generators were fitted on",
+                       "fer-mini-xception": f"trained on faces the generators were pretrained on ({external})"}
+    assert read_synthetic_attributes(path)["metrics"]["independent"]["left_out"] == not_independent
+    assert "WARNING: no independent judge read this set" in result.output
+    assert measure_independent_fidelity(path)["left_out"] == not_independent
+    with h5py.File(path, "r+") as store:  # its pretraining data is no longer the file it names
+        provenance = json.loads(store.attrs["provenance"])
+        provenance["pretraining"]["fingerprint"] = "0" * 16
+        store.attrs["provenance"] = json.dumps(provenance)
+    with pytest.raises(FersynError, match="is not the data the generators of .* were pretrained on"):
+        measure_independent_fidelity(path)

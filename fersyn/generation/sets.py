@@ -289,7 +289,8 @@ class _SetWriting:
                 metrics.update(identity_preservation(sample["sources"], sample["edits"]))
                 metrics["independent"] = independent_fidelity(
                     sample["images"], sample["emotions"], test, train, teacher=teacher,
-                    filter_judge=self.judge if filtering else None, fitted={self.judge: self.referee}, seed=self.split_seed)
+                    filter_judge=self.judge if filtering else None, fitted={self.judge: self.referee}, seed=self.split_seed,
+                    pretrained_on=None if pretraining is None else pretraining.faces)
                 if filtering:
                     metrics["filter"] = provenance["filter"]
                 metrics["seconds"] = {**seconds, "faces and metrics": time.perf_counter() - began}
@@ -308,7 +309,7 @@ def measure_independent_fidelity(path: str | Path, *, data: str | Path | None = 
     """For a set made before fersyn measured independent fidelity: measure it now on up to `samples` of its faces
     and record it in the set's metrics (`metrics["independent"]`, as `generate` writes it). The generators'
     training faces and the real test faces come from the split its provenance records, of `data` (default: the
-    source it records); the teacher and the filter from its provenance."""
+    source it records); the teacher, the filter and any pretraining data from its provenance."""
     import h5py
 
     from fersyn.data.synthetic import read_synthetic_attributes
@@ -334,10 +335,23 @@ def measure_independent_fidelity(path: str | Path, *, data: str | Path | None = 
     independent = independent_fidelity(
         images, np.array(attributes["emotions"])[labels], faces.subset(split.test), faces.subset(split.train),
         teacher=provenance.get("expression", {}).get("options", {}).get("teacher"),
-        filter_judge=(provenance.get("filter") or {}).get("judge"), seed=recorded["split_seed"])
+        filter_judge=(provenance.get("filter") or {}).get("judge"),
+        pretrained_on=_pretrained_on(path, provenance.get("pretraining"), faces, split), seed=recorded["split_seed"])
     with h5py.File(path, "r+") as store:
         store.attrs["metrics"] = json.dumps({**metrics, "independent": independent})
     return independent
+
+
+def _pretrained_on(path: str | Path, pretraining: dict[str, Any] | None, faces: FaceSet, split: Split) -> FaceSet | None:
+    """The external faces a set's generators were pretrained on, as its provenance records them (None: none)."""
+    if not pretraining:
+        return None
+    external = load_pretraining(pretraining["data"], steps=pretraining["steps"], image_size=faces.image_size,
+                                emotions=faces.emotions, held_out=faces.images[split.test], held_out_label="test faces")
+    if external.faces.fingerprint != pretraining["fingerprint"]:
+        raise FersynError(f"{pretraining['data']} is not the data the generators of {path} were pretrained on "
+                          f"(fingerprint {external.faces.fingerprint}, not {pretraining['fingerprint']})")
+    return external.faces
 
 
 def _make_folder(folder: Path) -> None:

@@ -15,8 +15,9 @@ flagged, since the generator may have learnt marks that only that judge reads.
   details fade), and the mean absolute pixel change;
 - independent fidelity: the fidelity by each judge that took no part in making the set — neither the
   expression generator's teacher nor the set's filter, nor trained on the faces its generators were
-  fitted on (`Judge.has_seen`). A generator can learn to please a judge that taught, filtered or shares
-  its data; it cannot tune itself to one that did none of these. With no such judge, a WARNING says so.
+  fitted or pretrained on (`Judge.has_seen`). A generator can learn to please a judge that taught, filtered
+  or shares its data; it cannot tune itself to one that did none of these. With no such judge, a WARNING
+  says so.
 """
 
 from __future__ import annotations
@@ -164,11 +165,13 @@ def quality_metrics(
 
 def independent_fidelity(images: np.ndarray, emotions: Sequence[str] | np.ndarray, real_test: FaceSet,
                          generators_saw: FaceSet, *, teacher: str | None, filter_judge: str | None,
-                         fitted: dict[str, Judge] | None = None, seed: int = 0) -> dict[str, Any]:
+                         pretrained_on: FaceSet | None = None, fitted: dict[str, Judge] | None = None,
+                         seed: int = 0) -> dict[str, Any]:
     """The fidelity of a set (a scoring sample `images` meant to show `emotions`) by every registered judge
     that took no part in making it, and why each other judge was left out. `generators_saw`: the faces the
-    generators were fitted on; `fitted`: judges already fitted, by name (others are created and, if
-    pretrained, loaded; a judge that is not pretrained is never independent: fersyn fits it on those faces)."""
+    generators were fitted on; `pretrained_on`: the external faces they were pretrained on, if any; `fitted`:
+    judges already fitted, by name (others are created and, if pretrained, loaded; a judge that is not
+    pretrained is never independent: fersyn fits it on those faces)."""
     from fersyn.plugins.registry import create_plugin, list_plugins, load_plugins
 
     load_plugins()
@@ -201,6 +204,12 @@ def independent_fidelity(images: np.ndarray, emotions: Sequence[str] | np.ndarra
         if seen:
             left_out[name] = "trained on the faces the generators were fitted on"
             continue
+        if pretrained_on is not None:
+            with plugin_call(judge, "has_seen()"):
+                seen = judge.has_seen(pretrained_on)
+            if seen:  # a generator pretrained on a judge's own training faces learnt what that judge reads
+                left_out[name] = f"trained on faces the generators were pretrained on ({pretrained_on.source})"
+                continue
         metrics = quality_metrics(judge, images, emotions, real_test, seed=seed)
         readings[name] = {"fidelity": metrics["expression_fidelity"], "fidelity_per_emotion": metrics["fidelity_per_emotion"],
                           "real_test_accuracy": metrics["judge_real_test_accuracy"], "weights": metrics["judge_weights"],

@@ -58,7 +58,8 @@ Judges (the referees of a synthetic set: fidelity, FD, diversity, confidence fil
   `emotions`, features) out. It must be differentiable: an expression generator may train against
   it (a "teacher"). fersyn's `scores`, `predict_proba` and `features` call it: override none. A generator
   option named `teacher` names the judge it trains against; that judge's verdict on it is flagged.
-- `has_seen(faces)`: whether it learnt from any of the faces a generator was fitted on (a FaceSet).
+- `has_seen(faces)`: whether it learnt from any of the faces a generator was fitted or pretrained on
+  (a FaceSet; asked once for each).
   Default: True unless `pretrained` (fersyn fits other judges on the split's training faces). A judge
   reads a set *independently* only if it has not seen those faces and was neither the generator's
   teacher nor the set's filter; every set reports the fidelity of each such judge (fersyn.judges.quality).
@@ -408,9 +409,9 @@ class Judge(Plugin):
         return ""
 
     def has_seen(self, faces: "FaceSet") -> bool:
-        """Whether it learnt from any of `faces` (those a generator was fitted on): then its reading of that
-        generator's faces is not independent. A judge that is not `pretrained` is fitted by fersyn on the
-        split's training faces, so it has."""
+        """Whether it learnt from any of `faces` (those a generator was fitted, or pretrained, on): then its
+        reading of that generator's faces is not independent. A judge that is not `pretrained` is fitted by
+        fersyn on the split's training faces, so it has."""
         return not self.pretrained
 
     def scores(self, faces: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
