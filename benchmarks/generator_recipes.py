@@ -194,8 +194,8 @@ def write_table(rows: dict[str, dict], out: Path) -> None:
                   "these ratios; its minutes are the whole setting's, all its ratios."]
     if any("--pretrain" in row["options"] for row in rows.values()):
         lines += ["", "Pretrained rows: their generators saw the FER2013 subset's Training rows, which fer2013-cnn was trained "
-                  "on and fer-mini-xception's FER2013 training includes, so neither reading is independent of that "
-                  "pretraining (fersyn's check, `Judge.has_seen`, reads only the faces a fold's generators were fitted on)."]
+                  "on and fer-mini-xception's FER2013 training includes, so no judge is independent of that pretraining "
+                  "(`Judge.has_seen` is asked of the pretraining faces too): their independent fidelity is none."]
     lines += ["", f"`--preset low-data` points at **{best_recipe(rows)}**: among the configurations a preset can name (not "
               "a pretraining: its data is the user's file), the one meeting the target, else the largest significant "
               "gain at a ratio ≤ 1, else (no gain significant: none shown better on accuracy) the highest mean "
