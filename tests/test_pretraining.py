@@ -2,6 +2,7 @@
 run on a FER2013-style CSV of toy faces of other identities; provenance, the cache and the leak proof."""
 
 import json
+from pathlib import Path
 
 import h5py
 import numpy as np
@@ -14,6 +15,8 @@ from fersyn.data.synthetic import read_synthetic_attributes
 from fersyn.errors import FersynError
 
 pytestmark = pytest.mark.slow
+
+ROOT = Path(__file__).resolve().parents[1]
 
 EMOTIONS = "happiness,sadness,surprise"
 GENERATE = ["generate", "--data", "toy", "--image-size", 32, "--emotions", EMOTIONS, "--split-seed", 3, "--count", 12,
@@ -88,3 +91,33 @@ def test_a_judge_trained_on_the_pretraining_faces_is_not_independent(external, t
         store.attrs["provenance"] = json.dumps(provenance)
     with pytest.raises(FersynError, match="is not the data the generators of .* were pretrained on"):
         measure_independent_fidelity(path)
+
+
+def test_the_fer2013_faces_outside_the_subset_hold_none_of_its_rows(tmp_path):
+    """benchmarks/fer2013_outside_subset.py: the release's train/ faces less every face whose pixels are a row of
+    the subset, of any usage, written as Training rows that fersyn reads back face for face; test/ is not read."""
+    import sys
+
+    from PIL import Image
+
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from fer2013_outside_subset import main
+
+    from fersyn.data.toy import toy_faceset
+
+    faces = toy_faceset(identities=8, repeats=1, image_size=48, emotions=("happiness", "sadness", "surprise"), seed=5)
+    for index, (image, label) in enumerate(zip(faces.images, faces.labels)):
+        folder = tmp_path / "release" / ("train" if index < 20 else "test") / faces.emotions[label]
+        folder.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(image[..., 0]).save(folder / f"{index}.png")
+    subset = fer_style_csv(tmp_path / "subset.csv", faces.subset(np.array([0, 1, 2])),
+                           ["Training", "PublicTest", "PrivateTest"])
+    out = tmp_path / "outside.csv.gz"
+    main([str(tmp_path / "release"), "--subset", str(subset), "--out", str(out)])
+    written = load_dataset(out, image_size=48, emotions="present")
+    assert _emotion_by_face(written) == _emotion_by_face(faces.subset(np.arange(3, 20)))
+    assert set(written.usage) == {"train"}
+
+
+def _emotion_by_face(faces):
+    return {digest: faces.emotions[label] for digest, label in zip(image_hashes(faces.images), faces.labels)}
