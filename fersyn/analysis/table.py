@@ -42,7 +42,7 @@ def _quality_line(quality: dict) -> str:
                          for name, r in quality["independent"].items())
     line = (f"{sets}: independent fidelity {readings}" if readings else
             f"WARNING: no independent judge read the {sets}: their fidelity is measured only by judges that took part "
-            "in making them or saw their generators' training faces")
+            "in making them or saw their generators' training or pretraining faces")
     if quality["left_out"]:
         line += "; not independent: " + ", ".join(f"{name} ({why})" for name, why in quality["left_out"].items())
     if quality["unavailable"]:

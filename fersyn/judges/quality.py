@@ -208,7 +208,8 @@ def independent_fidelity(images: np.ndarray, emotions: Sequence[str] | np.ndarra
             with plugin_call(judge, "has_seen()"):
                 seen = judge.has_seen(pretrained_on)
             if seen:  # a generator pretrained on a judge's own training faces learnt what that judge reads
-                left_out[name] = f"trained on faces the generators were pretrained on ({pretrained_on.source})"
+                left_out[name] = ("trained on faces the generators were pretrained on "
+                                  f"({pretrained_on.source})")
                 continue
         metrics = quality_metrics(judge, images, emotions, real_test, seed=seed)
         readings[name] = {"fidelity": metrics["expression_fidelity"], "fidelity_per_emotion": metrics["fidelity_per_emotion"],
@@ -226,7 +227,7 @@ def format_independent(independent: dict[str, Any]) -> list[str]:
             for name, reading in readings.items())]
     else:
         lines = ["WARNING: no independent judge read this set: its fidelity is measured only by judges that took part in "
-                 "making it or saw its generators' training faces"]
+                 "making it or saw its generators' training or pretraining faces"]
     if independent["left_out"]:
         lines.append("  not independent: " + "; ".join(f"{name} ({why})" for name, why in independent["left_out"].items()))
     if independent["unavailable"]:
