@@ -69,11 +69,13 @@ def precision_path(request, monkeypatch) -> str:
 
 
 @pytest.fixture
-def quick_reference_judge(monkeypatch) -> None:
+def quick_reference_judge(monkeypatch, tmp_path) -> None:
     """The reference judge trained for 40 steps, not its ≥ 300: for tests of a workflow that fits it on the way
-    (a README or docs example), where what it reads is not what is checked (it took 10 s of each such fit)."""
+    (a README or docs example), where what it reads is not what is checked (it took 10 s of each such fit). Its
+    own judge cache: the cache's key does not hold this budget, and no other test may read such a judge."""
     from fersyn.judges.builtin import ReferenceJudge
 
+    monkeypatch.setenv("FERSYN_CACHE", str(tmp_path / "quick-judge-cache"))
     monkeypatch.setattr(ReferenceJudge, "epochs", 1)
     monkeypatch.setattr(ReferenceJudge, "min_steps", 40)
 

@@ -182,6 +182,43 @@ def test_the_fer2013_judge_trains_once_on_external_rows_and_knows_which_faces_it
     assert format_independent(mine)[0].startswith("WARNING: no independent judge read this set")
 
 
+def test_a_judge_that_learns_is_fitted_once_per_training_split_and_cached(tmp_path, monkeypatch, plugins):
+    """fitted_judge caches the reference judge by its training split, options, code and seed: the same split
+    again loads it (no fit, the same scores); another seed fits anew; a fit that fails leaves no entry."""
+    from fersyn.data.splits import split_dataset
+    from fersyn.data.toy import toy_faceset
+    from fersyn.judges.builtin import ReferenceJudge
+    from fersyn.judges.quality import fitted_judge
+
+    faces = toy_faceset(identities=12, repeats=1, image_size=32)
+    split = split_dataset(faces, seed=0)
+    monkeypatch.setenv("FERSYN_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(ReferenceJudge, "epochs", 1)
+    monkeypatch.setattr(ReferenceJudge, "min_steps", 10)
+    first = fitted_judge("reference", faces, split, seed=0)
+    cache = tmp_path / "cache" / "judges"
+    assert [p.name.startswith("reference-") for p in cache.iterdir()] == [True]
+    fitting, fit = [], ReferenceJudge.fit
+
+    def counted(judge, *arguments, **options):
+        fitting.append(options["seed"])
+        fit(judge, *arguments, **options)
+
+    monkeypatch.setattr(ReferenceJudge, "fit", counted)
+    again = fitted_judge("reference", faces, split, seed=0)
+    assert fitting == [] and np.array_equal(again.predict_proba(faces.images[:5]), first.predict_proba(faces.images[:5]))
+    fitted_judge("reference", faces, split, seed=1)
+    assert fitting == [1] and len(list(cache.iterdir())) == 2
+
+    def failing(*_, **__):
+        raise FersynError("stopped while fitting")
+
+    monkeypatch.setattr(ReferenceJudge, "fit", failing)
+    with pytest.raises(FersynError, match="stopped while fitting"):
+        fitted_judge("reference", faces, split, seed=2)
+    assert len(list(cache.iterdir())) == 2  # nothing half-written
+
+
 def test_the_fer2013_judge_without_data_is_one_line(monkeypatch, plugins):
     from fersyn.judges.builtin import FER2013_DATA_ENV
 

@@ -25,8 +25,6 @@ import importlib.metadata
 import json
 import logging
 import os
-import shutil
-import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Sequence
 
@@ -37,7 +35,7 @@ from fersyn.data.emotions import FER2013_CODES
 from fersyn.errors import FersynError
 from fersyn.plugins.contracts import Judge, code_version, option
 from fersyn.plugins.registry import register_judge
-from fersyn.runtime.files import cache_root
+from fersyn.runtime.files import atomic_folder, cache_root
 
 if TYPE_CHECKING:
     import keras
@@ -232,16 +230,8 @@ class FER2013Judge(ReferenceJudge):
                          budget=Budget.of_steps(self.options.steps, stream.steps_per_epoch), seed=0)
         self._emotions, self._scorer = train.emotions, None
         self.seen = frozenset(image_hashes(train.images)) | frozenset(image_hashes(val.images))
-        folder.parent.mkdir(parents=True, exist_ok=True)
-        building = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
-        try:
+        with atomic_folder(folder) as building:
             self.save_state(building)
-            os.replace(building, folder)  # complete or absent: a killed run leaves no half-written judge
-        except OSError:
-            if not (folder / "seen.txt").is_file():
-                raise
-        finally:
-            shutil.rmtree(building, ignore_errors=True)
 
     def provenance(self) -> str:
         return self._provenance

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Iterator
@@ -48,3 +49,21 @@ def atomic_output(path: str | Path, *, overwrite: bool = True) -> Iterator[Path]
     finally:
         if os.path.exists(temporary):
             os.remove(temporary)
+
+
+@contextlib.contextmanager
+def atomic_folder(folder: Path) -> Iterator[Path]:
+    """Yield a new empty folder beside `folder`, renamed to `folder` if the block succeeds: a cache entry is then
+    complete or absent, never half-written by a killed run. If another process made `folder` meanwhile, its copy
+    is kept (both wrote the same thing)."""
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    building = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
+    try:
+        yield building
+        try:
+            os.replace(building, folder)
+        except OSError:
+            if not folder.is_dir():
+                raise
+    finally:
+        shutil.rmtree(building, ignore_errors=True)
