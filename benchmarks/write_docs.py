@@ -68,9 +68,10 @@ def study_verdict() -> str:
         return gain["p_holm"] < 0.05 and gain["value"] >= 0.16 * setting["real_only"]["value"]
 
     claim = "is reproduced" if reproduces(low) or reproduces(full) else "is not reproduced"
+    lanes = ", its two regimes at once" if overview.get("lanes", 1) > 1 else ""
     return (
         f"**The study** (`python benchmarks/reproduce.py`: CK+48, Ekman six, {design}, "
-        f"{overview['seconds_total'] / 60:.0f} min on 2 cores). The paper's claim, +16 % at 5× more synthetic than real "
+        f"{overview['seconds_total'] / 60:.0f} min on 2 cores{lanes}). The paper's claim, +16 % at 5× more synthetic than real "
         f"faces, {claim} with fersyn's built-in generators: at ratio 5 they change accuracy by {at_five(full)} with "
         f"all training subjects and by {at_five(low)} with a quarter of them. With a quarter, real only reaches "
         f"{100 * low['real_only']['value']:.1f} % and the GAN's best ratio, {low['best_synthetic_ratio']:g}, gains "

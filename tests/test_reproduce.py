@@ -4,6 +4,8 @@ external paper-cnn setting, cross-dataset scores, and nothing written outside --
 
 import subprocess
 import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 REPOSITORY = Path(__file__).resolve().parents[1]
@@ -82,15 +84,44 @@ def test_only_plans_what_a_setting_needs(ck48):
 
 
 def test_a_step_killed_midway_still_counts_its_time(tmp_path):
-    """timings.json keeps the running step's time so far; the next run adds it to that step before its own."""
+    """timings.json keeps each running step's time so far and the wall clock; the next run adds it to that step
+    and carries the wall clock on."""
     sys.path.insert(0, str(REPOSITORY / "benchmarks"))
     import reproduce
 
-    steps = reproduce.Reproduction(tmp_path / "data", tmp_path, tmp_path / "results", reproduce.DEFAULT)
-    steps.write_timings({"benchmark low-data": 60.0, reproduce.RUNNING: {"label": "benchmark low-data", "seconds": 300.0}})
-    steps.timed_step("benchmark ck-all", [sys.executable, "-c", "pass"])
+    steps = reproduce.Reproduction(tmp_path / "data", tmp_path, tmp_path / "results", reproduce.DEFAULT, lanes=1)
+    steps.write_timings({"benchmark low-data": 60.0, reproduce.WALL: 400.0,
+                         reproduce.RUNNING: {"benchmark low-data": 300.0, "benchmark ck-all": 100.0}})
+    steps.resume()
+    steps.timed_step("benchmark low-data-preset", [sys.executable, "-c", "print('trained')"])
     timings = steps.timings()
-    assert timings["benchmark low-data"] == 360.0 and 0 < timings["benchmark ck-all"] < 30 and reproduce.RUNNING not in timings
+    assert timings["benchmark low-data"] == 360.0 and timings["benchmark ck-all"] == 100.0
+    assert 0 < timings["benchmark low-data-preset"] < 30 and not timings.get(reproduce.RUNNING)
+    assert 400 < timings[reproduce.WALL] < 430
+    assert (tmp_path / "logs" / "benchmark-low-data-preset.log").read_text() == "trained\n"
+
+
+def test_two_lanes_run_the_regimes_at_once_one_tensorflow_thread_each(tmp_path, ck48):
+    """Each regime's steps form a lane, holding everything its steps need; two lanes run at once, each step a
+    process with one TensorFlow thread, every step's time recorded and the study's time the wall clock."""
+    sys.path.insert(0, str(REPOSITORY / "benchmarks"))
+    import reproduce
+
+    study = reproduce.Reproduction(ck48.parent, tmp_path, tmp_path / "results", reproduce.DEFAULT)
+    lanes = {label: study.lane_of(label, setting) for label, _, setting in study.plan([])}
+    assert {label for label, lane in lanes.items() if lane == "low-data"} == {
+        "benchmark low-data-controls", "benchmark low-data", "benchmark low-data-preset", "benchmark low-data-epochs"}
+    assert {label for label, lane in lanes.items() if lane == "all"} == {
+        "benchmark ck-all-controls", "benchmark ck-all", "generate external", "benchmark external"}
+    step = [sys.executable, "-c", "import os, time; assert os.environ['TF_NUM_INTRAOP_THREADS'] == "
+            "os.environ['TF_NUM_INTEROP_THREADS'] == '1'; time.sleep(2)"]
+    began = time.perf_counter()
+    with ThreadPoolExecutor(2) as pool:
+        list(pool.map(lambda label: study.timed_step(label, step), ["benchmark low-data", "benchmark ck-all"]))
+    assert time.perf_counter() - began < 3.5  # at once, not one after the other
+    timings = study.timings()
+    assert timings["benchmark low-data"] >= 2 and timings["benchmark ck-all"] >= 2
+    assert 2 <= timings[reproduce.WALL] < timings["benchmark low-data"] + timings["benchmark ck-all"]
 
 
 def test_each_benchmark_step_runs_its_sweep_from_the_toml_it_writes(tmp_path, ck48):

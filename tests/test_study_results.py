@@ -32,13 +32,18 @@ def test_the_figures_of_the_overview_are_in_the_results():
         assert figure in overview and (RESULTS / figure).is_file()
 
 
-def test_the_recorded_time_is_the_sum_of_its_steps_less_what_a_restart_threw_away():
+def test_the_recorded_time_fits_its_steps_less_what_a_restart_threw_away():
     """The study's time is measured, not tested against its limit (benchmarks/reproduce.py prints it; README and the
-    overview quote it): here only that the record adds up, and names every step of the plan it ran."""
+    overview quote it): here only that the record adds up, and names every step of the plan it ran. Its time is the
+    wall clock: with two lanes, less than its steps' times added (they overlap), more than the longest; with one,
+    at least their sum."""
     steps = OVERVIEW["seconds_per_command"]
     assert set(steps) <= {f"benchmark {s.name}" for s in SETTINGS} | {
         "benchmark low-data-controls", "benchmark ck-all-controls", "generate external", "judge the sets"}
-    assert abs(OVERVIEW["seconds_total"] - sum(steps.values())) < 1e-6
+    if OVERVIEW.get("lanes", 1) > 1:
+        assert max(steps.values()) < OVERVIEW["seconds_total"] < sum(steps.values())
+    else:
+        assert OVERVIEW["seconds_total"] > sum(steps.values()) - 1e-6
     for step, thrown in OVERVIEW.get("seconds_discarded", {}).items():
         assert step in steps and thrown["seconds"] > 0 and thrown["why"], step
 
