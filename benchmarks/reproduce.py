@@ -619,7 +619,7 @@ def _efficiency(entry: dict | None) -> str:
 
 def _lanes(overview: dict) -> str:
     lanes = overview.get("lanes", 1)
-    return (f", {lanes} lanes at once (the regimes' steps, one TensorFlow thread each: the steps' times overlap)"
+    return (f", its two regimes at once ({lanes} lanes, one TensorFlow thread each; the steps' times overlap)"
             if lanes > 1 else "")
 
 
@@ -634,7 +634,7 @@ def overview_markdown(settings: list[Setting], overview: dict, figures: list[Pat
     scale = overview["scale"]
     lines = ["# The VISAPP 2023 study, cross-validated, on CK+48 and the FER2013 subset", "",
              f"Made by `python benchmarks/reproduce.py` in {_minutes(overview['seconds_total'])} on a 2-core CPU"
-             f"{_lanes(overview)} (commands and the time of each in reproduction.json). CK+48, {scale['folds']} subject folds × "
+             f"{_lanes(overview)}; commands and the time of each step in reproduction.json. CK+48, {scale['folds']} subject folds × "
              f"{scale['seeds']} seeds{_fits(scale)}; accuracy on each fold's test subjects, in %, with unadjusted 95 % "
              "bootstrap intervals over test subjects and generator fits (or seeds) within folds; p-values "
              "Holm-corrected within each curve (its ratios above 0), '≤' at the bootstrap's floor. Gains are in points "
