@@ -8,6 +8,8 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import pytest
+
 REPOSITORY = Path(__file__).resolve().parents[1]
 
 
@@ -102,17 +104,23 @@ def test_a_step_killed_midway_still_counts_its_time(tmp_path):
 
 
 def test_two_lanes_run_the_regimes_at_once_one_tensorflow_thread_each(tmp_path, ck48):
-    """Each regime's steps form a lane, holding everything its steps need; two lanes run at once, each step a
-    process with one TensorFlow thread, every step's time recorded and the study's time the wall clock."""
+    """Each regime's steps form a lane (the external set is made in the low-data lane, to even them out), each step
+    waiting for the steps it needs; two lanes run at once, each step a process with one TensorFlow thread, every
+    step's time recorded and the study's time the wall clock."""
     sys.path.insert(0, str(REPOSITORY / "benchmarks"))
     import reproduce
 
     study = reproduce.Reproduction(ck48.parent, tmp_path, tmp_path / "results", reproduce.DEFAULT)
-    lanes = {label: study.lane_of(label, setting) for label, _, setting in study.plan([])}
-    assert {label for label, lane in lanes.items() if lane == "low-data"} == {
+    plan = study.plan([])
+    lanes = {label: study.lane_of(label, setting) for label, _, setting in plan}
+    assert {label for label, lane in lanes.items() if lane == "low-data"} == {"generate external",
         "benchmark low-data-controls", "benchmark low-data", "benchmark low-data-preset", "benchmark low-data-epochs"}
     assert {label for label, lane in lanes.items() if lane == "all"} == {
-        "benchmark ck-all-controls", "benchmark ck-all", "generate external", "benchmark external"}
+        "benchmark ck-all-controls", "benchmark ck-all", "benchmark external"}
+    needs = {label: study.needs(setting) for label, _, setting in plan}
+    assert needs["benchmark external"] == ["generate external"]  # waited for, across the lanes
+    assert needs["benchmark low-data-epochs"] == ["benchmark low-data"]
+    assert needs["benchmark ck-all"] == ["benchmark ck-all-controls"] and needs["benchmark low-data-controls"] == []
     step = [sys.executable, "-c", "import os, time; assert os.environ['TF_NUM_INTRAOP_THREADS'] == "
             "os.environ['TF_NUM_INTEROP_THREADS'] == '1'; time.sleep(2)"]
     began = time.perf_counter()
@@ -122,6 +130,35 @@ def test_two_lanes_run_the_regimes_at_once_one_tensorflow_thread_each(tmp_path, 
     timings = study.timings()
     assert timings["benchmark low-data"] >= 2 and timings["benchmark ck-all"] >= 2
     assert 2 <= timings[reproduce.WALL] < timings["benchmark low-data"] + timings["benchmark ck-all"]
+
+
+def test_a_step_waits_for_what_it_needs_from_the_other_lane_and_a_failure_stops_both(tmp_path, ck48):
+    sys.path.insert(0, str(REPOSITORY / "benchmarks"))
+    import reproduce
+
+    def study_whose_steps(step):
+        study = reproduce.Reproduction(ck48.parent, tmp_path, tmp_path / "results", reproduce.DEFAULT)
+        study.run_step, study.write_overview = step, lambda settings: None
+        return study
+
+    ran = []
+
+    def slow_external_set(label, command, setting, total):
+        time.sleep(1 if label == "generate external" else 0)
+        ran.append(label)
+
+    study_whose_steps(slow_external_set).run(["external", "ck-all"])
+    assert ran.index("generate external") < ran.index("benchmark external")  # made in the low-data lane
+    ran.clear()
+
+    def failing_external_set(label, command, setting, total):
+        if label == "generate external":
+            raise subprocess.CalledProcessError(1, ["generate"])
+        ran.append(label)
+
+    with pytest.raises(subprocess.CalledProcessError):
+        study_whose_steps(failing_external_set).run(["external", "ck-all"])
+    assert "benchmark external" not in ran
 
 
 def test_each_benchmark_step_runs_its_sweep_from_the_toml_it_writes(tmp_path, ck48):
