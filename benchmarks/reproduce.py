@@ -292,7 +292,7 @@ class Reproduction:
         try:
             for label, command, setting in steps:
                 for needed in self.needs(setting):  # from the other lane, or already done
-                    while not self.finished[needed].wait(timeout=5):
+                    while not self.finished[needed].wait(timeout=1):
                         if self.failed.is_set():
                             return
                 if self.failed.is_set():
