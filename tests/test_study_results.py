@@ -48,7 +48,6 @@ def test_the_recorded_time_fits_its_steps_less_what_a_restart_threw_away():
         assert step in steps and thrown["seconds"] > 0 and thrown["why"], step
 
 
-def test_the_recorded_quick_run_is_the_quick_scale_but_for_what_changed_since():
-    # Recorded before generator fits (and with 3 folds and 300 generator steps); the next --quick run replaces it.
-    assert QUICK_RUN["scale"] == {k: v for k, v in QUICK.__dict__.items() if k != "generator_fits"} | {
-        "folds": 3, "generator_steps": 300, "preset_steps": 300}
+def test_the_recorded_quick_run_is_the_quick_scale_and_every_setting():
+    assert QUICK_RUN["scale"] == QUICK.__dict__
+    assert set(QUICK_RUN["settings"]) == {setting.name for setting in SETTINGS} and not QUICK_RUN["not_run"]
