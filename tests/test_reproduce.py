@@ -13,6 +13,13 @@ import pytest
 REPOSITORY = Path(__file__).resolve().parents[1]
 
 
+@pytest.fixture(autouse=True)
+def no_fer2013_judge_after(monkeypatch):
+    """A Reproduction names the FER2013 subset for fer2013-cnn in os.environ: gone after each test, or every later
+    test of this worker would train that judge on the real subset whenever it judges a set."""
+    monkeypatch.delenv("FERSYN_FER2013", raising=False)
+
+
 def planned(ck48, *flags):
     done = subprocess.run([sys.executable, "benchmarks/reproduce.py", "--dry-run", "--data-dir", ck48.parent,
                            "--work", "reproduction-work", *flags], capture_output=True, text=True, cwd=REPOSITORY)
