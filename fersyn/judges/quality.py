@@ -46,13 +46,13 @@ def fitted_judge(name: str, faces: FaceSet, split: Split, *, seed: int = 0) -> J
     cached (`$FERSYN_CACHE/judges/`, keyed by those faces, its options, code and seed): the study fits two
     pairs of generators per fold, in two settings, and each would otherwise train the same reference judge
     again (≈ 14 s on a quarter of CK+48)."""
-    from fersyn.plugins.registry import create_plugin, get_plugin, load_plugins
+    from fersyn.plugins.registry import create_plugin, load_plugins
 
     load_plugins()
     judge = create_plugin("judge", name, image_size=faces.image_size, channels=faces.images.shape[-1])
     folder = None if judge.pretrained else _judge_cache(judge, faces, split, seed)
     if folder is not None and folder.is_dir():
-        return get_plugin("judge", name).cls.load(folder)
+        return type(judge).load(folder)
     with plugin_call(judge, "fit()"):
         judge.fit(faces.images[split.train], faces.labels[split.train], faces.emotions,
                   validation=(faces.images[split.val], faces.labels[split.val]), seed=seed)
