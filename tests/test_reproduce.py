@@ -11,6 +11,8 @@ from pathlib import Path
 import pytest
 
 REPOSITORY = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPOSITORY / "benchmarks"))
+import reproduce  # noqa: E402
 
 
 @pytest.fixture(autouse=True)
@@ -95,9 +97,6 @@ def test_only_plans_what_a_setting_needs(ck48):
 def test_a_step_killed_midway_still_counts_its_time(tmp_path):
     """timings.json keeps each running step's time so far and the wall clock; the next run adds it to that step
     and carries the wall clock on."""
-    sys.path.insert(0, str(REPOSITORY / "benchmarks"))
-    import reproduce
-
     steps = reproduce.Reproduction(tmp_path / "data", tmp_path, tmp_path / "results", reproduce.DEFAULT, lanes=1)
     steps.write_timings({"benchmark low-data": 60.0, reproduce.WALL: 400.0,
                          reproduce.RUNNING: {"benchmark low-data": 300.0, "benchmark ck-all": 100.0}})
@@ -114,9 +113,6 @@ def test_two_lanes_run_the_regimes_at_once_one_tensorflow_thread_each(tmp_path, 
     """Each regime's steps form a lane (the external set is made in the low-data lane, to even them out), each step
     waiting for the steps it needs; two lanes run at once, each step a process with one TensorFlow thread, every
     step's time recorded and the study's time the wall clock."""
-    sys.path.insert(0, str(REPOSITORY / "benchmarks"))
-    import reproduce
-
     study = reproduce.Reproduction(ck48.parent, tmp_path, tmp_path / "results", reproduce.DEFAULT)
     plan = study.plan([])
     lanes = {label: study.lane_of(label, setting) for label, _, setting in plan}
@@ -140,9 +136,6 @@ def test_two_lanes_run_the_regimes_at_once_one_tensorflow_thread_each(tmp_path, 
 
 
 def test_a_step_waits_for_what_it_needs_from_the_other_lane_and_a_failure_stops_both(tmp_path, ck48):
-    sys.path.insert(0, str(REPOSITORY / "benchmarks"))
-    import reproduce
-
     def study_whose_steps(step):
         study = reproduce.Reproduction(ck48.parent, tmp_path, tmp_path / "results", reproduce.DEFAULT)
         study.run_step, study.write_overview = step, lambda settings: None
@@ -170,9 +163,6 @@ def test_a_step_waits_for_what_it_needs_from_the_other_lane_and_a_failure_stops_
 
 def test_each_benchmark_step_runs_its_sweep_from_the_toml_it_writes(tmp_path, ck48):
     """A step runs `fersyn benchmark --config` on its Sweep written as TOML; the recorded command gives the same sweep."""
-    sys.path.insert(0, str(REPOSITORY / "benchmarks"))
-    import reproduce
-
     from fersyn import Sweep
     from fersyn.sweep.config import read_config
 
